@@ -1,0 +1,75 @@
+"""Every Pigsty-on-Salt parameter and its default, in one place.
+
+Names follow Pigsty's so that a Pigsty user recognises them. Resolution order for one
+instance (later wins): DEFAULTS < pillar ``pigsty:vars`` (global) < the cluster's ``vars``
+< the member's own entry under ``hosts``. Templates never hard-code these values: they read
+the resolved configuration from ``salt['pigsty.config']()``.
+
+Pure data: no Salt imports, so unit tests and the master-side validator import it directly.
+"""
+
+# Parameters a cluster (or the global ``pigsty:vars``) may set, with their defaults.
+# ``None`` means "no default: must be given where it is needed".
+DEFAULTS = {
+    # ---- identity (pg_cluster comes from the cluster key, pg_seq / pg_role from hosts)
+    "pg_cluster": None,
+    # ---- software
+    "pg_version": 15,
+    "pg_dbsu": "postgres",
+    # ---- ports on every database node
+    "pg_port": 5432,
+    "pgbouncer_port": 6432,
+    "patroni_port": 8008,
+    "haproxy_admin_port": 9101,
+    "node_exporter_port": 9100,
+    "pg_exporter_port": 9630,
+    "pgbouncer_exporter_port": 9631,
+    # ---- L2 VIP that follows the primary
+    "pg_vip_enabled": False,
+    "pg_vip_address": None,        # "10.10.10.3/24": address and the members' prefix length
+    "pg_vip_interface": "eth0",
+    # ---- system users: passwords have no default (no weak shared default passwords)
+    "pg_admin_username": "dbuser_dba",
+    "pg_admin_password": None,
+    "pg_replication_username": "replicator",
+    "pg_replication_password": None,
+    "pg_monitor_username": "dbuser_monitor",
+    "pg_monitor_password": None,
+    # ---- business users, databases, access rules, services (Pigsty's models)
+    "pg_users": [],
+    "pg_databases": [],
+    "pg_hba_rules": [],
+    "pgb_hba_rules": [],
+    "pg_services": [],             # extra HAProxy services beyond the four defaults
+    # ---- HA and tuning
+    "pg_conf": "oltp",             # tuning profile: oltp | olap | crit | tiny
+    "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
+    "pg_rpo": 1048576,             # max lag (bytes) a replica may have to be promoted; 0 = sync
+    "patroni_failsafe_mode": True,
+}
+
+# Pigsty's four default services (port -> what it serves); extra ones come from pg_services.
+DEFAULT_SERVICES = [
+    {"name": "primary", "port": 5433, "dest": "pgbouncer", "check": "/primary",
+     "selector": "all", "backup": None},
+    {"name": "replica", "port": 5434, "dest": "pgbouncer", "check": "/read-only",
+     "selector": "replica", "backup": "primary"},
+    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary",
+     "selector": "all", "backup": None},
+    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
+     "selector": "offline", "backup": "replica"},
+]
+
+# Per-member keys allowed under ``hosts: {IP: {...}}``.
+HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight", "pg_upstream", "pg_delay"}
+ROLES = ("primary", "replica", "offline")
+
+# Keys of the node map ``pigsty:nodes: {MINION_ID: {...}}``.
+NODE_KEYS = {"ip", "meta"}
+
+# Ports that a database node binds (parameter name -> default), checked for clashes.
+NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_port",
+                    "node_exporter_port", "pg_exporter_port", "pgbouncer_exporter_port")
+
+# System-user password parameters that every cluster must set (in its private pillar file).
+REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password")

@@ -1,0 +1,29 @@
+# Pigsty inventory: the public part, read by every node.
+# Identity model and parameter names are Pigsty's (pg_cluster / pg_seq / pg_role); each
+# cluster's users, databases and passwords are in pillar/clusters/<cluster>.sls, which
+# only that cluster's members receive. Parameters and defaults: _utils/pigsty_defaults.py.
+#
+# Default topology = Pigsty's 4-node sandbox.
+pigsty:
+  vars:                       # global parameters (Pigsty's all.vars)
+    pg_vip_interface: host0   # the sandbox's interface; eth1 on the Vagrant boxes
+  nodes:                      # minion id -> node
+    meta:   {ip: 10.10.10.10, meta: true}
+    node-1: {ip: 10.10.10.11}
+    node-2: {ip: 10.10.10.12}
+    node-3: {ip: 10.10.10.13}
+  clusters:
+    pg-meta:                  # single-primary cluster on the meta node
+      hosts:
+        10.10.10.10: {pg_seq: 1, pg_role: primary}
+      vars:
+        pg_vip_enabled: true
+        pg_vip_address: 10.10.10.2/24
+    pg-test:                  # three-node HA cluster
+      hosts:
+        10.10.10.11: {pg_seq: 1, pg_role: primary}
+        10.10.10.12: {pg_seq: 2, pg_role: replica}
+        10.10.10.13: {pg_seq: 3, pg_role: replica, pg_offline_query: true}
+      vars:
+        pg_vip_enabled: true
+        pg_vip_address: 10.10.10.3/24

@@ -1,0 +1,647 @@
+#!/usr/bin/env python3
+"""Local 4-node sandbox: systemd-nspawn machines on a bridge, like Pigsty's Vagrant sandbox.
+
+    sandbox.py up [--no-apply]   build/reuse the base image, start meta + node-1..3,
+                                 start Salt (master on meta, minion everywhere), accept keys,
+                                 then run the main job (sync modules, state.apply)
+    sandbox.py down              stop every machine; remove mounts, cgroups, veths, bridge
+    sandbox.py prepare           host packages and the Salt venv only
+    sandbox.py status            machines, their PID 1, address and state
+    sandbox.py exec NODE CMD...  run a command inside a node (exit code passed through)
+    sandbox.py shell NODE        interactive shell inside a node
+    sandbox.py leftovers         print what `down` would have to remove (empty = clean)
+
+Everything the sandbox keeps lives under $PIGSTY_SANDBOX_HOME (default
+/var/lib/pigsty-sandbox): the cached base image, one overlay upper dir per machine, the apt
+cache. Runs as root on Debian 12; uses only the standard library.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOME = os.environ.get("PIGSTY_SANDBOX_HOME", "/var/lib/pigsty-sandbox")
+VENV = os.environ.get("PIGSTY_SALT_VENV", "/opt/pigsty/venv")
+SALT_VERSION = "3008.4"
+BRIDGE = "pgsty-br0"
+HOST_IP = "10.10.10.1"
+NETMASK = 24
+APT_PROXY_PORT = 3142
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+# The default sandbox: Pigsty's meta + node-1..3 (minion id = host name).
+MACHINES = [
+    ("meta", "10.10.10.10"),
+    ("node-1", "10.10.10.11"),
+    ("node-2", "10.10.10.12"),
+    ("node-3", "10.10.10.13"),
+]
+META = "meta"
+BASE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "iproute2", "python3", "iputils-ping", "curl",
+    "procps", "ca-certificates", "netbase", "less", "dnsutils", "iptables",
+]
+CGROUP_ROOTS = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]
+ENV_PATH = VENV + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def log(msg):
+    print("[sandbox %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def run(cmd, check=True, capture=False, timeout=None, env=None, quiet=False):
+    if not quiet:
+        log("$ " + " ".join(cmd))
+    res = subprocess.run(cmd, check=False, timeout=timeout, env=env,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None,
+                         universal_newlines=True)
+    if check and res.returncode != 0:
+        detail = (res.stderr or "").strip() if capture else ""
+        raise SandboxError("command failed (%d): %s %s" % (res.returncode, " ".join(cmd), detail))
+    return res
+
+
+# ---------------------------------------------------------------- paths
+def image_dir():
+    return os.path.join(HOME, "images", SUITE)
+
+
+def machine_dir(name):
+    return os.path.join(HOME, "machines", name)
+
+
+def merged_dir(name):
+    return os.path.join(machine_dir(name), "root")
+
+
+def pid_file(name):
+    return os.path.join(machine_dir(name), "nspawn.pid")
+
+
+# ---------------------------------------------------------------- host set-up
+def ensure_host_packages():
+    need = [b for b, pkg in (("systemd-nspawn", "systemd-container"),
+                             ("debootstrap", "debootstrap"),
+                             ("apt-cacher-ng", "apt-cacher-ng")) if not shutil.which(b)]
+    if not need:
+        return
+    pkgs = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
+            "apt-cacher-ng": "apt-cacher-ng"}
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq"] + [pkgs[b] for b in need] + ["python3-venv"], env=env)
+
+
+def requirements_files():
+    return [os.path.join(REPO, "requirements.txt")]
+
+
+def ensure_venv():
+    """The Salt venv: built once on the host with Debian's python3, bind-mounted read-only
+    into every machine at the same path (its scripts' shebangs name that path)."""
+    want = hashlib.sha256()
+    for f in requirements_files():
+        with open(f, "rb") as fh:
+            want.update(fh.read())
+    stamp = os.path.join(VENV, ".pigsty-requirements")
+    digest = want.hexdigest()
+    if os.path.exists(stamp) and open(stamp).read().strip() == digest:
+        return
+    log("building the Salt venv at %s (salt==%s; about a minute)" % (VENV, SALT_VERSION))
+    if not os.path.exists(os.path.join(VENV, "bin", "python3")):
+        run(["/usr/bin/python3", "-m", "venv", VENV])
+    pip = os.path.join(VENV, "bin", "pip")
+    run([pip, "install", "-q", "--upgrade", "pip"])
+    for f in requirements_files():
+        run([pip, "install", "-q", "-r", f])
+    with open(stamp, "w") as fh:
+        fh.write(digest + "\n")
+
+
+def ensure_image():
+    """Debian bookworm minbase + systemd, cached; rebuilt only when BASE_PACKAGES change."""
+    target = image_dir()
+    digest = hashlib.sha256(" ".join(BASE_PACKAGES + [SUITE, MIRROR]).encode()).hexdigest()
+    stamp = os.path.join(target, "etc", "pigsty-image")
+    if os.path.exists(stamp) and open(stamp).read().strip() == digest:
+        return False
+    log("building base image %s (debootstrap, about a minute)" % target)
+    tmp = target + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    run(["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
+         SUITE, tmp, MIRROR], capture=True)
+    customise_image(tmp)
+    with open(os.path.join(tmp, "etc", "pigsty-image"), "w") as fh:
+        fh.write(digest + "\n")
+    if os.path.exists(target):
+        shutil.rmtree(target)
+    os.rename(tmp, target)
+    return True
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text)
+    os.chmod(path, mode)
+
+
+def customise_image(root):
+    # resolver: local only, fail fast (the host's resolver is unreachable from machines)
+    if os.path.islink(os.path.join(root, "etc/resolv.conf")):
+        os.unlink(os.path.join(root, "etc/resolv.conf"))
+    write(os.path.join(root, "etc/resolv.conf"),
+          "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    # packages come through the host's apt cache on the bridge address
+    write(os.path.join(root, "etc/apt/apt.conf.d/01pigsty-sandbox-proxy"),
+          'Acquire::http::Proxy "http://%s:%d";\n' % (HOST_IP, APT_PROXY_PORT))
+    write(os.path.join(root, "etc/apt/apt.conf.d/02pigsty-no-recommends"),
+          'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
+    write(os.path.join(root, "etc/apt/sources.list"),
+          "deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security "
+          "%s-security main\n" % (MIRROR, SUITE, MIRROR, SUITE, SUITE))
+    # networkd configures host0; nothing waits for a network that is already there
+    wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants")
+    os.makedirs(wants, exist_ok=True)
+    link = os.path.join(wants, "systemd-networkd.service")
+    if not os.path.lexists(link):
+        os.symlink("/lib/systemd/system/systemd-networkd.service", link)
+    for unit in ("systemd-networkd-wait-online.service", "apt-daily.timer",
+                 "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer"):
+        p = os.path.join(root, "etc/systemd/system", unit)
+        if not os.path.lexists(p):
+            os.symlink("/dev/null", p)
+    write(os.path.join(root, "etc/machine-id"), "")
+    os.makedirs(os.path.join(root, VENV.lstrip("/")), exist_ok=True)
+    os.makedirs(os.path.join(root, "srv/pigsty"), exist_ok=True)
+
+
+def bridge_exists():
+    return os.path.exists("/sys/class/net/" + BRIDGE)
+
+
+def ensure_bridge():
+    if not bridge_exists():
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    addrs = run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture=True, quiet=True).stdout
+    if "%s/%d" % (HOST_IP, NETMASK) not in addrs:
+        run(["ip", "addr", "add", "%s/%d" % (HOST_IP, NETMASK), "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"], quiet=True)
+
+
+def acng_dir():
+    return os.path.join(HOME, "apt-cacher-ng")
+
+
+def acng_pid():
+    try:
+        pid = int(open(os.path.join(acng_dir(), "acng.pid")).read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_apt_cache():
+    """apt-cacher-ng bound to the bridge address only; the machines' one way to packages."""
+    if acng_pid():
+        return
+    conf = acng_dir()
+    for sub in ("cache", "log"):
+        os.makedirs(os.path.join(conf, sub), exist_ok=True)
+    if os.path.isdir("/var/cache/apt-cacher-ng"):
+        pass
+    write(os.path.join(conf, "acng.conf"), "\n".join([
+        "CacheDir: %s/cache" % conf,
+        "LogDir: %s/log" % conf,
+        "SupportDir: /usr/lib/apt-cacher-ng",
+        "Port: %d" % APT_PROXY_PORT,
+        "BindAddress: %s" % HOST_IP,
+        "PidFile: %s/acng.pid" % conf,
+        "Remap-debrep: file:deb_mirror*.gz /debian ; %s/" % MIRROR,
+        "Remap-secdeb: security.debian.org deb.debian.org/debian-security /debian-security ;"
+        " http://deb.debian.org/debian-security/",
+        "ExThreshold: 4",
+        "",
+    ]))
+    shutil.chown(os.path.join(conf, "cache"), "apt-cacher-ng", "apt-cacher-ng")
+    shutil.chown(os.path.join(conf, "log"), "apt-cacher-ng", "apt-cacher-ng")
+    run(["/usr/sbin/apt-cacher-ng", "-c", conf, "ForeGround=0"])
+    for _ in range(50):
+        if acng_pid():
+            return
+        time.sleep(0.1)
+    raise SandboxError("apt-cacher-ng did not start; see %s/log" % conf)
+
+
+# ---------------------------------------------------------------- machines
+def nspawn_pid(name):
+    try:
+        pid = int(open(pid_file(name)).read().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            if b"systemd-nspawn" not in fh.read():
+                return None
+    except OSError:
+        return None
+    return pid
+
+
+def machine_init_pid(name):
+    """PID (host view) of the machine's systemd, i.e. its PID 1."""
+    parent = nspawn_pid(name)
+    if parent is None:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % entry) as fh:
+                status = fh.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) != parent:
+            continue
+        nspid = fields.get("NSpid", "").split()
+        if len(nspid) >= 2 and nspid[-1] == "1":
+            return int(entry)
+    return None
+
+
+def is_mounted(path):
+    with open("/proc/self/mounts") as fh:
+        return any(line.split()[1] == path for line in fh)
+
+
+def mount_overlay(name):
+    mdir = machine_dir(name)
+    upper, work, root = (os.path.join(mdir, d) for d in ("upper", "work", "root"))
+    for d in (upper, work, root):
+        os.makedirs(d, exist_ok=True)
+    if not is_mounted(root):
+        run(["mount", "-t", "overlay", "overlay", "-o",
+             "lowerdir=%s,upperdir=%s,workdir=%s" % (image_dir(), upper, work), root], quiet=True)
+    return root
+
+
+def configure_machine(name, ip):
+    root = merged_dir(name)
+    write(os.path.join(root, "etc/hostname"), name + "\n")
+    hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback",
+             "127.0.1.1 %s" % name]
+    hosts += ["%s %s" % (mip, mname) for mname, mip in MACHINES]
+    write(os.path.join(root, "etc/hosts"), "\n".join(hosts) + "\n")
+    write(os.path.join(root, "etc/systemd/network/10-host0.network"),
+          "[Match]\nName=host0\n\n[Network]\nAddress=%s/%d\nLinkLocalAddressing=no\n"
+          "IPv6AcceptRA=no\n" % (ip, NETMASK))
+    mid = os.path.join(root, "etc/machine-id")
+    if not open(mid).read().strip():
+        write(mid, hashlib.md5(("pigsty-sandbox-" + name).encode()).hexdigest() + "\n", 0o444)
+
+
+def cgroup_paths(name):
+    return [os.path.join(c, "nspawn-" + name) for c in CGROUP_ROOTS if os.path.isdir(c)]
+
+
+def start_machine(name, ip):
+    if nspawn_pid(name):
+        return False
+    root = mount_overlay(name)
+    configure_machine(name, ip)
+    cgroups = cgroup_paths(name)
+    for c in cgroups:
+        os.makedirs(c, exist_ok=True)
+    cmd = ["systemd-nspawn", "-D", root, "-M", name, "--boot", "--register=no",
+           "--keep-unit", "--network-bridge=" + BRIDGE, "--console=passive",
+           "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+           "--bind-ro=%s" % VENV]
+    if name == META:
+        cmd.append("--bind-ro=%s:/srv/pigsty" % REPO)
+    logf = open(os.path.join(machine_dir(name), "nspawn.log"), "ab")
+
+    def enter_cgroup():
+        os.setsid()
+        for c in cgroups:
+            with open(os.path.join(c, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                            preexec_fn=enter_cgroup, close_fds=True)
+    write(pid_file(name), "%d\n" % proc.pid)
+    return True
+
+
+def nsenter(name, cmd, check=True, capture=True, timeout=300, interactive=False):
+    pid = machine_init_pid(name)
+    if pid is None:
+        raise SandboxError("machine %s is not running (try: sandbox up)" % name)
+    full = ["nsenter", "-t", str(pid), "-a", "--", "/usr/bin/env", "-i",
+            "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8", "TERM=" + os.environ.get("TERM", "xterm")]
+    full += list(cmd)
+    if interactive:
+        return subprocess.call(full)
+    res = subprocess.run(full, stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None,
+                         universal_newlines=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise SandboxError("in %s: %s -> rc %d\n%s%s" % (name, " ".join(cmd), res.returncode,
+                                                        res.stdout or "", res.stderr or ""))
+    return res
+
+
+def wait_running(name, timeout=60):
+    deadline = time.time() + timeout
+    state = "?"
+    while time.time() < deadline:
+        if machine_init_pid(name):
+            res = nsenter(name, ["systemctl", "is-system-running"], check=False)
+            state = res.stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+        time.sleep(0.2)
+    raise SandboxError("machine %s did not boot within %ds (state %s); see %s" % (
+        name, timeout, state, os.path.join(machine_dir(name), "nspawn.log")))
+
+
+def stop_machine(name, timeout=20):
+    parent = nspawn_pid(name)
+    if parent:
+        init = machine_init_pid(name)
+        if init:
+            subprocess.run(["nsenter", "-t", str(init), "-a", "systemctl", "poweroff",
+                            "--no-block"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline and nspawn_pid(name):
+            time.sleep(0.2)
+        if nspawn_pid(name):
+            log("%s did not power off in %ds: killing it" % (name, timeout))
+            kill_cgroup(name)
+            os.kill(parent, signal.SIGKILL)
+            time.sleep(0.5)
+    root = merged_dir(name)
+    if os.path.isdir(root):
+        for _ in range(20):
+            if not is_mounted(root):
+                break
+            if subprocess.run(["umount", root], stderr=subprocess.DEVNULL).returncode != 0:
+                subprocess.run(["umount", "-l", root], stderr=subprocess.DEVNULL)
+                time.sleep(0.2)
+    remove_cgroups(name)
+    shutil.rmtree(machine_dir(name), ignore_errors=True)
+
+
+def kill_cgroup(name):
+    for c in cgroup_paths(name):
+        for dirpath, _dirs, files in os.walk(c):
+            if "cgroup.procs" in files:
+                for pid in open(os.path.join(dirpath, "cgroup.procs")).read().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+
+
+def remove_cgroups(name):
+    for c in cgroup_paths(name):
+        if not os.path.isdir(c):
+            continue
+        for dirpath, _dirs, _files in sorted(os.walk(c), key=lambda t: -t[0].count("/")):
+            for _ in range(25):
+                try:
+                    os.rmdir(dirpath)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- salt
+def bootstrap_salt(name, ip):
+    script = os.path.join(REPO, "scripts", "bootstrap-salt.sh")
+    # non-meta machines do not see the repo: copy the script in
+    dest = os.path.join(merged_dir(name), "usr/local/sbin/pigsty-bootstrap-salt")
+    shutil.copy(script, dest)
+    os.chmod(dest, 0o755)
+    args = ["/usr/local/sbin/pigsty-bootstrap-salt", "--master-ip", MACHINES[0][1],
+            "--id", name, "--venv", VENV]
+    if name == META:
+        args += ["--master", "--repo", "/srv/pigsty"]
+    nsenter(name, args, timeout=600)
+
+
+def salt(args, timeout=600, check=True):
+    return nsenter(META, ["salt"] + list(args), timeout=timeout, check=check)
+
+
+def accept_keys(names, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        res = nsenter(META, ["salt-key", "--out=json", "-L"], check=False)
+        try:
+            keys = json.loads(res.stdout)
+        except ValueError:
+            keys = {}
+        accepted = set(keys.get("minions", []))
+        pending = set(keys.get("minions_pre", []))
+        if set(names) <= accepted:
+            return
+        if pending & set(names):
+            nsenter(META, ["salt-key", "-y", "-A"], check=False)
+        time.sleep(0.3)
+    raise SandboxError("minion keys not accepted within %ds: want %s" % (timeout, names))
+
+
+def wait_minions(names, timeout=90):
+    deadline = time.time() + timeout
+    answered = set()
+    while time.time() < deadline:
+        res = salt(["--out=json", "--static", "-t", "5", "*", "test.ping"], check=False)
+        try:
+            answered = {k for k, v in json.loads(res.stdout or "{}").items() if v is True}
+        except ValueError:
+            answered = set()
+        if set(names) <= answered:
+            return
+        time.sleep(0.5)
+    raise SandboxError("minions not answering within %ds: %s" % (timeout, sorted(set(names) - answered)))
+
+
+def main_job():
+    """Sync the project's extension modules and apply the highstate everywhere."""
+    log("main job: saltutil.sync_all + state.apply (highstate)")
+    salt(["*", "saltutil.sync_all", "--out=json"], timeout=300)
+    res = salt(["--state-output=terse", "--state-verbose=false", "*", "state.apply"],
+               timeout=3000, check=False)
+    print(res.stdout)
+    if res.returncode != 0:
+        print(res.stderr, file=sys.stderr)
+        raise SandboxError("state.apply failed (rc %d); see the output above" % res.returncode)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_prepare(_args):
+    """Host prerequisites only: Debian packages and the Salt venv (what the tests need)."""
+    if os.geteuid() != 0:
+        raise SandboxError("the sandbox needs root")
+    ensure_host_packages()
+    ensure_venv()
+
+
+def cmd_up(args):
+    t0 = time.time()
+    cmd_prepare(args)
+    ensure_image()
+    ensure_bridge()
+    ensure_apt_cache()
+    started = [name for name, ip in MACHINES if start_machine(name, ip)]
+    for name, _ip in MACHINES:
+        wait_running(name)
+    log("machines running (%s started now)" % (", ".join(started) or "none"))
+    for name, ip in MACHINES:
+        if name in started or not salt_running(name):
+            bootstrap_salt(name, ip)
+    names = [n for n, _ in MACHINES]
+    accept_keys(names)
+    wait_minions(names)
+    log("salt: master on %s, %d minions answer (%.1fs since start)" % (META, len(names), time.time() - t0))
+    if not args.no_apply:
+        main_job()
+    log("sandbox up in %.1fs" % (time.time() - t0))
+    print_where()
+
+
+def salt_running(name):
+    res = nsenter(name, ["systemctl", "is-active", "salt-minion"], check=False)
+    return res.stdout.strip() == "active"
+
+
+def print_where():
+    print("\nSandbox (state under %s):" % HOME)
+    for name, ip in MACHINES:
+        print("  %-7s %s%s" % (name, ip, "  salt-master, repo at /srv/pigsty" if name == META else ""))
+    me = os.path.relpath(os.path.abspath(__file__))
+    print("Shell on a node:   %s shell node-1" % me)
+    print("Salt command:      %s exec meta salt '*' test.ping" % me)
+    print("Tear down:         %s down" % me)
+
+
+def cmd_down(_args):
+    t0 = time.time()
+    for name, _ip in reversed(MACHINES):
+        stop_machine(name)
+    # machines from an older, larger sandbox
+    mroot = os.path.join(HOME, "machines")
+    if os.path.isdir(mroot):
+        for name in os.listdir(mroot):
+            stop_machine(name)
+    pid = acng_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not acng_pid():
+                break
+            time.sleep(0.1)
+    if bridge_exists():
+        run(["ip", "link", "del", BRIDGE], quiet=True)
+    left = leftovers()
+    if left:
+        raise SandboxError("down left things behind:\n  " + "\n  ".join(left))
+    log("sandbox down in %.1fs; nothing left behind" % (time.time() - t0))
+
+
+def leftovers():
+    """Everything a running sandbox creates on the host, that down must remove."""
+    left = []
+    names = {n for n, _ in MACHINES}
+    mroot = os.path.join(HOME, "machines")
+    if os.path.isdir(mroot):
+        names |= set(os.listdir(mroot))
+        left += ["machine dir %s" % os.path.join(mroot, n) for n in os.listdir(mroot)]
+    with open("/proc/self/mounts") as fh:
+        left += ["mount %s" % line.split()[1] for line in fh if HOME in line.split()[1]]
+    for name in sorted(names):
+        left += ["cgroup %s" % c for c in cgroup_paths(name) if os.path.isdir(c)]
+    for ifname in os.listdir("/sys/class/net"):
+        if ifname == BRIDGE or ifname.startswith("vb-"):
+            left.append("interface %s" % ifname)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = open("/proc/%s/cmdline" % entry, "rb").read()
+            except OSError:
+                continue
+            if cmdline.startswith(b"systemd-nspawn") and HOME.encode() in cmdline:
+                left.append("process %s systemd-nspawn" % entry)
+    if acng_pid():
+        left.append("process apt-cacher-ng %d" % acng_pid())
+    return left
+
+
+def cmd_status(_args):
+    print("%-8s %-13s %-8s %-8s %s" % ("machine", "address", "pid1", "state", "salt-minion"))
+    for name, ip in MACHINES:
+        pid = machine_init_pid(name)
+        state = minion = "-"
+        if pid:
+            state = nsenter(name, ["systemctl", "is-system-running"], check=False).stdout.strip()
+            minion = nsenter(name, ["systemctl", "is-active", "salt-minion"], check=False).stdout.strip()
+        print("%-8s %-13s %-8s %-8s %s" % (name, ip, pid or "-", state if pid else "stopped", minion))
+    print("bridge %s: %s; apt cache: %s" % (BRIDGE, "up" if bridge_exists() else "absent",
+                                            "running" if acng_pid() else "stopped"))
+
+
+def cmd_exec(args):
+    res = nsenter(args.node, args.cmd, check=False, capture=False, timeout=None)
+    return res.returncode
+
+
+def cmd_shell(args):
+    return nsenter(args.node, ["/bin/bash", "-l"], interactive=True)
+
+
+def cmd_leftovers(_args):
+    left = leftovers()
+    print("\n".join(left) if left else "nothing")
+    return 1 if left else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="sandbox", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="create/start the sandbox and run the main job")
+    up.add_argument("--no-apply", action="store_true", help="start Salt but skip the main job")
+    sub.add_parser("prepare", help="install host packages and the Salt venv only")
+    sub.add_parser("down", help="remove every machine, mount, cgroup, veth and the bridge")
+    sub.add_parser("status", help="show machines and Salt")
+    sub.add_parser("leftovers", help="list host objects a sandbox left behind (exit 1 if any)")
+    ex = sub.add_parser("exec", help="run a command inside a node")
+    ex.add_argument("node", choices=[n for n, _ in MACHINES])
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    sh = sub.add_parser("shell", help="interactive shell inside a node")
+    sh.add_argument("node", choices=[n for n, _ in MACHINES])
+    args = p.parse_args(argv)
+    handler = {"prepare": cmd_prepare, "up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec,
+               "shell": cmd_shell, "leftovers": cmd_leftovers}[args.command]
+    try:
+        return handler(args) or 0
+    except SandboxError as exc:
+        log("ERROR: %s" % exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+#!/bin/bash
+# Install (if needed) and configure Salt on one node of a Pigsty-on-Salt deployment.
+# Shared by the local sandbox (sandbox/sandbox.py) and the Vagrantfile.
+#
+#   bootstrap-salt.sh --master-ip IP --id MINION_ID [--venv DIR] [--master --repo DIR]
+#
+# --venv DIR   Salt venv (default /opt/pigsty/venv). Built here with pip when it does not
+#              exist yet (Vagrant); the sandbox bind-mounts a ready one read-only.
+# --master     also run salt-master, with the repository's master.d/ config; its paths name
+#              /srv/pigsty and are rewritten to --repo when the repository lives elsewhere.
+set -euo pipefail
+
+MASTER_IP="" ; MINION_ID="" ; VENV=/opt/pigsty/venv ; IS_MASTER=0 ; REPO=/srv/pigsty
+SALT_VERSION=3008.4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --master-ip) MASTER_IP="$2"; shift 2 ;;
+    --id)        MINION_ID="$2"; shift 2 ;;
+    --venv)      VENV="$2"; shift 2 ;;
+    --master)    IS_MASTER=1; shift ;;
+    --repo)      REPO="$2"; shift 2 ;;
+    *) echo "bootstrap-salt: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -n "$MASTER_IP" ] || { echo "bootstrap-salt: --master-ip is required" >&2; exit 2; }
+[ -n "$MINION_ID" ] || MINION_ID=$(hostname)
+if [ "$IS_MASTER" = 1 ] && [ ! -d "$REPO/master.d" ]; then
+  echo "bootstrap-salt: --repo $REPO has no master.d/ directory" >&2; exit 2
+fi
+
+if [ ! -x "$VENV/bin/salt-minion" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq python3-venv python3-dev gcc >/dev/null
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  if [ -f "$REPO/requirements.txt" ]; then
+    "$VENV/bin/pip" install -q -r "$REPO/requirements.txt"
+  else
+    "$VENV/bin/pip" install -q "salt==$SALT_VERSION"
+  fi
+fi
+
+install -d -m 0755 /etc/salt/minion.d /etc/salt/master.d /var/log/salt
+cat > /etc/salt/minion.d/pigsty.conf <<CONF
+# written by bootstrap-salt.sh
+master: $MASTER_IP
+id: $MINION_ID
+ipv6: False
+acceptance_wait_time: 1
+acceptance_wait_time_max: 5
+random_reauth_delay: 0
+recon_default: 200
+recon_max: 2000
+recon_randomize: False
+auth_tries: 10
+enable_fqdns_grains: False
+CONF
+
+unit() { # name binary description
+  cat > "/etc/systemd/system/$1.service" <<UNIT
+[Unit]
+Description=$3
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+LimitNOFILE=8192
+ExecStart=$VENV/bin/$2
+KillMode=process
+Restart=on-failure
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+unit salt-minion salt-minion "Salt minion (Pigsty on Salt)"
+systemctl daemon-reload
+
+if [ "$IS_MASTER" = 1 ]; then
+  unit salt-master salt-master "Salt master (Pigsty on Salt)"
+  rm -f /etc/salt/master.d/*.conf
+  for f in "$REPO"/master.d/*.conf; do
+    sed "s#/srv/pigsty#$REPO#g" "$f" > "/etc/salt/master.d/$(basename "$f")"
+  done
+  systemctl daemon-reload
+  systemctl enable -q salt-master
+  systemctl restart salt-master
+fi
+systemctl enable -q salt-minion
+systemctl restart salt-minion
+echo "bootstrap-salt: $MINION_ID -> master $MASTER_IP$( [ "$IS_MASTER" = 1 ] && echo " (master, repo $REPO)")"

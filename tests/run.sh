@@ -1,0 +1,10 @@
+#!/bin/bash
+# The project's test command (make test; .ci/run). Installs what it needs, runs the unit
+# tests, then the integration tests against the real sandbox, which the last integration
+# test tears down (KEEP_SANDBOX=1 keeps it up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+/usr/bin/python3 sandbox/sandbox.py prepare
+VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
+if [ $# -eq 0 ]; then set -- tests/unit tests/integration; fi
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
