@@ -512,8 +512,7 @@ def cmd_up(args):
         wait_running(name)
     log("machines running (%s started now)" % (", ".join(started) or "none"))
     for name, ip in MACHINES:
-        if name in started or not salt_running(name):
-            bootstrap_salt(name, ip)
+        bootstrap_salt(name, ip)      # idempotent: restarts a daemon only if its config changed
     names = [n for n, _ in MACHINES]
     accept_keys(names)
     wait_minions(names)
@@ -522,11 +521,6 @@ def cmd_up(args):
         main_job()
     log("sandbox up in %.1fs" % (time.time() - t0))
     print_where()
-
-
-def salt_running(name):
-    res = nsenter(name, ["systemctl", "is-active", "salt-minion"], check=False)
-    return res.stdout.strip() == "active"
 
 
 def print_where():

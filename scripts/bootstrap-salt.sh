@@ -42,7 +42,17 @@ if [ ! -x "$VENV/bin/salt-minion" ]; then
 fi
 
 install -d -m 0755 /etc/salt/minion.d /etc/salt/master.d /var/log/salt
-cat > /etc/salt/minion.d/pigsty.conf <<CONF
+CHANGED_MINION=0 ; CHANGED_MASTER=0
+
+# put FILE from stdin; returns 0 (and marks the daemon to restart) only when it changed
+put() {
+  local tmp; tmp=$(mktemp)
+  cat > "$tmp"
+  if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
+  install -m 0644 "$tmp" "$1"; rm -f "$tmp"; return 0
+}
+
+put /etc/salt/minion.d/pigsty.conf <<CONF && CHANGED_MINION=1
 # written by bootstrap-salt.sh
 master: $MASTER_IP
 id: $MINION_ID
@@ -58,7 +68,7 @@ enable_fqdns_grains: False
 CONF
 
 unit() { # name binary description
-  cat > "/etc/systemd/system/$1.service" <<UNIT
+  put "/etc/systemd/system/$1.service" <<UNIT
 [Unit]
 Description=$3
 After=network-online.target
@@ -76,19 +86,23 @@ RestartSec=2
 WantedBy=multi-user.target
 UNIT
 }
-unit salt-minion salt-minion "Salt minion (Pigsty on Salt)"
-systemctl daemon-reload
+unit salt-minion salt-minion "Salt minion (Pigsty on Salt)" && CHANGED_MINION=1
 
 if [ "$IS_MASTER" = 1 ]; then
-  unit salt-master salt-master "Salt master (Pigsty on Salt)"
-  rm -f /etc/salt/master.d/*.conf
-  for f in "$REPO"/master.d/*.conf; do
-    sed "s#/srv/pigsty#$REPO#g" "$f" > "/etc/salt/master.d/$(basename "$f")"
+  unit salt-master salt-master "Salt master (Pigsty on Salt)" && CHANGED_MASTER=1
+  for f in /etc/salt/master.d/*.conf; do   # configs no longer in the repository
+    [ -e "$f" ] && [ ! -e "$REPO/master.d/$(basename "$f")" ] && rm -f "$f" && CHANGED_MASTER=1
   done
-  systemctl daemon-reload
+  for f in "$REPO"/master.d/*.conf; do
+    sed "s#/srv/pigsty#$REPO#g" "$f" | put "/etc/salt/master.d/$(basename "$f")" && CHANGED_MASTER=1
+  done
+fi
+systemctl daemon-reload
+if [ "$IS_MASTER" = 1 ]; then
   systemctl enable -q salt-master
-  systemctl restart salt-master
+  if [ "$CHANGED_MASTER" = 1 ] || ! systemctl -q is-active salt-master; then systemctl restart salt-master; fi
 fi
 systemctl enable -q salt-minion
-systemctl restart salt-minion
-echo "bootstrap-salt: $MINION_ID -> master $MASTER_IP$( [ "$IS_MASTER" = 1 ] && echo " (master, repo $REPO)")"
+if [ "$CHANGED_MINION" = 1 ] || ! systemctl -q is-active salt-minion; then systemctl restart salt-minion; fi
+echo "bootstrap-salt: $MINION_ID -> master $MASTER_IP$( [ "$IS_MASTER" = 1 ] && echo " (master, repo $REPO)")" \
+     "config changed: minion=$CHANGED_MINION master=$CHANGED_MASTER"

@@ -1,0 +1,34 @@
+"""The repository's default pillar (pillar/pigsty.sls + pillar/clusters/*.sls), merged the
+way Salt's pillar merge would for the master's full view."""
+import copy
+import glob
+import os
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def merge(a, b):
+    out = copy.deepcopy(a)
+    for key, value in b.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load(name):
+    with open(os.path.join(REPO, "pillar", name)) as fh:
+        return yaml.safe_load(fh)
+
+
+def default_pillar(clusters=None):
+    """Full view (every private file) or, with ``clusters``, only those private files."""
+    pillar = load("pigsty.sls")
+    for path in sorted(glob.glob(os.path.join(REPO, "pillar", "clusters", "*.sls"))):
+        name = os.path.basename(path)[:-4]
+        if clusters is None or name in clusters:
+            pillar = merge(pillar, load("clusters/" + name + ".sls"))
+    return pillar
