@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Benchmark: sandbox up from a cold cache, up from a warm cache, and down.
+
+    /usr/bin/python3 bench/sandbox_lifecycle.py [--runs N] [--skip-cold]
+
+Cold = no cached base image and an empty apt cache (the Salt venv is kept: it is a host
+prerequisite, built once by `sandbox.py prepare`). Warm = cached image, machines down.
+Each `up` includes the main job (sync_all + highstate), as `make sandbox` runs it.
+Prints one line per measurement, then the median of each kind. Leaves the sandbox down.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
+HOME = os.environ.get("PIGSTY_SANDBOX_HOME", "/var/lib/pigsty-sandbox")
+
+
+def timed(*args):
+    t0 = time.monotonic()
+    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True)
+    elapsed = time.monotonic() - t0
+    if res.returncode != 0:
+        sys.exit("sandbox %s failed:\n%s\n%s" % (" ".join(args), res.stdout[-3000:], res.stderr[-3000:]))
+    return elapsed
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3, help="warm up/down cycles (default 3)")
+    p.add_argument("--skip-cold", action="store_true", help="do not rebuild the image cache")
+    args = p.parse_args()
+    figures = {"up-cold": [], "up-warm": [], "down": []}
+    timed("down")
+    if not args.skip_cold:
+        shutil.rmtree(os.path.join(HOME, "images"), ignore_errors=True)
+        shutil.rmtree(os.path.join(HOME, "apt-cacher-ng", "cache"), ignore_errors=True)
+        figures["up-cold"].append(timed("up"))
+        print("up (cold cache): %.1f s" % figures["up-cold"][-1], flush=True)
+        figures["down"].append(timed("down"))
+        print("down: %.1f s" % figures["down"][-1], flush=True)
+    for i in range(args.runs):
+        figures["up-warm"].append(timed("up"))
+        print("up (warm cache) #%d: %.1f s" % (i + 1, figures["up-warm"][-1]), flush=True)
+        figures["down"].append(timed("down"))
+        print("down #%d: %.1f s" % (i + 1, figures["down"][-1]), flush=True)
+    print("\nsummary (median of the runs):")
+    for kind, values in figures.items():
+        if values:
+            print("  %-8s median %.1f s  max %.1f s  (n=%d)" % (
+                kind, statistics.median(values), max(values), len(values)))
+
+
+if __name__ == "__main__":
+    main()
