@@ -4,7 +4,11 @@
     salt-call pigsty.config        this instance's resolved parameters (defaults + pillar)
     salt-call pigsty.validate      the inventory as this minion sees it
 """
+import salt.exceptions
+
 import pigsty_inventory
+import pigsty_pgsql
+import pigsty_sql
 
 __virtualname__ = "pigsty"
 
@@ -45,3 +49,67 @@ def validate():
     inv = pigsty_inventory.inventory(__pillar__)
     cluster, _member = pigsty_inventory.cluster_of_node(inv, __opts__["id"])
     return pigsty_inventory.validate(__pillar__, private={cluster} if cluster else set())
+
+
+def _conf():
+    conf = config()
+    if conf is None:
+        raise salt.exceptions.CommandExecutionError(
+            "minion %s hosts no Postgres instance in the pillar inventory" % __opts__["id"])
+    return conf
+
+
+def _mem_mb():
+    return int(__grains__.get("mem_total") or 1024)
+
+
+def patroni_config():
+    """Patroni's config.yml for this instance, as a dict (holds the replication password)."""
+    return pigsty_pgsql.patroni_config(_conf(), _mem_mb())
+
+
+def dcs_config():
+    """Patroni's dynamic configuration that pillar asks for (timing plan, failover limits,
+    sync mode, cluster-wide parameters)."""
+    return pigsty_pgsql.patroni_config(_conf(), _mem_mb())["bootstrap"]["dcs"]
+
+
+def haproxy_services():
+    """HAProxy services of this cluster with their servers."""
+    conf = _conf()
+    return {"services": pigsty_pgsql.haproxy_services(conf),
+            "timing": pigsty_pgsql.HAPROXY_TIMING[conf["pg_rto_plan"]]}
+
+
+def pgbouncer():
+    """Pgbouncer's databases, HBA lines and userlist lines (SCRAM verifiers, not passwords)."""
+    conf = _conf()
+    return {
+        "databases": pigsty_pgsql.pgbouncer_databases(conf),
+        "hba": pigsty_pgsql.pgbouncer_hba_lines(conf),
+        # the dbsu logs in by peer authentication only (pgbouncer wants it listed)
+        "userlist": ['"%s" ""' % conf["pg_dbsu"]] + [
+            '"%s" "%s"' % (name, pigsty_sql.password_hash(name, password))
+            for name, password in pigsty_pgsql.pgbouncer_users(conf)],
+    }
+
+
+def dcs():
+    """The DCS (etcd) members: the meta nodes, with this node's member name if it is one."""
+    inv = pigsty_inventory.inventory(__pillar__)
+    conf = pigsty_inventory.global_vars(inv)
+    nodes = inv.get("nodes") or {}
+    members = [{"name": n, "ip": str(nodes[n]["ip"])} for n in pigsty_inventory.meta_nodes(inv)]
+    return {"members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
+            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None}
+
+
+def is_primary():
+    """True when this node's Postgres runs and is not in recovery; False when it is a
+    replica, or not installed / not running yet (so states can skip catalog work)."""
+    if "pigsty_pg.is_primary" not in __salt__:
+        return False
+    try:
+        return bool(__salt__["pigsty_pg.is_primary"]())
+    except Exception:  # pylint: disable=broad-except
+        return False

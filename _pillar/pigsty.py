@@ -26,6 +26,10 @@ def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-ar
         # Not a Pigsty-managed minion (no inventory targeted to it): nothing to check.
         return {}
     inv = pigsty_inventory.inventory(pillar)
+    if minion_id == __opts__.get("id"):
+        # the master's own pillar (orchestrate, runners): the public inventory only
+        pigsty_inventory.check(pillar, private=set())
+        return {}
     if minion_id not in (inv.get("nodes") or {}):
         raise pigsty_inventory.InventoryError([
             "pigsty:nodes:%s: minion %s is not in the node map (expected an entry "

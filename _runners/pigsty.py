@@ -5,11 +5,14 @@
     salt-run pigsty.identity node-1   the grains a node gets from the inventory
 """
 import logging
+import time
 
+import salt.exceptions
 import salt.pillar
 import salt.utils.dictupdate
 
 import pigsty_inventory
+import pigsty_patroni
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +77,108 @@ def identity(minion_id):
         salt-run pigsty.identity node-1
     """
     return pigsty_inventory.identity(_compile(minion_id), minion_id)
+
+
+def _progress(message):
+    """Show a progress line in `salt-run` / orchestrate output as the step runs."""
+    log.info(message)
+    try:
+        __jid_event__.fire_event({"message": message}, "progress")
+    except NameError:
+        pass
+
+
+def _require_cluster(inv, name):
+    if not isinstance(name, str) or name not in (inv.get("clusters") or {}):
+        raise salt.exceptions.SaltInvocationError(
+            "pg_cluster: %r is not a cluster of the inventory (expected one of: %s)" % (
+                name, ", ".join(sorted(inv.get("clusters") or {})) or "none"))
+
+
+def cluster(name):
+    """A cluster's members as the inventory defines them (minion ids, roles) and the meta
+    nodes; used by the orchestrations to target each step.
+
+    CLI example::
+
+        salt-run pigsty.cluster pg-test
+    """
+    merged, _problems = _full_inventory()
+    inv = pigsty_inventory.inventory(merged)
+    _require_cluster(inv, name)
+    members = pigsty_inventory.cluster_members(inv, name)
+    return {
+        "name": name,
+        "members": members,
+        "primary": [m["minion"] for m in members if m["pg_role"] == "primary"],
+        "replicas": [m["minion"] for m in members if m["pg_role"] != "primary"],
+        "minions": [m["minion"] for m in members],
+        "meta": pigsty_inventory.meta_nodes(inv),
+        "patroni_port": pigsty_inventory.cluster_vars(inv, name)["patroni_port"],
+    }
+
+
+def _live_leader(info, timeout=2):
+    hosts = [m["ip"] for m in info["members"]]
+    return pigsty_patroni.find_leader(hosts, info["patroni_port"], timeout=timeout)
+
+
+def wait_leader(name, timeout=120):
+    """Wait (bounded) until cluster ``name`` has a leader; fails after ``timeout`` seconds.
+
+    CLI example::
+
+        salt-run pigsty.wait_leader pg-test timeout=60
+    """
+    info = cluster(name)
+    deadline = time.monotonic() + float(timeout)
+    errors = []
+    while time.monotonic() < deadline:
+        found, errors = _live_leader(info)
+        if found:
+            _progress("%s: leader is %s (timeline %s)" % (name, found["name"], found.get("timeline")))
+            return {"result": True, "leader": found["name"]}
+        time.sleep(1)
+    __context__["retcode"] = 1
+    return {"result": False, "retcode": 1,
+            "comment": "%s has no leader after %ss: %s" % (name, timeout, "; ".join(errors[-3:]))}
+
+
+def removal_plan(name, instances=None, force=False):
+    """Check a removal request and order it: replicas first, the leader last.
+
+    Refuses (retcode 1, nothing done) to remove a whole cluster, or the instance that is
+    its running leader, unless ``force=True``; refuses instances that are not members.
+
+    CLI example::
+
+        salt-run pigsty.removal_plan pg-test instances='[pg-test-3]'
+    """
+    info = cluster(name)
+    by_instance = {m["pg_instance"]: m for m in info["members"]}
+    if instances is None:
+        targets = list(by_instance)
+    elif isinstance(instances, (list, tuple)) and instances:
+        unknown = [i for i in instances if i not in by_instance]
+        if unknown:
+            __context__["retcode"] = 1
+            return {"result": False, "retcode": 1, "comment":
+                    "pg_instances: %s not member(s) of %s (expected some of: %s)" % (
+                        ", ".join(map(str, unknown)), name, ", ".join(sorted(by_instance)))}
+        targets = list(instances)
+    else:
+        raise salt.exceptions.SaltInvocationError(
+            "pg_instances: expected a non-empty list of instance names, got %r" % (instances,))
+    leader, _errors = _live_leader(info)
+    whole = set(targets) == set(by_instance)
+    if leader and leader["name"] in targets and not force:
+        __context__["retcode"] = 1
+        what = "cluster %s" % name if whole else "instance %s" % leader["name"]
+        return {"result": False, "retcode": 1, "comment":
+                "refusing to remove %s: %s is its running primary (pass force=True / "
+                "pillar pg_rm_force: true to remove it anyway)" % (what, leader["name"])}
+    ordered = sorted(targets, key=lambda i: (leader is not None and i == leader["name"], i))
+    _progress("%s: removal order %s" % (name, ", ".join(ordered)))
+    return {"result": True, "cluster": name, "whole_cluster": whole,
+            "minions": [by_instance[i]["minion"] for i in ordered], "instances": ordered,
+            "leader": leader["name"] if leader else None}

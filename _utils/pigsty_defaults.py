@@ -16,6 +16,11 @@ DEFAULTS = {
     # ---- software
     "pg_version": 15,
     "pg_dbsu": "postgres",
+    "pg_data": "/pg/data",
+    "pg_namespace": "/service",    # Patroni's DCS namespace (vip-manager reads NS/CLUSTER/leader)
+    # ---- DCS: etcd on the meta nodes (v2 API enabled: Debian's vip-manager 1.0.2 needs it)
+    "etcd_port": 2379,
+    "etcd_peer_port": 2380,
     # ---- ports on every database node
     "pg_port": 5432,
     "pgbouncer_port": 6432,
@@ -28,6 +33,7 @@ DEFAULTS = {
     "pg_vip_enabled": False,
     "pg_vip_address": None,        # "10.10.10.3/24": address and the members' prefix length
     "pg_vip_interface": "eth0",
+    "vip_manager_interval_ms": 250,   # how often vip-manager reads the leader key
     # ---- system users: passwords have no default (no weak shared default passwords)
     "pg_admin_username": "dbuser_dba",
     "pg_admin_password": None,

@@ -82,10 +82,16 @@ def cluster_of_node(inv, minion_id):
     return None, None
 
 
-def cluster_vars(inv, name):
-    """Cluster-level parameters: DEFAULTS < pigsty:vars < clusters:NAME:vars."""
+def global_vars(inv):
+    """Global parameters: DEFAULTS < pigsty:vars."""
     merged = copy.deepcopy(D.DEFAULTS)
     merged.update(copy.deepcopy(inv.get("vars") or {}))
+    return merged
+
+
+def cluster_vars(inv, name):
+    """Cluster-level parameters: DEFAULTS < pigsty:vars < clusters:NAME:vars."""
+    merged = global_vars(inv)
     merged.update(copy.deepcopy(((inv.get("clusters") or {}).get(name) or {}).get("vars") or {}))
     merged["pg_cluster"] = name
     return merged
@@ -156,6 +162,8 @@ def instance_config(pillar, minion_id):
         conf[key] = copy.deepcopy(value)
     conf.update(identity(pillar, minion_id))
     conf["pg_members"] = cluster_members(inv, name)
+    nodes = inv.get("nodes") or {}
+    conf["pigsty_meta_ips"] = [str(nodes[n]["ip"]) for n in meta_nodes(inv)]
     conf["pg_default_services"] = copy.deepcopy(D.DEFAULT_SERVICES)
     return conf
 

@@ -378,13 +378,17 @@ def wait_running(name, timeout=60):
         name, timeout, state, os.path.join(machine_dir(name), "nspawn.log")))
 
 
+def request_poweroff(name):
+    init = machine_init_pid(name)
+    if init:
+        subprocess.run(["nsenter", "-t", str(init), "-a", "systemctl", "poweroff", "--no-block"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def stop_machine(name, timeout=20):
     parent = nspawn_pid(name)
     if parent:
-        init = machine_init_pid(name)
-        if init:
-            subprocess.run(["nsenter", "-t", str(init), "-a", "systemctl", "poweroff",
-                            "--no-block"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        request_poweroff(name)
         deadline = time.time() + timeout
         while time.time() < deadline and nspawn_pid(name):
             time.sleep(0.2)
@@ -535,6 +539,8 @@ def print_where():
 
 def cmd_down(_args):
     t0 = time.time()
+    for name, _ip in MACHINES:          # all machines shut down at once
+        request_poweroff(name)
     for name, _ip in reversed(MACHINES):
         stop_machine(name)
     # machines from an older, larger sandbox

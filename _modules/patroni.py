@@ -1,0 +1,94 @@
+"""Patroni through its REST API: status, members, leader, dynamic config, switchover,
+restart, reload, reinit. Every call is bounded by a timeout (default 2 s).
+
+    salt node-1 patroni.members
+    salt node-1 patroni.config
+    salt node-1 patroni.switchover candidate=pg-test-2
+"""
+import salt.exceptions
+
+import pigsty_patroni
+
+__virtualname__ = "patroni"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _port(port):
+    return int(port or __salt__["config.option"]("patroni.port", 8008))
+
+
+def _get(path, host, port, timeout):
+    try:
+        return pigsty_patroni.get_json(host, _port(port), path, timeout=timeout)
+    except pigsty_patroni.PatroniError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc))
+
+
+def status(host="127.0.0.1", port=None, timeout=2):
+    """This node's Patroni status (GET /patroni): state, role, timeline, xlog."""
+    doc = _get("/patroni", host, port, timeout)
+    doc["role"] = pigsty_patroni.normalize_role(doc.get("role"))
+    return doc
+
+
+def members(host="127.0.0.1", port=None, timeout=2):
+    """The cluster's members: name, role (primary/replica/...), state, lag, timeline."""
+    return pigsty_patroni.members(_get("/cluster", host, port, timeout))
+
+
+def leader(host="127.0.0.1", port=None, timeout=2):
+    """The current leader member, or None."""
+    return pigsty_patroni.leader(_get("/cluster", host, port, timeout))
+
+
+def config(host="127.0.0.1", port=None, timeout=2):
+    """The dynamic (DCS) configuration (GET /config)."""
+    return _get("/config", host, port, timeout)
+
+
+def config_patch(patch, host="127.0.0.1", port=None, timeout=5):
+    """PATCH the dynamic configuration; returns the new configuration."""
+    if not isinstance(patch, dict) or not patch:
+        raise salt.exceptions.SaltInvocationError("patch: expected a non-empty mapping")
+    return _post("/config", patch, host, port, timeout, method="PATCH")
+
+
+def _post(path, body, host, port, timeout, method="POST"):
+    try:
+        code, doc = pigsty_patroni.request(host, _port(port), path, method=method, body=body,
+                                           timeout=timeout)
+    except pigsty_patroni.PatroniError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc))
+    if code not in (200, 202):
+        raise salt.exceptions.CommandExecutionError(
+            "Patroni %s %s refused (HTTP %s): %s" % (method, path, code, doc))
+    return doc
+
+
+def switchover(candidate=None, leader=None, host="127.0.0.1", port=None, timeout=30):
+    """Planned switchover to ``candidate`` (instance name); the current leader by default."""
+    current = __salt__["patroni.leader"](host=host, port=port)
+    if not current:
+        raise salt.exceptions.CommandExecutionError("cluster has no leader: use failover")
+    body = {"leader": leader or current["name"]}
+    if candidate:
+        body["candidate"] = candidate
+    return _post("/switchover", body, host, port, timeout)
+
+
+def restart(host="127.0.0.1", port=None, timeout=60):
+    """Restart Postgres on this member through Patroni."""
+    return _post("/restart", {}, host, port, timeout)
+
+
+def reload(host="127.0.0.1", port=None, timeout=10):
+    """Make Patroni re-read its configuration file (no Postgres restart)."""
+    return _post("/reload", None, host, port, timeout)
+
+
+def reinit(host="127.0.0.1", port=None, timeout=60):
+    """Re-create this replica from the leader."""
+    return _post("/reinitialize", {}, host, port, timeout)

@@ -1,0 +1,362 @@
+"""PostgreSQL roles and databases on the local instance (Pigsty's pg_users / pg_databases).
+
+    salt-call pigsty_pg.is_primary
+    salt-call pigsty_pg.role_info dbuser_meta
+    salt-call pigsty_pg.user_ensure dbuser_meta password=... roles='[dbrole_admin]' test=True
+    salt-call pigsty_pg.user_remove dbuser_old
+    salt-call pigsty_pg.db_info meta
+    salt-call pigsty_pg.db_ensure meta owner=dbuser_meta schemas='[app]'
+    salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
+
+Connects as ``postgres`` to database ``postgres`` over the unix socket: directory from the
+``pigsty_pg.socket_dir`` option (default /var/run/postgresql), port from ``pigsty_pg.port``
+(default 5432); every function takes ``host``, ``port``, ``user`` and ``dbname`` to
+override them. Changes are refused on a replica. The SQL comes from ``pigsty_sql``; a
+password travels only as a verifier and is logged and reported as '***' / "changed".
+"""
+import contextlib
+import logging
+
+import pigsty_sql
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+try:
+    import psycopg2
+
+    HAS_PSYCOPG2 = True
+except ImportError:
+    HAS_PSYCOPG2 = False
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pigsty_pg"
+
+CONNECT_TIMEOUT = 10            # seconds
+STATEMENT_TIMEOUT = 30000       # milliseconds, for every statement of every connection
+CONNECTION_KEYS = ("host", "port", "user", "dbname")
+DEFAULT_PRIVILEGE_DATABASES = ("template1", "postgres")
+
+
+def __virtual__():
+    if not HAS_PSYCOPG2:
+        return (False, "pigsty_pg: psycopg2 is not importable (install psycopg2-binary in "
+                       "Salt's Python)")
+    return __virtualname__
+
+
+# ------------------------------------------------------------------ plumbing
+def _split(kwargs):
+    """(connection overrides, other arguments) with Salt's ``__pub_*`` keys dropped."""
+    conn = {k: kwargs[k] for k in CONNECTION_KEYS if kwargs.get(k) is not None}
+    rest = {k: v for k, v in kwargs.items()
+            if k not in CONNECTION_KEYS and not str(k).startswith("__")}
+    return conn, rest
+
+
+def _no_extra(function, rest):
+    if rest:
+        raise SaltInvocationError("pigsty_pg.%s: unexpected argument(s): %s" % (
+            function, ", ".join(sorted(rest))))
+
+
+@contextlib.contextmanager
+def _connect(conn, dbname=None):
+    """A psycopg2 connection, closed on exit (uncommitted work is rolled back)."""
+    params = {
+        "host": conn.get("host") or __salt__["config.option"]("pigsty_pg.socket_dir",
+                                                              "/var/run/postgresql"),
+        "port": int(conn.get("port") or __salt__["config.option"]("pigsty_pg.port", 5432)),
+        "user": conn.get("user") or "postgres",
+        "dbname": dbname or conn.get("dbname") or "postgres",
+    }
+    try:
+        db = psycopg2.connect(connect_timeout=CONNECT_TIMEOUT,
+                              options="-c statement_timeout=%d" % STATEMENT_TIMEOUT, **params)
+    except psycopg2.Error as exc:
+        raise CommandExecutionError(
+            "pigsty_pg: cannot connect to PostgreSQL (socket %(host)s, port %(port)s, user "
+            "%(user)s, database %(dbname)s): " % params + str(exc).strip())
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _query(db, sql, args=()):
+    with db.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+def _execute(db, statements, where):
+    """Run the statements; each is logged without its password. A failure rolls back the
+    open transaction and raises CommandExecutionError, also without the password."""
+    for statement in statements:
+        log.info("pigsty_pg [%s]: %s", where, pigsty_sql.redact(statement))
+        try:
+            with db.cursor() as cur:
+                cur.execute(statement)
+        except psycopg2.Error as exc:
+            if not db.autocommit:
+                db.rollback()
+            raise CommandExecutionError("pigsty_pg [%s]: %s failed: %s" % (
+                where, pigsty_sql.redact(statement), pigsty_sql.redact(str(exc).strip())))
+
+
+def _apply(db, statements, where):
+    """CREATE/DROP DATABASE each on its own (autocommit), the rest in one transaction."""
+    db.rollback()                       # end the transaction the reads opened
+    outside = [s for s in statements if pigsty_sql.outside_transaction(s)]
+    inside = [s for s in statements if not pigsty_sql.outside_transaction(s)]
+    if outside:
+        db.autocommit = True
+        _execute(db, outside, where)
+        db.autocommit = False
+    _execute(db, inside, where)
+    db.commit()
+
+
+def _is_primary(db):
+    return _query(db, "SELECT NOT pg_is_in_recovery()")[0][0]
+
+
+def _require_primary(db):
+    if not _is_primary(db):
+        raise CommandExecutionError("pigsty_pg: this instance is a replica (in recovery); "
+                                    "catalog changes go to the primary")
+
+
+def _spec(normalize, spec):
+    try:
+        return normalize(spec)
+    except ValueError as exc:
+        raise SaltInvocationError(str(exc))
+
+
+def _result(what, changes, test):
+    if not changes:
+        comment = "%s is in the desired state" % what
+    elif test:
+        comment = "%s would be changed" % what
+    else:
+        comment = "%s changed" % what
+    return {"changes": changes, "comment": comment}
+
+
+# ------------------------------------------------------------------ catalog reads
+_ROLE_QUERY = """
+SELECT r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit, r.rolcanlogin,
+       r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolpassword,
+       CASE WHEN r.rolvaliduntil IS NULL THEN NULL
+            WHEN NOT isfinite(r.rolvaliduntil) THEN 'infinity'
+            ELSE to_char(r.rolvaliduntil, 'YYYY-MM-DD') END,
+       ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid ORDER BY 1),
+       (SELECT s.setconfig FROM pg_db_role_setting s
+         WHERE s.setrole = r.oid AND s.setdatabase = 0),
+       shobj_description(r.oid, 'pg_authid')
+  FROM pg_authid r WHERE r.rolname = %s
+"""
+_ROLE_KEYS = ("superuser", "createdb", "createrole", "inherit", "login", "replication",
+              "bypassrls", "connlimit", "password", "valid_until", "roles", "parameters",
+              "comment")
+
+
+def _role_current(db, name):
+    """The role as pigsty_sql.user_plan reads it (with its verifier), or None."""
+    rows = _query(db, _ROLE_QUERY, (name,))
+    if not rows:
+        return None
+    role = dict(zip(_ROLE_KEYS, rows[0]))
+    role["parameters"] = pigsty_sql.role_parameters(role["parameters"])
+    return role
+
+
+_DB_QUERY = """
+SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+       t.spcname, d.datallowconn, d.datconnlimit, shobj_description(d.oid, 'pg_database'),
+       EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')
+  FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace
+ WHERE d.datname = %s
+"""
+_DB_KEYS = ("owner", "encoding", "lc_collate", "lc_ctype", "tablespace", "allowconn",
+            "connlimit", "comment", "public_connect")
+
+
+def _db_current(db, name):
+    rows = _query(db, _DB_QUERY, (name,))
+    return dict(zip(_DB_KEYS, rows[0])) if rows else None
+
+
+def _db_contents(db):
+    """(schema names, {extension: schema}) of the connected database."""
+    schemas = [r[0] for r in _query(db, "SELECT nspname FROM pg_namespace")]
+    extensions = dict(_query(db, "SELECT e.extname, n.nspname FROM pg_extension e "
+                                 "JOIN pg_namespace n ON n.oid = e.extnamespace"))
+    return schemas, extensions
+
+
+def _default_acl(db, owner):
+    """(grantee, kind, privilege) default privileges that ``owner`` gives in every schema."""
+    rows = _query(db, """
+        SELECT d.defaclobjtype::text, a.privilege_type,
+               CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END
+          FROM pg_default_acl d, aclexplode(d.defaclacl) a
+         WHERE d.defaclnamespace = 0 AND d.defaclrole = (
+               SELECT oid FROM pg_roles WHERE rolname = %s)""", (owner,))
+    return {(grantee, pigsty_sql.DEFAULT_ACL_KINDS.get(kind, kind), priv)
+            for kind, priv, grantee in rows}
+
+
+# ------------------------------------------------------------------ public functions
+def is_primary(**kwargs):
+    """True on the primary, False on a replica (in recovery).
+
+    CLI example::
+
+        salt-call pigsty_pg.is_primary
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("is_primary", rest)
+    with _connect(conn) as db:
+        return _is_primary(db)
+
+
+def role_info(name, **kwargs):
+    """The role's attributes, memberships, parameters and comment, with ``has_password``
+    instead of the verifier; None when the role does not exist.
+
+    CLI example::
+
+        salt-call pigsty_pg.role_info dbuser_meta
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("role_info", rest)
+    with _connect(conn) as db:
+        role = _role_current(db, name)
+    if role is not None:
+        role["has_password"] = role.pop("password") is not None
+    return role
+
+
+def user_ensure(name, test=False, **kwargs):
+    """Create or alter the role to match a Pigsty user spec (fields as keyword arguments:
+    password, login, superuser, createdb, createrole, inherit, replication, bypassrls,
+    connlimit, expire_in/expire_at, roles, parameters, comment, pgbouncer, state).
+    Returns ``{"changes": ..., "comment": ...}``; with ``test=True`` nothing is changed.
+
+    CLI example::
+
+        salt-call pigsty_pg.user_ensure dbuser_meta password=... roles='[dbrole_admin]'
+    """
+    conn, spec = _split(kwargs)
+    desired = _spec(pigsty_sql.normalize_user, dict(spec, name=name))
+    with _connect(conn) as db:
+        _require_primary(db)
+        changes, statements = pigsty_sql.user_plan(desired, _role_current(db, name))
+        if statements and not test:
+            _apply(db, statements, "user %s" % name)
+    return _result("user %s" % name, changes, test)
+
+
+def user_remove(name, test=False, **kwargs):
+    """Drop the role if it exists (PostgreSQL refuses while it owns objects).
+
+    CLI example::
+
+        salt-call pigsty_pg.user_remove dbuser_old
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("user_remove", rest)
+    return user_ensure(name, test=test, state="absent", **conn)
+
+
+def db_info(name, **kwargs):
+    """The database's owner, encoding, locale, tablespace, allowconn, connlimit, comment,
+    public_connect, schemas and extensions; None when it does not exist.
+
+    CLI example::
+
+        salt-call pigsty_pg.db_info meta
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("db_info", rest)
+    with _connect(conn) as db:
+        info = _db_current(db, name)
+    if info is not None and info["allowconn"]:
+        with _connect(conn, name) as db:
+            schemas, extensions = _db_contents(db)
+        info.update(schemas=sorted(schemas), extensions=extensions)
+    return info
+
+
+def db_ensure(name, test=False, **kwargs):
+    """Create or alter the database to match a Pigsty database spec (owner, template,
+    encoding, locale, lc_collate, lc_ctype, tablespace, allowconn, revokeconn, connlimit,
+    comment, schemas, extensions, pgbouncer, state), then create its missing schemas and
+    extensions inside it. Returns ``{"changes": ..., "comment": ...}``.
+
+    CLI example::
+
+        salt-call pigsty_pg.db_ensure meta owner=dbuser_meta extensions='[pgcrypto]'
+    """
+    conn, spec = _split(kwargs)
+    desired = _spec(pigsty_sql.normalize_database, dict(spec, name=name))
+    where = "database %s" % name
+    with _connect(conn) as db:
+        _require_primary(db)
+        current = _db_current(db, name)
+        try:
+            changes, statements = pigsty_sql.database_plan(desired, current)
+        except ValueError as exc:
+            raise CommandExecutionError(str(exc))
+        if statements and not test:
+            _apply(db, statements, where)
+    if desired["state"] == "present" and (desired["schemas"] or desired["extensions"]):
+        if current is None and test:
+            inner_changes = pigsty_sql.database_inner_plan(desired, [], {})[0]
+        else:
+            with _connect(conn, name) as db:
+                inner_changes, inner = pigsty_sql.database_inner_plan(desired, *_db_contents(db))
+                if inner and not test:
+                    _apply(db, inner, where)
+        changes.update(inner_changes)
+    return _result(where, changes, test)
+
+
+def default_roles_ensure(test=False, admin_user=None, **kwargs):
+    """Pigsty's default roles (dbrole_readonly, dbrole_offline, dbrole_readwrite,
+    dbrole_admin) and their default privileges on what the superuser (the connecting user)
+    and ``admin_user`` create, in template1 (inherited by new databases) and postgres.
+
+    CLI example::
+
+        salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("default_roles_ensure", rest)
+    owners = [conn.get("user") or "postgres"] + ([admin_user] if admin_user else [])
+    changes = {}
+    with _connect(conn) as db:
+        _require_primary(db)
+        statements = []
+        for spec in pigsty_sql.DEFAULT_ROLES:
+            desired = pigsty_sql.normalize_user(spec)
+            role_changes, role_statements = pigsty_sql.user_plan(
+                desired, _role_current(db, desired["name"]))
+            if role_changes:
+                changes.setdefault("roles", {})[desired["name"]] = role_changes
+            statements += role_statements
+        if statements and not test:
+            _apply(db, statements, "default roles")
+    for dbname in DEFAULT_PRIVILEGE_DATABASES:
+        with _connect(conn, dbname) as db:
+            statements = [statement for owner in owners
+                          for statement in pigsty_sql.default_privileges_sql(
+                              owner, _default_acl(db, owner))]
+            if statements:
+                changes.setdefault("default_privileges", {})[dbname] = statements
+            if statements and not test:
+                _apply(db, statements, "default privileges in %s" % dbname)
+    return _result("default roles", changes, test)

@@ -1,0 +1,94 @@
+"""States for Patroni: wait for a cluster leader, wait for the local member to run, and
+converge the dynamic (DCS) configuration.
+
+    patroni-running:
+      patroni.running:
+        - name: pg-test-1
+    patroni-dcs:
+      patroni.dcs_config:
+        - name: pg-test
+        - config: {ttl: 30, loop_wait: 5}
+"""
+import time
+
+import pigsty_patroni
+
+__virtualname__ = "patroni"
+
+
+def __virtual__():
+    if "patroni.status" in __salt__:
+        return __virtualname__
+    return (False, "patroni state: the patroni execution module is not loaded")
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def leader_present(name, members, port=8008, timeout=300, interval=1):
+    """Wait (bounded) until cluster ``name`` has a leader, asking the members' REST APIs."""
+    ret = _ret(name)
+    deadline = time.monotonic() + float(timeout)
+    errors = []
+    while True:
+        found, errors = pigsty_patroni.find_leader(members, port)
+        if found:
+            ret["comment"] = "Cluster %s has leader %s" % (name, found["name"])
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "Cluster %s has no leader yet; would wait up to %ss" % (name, timeout)
+            return ret
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    ret["result"] = False
+    ret["comment"] = ("Cluster %s has no leader after %ss (start its primary first: "
+                      "orch.pgsql does). Last answers: %s" % (name, timeout, "; ".join(errors[-3:])))
+    return ret
+
+
+def running(name, port=8008, timeout=300, interval=1):
+    """Wait (bounded) until the local Patroni member ``name`` runs Postgres: the primary
+    accepts writes, a replica streams or is running."""
+    ret = _ret(name)
+    deadline = time.monotonic() + float(timeout)
+    last = "no answer"
+    while True:
+        try:
+            st = __salt__["patroni.status"](port=port)
+            last = "state %s, role %s" % (st.get("state"), st.get("role"))
+            if st.get("state") == "running":
+                ret["comment"] = "Patroni member %s is running as %s" % (name, st.get("role"))
+                return ret
+        except Exception as exc:  # pylint: disable=broad-except
+            last = str(exc)
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "Patroni member %s is not running (%s); would wait" % (name, last)
+            return ret
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    ret["result"] = False
+    ret["comment"] = "Patroni member %s not running after %ss: %s" % (name, timeout, last)
+    return ret
+
+
+def dcs_config(name, config, port=8008):
+    """Make the cluster's dynamic configuration contain ``config`` (PATCH only what differs)."""
+    ret = _ret(name)
+    current = __salt__["patroni.config"](port=port)
+    patch = pigsty_patroni.config_diff(current, config)
+    if not patch:
+        ret["comment"] = "Dynamic configuration of %s is as desired" % name
+        return ret
+    ret["changes"] = {"patch": patch}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "Dynamic configuration of %s would be patched" % name
+        return ret
+    __salt__["patroni.config_patch"](patch, port=port)
+    ret["comment"] = "Dynamic configuration of %s patched" % name
+    return ret

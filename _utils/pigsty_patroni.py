@@ -1,0 +1,107 @@
+"""A small, bounded client for Patroni's REST API (standard library only).
+
+Every call has a timeout; failures raise PatroniError with the URL and the reason, so the
+execution module, states, runners and the beacon report "Patroni on X is down" clearly.
+"""
+import json
+import urllib.error
+import urllib.request
+
+DEFAULT_TIMEOUT = 2.0
+
+
+class PatroniError(RuntimeError):
+    pass
+
+
+def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT):
+    """(HTTP status, decoded JSON body or text). Health endpoints answer 503 with a JSON
+    body: that is a status, not an error. Connection failures raise PatroniError."""
+    url = "http://%s:%d%s" % (host, int(port), path)
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PatroniError("Patroni REST API at %s unreachable: %s" % (url, reason))
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, json.loads(text) if text else None
+    except ValueError:
+        return status, text
+
+
+def get_json(host, port, path, timeout=DEFAULT_TIMEOUT):
+    status, body = request(host, port, path, timeout=timeout)
+    if status != 200 or not isinstance(body, (dict, list)):
+        raise PatroniError("Patroni %s:%s%s answered HTTP %s" % (host, port, path, status))
+    return body
+
+
+def normalize_role(role):
+    """Patroni 3 says master, Patroni 4 primary: we say primary."""
+    return "primary" if role == "master" else role
+
+
+def members(cluster_doc):
+    """Members of a /cluster document: name, role, state, host, lag (bytes), timeline."""
+    out = []
+    for m in (cluster_doc or {}).get("members", []):
+        role = normalize_role(m.get("role"))
+        out.append({
+            "name": m.get("name"), "role": "primary" if role == "leader" else role,
+            "state": m.get("state"), "host": m.get("host"), "port": m.get("port"),
+            "lag": m.get("lag", 0) if role not in ("leader", "primary", "standby_leader") else 0,
+            "timeline": m.get("timeline"), "tags": m.get("tags", {}),
+        })
+    return sorted(out, key=lambda m: m["name"] or "")
+
+
+def leader(cluster_doc):
+    for m in members(cluster_doc):
+        if m["role"] in ("primary", "standby_leader"):
+            return m
+    return None
+
+
+def find_leader(hosts, port, timeout=DEFAULT_TIMEOUT):
+    """(leader member, list of errors) asking each host's /cluster in turn."""
+    errors = []
+    for host in hosts:
+        try:
+            doc = get_json(host, port, "/cluster", timeout=timeout)
+        except PatroniError as exc:
+            errors.append(str(exc))
+            continue
+        found = leader(doc)
+        if found:
+            return found, errors
+        errors.append("%s: cluster has no leader yet" % host)
+    return None, errors
+
+
+def config_diff(current, desired):
+    """The part of ``desired`` (nested dicts) that differs from ``current``: the PATCH."""
+    patch = {}
+    for key, value in desired.items():
+        cur = (current or {}).get(key)
+        if isinstance(value, dict):
+            sub = config_diff(cur if isinstance(cur, dict) else {}, value)
+            if sub:
+                patch[key] = sub
+        elif not _same(cur, value):
+            patch[key] = value
+    return patch
+
+
+def _same(a, b):
+    if a == b:
+        return True
+    # Patroni keeps parameters as given; compare numbers and strings loosely ("on" vs True).
+    norm = lambda v: str(v).lower() if not isinstance(v, bool) else ("on" if v else "off")
+    return norm(a) == norm(b)

@@ -1,0 +1,685 @@
+"""Pigsty's users and databases as SQL: validation, quoting, SCRAM verifiers, catalog diffs.
+
+A user or database spec (Pigsty's ``pg_users`` / ``pg_databases`` entries) is first checked
+and filled with defaults by ``normalize_user`` / ``normalize_database``; the ``*_plan``
+functions then compare it with what the catalog holds (``current``, read by the execution
+module) and return ``(changes, statements)``: a dict for Salt's ``changes`` and the SQL that
+makes the catalog match. An empty plan means nothing to do, so applying twice is a no-op.
+
+Fields left out of a spec (``None``) are not managed: ``roles``, ``parameters``,
+``comment``, ``password``, the expiry, ``schemas``, ``extensions``, ``revokeconn``; a given
+value is the whole truth (``roles: []`` revokes every membership). Boolean attributes and
+connection limits always have a value (Pigsty's defaults).
+
+Passwords: SQL carries only a verifier, never the plain text: a plain password becomes a
+SCRAM-SHA-256 verifier computed here with a salt derived from user name and password, so
+the same spec always gives the same verifier. An md5 or SCRAM hash given as the password is
+stored as it is. No message, change or log line carries a password or verifier (``redact``).
+
+Pure Python (no Salt, no driver): the execution module and the unit tests import it.
+"""
+import base64
+import datetime
+import hashlib
+import hmac
+import re
+import stringprep
+import unicodedata
+
+from pigsty_inventory import PG_NAME_RE
+
+EXTENSION_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+PARAMETER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+ENCODING_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+LOCALE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
+MD5_RE = re.compile(r"^md5[0-9a-f]{32}$")
+SCRAM_RE = re.compile(r"^SCRAM-SHA-256\$([1-9][0-9]*):([A-Za-z0-9+/]+=*)"
+                      r"\$([A-Za-z0-9+/]+=*):([A-Za-z0-9+/]+=*)$")
+SCRAM_ITERATIONS = 4096
+_PASSWORD_LITERAL = re.compile(r"PASSWORD\s+E?'(?:[^']|'')*'?", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------ quoting
+def _text(value, what):
+    if not isinstance(value, str):
+        raise TypeError("%s: expected a string, got %s" % (what, type(value).__name__))
+    if "\x00" in value:
+        raise ValueError("%s: NUL characters cannot be stored in PostgreSQL" % what)
+    return value
+
+
+def quote_ident(name):
+    """A double-quoted identifier: exact spelling, safe for any string without NUL."""
+    return '"%s"' % _text(name, "identifier").replace('"', '""')
+
+
+def quote_literal(value):
+    """A string constant, safe whatever standard_conforming_strings is (as PostgreSQL's own
+    quote_literal: quotes doubled, and with a backslash an E'' string with it doubled)."""
+    value = _text(value, "literal").replace("'", "''")
+    if "\\" in value:
+        return "E'%s'" % value.replace("\\", "\\\\")
+    return "'%s'" % value
+
+
+def redact(text):
+    """``text`` (SQL or an error message quoting it) with every PASSWORD literal as '***'."""
+    return _PASSWORD_LITERAL.sub("PASSWORD '***'", text)
+
+
+def outside_transaction(statement):
+    """True for the statements PostgreSQL refuses inside a transaction block."""
+    return statement.startswith(("CREATE DATABASE ", "DROP DATABASE "))
+
+
+# ------------------------------------------------------------------ passwords
+_SASL_PROHIBITED = (stringprep.in_table_c12, stringprep.in_table_c21, stringprep.in_table_c22,
+                    stringprep.in_table_c3, stringprep.in_table_c4, stringprep.in_table_c5,
+                    stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
+                    stringprep.in_table_c9, stringprep.in_table_a1)
+
+
+def saslprep(password):
+    """The password as PostgreSQL's pg_saslprep() prepares it for SCRAM (RFC 4013).
+
+    ASCII passwords are used unchanged. Otherwise: non-ASCII spaces become spaces, characters
+    "commonly mapped to nothing" go, NFKC; when a prohibited or unassigned (Unicode 3.2)
+    character or a bidi violation remains, PostgreSQL (and so this function) falls back to
+    the raw password. Limitation: NFKC comes from Python's Unicode tables, PostgreSQL's from
+    its own; both keep the stability guarantees, so they agree on every code point that
+    Unicode 3.2 assigns (the others are prohibited anyway).
+    """
+    if password.isascii():
+        return password
+    mapped = "".join(" " if stringprep.in_table_c12(ch) else ch
+                     for ch in password if not stringprep.in_table_b1(ch))
+    if not mapped:
+        return password
+    prepped = unicodedata.normalize("NFKC", mapped)
+    if any(check(ch) for ch in prepped for check in _SASL_PROHIBITED):
+        return password
+    if any(stringprep.in_table_d1(ch) for ch in prepped):
+        if (any(stringprep.in_table_d2(ch) for ch in prepped)
+                or not stringprep.in_table_d1(prepped[0])
+                or not stringprep.in_table_d1(prepped[-1])):
+            return password
+    return prepped
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def scram_verifier(username, password, iterations=SCRAM_ITERATIONS, salt=None):
+    """A SCRAM-SHA-256 verifier as PostgreSQL stores it in pg_authid.rolpassword.
+
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (RFC 5802 / RFC 7677):
+    SaltedPassword = PBKDF2-HMAC-SHA256(saslprep(password), salt, iterations),
+    StoredKey = SHA256(HMAC(SaltedPassword, "Client Key")),
+    ServerKey = HMAC(SaltedPassword, "Server Key").
+    The salt defaults to the first 16 bytes of HMAC-SHA256(password, "pigsty-scram:" + user),
+    so that one user's one password always gives the same verifier (idempotent applies),
+    while two users with the same password still get different salts.
+    """
+    if salt is None:
+        salt = hmac.new(password.encode("utf-8"), b"pigsty-scram:" + username.encode("utf-8"),
+                        hashlib.sha256).digest()[:16]
+    salted = hashlib.pbkdf2_hmac("sha256", saslprep(password).encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, _b64(salt),
+                                          _b64(hashlib.sha256(client_key).digest()),
+                                          _b64(server_key))
+
+
+def is_hashed(password):
+    """True for what PostgreSQL stores as given: ``md5`` + 32 lowercase hex digits, or a
+    well-formed SCRAM-SHA-256 verifier."""
+    return isinstance(password, str) and bool(MD5_RE.match(password) or SCRAM_RE.match(password))
+
+
+def password_hash(username, password):
+    """What to send as PASSWORD: a hash unchanged, a plain password as its SCRAM verifier."""
+    return password if is_hashed(password) else scram_verifier(username, password)
+
+
+def password_matches(username, password, stored):
+    """Whether the stored verifier (pg_authid.rolpassword) already holds ``password``.
+
+    A plain password is checked against a stored SCRAM verifier with that verifier's own
+    salt and iteration count, so a verifier made elsewhere (psql's \\password, Pigsty) is
+    recognised too. A plain password never matches a stored md5 hash: it is re-stored as
+    SCRAM, which scram-sha-256 authentication needs.
+    """
+    if stored is None:
+        return False
+    if is_hashed(password):
+        return hmac.compare_digest(stored, password)
+    match = SCRAM_RE.match(stored)
+    if not match:
+        return False
+    salt = base64.b64decode(match.group(2))
+    return hmac.compare_digest(scram_verifier(username, password, int(match.group(1)), salt),
+                               stored)
+
+
+def _check_password(value):
+    if not isinstance(value, str) or not value:
+        return "a non-empty string (plain text, or an md5/SCRAM-SHA-256 hash)"
+    if "\x00" in value:
+        return "a password without NUL characters"
+    if value.startswith("SCRAM-SHA-256$") and not SCRAM_RE.match(value):
+        return ("a well-formed verifier SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:"
+                "<ServerKey> (it starts like one but is malformed)")
+    if re.match(r"^md5[0-9a-fA-F]{32}$", value) and not MD5_RE.match(value):
+        return "an md5 hash in lowercase hex (PostgreSQL takes any other case as plain text)"
+    return None
+
+
+# ------------------------------------------------------------------ validation
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bool(value):
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _ident(value):
+    if isinstance(value, str) and PG_NAME_RE.match(value):
+        return None
+    return ("a safe identifier (lowercase letters, digits, '_', not starting with a digit, "
+            "at most 63 characters)")
+
+
+def _ident_list(value):
+    if (isinstance(value, list) and all(_ident(v) is None for v in value)
+            and len(set(value)) == len(value)):
+        return None
+    return "a list of distinct names (lowercase letters, digits, '_')"
+
+
+def _matching(regex, expected):
+    return lambda value: None if isinstance(value, str) and regex.match(value) else expected
+
+
+def _connlimit(value):
+    return None if _is_int(value) and value >= -1 else "an integer >= -1 (-1: no limit)"
+
+
+def _text_field(value):
+    return None if isinstance(value, str) and "\x00" not in value else "a string"
+
+
+def _state(value):
+    return None if value in ("present", "absent") else "'present' or 'absent'"
+
+
+def _expire_in(value):
+    return None if _is_int(value) and value >= 0 else "a number of days >= 0"
+
+
+def _expire_at(value):
+    if value == "infinity" or (isinstance(value, datetime.date)
+                               and not isinstance(value, datetime.datetime)):
+        return None
+    if isinstance(value, str) and re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", value):
+        try:
+            datetime.date.fromisoformat(value)
+            return None
+        except ValueError:
+            pass
+    return "a date 'YYYY-MM-DD' or 'infinity'"
+
+
+def _parameter_value(value):
+    if isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return "\x00" not in value
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(v, str) and v and "\x00" not in v for v in value))
+
+
+def _parameters(value):
+    if (isinstance(value, dict)
+            and all(isinstance(k, str) and PARAMETER_RE.match(k) for k in value)
+            and all(_parameter_value(v) for v in value.values())
+            and len({k.lower() for k in value}) == len(value)):
+        return None
+    return ("a mapping of parameter name -> value (a string, number, true/false, or a list "
+            "of strings for list parameters such as search_path)")
+
+
+def _extensions(value):
+    if isinstance(value, list):
+        names = []
+        for ext in value:
+            if isinstance(ext, str):
+                names.append(ext)
+            elif (isinstance(ext, dict) and set(ext) <= {"name", "schema"}
+                  and (ext.get("schema") is None or _ident(ext["schema"]) is None)):
+                names.append(ext.get("name"))
+            else:
+                break
+        else:
+            if (all(isinstance(n, str) and EXTENSION_RE.match(n) for n in names)
+                    and len(set(names)) == len(names)):
+                return None
+    return "a list of distinct extension names or {name: NAME, schema: SCHEMA} mappings"
+
+
+# field -> (default, check returning None or what was expected). ``None`` default: unmanaged.
+USER_FIELDS = {
+    "password": (None, _check_password),
+    "login": (True, _bool),
+    "superuser": (False, _bool),
+    "createdb": (False, _bool),
+    "createrole": (False, _bool),
+    "inherit": (True, _bool),
+    "replication": (False, _bool),
+    "bypassrls": (False, _bool),
+    "connlimit": (-1, _connlimit),
+    "expire_in": (None, _expire_in),
+    "expire_at": (None, _expire_at),
+    "roles": (None, _ident_list),
+    "parameters": (None, _parameters),
+    "comment": (None, _text_field),
+    "pgbouncer": (False, _bool),
+    "state": ("present", _state),
+}
+SECRET_FIELDS = {"password"}
+
+DATABASE_FIELDS = {
+    "owner": (None, _ident),
+    "template": (None, _ident),
+    "encoding": (None, _matching(ENCODING_RE, "an encoding name such as UTF8")),
+    "locale": (None, _matching(LOCALE_RE, "a locale name such as C.UTF-8")),
+    "lc_collate": (None, _matching(LOCALE_RE, "a locale name such as C.UTF-8")),
+    "lc_ctype": (None, _matching(LOCALE_RE, "a locale name such as C.UTF-8")),
+    "tablespace": (None, _ident),
+    "allowconn": (True, _bool),
+    "revokeconn": (None, _bool),
+    "connlimit": (-1, _connlimit),
+    "comment": (None, _text_field),
+    "schemas": (None, _ident_list),
+    "extensions": (None, _extensions),
+    "pgbouncer": (True, _bool),
+    "state": ("present", _state),
+}
+
+
+def _normalize(kind, spec, fields):
+    """(normalized spec, problems); the spec's name is checked like every other field."""
+    if not isinstance(spec, dict):
+        raise ValueError("%s: expected a mapping of fields, got %s" % (kind, type(spec).__name__))
+    name = spec.get("name")
+    problems = []
+    if _ident(name) is not None:
+        problems.append("name: expected %s, got %r" % (_ident(name), name))
+    for key in sorted(set(spec) - set(fields) - {"name"}, key=str):
+        problems.append("%s: unknown field (expected one of: %s)" % (
+            key, ", ".join(["name"] + sorted(fields))))
+    out = {"name": name}
+    for key, (default, check) in fields.items():
+        value = spec.get(key, default)
+        if value is None and default is None:
+            out[key] = None
+            continue
+        expected = check(value)
+        if expected is not None:
+            got = "" if key in SECRET_FIELDS else ", got %r" % (value,)
+            problems.append("%s: expected %s%s" % (key, expected, got))
+        out[key] = value
+    return out, problems
+
+
+def _raise(kind, name, problems):
+    if problems:
+        raise ValueError("%s %s: %s" % (kind, name if isinstance(name, str) else repr(name),
+                                        "; ".join(problems)))
+
+
+def _parameter_text(value):
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def normalize_user(spec):
+    """The user spec with every field, defaults filled in; ValueError naming each bad field."""
+    user, problems = _normalize("user", spec, USER_FIELDS)
+    if user["expire_in"] is not None and user["expire_at"] is not None:
+        problems.append("expire_in: conflicts with expire_at (give one of them)")
+    if isinstance(user["roles"], list) and user["name"] in user["roles"]:
+        problems.append("roles: a role cannot be a member of itself")
+    _raise("user", user["name"], problems)
+    if isinstance(user["expire_at"], datetime.date):
+        user["expire_at"] = user["expire_at"].isoformat()
+    if user["parameters"] is not None:
+        user["parameters"] = {k.lower(): _parameter_text(v) for k, v in user["parameters"].items()}
+    return user
+
+
+def normalize_database(spec):
+    """The database spec with every field, defaults filled in; ValueError naming each bad
+    field. Extensions become ``{"name", "schema"}`` mappings (schema None: the default)."""
+    db, problems = _normalize("database", spec, DATABASE_FIELDS)
+    if db["allowconn"] is False and (db["schemas"] or db["extensions"]):
+        problems.append("allowconn: false conflicts with schemas/extensions (nobody can "
+                        "connect to create them)")
+    _raise("database", db["name"], problems)
+    if db["extensions"] is not None:
+        db["extensions"] = [{"name": e, "schema": None} if isinstance(e, str)
+                            else {"name": e["name"], "schema": e.get("schema")}
+                            for e in db["extensions"]]
+    return db
+
+
+# ------------------------------------------------------------------ role parameters
+def role_parameters(setconfig):
+    """pg_db_role_setting.setconfig (['name=value', ...] or None) as {name: value}."""
+    return dict((item.split("=", 1) + [""])[:2] for item in (setconfig or []))
+
+
+_LIST_ITEM = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"]*?))\s*(,|\Z)')
+
+
+def _split_list(text):
+    """A stored list setting ('"$user", public') as its elements, as PostgreSQL splits it."""
+    items, pos = [], 0
+    while True:
+        match = _LIST_ITEM.match(text, pos)
+        if match is None:
+            return [text]
+        quoted, plain, separator = match.groups()
+        items.append(plain if quoted is None else quoted.replace('""', '"'))
+        if separator != ",":
+            return items
+        pos = match.end()
+
+
+def _parameter_matches(stored, wanted):
+    if stored is None:
+        return False
+    if isinstance(wanted, list):
+        return _split_list(stored) == wanted
+    return stored == wanted or _split_list(stored) == [wanted]
+
+
+def _parameter_sql(value):
+    if isinstance(value, list):
+        return ", ".join(quote_literal(v) for v in value)
+    return quote_literal(value)
+
+
+# ------------------------------------------------------------------ roles
+ROLE_ATTRIBUTES = (("superuser", "SUPERUSER"), ("createdb", "CREATEDB"),
+                   ("createrole", "CREATEROLE"), ("inherit", "INHERIT"), ("login", "LOGIN"),
+                   ("replication", "REPLICATION"), ("bypassrls", "BYPASSRLS"))
+
+
+def _expiry(user, today):
+    if user["expire_at"] is not None:
+        return user["expire_at"]
+    if user["expire_in"] is not None:
+        return (today + datetime.timedelta(days=user["expire_in"])).isoformat()
+    return None
+
+
+def _change(changes, key, old, new):
+    if old != new:
+        changes[key] = {"old": old, "new": new}
+
+
+def user_plan(desired, current, today=None):
+    """(changes, statements) that make the role ``current`` match the normalized spec.
+
+    ``current``: None when the role does not exist, else a dict with the USER_FIELDS'
+    attribute keys (superuser ... bypassrls, connlimit) plus ``valid_until``
+    ('YYYY-MM-DD', 'infinity' or None), ``roles`` (the roles it is a member of),
+    ``parameters`` ({name: stored value}, see role_parameters), ``comment`` and
+    ``password`` (the stored verifier or None). ``today`` anchors ``expire_in``.
+    """
+    role = quote_ident(desired["name"])
+    if desired["state"] == "absent":
+        return ({"role": "dropped"}, ["DROP ROLE %s" % role]) if current else ({}, [])
+    cur = current or {}
+    changes = {"role": "created"} if current is None else {}
+    options = []
+    for key, keyword in ROLE_ATTRIBUTES:
+        if current is None or cur.get(key) != desired[key]:
+            options.append(keyword if desired[key] else "NO" + keyword)
+            _change(changes, key, cur.get(key), desired[key])
+    if current is None or cur.get("connlimit") != desired["connlimit"]:
+        options.append("CONNECTION LIMIT %d" % desired["connlimit"])
+        _change(changes, "connlimit", cur.get("connlimit"), desired["connlimit"])
+    password = desired["password"]
+    if password is not None and not password_matches(desired["name"], password,
+                                                      cur.get("password")):
+        options.append("PASSWORD %s" % quote_literal(password_hash(desired["name"], password)))
+        changes["password"] = "changed"
+    expiry = _expiry(desired, today or datetime.date.today())
+    if expiry is not None and cur.get("valid_until") != expiry:
+        options.append("VALID UNTIL %s" % quote_literal(expiry))
+        _change(changes, "valid_until", cur.get("valid_until"), expiry)
+    statements = []
+    if current is None:
+        statements.append("CREATE ROLE %s WITH %s" % (role, " ".join(options)))
+    elif options:
+        statements.append("ALTER ROLE %s WITH %s" % (role, " ".join(options)))
+    statements += _membership_plan(desired, cur, changes)
+    statements += _parameters_plan(desired, cur, changes)
+    if desired["comment"] is not None and (cur.get("comment") or "") != desired["comment"]:
+        statements.append("COMMENT ON ROLE %s IS %s" % (
+            role, quote_literal(desired["comment"]) if desired["comment"] else "NULL"))
+        _change(changes, "comment", cur.get("comment"), desired["comment"])
+    return changes, statements
+
+
+def _membership_plan(desired, cur, changes):
+    if desired["roles"] is None:
+        return []
+    role = quote_ident(desired["name"])
+    have = cur.get("roles") or []
+    granted = [r for r in desired["roles"] if r not in have]
+    revoked = [r for r in have if r not in desired["roles"]]
+    if granted or revoked:
+        changes["roles"] = {k: v for k, v in (("granted", granted), ("revoked", revoked)) if v}
+    return (["GRANT %s TO %s" % (quote_ident(r), role) for r in granted]
+            + ["REVOKE %s FROM %s" % (quote_ident(r), role) for r in revoked])
+
+
+def _parameters_plan(desired, cur, changes):
+    if desired["parameters"] is None:
+        return []
+    role = quote_ident(desired["name"])
+    have = {k.lower(): v for k, v in (cur.get("parameters") or {}).items()}
+    wanted = desired["parameters"]
+    to_set = {k: v for k, v in sorted(wanted.items()) if not _parameter_matches(have.get(k), v)}
+    to_reset = sorted(k for k in have if k not in wanted)
+    if to_set or to_reset:
+        changes["parameters"] = {k: v for k, v in (("set", to_set), ("reset", to_reset)) if v}
+    return (["ALTER ROLE %s SET %s = %s" % (role, _guc_name(k), _parameter_sql(v))
+             for k, v in to_set.items()]
+            + ["ALTER ROLE %s RESET %s" % (role, _guc_name(k)) for k in to_reset])
+
+
+def _guc_name(name):
+    return ".".join(quote_ident(part) for part in name.split("."))
+
+
+def user_sql(desired, current, today=None):
+    """The statements of ``user_plan`` (``desired``: a spec, normalized here)."""
+    return user_plan(normalize_user(desired), current, today)[1]
+
+
+def user_changes(desired, current, today=None):
+    """The changes of ``user_plan``; a new password shows as ``"password": "changed"``."""
+    return user_plan(normalize_user(desired), current, today)[0]
+
+
+# ------------------------------------------------------------------ Pigsty's default roles
+DEFAULT_ROLES = [
+    {"name": "dbrole_readonly", "login": False, "comment": "role for global read-only access"},
+    {"name": "dbrole_offline", "login": False,
+     "comment": "role for restricted read-only access"},
+    {"name": "dbrole_readwrite", "login": False, "roles": ["dbrole_readonly"],
+     "comment": "role for global read-write access"},
+    {"name": "dbrole_admin", "login": False, "roles": ["pg_monitor", "dbrole_readwrite"],
+     "comment": "role for object creation"},
+]
+
+# (grantee, object kind, privilege): Pigsty's pg_default_privileges.
+DEFAULT_PRIVILEGES = (
+    [(role, kind, priv) for role in ("dbrole_readonly", "dbrole_offline")
+     for kind, priv in (("SCHEMAS", "USAGE"), ("TABLES", "SELECT"), ("SEQUENCES", "SELECT"),
+                        ("FUNCTIONS", "EXECUTE"))]
+    + [("dbrole_readwrite", "TABLES", p) for p in ("INSERT", "UPDATE", "DELETE")]
+    + [("dbrole_readwrite", "SEQUENCES", p) for p in ("USAGE", "UPDATE")]
+    + [("dbrole_admin", "TABLES", p) for p in ("TRUNCATE", "REFERENCES", "TRIGGER")]
+    + [("dbrole_admin", "SCHEMAS", "CREATE")]
+)
+# pg_default_acl.defaclobjtype -> the object kind's keyword in ALTER DEFAULT PRIVILEGES
+DEFAULT_ACL_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "n": "SCHEMAS",
+                     "T": "TYPES"}
+
+
+def default_privileges_sql(admin_user, current=()):
+    """Pigsty's default privileges on objects that ``admin_user`` will create, in every
+    schema (so also in the schemas that ``schemas:`` adds; schema privileges cannot be
+    limited to one schema anyway). ``current``: the (grantee, kind, privilege) triples that
+    pg_default_acl already holds for that role; only the missing ones are granted.
+    Default privileges live in each database: run them where objects will be created
+    (template1 passes them on to the databases created from it)."""
+    have = set(current)
+    return ["ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT %s ON %s TO %s" % (
+        quote_ident(admin_user), priv, kind, quote_ident(grantee))
+        for grantee, kind, priv in DEFAULT_PRIVILEGES if (grantee, kind, priv) not in have]
+
+
+# ------------------------------------------------------------------ databases
+def _encoding_key(value):
+    return value.upper().replace("-", "").replace("_", "")
+
+
+def _locale_key(value):
+    return value.lower().replace("utf-8", "utf8")
+
+
+def _fixed_at_creation(db):
+    """(field, asked value, comparison key) of what only CREATE DATABASE can set."""
+    return [("encoding", db["encoding"], _encoding_key),
+            ("lc_collate", db["lc_collate"] or db["locale"], _locale_key),
+            ("lc_ctype", db["lc_ctype"] or db["locale"], _locale_key),
+            ("tablespace", db["tablespace"], str)]
+
+
+def database_plan(desired, current):
+    """(changes, statements) run in the maintenance database: CREATE/DROP DATABASE (run
+    them outside a transaction, see outside_transaction) and ALTER/COMMENT/GRANT.
+
+    ``current``: None, or a dict with owner, encoding, lc_collate, lc_ctype, tablespace,
+    allowconn, connlimit, comment and public_connect (whether PUBLIC may connect).
+    ValueError when the existing database differs in what cannot be altered (encoding,
+    locale, tablespace). The template is not recorded by PostgreSQL: it is used only at
+    creation and cannot be checked afterwards.
+    """
+    name = desired["name"]
+    db = quote_ident(name)
+    if desired["state"] == "absent":
+        return ({"database": "dropped"}, ["DROP DATABASE %s" % db]) if current else ({}, [])
+    fixed = _fixed_at_creation(desired)
+    changes, statements = {}, []
+    if current is None:
+        changes["database"] = "created"
+        options = [] if desired["owner"] is None else ["OWNER %s" % quote_ident(desired["owner"])]
+        if desired["template"] is not None:
+            options.append("TEMPLATE %s" % quote_ident(desired["template"]))
+        for field, value, _key in fixed:
+            if value is not None:
+                options.append("%s %s" % (field.upper(), quote_ident(value) if field ==
+                                          "tablespace" else quote_literal(value)))
+                changes[field] = value
+        options.append("ALLOW_CONNECTIONS %s" % str(desired["allowconn"]).lower())
+        options.append("CONNECTION LIMIT %d" % desired["connlimit"])
+        statements.append("CREATE DATABASE %s WITH %s" % (db, " ".join(options)))
+        _change(changes, "owner", None, desired["owner"])
+        current = {"allowconn": desired["allowconn"], "connlimit": desired["connlimit"],
+                   "public_connect": True}
+    else:
+        wrong = ["%s is %r (asked: %r)" % (field, current.get(field), value)
+                 for field, value, key in fixed
+                 if value is not None and key(value) != key(current.get(field) or "")]
+        if wrong:
+            raise ValueError("database %s: %s; encoding, locale and tablespace are fixed when a "
+                             "database is created (dump it, drop it and create it again to "
+                             "change them)" % (name, "; ".join(wrong)))
+        if desired["owner"] is not None and current.get("owner") != desired["owner"]:
+            statements.append("ALTER DATABASE %s OWNER TO %s" % (db, quote_ident(desired["owner"])))
+            _change(changes, "owner", current.get("owner"), desired["owner"])
+        if current.get("allowconn") != desired["allowconn"]:
+            statements.append("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %s" % (
+                db, str(desired["allowconn"]).lower()))
+            _change(changes, "allowconn", current.get("allowconn"), desired["allowconn"])
+        if current.get("connlimit") != desired["connlimit"]:
+            statements.append("ALTER DATABASE %s WITH CONNECTION LIMIT %d" % (
+                db, desired["connlimit"]))
+            _change(changes, "connlimit", current.get("connlimit"), desired["connlimit"])
+    if desired["comment"] is not None and (current.get("comment") or "") != desired["comment"]:
+        statements.append("COMMENT ON DATABASE %s IS %s" % (
+            db, quote_literal(desired["comment"]) if desired["comment"] else "NULL"))
+        _change(changes, "comment", current.get("comment"), desired["comment"])
+    if desired["revokeconn"] is not None and current.get("public_connect") is desired["revokeconn"]:
+        statements.append("%s CONNECT ON DATABASE %s %s PUBLIC" % (
+            ("REVOKE", db, "FROM") if desired["revokeconn"] else ("GRANT", db, "TO")))
+        _change(changes, "revokeconn", not desired["revokeconn"], desired["revokeconn"])
+    return changes, statements
+
+
+def database_sql(desired, current):
+    """The statements of ``database_plan`` (``desired``: a spec, normalized here)."""
+    return database_plan(normalize_database(desired), current)[1]
+
+
+def database_changes(desired, current):
+    """The changes of ``database_plan`` (``desired``: a spec, normalized here)."""
+    return database_plan(normalize_database(desired), current)[0]
+
+
+def database_inner_plan(desired, current_schemas, current_extensions):
+    """(changes, statements) run inside the database: missing schemas (owned by the
+    database's owner) and extensions. Nothing is ever dropped here.
+
+    ``current_schemas``: names of the schemas; ``current_extensions``: {name: schema}.
+    """
+    owner = desired["owner"]
+    authorization = "" if owner is None else " AUTHORIZATION %s" % quote_ident(owner)
+    changes, statements = {}, []
+    schemas = [s for s in desired["schemas"] or [] if s not in set(current_schemas)]
+    if schemas:
+        changes["schemas"] = {"created": schemas}
+    statements += ["CREATE SCHEMA IF NOT EXISTS %s%s" % (quote_ident(s), authorization)
+                   for s in schemas]
+    created, moved = [], {}
+    for ext in desired["extensions"] or []:
+        name, schema = ext["name"], ext["schema"]
+        target = "" if schema is None else " WITH SCHEMA %s" % quote_ident(schema)
+        if name not in current_extensions:
+            created.append(name)
+            statements.append("CREATE EXTENSION IF NOT EXISTS %s%s" % (quote_ident(name), target))
+        elif schema is not None and current_extensions[name] != schema:
+            moved[name] = {"old": current_extensions[name], "new": schema}
+            statements.append("ALTER EXTENSION %s SET SCHEMA %s" % (
+                quote_ident(name), quote_ident(schema)))
+    if created or moved:
+        changes["extensions"] = {k: v for k, v in (("created", created), ("moved", moved)) if v}
+    return changes, statements
+
+
+def database_inner_sql(desired, current_schemas, current_extensions):
+    """The statements of ``database_inner_plan`` (``desired``: a spec, normalized here)."""
+    return database_inner_plan(normalize_database(desired), current_schemas,
+                               current_extensions)[1]

@@ -1,0 +1,50 @@
+{%- set dcs = salt['pigsty.dcs']() %}
+# DCS: etcd on the meta nodes ({{ dcs.members | length }} member(s)). The config is written
+# before the package is installed, so Debian's postinst starts etcd with it. The v2 API is
+# enabled because Debian's vip-manager 1.0.2 reads the leader key through it.
+{%- if dcs.name %}
+{%- set me = (dcs.members | selectattr('name', 'equalto', dcs.name) | first) %}
+etcd-config:
+  file.managed:
+    - name: /etc/default/etcd
+    - contents: |
+        # Managed by Salt (Pigsty on Salt)
+        ETCD_NAME="{{ dcs.name }}"
+        ETCD_DATA_DIR="/var/lib/etcd/pigsty"
+        ETCD_LISTEN_CLIENT_URLS="http://{{ me.ip }}:{{ dcs.client_port }},http://127.0.0.1:{{ dcs.client_port }}"
+        ETCD_ADVERTISE_CLIENT_URLS="http://{{ me.ip }}:{{ dcs.client_port }}"
+        ETCD_LISTEN_PEER_URLS="http://{{ me.ip }}:{{ dcs.peer_port }}"
+        ETCD_INITIAL_ADVERTISE_PEER_URLS="http://{{ me.ip }}:{{ dcs.peer_port }}"
+        ETCD_INITIAL_CLUSTER="{% for m in dcs.members %}{{ m.name }}=http://{{ m.ip }}:{{ dcs.peer_port }}{{ ',' if not loop.last }}{% endfor %}"
+        ETCD_INITIAL_CLUSTER_STATE="new"
+        ETCD_INITIAL_CLUSTER_TOKEN="pigsty"
+        ETCD_ENABLE_V2="true"
+        ETCD_AUTO_COMPACTION_RETENTION="1"
+        ETCD_QUOTA_BACKEND_BYTES="4294967296"
+
+etcd-packages:
+  pkg.installed:
+    - pkgs:
+      - etcd-server
+      - etcd-client
+    - require:
+      - file: etcd-config
+
+etcd-service:
+  service.running:
+    - name: etcd
+    - enable: True
+    - watch:
+      - file: etcd-config
+    - require:
+      - pkg: etcd-packages
+
+etcd-healthy:
+  http.wait_for_successful_query:
+    - name: http://{{ me.ip }}:{{ dcs.client_port }}/health
+    - match: '"health":"true"'
+    - wait_for: 60
+    - request_interval: 1
+    - require:
+      - service: etcd-service
+{%- endif %}

@@ -1,0 +1,72 @@
+{#- Create or converge one cluster, in order:
+      validate -> DCS ready -> primary -> leader -> users -> replicas -> services -> exporters
+    salt-run state.orchestrate orch.pgsql pillar='{"pg_cluster": "pg-test"}'
+    Re-running it converges; members added to the inventory join as replicas. -#}
+{%- set name = pillar.get('pg_cluster') %}
+{%- if not name %}{{ raise("pillar pg_cluster: missing (expected the cluster to create, e.g. pillar='{\"pg_cluster\": \"pg-test\"}')") }}{% endif %}
+{%- set c = salt['saltutil.runner']('pigsty.cluster', arg=[name]) %}
+{%- if c is not mapping or 'members' not in c %}{{ raise("pillar pg_cluster: " ~ c) }}{% endif %}
+
+{{ name }}-validate:
+  salt.runner:
+    - name: pigsty.validate
+
+{{ name }}-dcs:
+  salt.state:
+    - tgt: {{ c.meta | json }}
+    - tgt_type: list
+    - sls: [node, dcs]
+    - require:
+      - salt: {{ name }}-validate
+
+{{ name }}-primary:
+  salt.state:
+    - tgt: {{ c.primary | json }}
+    - tgt_type: list
+    - sls: [node, pgsql.install, pgsql.patroni]
+    - require:
+      - salt: {{ name }}-dcs
+
+{{ name }}-leader:
+  salt.runner:
+    - name: pigsty.wait_leader
+    - arg: [{{ name }}]
+    - kwarg: {timeout: 120}
+    - require:
+      - salt: {{ name }}-primary
+
+{{ name }}-users:
+  salt.state:
+    - tgt: {{ c.minions | json }}
+    - tgt_type: list
+    - sls: [pgsql.user]
+    - require:
+      - salt: {{ name }}-leader
+{%- if c.replicas %}
+
+{{ name }}-replicas:
+  salt.state:
+    - tgt: {{ c.replicas | json }}
+    - tgt_type: list
+    - sls: [node, pgsql.install, pgsql.patroni]
+    - require:
+      - salt: {{ name }}-users
+    - require_in:
+      - salt: {{ name }}-services
+{%- endif %}
+
+{{ name }}-services:
+  salt.state:
+    - tgt: {{ c.minions | json }}
+    - tgt_type: list
+    - sls: [pgsql.pgbouncer, pgsql.service, pgsql.vip]
+    - require:
+      - salt: {{ name }}-users
+
+{{ name }}-exporters:
+  salt.state:
+    - tgt: {{ c.minions | json }}
+    - tgt_type: list
+    - sls: [pgsql.monitor]
+    - require:
+      - salt: {{ name }}-services

@@ -1,0 +1,65 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+include:
+  - pgsql.install
+
+pgsql-data-parent:
+  file.directory:
+    - name: {{ salt['file.dirname'](pg.pg_data) }}
+    - user: postgres
+    - group: postgres
+    - mode: '0700'
+    - require:
+      - pkg: pgsql-packages
+
+# Rendered from pillar by _utils/pigsty_pgsql.py; holds the replication password, so the
+# diff is never shown.
+patroni-config:
+  file.managed:
+    - name: /etc/patroni/config.yml
+    - source: salt://pgsql/files/patroni.yml.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0600'
+    - show_changes: False
+    - require:
+      - pkg: pgsql-packages
+
+{%- if pg.pg_role != 'primary' %}
+# A replica starts only once its cluster has a leader, so it can never win the bootstrap
+# race against the intended primary.
+patroni-cluster-has-leader:
+  patroni.leader_present:
+    - name: {{ pg.pg_cluster }}
+    - members: {{ pg.pg_members | map(attribute='ip') | list | json }}
+    - port: {{ pg.patroni_port }}
+    - timeout: 300
+    - require_in:
+      - service: patroni-service
+{%- endif %}
+
+patroni-service:
+  service.running:
+    - name: patroni
+    - enable: True
+    - reload: True
+    - require:
+      - file: pgsql-data-parent
+    - watch:
+      - file: patroni-config
+
+patroni-running:
+  patroni.running:
+    - name: {{ pg.pg_instance }}
+    - port: {{ pg.patroni_port }}
+    - timeout: 300
+    - require:
+      - service: patroni-service
+
+patroni-dcs-config:
+  patroni.dcs_config:
+    - name: {{ pg.pg_cluster }}
+    - config: {{ salt['pigsty.dcs_config']() | json }}
+    - port: {{ pg.patroni_port }}
+    - require:
+      - patroni: patroni-running

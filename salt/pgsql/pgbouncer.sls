@@ -1,0 +1,72 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+# Pgbouncer on {{ pg.pgbouncer_port }}: databases and users from pillar. The userlist holds
+# SCRAM verifiers (the same ones Postgres stores), never plain passwords, so clients log in
+# with SCRAM and pgbouncer passes the authentication through to Postgres.
+include:
+  - pgsql.install
+
+pgbouncer-config:
+  file.managed:
+    - name: /etc/pgbouncer/pgbouncer.ini
+    - source: salt://pgsql/files/pgbouncer.ini.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0640'
+    - require:
+      - pkg: pgsql-packages
+
+pgbouncer-databases:
+  file.managed:
+    - name: /etc/pgbouncer/database.txt
+    - source: salt://pgsql/files/pgbouncer-database.txt.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0640'
+    - require:
+      - pkg: pgsql-packages
+
+pgbouncer-hba:
+  file.managed:
+    - name: /etc/pgbouncer/pgb_hba.conf
+    - source: salt://pgsql/files/pgb_hba.conf.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0640'
+    - require:
+      - pkg: pgsql-packages
+
+pgbouncer-userlist:
+  file.managed:
+    - name: /etc/pgbouncer/userlist.txt
+    - source: salt://pgsql/files/userlist.txt.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0600'
+    - show_changes: False
+    - require:
+      - pkg: pgsql-packages
+
+# databases, HBA and users change online (reload); only a change of pgbouncer.ini itself
+# (listen address, port, pool settings) restarts pgbouncer.
+pgbouncer-service:
+  service.running:
+    - name: pgbouncer
+    - enable: True
+    - reload: True
+    - watch:
+      - file: pgbouncer-databases
+      - file: pgbouncer-hba
+      - file: pgbouncer-userlist
+
+pgbouncer-restart-on-config:
+  module.run:
+    - name: service.restart
+    - m_name: pgbouncer
+    - onchanges:
+      - file: pgbouncer-config
+    - require:
+      - service: pgbouncer-service

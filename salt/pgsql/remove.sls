@@ -1,0 +1,25 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+# Remove this node's instance: services stop in reverse order, the data directory goes.
+# Run it through orch.pgsql_remove, which refuses to remove a running primary unless told.
+{%- for svc in ['prometheus-pgbouncer-exporter', 'prometheus-postgres-exporter', 'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
+pgsql-remove-{{ svc }}:
+  service.dead:
+    - name: {{ svc }}
+    - enable: False
+{%-   if not loop.first %}
+    - require:
+      - service: pgsql-remove-{{ loop.previtem }}
+{%-   endif %}
+{%- endfor %}
+
+pgsql-remove-data:
+  file.absent:
+    - name: {{ pg.pg_data }}
+    - require:
+      - service: pgsql-remove-patroni
+
+pgsql-remove-patroni-config:
+  file.absent:
+    - name: /etc/patroni/config.yml
+    - require:
+      - service: pgsql-remove-patroni

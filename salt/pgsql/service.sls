@@ -1,0 +1,24 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+# HAProxy on every member serves every service of the cluster (5433 primary, 5434 replica,
+# 5436 default, 5438 offline, extra pg_services) and the admin page / metrics on 9101.
+# A config that HAProxy rejects is never installed (check_cmd), so a reload cannot fail
+# silently into the old config.
+include:
+  - pgsql.install
+
+haproxy-config:
+  file.managed:
+    - name: /etc/haproxy/haproxy.cfg
+    - source: salt://pgsql/files/haproxy.cfg.jinja
+    - template: jinja
+    - check_cmd: /usr/sbin/haproxy -c -q -f
+    - require:
+      - pkg: pgsql-packages
+
+haproxy-service:
+  service.running:
+    - name: haproxy
+    - enable: True
+    - reload: True
+    - watch:
+      - file: haproxy-config

@@ -1,0 +1,81 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+# Users and databases from pillar. Catalog changes go to the live primary only (asked from
+# Postgres itself, not assumed from pillar); on the other members this is a no-op.
+{%- if salt['pigsty.is_primary']() %}
+pg-default-roles:
+  pigsty_pg.default_roles_present:
+    - name: {{ pg.pg_admin_username }}
+
+pg-system-user-{{ pg.pg_admin_username }}:
+  pigsty_pg.user_present:
+    - name: {{ pg.pg_admin_username }}
+    - password: {{ pg.pg_admin_password | json }}
+    - superuser: True
+    - roles: [dbrole_admin]
+    - comment: pigsty admin user
+    - require:
+      - pigsty_pg: pg-default-roles
+
+pg-system-user-{{ pg.pg_monitor_username }}:
+  pigsty_pg.user_present:
+    - name: {{ pg.pg_monitor_username }}
+    - password: {{ pg.pg_monitor_password | json }}
+    - roles: [pg_monitor, dbrole_readonly]
+    - connlimit: 16
+    - comment: pigsty monitor user
+    - require:
+      - pigsty_pg: pg-default-roles
+
+pg-system-user-{{ pg.pg_replication_username }}:
+  pigsty_pg.user_present:
+    - name: {{ pg.pg_replication_username }}
+    - password: {{ pg.pg_replication_password | json }}
+    - replication: True
+    - bypassrls: True
+    - roles: [pg_monitor, dbrole_readonly]
+    - comment: pigsty replication user
+    - require:
+      - pigsty_pg: pg-default-roles
+{%- for user in pg.pg_users %}
+{%-   set spec = user.copy() %}
+{%-   do spec.pop('name') %}
+{%-   do spec.pop('pgbouncer', None) %}
+
+pg-user-{{ user.name }}:
+{%-   if user.get('state', 'present') == 'absent' %}
+  pigsty_pg.user_absent:
+    - name: {{ user.name }}
+{%-   else %}
+{%-     do spec.pop('state', None) %}
+  pigsty_pg.user_present:
+    - name: {{ user.name }}
+{%-     for key, value in spec | dictsort %}
+    - {{ key }}: {{ value | json }}
+{%-     endfor %}
+{%-   endif %}
+    - require:
+      - pigsty_pg: pg-default-roles
+{%- endfor %}
+{%- for db in pg.pg_databases %}
+{%-   set spec = db.copy() %}
+{%-   do spec.pop('name') %}
+{%-   do spec.pop('pgbouncer', None) %}
+{%-   do spec.pop('state', None) %}
+
+pg-database-{{ db.name }}:
+  pigsty_pg.database_present:
+    - name: {{ db.name }}
+{%-   for key, value in spec | dictsort %}
+    - {{ key }}: {{ value | json }}
+{%-   endfor %}
+    - require:
+{%-   for user in pg.pg_users %}
+      - pigsty_pg: pg-user-{{ user.name }}
+{%-   endfor %}
+      - pigsty_pg: pg-default-roles
+{%- endfor %}
+{%- else %}
+pg-users-on-primary-only:
+  test.succeed_without_changes:
+    - name: {{ pg.pg_instance }} is not the primary; users and databases are managed on the primary
+{%- endif %}

@@ -1,0 +1,57 @@
+{%- from 'pgsql/map.jinja' import pg with context %}
+# L2 VIP that follows the primary, without the Salt master: vip-manager watches Patroni's
+# leader key in etcd and holds the VIP only on the node whose instance is the leader.
+# Debian's vip-manager 1.0.2 reads the etcd v2 API (Patroni runs on `etcd:`, etcd has v2 on).
+include:
+  - pgsql.install
+{%- if pg.pg_vip_enabled %}
+{%- set vip, prefix = pg.pg_vip_address.split('/') %}
+
+vip-manager-config:
+  file.managed:
+    - name: /etc/vip-manager.yml
+    - contents: |
+        # Managed by Salt (Pigsty on Salt): VIP of {{ pg.pg_cluster }}
+        ip: {{ vip }}
+        netmask: {{ prefix }}
+        interface: {{ pg.pg_vip_interface }}
+        trigger-key: {{ pg.pg_namespace.rstrip('/') }}/{{ pg.pg_cluster }}/leader
+        trigger-value: {{ pg.pg_instance }}
+        dcs-type: etcd
+        dcs-endpoints: {% for ip in pg.pigsty_meta_ips %}http://{{ ip }}:{{ pg.etcd_port }}{{ ',' if not loop.last }}{% endfor %}
+        interval: {{ pg.vip_manager_interval_ms }}
+    - require:
+      - pkg: pgsql-packages
+
+vip-manager-unit:
+  file.managed:
+    - name: /etc/systemd/system/vip-manager.service.d/pigsty.conf
+    - makedirs: True
+    - contents: |
+        # Managed by Salt (Pigsty on Salt): read /etc/vip-manager.yml, always come back
+        [Service]
+        ExecStart=
+        ExecStart=/usr/bin/vip-manager --config=/etc/vip-manager.yml
+        Restart=always
+        RestartSec=1
+  module.run:
+    - name: service.systemctl_reload
+    - onchanges:
+      - file: vip-manager-unit
+
+vip-manager-service:
+  service.running:
+    - name: vip-manager
+    - enable: True
+    - watch:
+      - file: vip-manager-config
+      - file: vip-manager-unit
+{%- else %}
+
+vip-manager-service:
+  service.dead:
+    - name: vip-manager
+    - enable: False
+    - require:
+      - pkg: pgsql-packages
+{%- endif %}

@@ -1,0 +1,107 @@
+"""Configuration derived for a database node: Patroni config, timing plans, HBA, HAProxy
+services, pgbouncer."""
+import pytest
+
+import pigsty_inventory as inv
+import pigsty_pgsql as pgsql
+from pillar_fixture import default_pillar
+
+
+def conf_of(minion, **cluster_vars):
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"].update(cluster_vars)
+    return inv.instance_config(pillar, minion)
+
+
+@pytest.mark.parametrize("plan,ttl,loop,retry", [("fast", 20, 5, 5), ("norm", 30, 5, 10), ("safe", 60, 10, 20)])
+def test_timing_plans_follow_pigsty_and_patroni_rule(plan, ttl, loop, retry):
+    dcs = pgsql.patroni_config(conf_of("node-1", pg_rto_plan=plan), 4096)["bootstrap"]["dcs"]
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (ttl, loop, retry)
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+
+
+def test_patroni_identity_and_endpoints():
+    cfg = pgsql.patroni_config(conf_of("node-2"), 4096)
+    assert cfg["scope"] == "pg-test" and cfg["name"] == "pg-test-2"
+    assert cfg["restapi"]["connect_address"] == "10.10.10.12:8008"
+    assert cfg["postgresql"]["connect_address"] == "10.10.10.12:5432"
+    assert cfg["etcd"]["hosts"] == ["10.10.10.10:2379"]           # the meta node
+    assert cfg["postgresql"]["parameters"]["listen_addresses"] == "*"  # so the VIP is served
+
+
+def test_sync_mode_from_rpo_zero_and_crit_profile():
+    assert pgsql.patroni_config(conf_of("node-1", pg_rpo=0), 4096)["bootstrap"]["dcs"]["synchronous_mode"] is True
+    assert pgsql.patroni_config(conf_of("node-1", pg_conf="crit"), 4096)["bootstrap"]["dcs"]["synchronous_mode"] is True
+    assert pgsql.patroni_config(conf_of("node-1"), 4096)["bootstrap"]["dcs"]["synchronous_mode"] is False
+
+
+def test_cluster_wide_parameters_go_to_dcs_local_ones_to_the_file():
+    cfg = pgsql.patroni_config(conf_of("node-1", pg_conf="tiny"), 4096)
+    dcs_params = cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    local = cfg["postgresql"]["parameters"]
+    assert dcs_params["max_connections"] == 100 and "max_connections" not in local
+    assert local["shared_buffers"] == "64MB" and "shared_buffers" not in dcs_params
+
+
+def test_profiles_scale_with_memory():
+    assert pgsql.tuning(conf_of("node-1", pg_conf="oltp"), 8192)["shared_buffers"] == "2048MB"
+    assert pgsql.tuning(conf_of("node-1", pg_conf="olap"), 8192)["work_mem"] == "64MB"
+
+
+def test_passwords_only_where_patroni_needs_them():
+    cfg = pgsql.patroni_config(conf_of("node-1"), 4096)
+    text = repr(cfg)
+    assert "Sandbox.Repl.test" in text          # replication / rewind credentials
+    assert "Sandbox.DBA.test" not in text and "Sandbox.Mon.test" not in text
+
+
+def test_hba_keeps_admin_and_replication_paths_first():
+    lines = pgsql.hba_lines(pgsql.default_hba_rules(conf_of("node-1")), conf_of("node-1"))
+    rules = [l for l in lines if not l.startswith("#")]
+    assert rules[0] == "local all postgres peer"
+    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
+    assert "host replication replicator ::1/128 scram-sha-256" in rules
+    assert "host all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules   # infra = meta
+
+
+def test_hba_role_filter_and_order():
+    extra = [{"user": "etl", "db": "all", "addr": "10.20.0.0/16", "auth": "pwd", "title": "etl", "order": 10, "role": "offline"},
+             {"user": "bad", "db": "all", "addr": "world", "auth": "deny", "title": "deny", "order": 5}]
+    on_offline = pgsql.hba_lines(extra, conf_of("node-3"))       # replica with offline query
+    on_primary = pgsql.hba_lines(extra, conf_of("node-1"))
+    assert on_offline == ["# deny", "host all bad 0.0.0.0/0 reject", "host all bad ::/0 reject", "# etl",
+                          "host all etl 10.20.0.0/16 scram-sha-256"]
+    assert on_primary == ["# deny", "host all bad 0.0.0.0/0 reject", "host all bad ::/0 reject"]
+
+
+def test_haproxy_services_membership():
+    services = {s["name"]: s for s in pgsql.haproxy_services(conf_of("node-2"))}
+    assert set(services) == {"pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"}
+    primary = services["pg-test-primary"]
+    assert primary["port"] == 5433 and primary["check"] == "/primary"
+    assert [(s["name"], s["port"], s["backup"]) for s in primary["servers"]] == [
+        ("pg-test-1", 6432, False), ("pg-test-2", 6432, False), ("pg-test-3", 6432, False)]
+    replica = services["pg-test-replica"]
+    assert replica["check"] == "/read-only"
+    assert {(s["name"], s["backup"]) for s in replica["servers"]} == {
+        ("pg-test-1", True), ("pg-test-2", False), ("pg-test-3", False)}
+    assert [s["port"] for s in services["pg-test-default"]["servers"]] == [5432] * 3
+    offline = services["pg-test-offline"]
+    assert {(s["name"], s["backup"]) for s in offline["servers"]} == {("pg-test-2", True), ("pg-test-3", False)}
+
+
+def test_extra_service():
+    conf = conf_of("node-1", pg_services=[{"name": "standby", "port": 5435, "dest": "postgres",
+                                           "check": "/sync", "selector": "replica"}])
+    svc = [s for s in pgsql.haproxy_services(conf) if s["name"] == "pg-test-standby"][0]
+    assert svc["port"] == 5435 and svc["check"] == "/sync"
+    assert [s["name"] for s in svc["servers"]] == ["pg-test-2", "pg-test-3"]
+
+
+def test_pgbouncer_databases_and_users():
+    conf = conf_of("node-1")
+    assert [d["name"] for d in pgsql.pgbouncer_databases(conf)] == ["test", "postgres"]
+    names = [u for u, _ in pgsql.pgbouncer_users(conf)]
+    assert names == ["dbuser_dba", "dbuser_monitor", "test"]
+    hba = pgsql.pgbouncer_hba_lines(conf)
+    assert hba[0] == "local pgbouncer postgres peer"
