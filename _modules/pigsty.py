@@ -108,7 +108,9 @@ def is_primary():
     """True when this node's Postgres runs and is not in recovery; False when it is a
     replica, or not installed / not running yet (so states can skip catalog work)."""
     if "pigsty_pg.is_primary" not in __salt__:
-        return False
+        raise salt.exceptions.CommandExecutionError(
+            "the pigsty_pg module is not loaded (needs psycopg2 in Salt's Python): "
+            "run saltutil.sync_all and check the minion log")
     try:
         return bool(__salt__["pigsty_pg.is_primary"]())
     except Exception:  # pylint: disable=broad-except

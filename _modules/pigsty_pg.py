@@ -314,7 +314,7 @@ def db_ensure(name, test=False, **kwargs):
         if statements and not test:
             _apply(db, statements, where)
     if desired["state"] == "present" and (desired["schemas"] or desired["extensions"]):
-        if current is None and test:
+        if test and not (current or {}).get("allowconn"):    # not there / not open yet
             inner_changes = pigsty_sql.database_inner_plan(desired, [], {})[0]
         else:
             with _connect(conn, name) as db:

@@ -33,11 +33,12 @@ def __virtual__():
     return (False, "pigsty_pg: the pigsty_pg execution module is not loaded (psycopg2 missing?)")
 
 
-def _run(name, function, **kwargs):
+def _run(name, call):
+    """State return of ``call(test)``, a call of the execution module."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     test = bool(__opts__.get("test"))
     try:
-        res = __salt__["pigsty_pg." + function](test=test, **kwargs)
+        res = call(test)
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret.update(result=False, comment=str(exc))
         return ret
@@ -49,20 +50,21 @@ def _run(name, function, **kwargs):
 
 def user_present(name, **spec):
     """The role exists with the given Pigsty user fields (password, roles, comment...)."""
-    return _run(name, "user_ensure", name=name, **spec)
+    return _run(name, lambda test: __salt__["pigsty_pg.user_ensure"](name, test=test, **spec))
 
 
 def user_absent(name):
     """The role does not exist."""
-    return _run(name, "user_remove", name=name)
+    return _run(name, lambda test: __salt__["pigsty_pg.user_remove"](name, test=test))
 
 
 def database_present(name, **spec):
     """The database exists with the given Pigsty database fields, its schemas and
     extensions created."""
-    return _run(name, "db_ensure", name=name, **spec)
+    return _run(name, lambda test: __salt__["pigsty_pg.db_ensure"](name, test=test, **spec))
 
 
 def default_roles_present(name, admin_user=None):
     """Pigsty's dbrole_* roles and their default privileges (``name`` is only a label)."""
-    return _run(name, "default_roles_ensure", admin_user=admin_user)
+    return _run(name, lambda test: __salt__["pigsty_pg.default_roles_ensure"](
+        test=test, admin_user=admin_user))

@@ -225,7 +225,7 @@ def _validate_nodes(inv, problems):
     valid = {}
     for nid, node in sorted(nodes.items()):
         path = "pigsty:nodes:%s" % nid
-        if not NODE_RE.match(str(nid)):
+        if not NODE_RE.fullmatch(str(nid)):
             problems.append("%s: bad minion id (expected letters, digits, '.', '_' or '-')" % path)
         if not isinstance(node, dict):
             problems.append("%s: expected a mapping with 'ip'" % path)
@@ -257,7 +257,7 @@ def _check_known_vars(path, values, problems):
 
 def _validate_cluster(inv, name, cls, nodes, node_owner, vips, problems, private):
     path = "pigsty:clusters:%s" % name
-    if not CLUSTER_RE.match(str(name)):
+    if not CLUSTER_RE.fullmatch(str(name)):
         problems.append("%s: bad cluster name (expected lowercase letters, digits and '-', "
                         "starting with a letter, at most 63 characters)" % path)
     if not isinstance(cls, dict):
@@ -369,7 +369,7 @@ def _validate_ports(path, conf, problems):
             problems.append("%s: expected a mapping with name and port" % spath)
             continue
         sname = svc.get("name")
-        if not isinstance(sname, str) or not CLUSTER_RE.match(sname):
+        if not isinstance(sname, str) or not CLUSTER_RE.fullmatch(sname):
             problems.append("%s:name: expected a lowercase service name, got %r" % (spath, sname))
         elif sname in names:
             problems.append("%s:name: service %r is defined twice" % (spath, sname))
@@ -445,7 +445,7 @@ def _validate_private(path, conf, problems):
     system = {conf.get("pg_admin_username"), conf.get("pg_replication_username"),
               conf.get("pg_monitor_username"), conf.get("pg_dbsu")}
     for key in ("pg_admin_username", "pg_replication_username", "pg_monitor_username", "pg_dbsu"):
-        if not isinstance(conf.get(key), str) or not PG_NAME_RE.match(conf.get(key)):
+        if not isinstance(conf.get(key), str) or not PG_NAME_RE.fullmatch(conf.get(key)):
             problems.append("%s:%s: expected a safe identifier (lowercase letters, digits, '_'), "
                             "got %r" % (vpath, key, conf.get(key)))
     users = conf.get("pg_users")
@@ -459,7 +459,7 @@ def _validate_private(path, conf, problems):
             problems.append("%s: expected a mapping with name and password" % upath)
             continue
         uname = user.get("name")
-        if not isinstance(uname, str) or not PG_NAME_RE.match(uname):
+        if not isinstance(uname, str) or not PG_NAME_RE.fullmatch(uname):
             problems.append("%s:name: bad user name %r (expected a safe identifier: lowercase "
                             "letters, digits, '_', not starting with a digit)" % (upath, uname))
             continue
@@ -482,7 +482,7 @@ def _validate_private(path, conf, problems):
             problems.append("%s: expected a mapping with name" % dpath)
             continue
         dname = db.get("name")
-        if not isinstance(dname, str) or not PG_NAME_RE.match(dname):
+        if not isinstance(dname, str) or not PG_NAME_RE.fullmatch(dname):
             problems.append("%s:name: bad database name %r (expected a safe identifier)" % (dpath, dname))
             continue
         dpath = "%s:pg_databases[%s]" % (vpath, dname)

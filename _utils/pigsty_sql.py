@@ -135,32 +135,16 @@ def scram_verifier(username, password, iterations=SCRAM_ITERATIONS, salt=None):
 def is_hashed(password):
     """True for what PostgreSQL stores as given: ``md5`` + 32 lowercase hex digits, or a
     well-formed SCRAM-SHA-256 verifier."""
-    return isinstance(password, str) and bool(MD5_RE.match(password) or SCRAM_RE.match(password))
+    return isinstance(password, str) and bool(MD5_RE.fullmatch(password)
+                                              or SCRAM_RE.fullmatch(password))
 
 
 def password_hash(username, password):
-    """What to send as PASSWORD: a hash unchanged, a plain password as its SCRAM verifier."""
+    """What to send as PASSWORD, and what pg_authid must then hold: a hash unchanged, a
+    plain password as its deterministic SCRAM verifier. A stored verifier with another salt
+    (set by psql's \\password, say) is replaced once: Pgbouncer's userlist carries this same
+    verifier, and SCRAM pass-through needs it identical to the server's."""
     return password if is_hashed(password) else scram_verifier(username, password)
-
-
-def password_matches(username, password, stored):
-    """Whether the stored verifier (pg_authid.rolpassword) already holds ``password``.
-
-    A plain password is checked against a stored SCRAM verifier with that verifier's own
-    salt and iteration count, so a verifier made elsewhere (psql's \\password, Pigsty) is
-    recognised too. A plain password never matches a stored md5 hash: it is re-stored as
-    SCRAM, which scram-sha-256 authentication needs.
-    """
-    if stored is None:
-        return False
-    if is_hashed(password):
-        return hmac.compare_digest(stored, password)
-    match = SCRAM_RE.match(stored)
-    if not match:
-        return False
-    salt = base64.b64decode(match.group(2))
-    return hmac.compare_digest(scram_verifier(username, password, int(match.group(1)), salt),
-                               stored)
 
 
 def _check_password(value):
@@ -168,10 +152,10 @@ def _check_password(value):
         return "a non-empty string (plain text, or an md5/SCRAM-SHA-256 hash)"
     if "\x00" in value:
         return "a password without NUL characters"
-    if value.startswith("SCRAM-SHA-256$") and not SCRAM_RE.match(value):
+    if value.startswith("SCRAM-SHA-256$") and not SCRAM_RE.fullmatch(value):
         return ("a well-formed verifier SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:"
                 "<ServerKey> (it starts like one but is malformed)")
-    if re.match(r"^md5[0-9a-fA-F]{32}$", value) and not MD5_RE.match(value):
+    if re.fullmatch(r"md5[0-9a-fA-F]{32}", value) and not MD5_RE.fullmatch(value):
         return "an md5 hash in lowercase hex (PostgreSQL takes any other case as plain text)"
     return None
 
@@ -186,7 +170,7 @@ def _bool(value):
 
 
 def _ident(value):
-    if isinstance(value, str) and PG_NAME_RE.match(value):
+    if isinstance(value, str) and PG_NAME_RE.fullmatch(value):
         return None
     return ("a safe identifier (lowercase letters, digits, '_', not starting with a digit, "
             "at most 63 characters)")
@@ -200,7 +184,7 @@ def _ident_list(value):
 
 
 def _matching(regex, expected):
-    return lambda value: None if isinstance(value, str) and regex.match(value) else expected
+    return lambda value: None if isinstance(value, str) and regex.fullmatch(value) else expected
 
 
 def _connlimit(value):
@@ -223,7 +207,7 @@ def _expire_at(value):
     if value == "infinity" or (isinstance(value, datetime.date)
                                and not isinstance(value, datetime.datetime)):
         return None
-    if isinstance(value, str) and re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", value):
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         try:
             datetime.date.fromisoformat(value)
             return None
@@ -243,7 +227,7 @@ def _parameter_value(value):
 
 def _parameters(value):
     if (isinstance(value, dict)
-            and all(isinstance(k, str) and PARAMETER_RE.match(k) for k in value)
+            and all(isinstance(k, str) and PARAMETER_RE.fullmatch(k) for k in value)
             and all(_parameter_value(v) for v in value.values())
             and len({k.lower() for k in value}) == len(value)):
         return None
@@ -263,7 +247,7 @@ def _extensions(value):
             else:
                 break
         else:
-            if (all(isinstance(n, str) and EXTENSION_RE.match(n) for n in names)
+            if (all(isinstance(n, str) and EXTENSION_RE.fullmatch(n) for n in names)
                     and len(set(names)) == len(names)):
                 return None
     return "a list of distinct extension names or {name: NAME, schema: SCHEMA} mappings"
@@ -456,10 +440,10 @@ def user_plan(desired, current, today=None):
     if current is None or cur.get("connlimit") != desired["connlimit"]:
         options.append("CONNECTION LIMIT %d" % desired["connlimit"])
         _change(changes, "connlimit", cur.get("connlimit"), desired["connlimit"])
-    password = desired["password"]
-    if password is not None and not password_matches(desired["name"], password,
-                                                      cur.get("password")):
-        options.append("PASSWORD %s" % quote_literal(password_hash(desired["name"], password)))
+    verifier = None if desired["password"] is None else password_hash(desired["name"],
+                                                                        desired["password"])
+    if verifier is not None and cur.get("password") != verifier:
+        options.append("PASSWORD %s" % quote_literal(verifier))
         changes["password"] = "changed"
     expiry = _expiry(desired, today or datetime.date.today())
     if expiry is not None and cur.get("valid_until") != expiry:

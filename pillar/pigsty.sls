@@ -6,7 +6,7 @@
 # Default topology = Pigsty's 4-node sandbox.
 pigsty:
   vars:                       # global parameters (Pigsty's all.vars)
-    pg_vip_interface: host0   # the sandbox's interface; eth1 on the Vagrant boxes
+    pg_vip_interface: eth1    # the private network of the sandbox and of the Vagrant boxes
   nodes:                      # minion id -> node
     meta:   {ip: 10.10.10.10, meta: true}
     node-1: {ip: 10.10.10.11}

@@ -43,7 +43,8 @@ MACHINES = [
     ("node-3", "10.10.10.13"),
 ]
 META = "meta"
-BASE_PACKAGES = [
+IMAGE_VERSION = "2"   # bump when customise_image changes
+BASE_PACKAGES = [  # changing this list (or the image customisation version) rebuilds the image
     "systemd", "systemd-sysv", "dbus", "iproute2", "python3", "iputils-ping", "curl",
     "procps", "ca-certificates", "netbase", "less", "dnsutils", "iptables",
 ]
@@ -132,7 +133,7 @@ def ensure_venv():
 def ensure_image():
     """Debian bookworm minbase + systemd, cached; rebuilt only when BASE_PACKAGES change."""
     target = image_dir()
-    digest = hashlib.sha256(" ".join(BASE_PACKAGES + [SUITE, MIRROR]).encode()).hexdigest()
+    digest = hashlib.sha256(" ".join(BASE_PACKAGES + [SUITE, MIRROR, IMAGE_VERSION]).encode()).hexdigest()
     stamp = os.path.join(target, "etc", "pigsty-image")
     if os.path.exists(stamp) and open(stamp).read().strip() == digest:
         return False
@@ -183,6 +184,20 @@ def customise_image(root):
         p = os.path.join(root, "etc/systemd/system", unit)
         if not os.path.lexists(p):
             os.symlink("/dev/null", p)
+    # The bridge's interface is host0 in a container; rename it eth1 before networkd starts,
+    # so the pillar is the same as on the Vagrant boxes (private network on eth1).
+    write(os.path.join(root, "etc/systemd/system/pigsty-sandbox-eth1.service"),
+          "[Unit]\nDescription=Rename host0 to eth1 (as on the Vagrant boxes)\n"
+          "DefaultDependencies=no\nBefore=systemd-networkd.service network-pre.target\n"
+          "Wants=network-pre.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+          "ExecStart=/bin/sh -c 'if ip link show host0 >/dev/null 2>&1; then "
+          "ip link set host0 down && ip link set host0 name eth1; fi'\n\n"
+          "[Install]\nWantedBy=sysinit.target\n")
+    sysinit = os.path.join(root, "etc/systemd/system/sysinit.target.wants")
+    os.makedirs(sysinit, exist_ok=True)
+    link = os.path.join(sysinit, "pigsty-sandbox-eth1.service")
+    if not os.path.lexists(link):
+        os.symlink("/etc/systemd/system/pigsty-sandbox-eth1.service", link)
     write(os.path.join(root, "etc/machine-id"), "")
     os.makedirs(os.path.join(root, VENV.lstrip("/")), exist_ok=True)
     os.makedirs(os.path.join(root, "srv/pigsty"), exist_ok=True)
@@ -306,8 +321,8 @@ def configure_machine(name, ip):
              "127.0.1.1 %s" % name]
     hosts += ["%s %s" % (mip, mname) for mname, mip in MACHINES]
     write(os.path.join(root, "etc/hosts"), "\n".join(hosts) + "\n")
-    write(os.path.join(root, "etc/systemd/network/10-host0.network"),
-          "[Match]\nName=host0\n\n[Network]\nAddress=%s/%d\nLinkLocalAddressing=no\n"
+    write(os.path.join(root, "etc/systemd/network/10-eth1.network"),
+          "[Match]\nName=eth1\n\n[Network]\nAddress=%s/%d\nLinkLocalAddressing=no\n"
           "IPv6AcceptRA=no\n" % (ip, NETMASK))
     mid = os.path.join(root, "etc/machine-id")
     if not open(mid).read().strip():
@@ -485,15 +500,46 @@ def wait_minions(names, timeout=90):
 
 
 def main_job():
-    """Sync the project's extension modules and apply the highstate everywhere."""
-    log("main job: saltutil.sync_all + state.apply (highstate)")
+    """Sync the project's extension modules, then orchestrate the whole site (orch.site:
+    validate, node role everywhere, DCS, every cluster in order)."""
+    log("main job: saltutil.sync_all, then state.orchestrate orch.site")
     salt(["*", "saltutil.sync_all", "--out=json"], timeout=300)
-    res = salt(["--state-output=terse", "--state-verbose=false", "*", "state.apply"],
-               timeout=3000, check=False)
-    print(res.stdout)
-    if res.returncode != 0:
-        print(res.stderr, file=sys.stderr)
-        raise SandboxError("state.apply failed (rc %d); see the output above" % res.returncode)
+    res = nsenter(META, ["salt-run", "--out=json", "state.orchestrate", "orch.site"],
+                  timeout=3000, check=False)
+    failures = print_orchestration(res.stdout)
+    if res.returncode != 0 or failures:
+        print(res.stderr[-4000:], file=sys.stderr)
+        raise SandboxError("orch.site failed (rc %d): %s" % (res.returncode, "; ".join(failures) or
+                                                           res.stdout[-2000:]))
+
+
+def print_orchestration(text):
+    """Print one line per orchestration step (nested ones included); return the failures."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ["no JSON from the orchestration"]
+    failures = []
+
+    def walk(data, depth):
+        for steps in (data or {}).values():
+            if not isinstance(steps, dict):
+                failures.append(str(steps)[:500])
+                continue
+            for sid, step in sorted(steps.items(), key=lambda kv: kv[1].get("__run_num__", 0)):
+                name = sid.split("_|-")[1] if "_|-" in sid else sid
+                ok = step.get("result")
+                print("  %s %-28s %6.1fs  %s" % ("ok  " if ok else "FAIL", name,
+                                                 (step.get("duration") or 0) / 1000.0,
+                                                 "" if ok else step.get("comment", "")[:300]))
+                if not ok:
+                    failures.append("%s: %s" % (name, step.get("comment", "")[:300]))
+                inner = (step.get("changes") or {}).get("return")
+                if isinstance(inner, dict) and "data" in inner:
+                    walk(inner["data"], depth + 1)
+
+    walk(doc.get("data", doc), 0)
+    return failures
 
 
 # ---------------------------------------------------------------- commands

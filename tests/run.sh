@@ -1,10 +1,14 @@
 #!/bin/bash
 # The project's test command (make test; .ci/run). Installs what it needs, runs the unit
-# tests, then the integration tests against the real sandbox, which the last integration
+# tests, the functional tests (a throwaway local PostgreSQL), then the integration tests against the real sandbox, which the last integration
 # test tears down (KEEP_SANDBOX=1 keeps it up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 /usr/bin/python3 sandbox/sandbox.py prepare
+# functional tests start a throwaway PostgreSQL 15 from Debian's server binaries
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+fi
 VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
-if [ $# -eq 0 ]; then set -- tests/unit tests/integration; fi
+if [ $# -eq 0 ]; then set -- tests/unit tests/functional tests/integration; fi
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

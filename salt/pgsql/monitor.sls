@@ -40,31 +40,39 @@ pg-exporter-service:
     - watch:
       - file: pg-exporter-env
 
-# Runs as the postgres OS user and reads pgbouncer's console over the local socket (peer
-# authentication): no password involved.
-pgbouncer-exporter-config:
-  file.managed:
-    - name: /etc/prometheus-pgbouncer-exporter.conf
-    - contents: |
-        # Managed by Salt (Pigsty on Salt)
-        host = {{ pg.node_ip }}
-        port = {{ pg.pgbouncer_exporter_port }}
-        pgbouncer-port = {{ pg.pgbouncer_port }}
-        pgbouncer-user = {{ pg.pg_dbsu }}
-        pgbouncer-host = /var/run/postgresql
+# Debian's prometheus-pgbouncer-exporter crashes against Debian's pgbouncer 1.18, so the
+# role ships its own (salt://pgsql/files/pgbouncer_exporter.py). It runs as the dbsu and
+# reads pgbouncer's console over the local socket (peer authentication): no password.
+debian-pgbouncer-exporter-off:
+  service.dead:
+    - name: prometheus-pgbouncer-exporter
+    - enable: False
     - require:
       - pkg: pgsql-packages
 
-# It exits when pgbouncer is not up yet: let systemd bring it back.
+pgbouncer-exporter-script:
+  file.managed:
+    - name: /usr/local/bin/pigsty-pgbouncer-exporter
+    - source: salt://pgsql/files/pgbouncer_exporter.py
+    - mode: '0755'
+
 pgbouncer-exporter-unit:
   file.managed:
-    - name: /etc/systemd/system/prometheus-pgbouncer-exporter.service.d/pigsty.conf
-    - makedirs: True
+    - name: /etc/systemd/system/pigsty-pgbouncer-exporter.service
     - contents: |
         # Managed by Salt (Pigsty on Salt)
+        [Unit]
+        Description=Prometheus exporter for pgbouncer (Pigsty on Salt)
+        After=network.target pgbouncer.service
+
         [Service]
+        User={{ pg.pg_dbsu }}
+        ExecStart=/usr/local/bin/pigsty-pgbouncer-exporter --listen {{ pg.node_ip }}:{{ pg.pgbouncer_exporter_port }} --port {{ pg.pgbouncer_port }} --user {{ pg.pg_dbsu }}
         Restart=always
         RestartSec=2
+
+        [Install]
+        WantedBy=multi-user.target
   module.run:
     - name: service.systemctl_reload
     - onchanges:
@@ -72,8 +80,10 @@ pgbouncer-exporter-unit:
 
 pgbouncer-exporter-service:
   service.running:
-    - name: prometheus-pgbouncer-exporter
+    - name: pigsty-pgbouncer-exporter
     - enable: True
+    - require:
+      - service: debian-pgbouncer-exporter-off
     - watch:
-      - file: pgbouncer-exporter-config
+      - file: pgbouncer-exporter-script
       - file: pgbouncer-exporter-unit

@@ -16,6 +16,14 @@ pg-system-user-{{ pg.pg_admin_username }}:
     - require:
       - pigsty_pg: pg-default-roles
 
+# Pigsty's default privileges for objects the admin user creates (needs the user first).
+pg-default-privileges:
+  pigsty_pg.default_roles_present:
+    - name: {{ pg.pg_admin_username }}
+    - admin_user: {{ pg.pg_admin_username }}
+    - require:
+      - pigsty_pg: pg-system-user-{{ pg.pg_admin_username }}
+
 pg-system-user-{{ pg.pg_monitor_username }}:
   pigsty_pg.user_present:
     - name: {{ pg.pg_monitor_username }}
@@ -39,7 +47,8 @@ pg-system-user-{{ pg.pg_replication_username }}:
 {%- for user in pg.pg_users %}
 {%-   set spec = user.copy() %}
 {%-   do spec.pop('name') %}
-{%-   do spec.pop('pgbouncer', None) %}
+{#-   pgbouncer-side fields: pgbouncer's userlist / pools, not the role #}
+{%-   for key in ['pgbouncer', 'pool_mode', 'pool_connlimit'] %}{% do spec.pop(key, None) %}{% endfor %}
 
 pg-user-{{ user.name }}:
 {%-   if user.get('state', 'present') == 'absent' %}

@@ -44,7 +44,7 @@ def test_instance_config_layers_defaults_global_cluster_member():
     assert conf["pg_conf"] == "olap"                    # global vars
     assert conf["pg_rto_plan"] == "fast"                # cluster vars
     assert conf["pg_offline_query"] is True             # member entry
-    assert conf["pg_vip_interface"] == "host0"
+    assert conf["pg_vip_interface"] == "eth1"
     assert [m["pg_instance"] for m in conf["pg_members"]] == ["pg-test-1", "pg-test-2", "pg-test-3"]
     assert [m["minion"] for m in conf["pg_members"]] == ["node-1", "node-2", "node-3"]
     # the defaults themselves were not modified by the merge

@@ -1,0 +1,307 @@
+"""The pigsty_pg execution and state modules against a real PostgreSQL 15 (see conftest)."""
+import base64
+import hashlib
+import logging
+import uuid
+
+import psycopg2
+import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+import pigsty_sql
+
+HOSTILE_PASSWORD = "pa'ss\"w;rd\\"
+
+
+def _name(prefix):
+    return "%s_%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def _can_login(pg, user, password, dbname="postgres"):
+    try:
+        pg.connect(dbname, user=user, password=password).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def test_virtual_and_primary(pg, pg_mod):
+    assert pg_mod.__virtual__() == "pigsty_pg"
+    assert pg_mod.is_primary(**pg.conn) is True
+
+
+def test_connection_failure_is_a_clear_error(pg, pg_mod):
+    with pytest.raises(CommandExecutionError) as err:
+        pg_mod.is_primary(host=pg.host, port=1)
+    assert "cannot connect to PostgreSQL" in str(err.value)
+
+
+@pytest.mark.parametrize("conforming", ["on", "off"])
+def test_quoting_round_trips_through_postgresql(pg, conforming):
+    hostile = ["pa'ss\"w;rd\\", "'; DROP ROLE postgres; --", "\\'", "x\"y'z\\w", "new\nline"]
+    db = pg.connect()
+    try:
+        with db.cursor() as cur:
+            cur.execute("SET standard_conforming_strings = " + conforming)
+            for text in hostile:
+                cur.execute("SELECT %s AS %s" % (pigsty_sql.quote_literal(text),
+                                                 pigsty_sql.quote_ident(text)))
+                assert cur.fetchone()[0] == text
+                assert cur.description[0].name == text
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("password", [HOSTILE_PASSWORD, "I\u00adX", "\u2168", "a\u00a0b\u00e9",
+                                      "\u00e9\x07"])
+def test_scram_verifier_equals_what_postgresql_computes(pg, password):
+    role = _name("scram")
+    pg.query("CREATE ROLE %s LOGIN PASSWORD %%s" % role, (password,))
+    stored = pg.query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))[0][0]
+    salt = base64.b64decode(pigsty_sql.SCRAM_RE.match(stored).group(2))
+    assert pigsty_sql.scram_verifier(role, password, 4096, salt) == stored
+    pg.query("DROP ROLE %s" % role)
+
+
+def test_user_lifecycle(pg, pg_mod):
+    user = _name("dbuser")
+    spec = {"password": HOSTILE_PASSWORD, "roles": ["pg_monitor", "pg_read_all_data"],
+            "parameters": {"work_mem": "64MB", "search_path": ["$user", "public"]},
+            "comment": "it's \"hostile\"; ok", "connlimit": 7, "expire_at": "2099-12-31"}
+    # test mode: reports, changes nothing
+    planned = pg_mod.user_ensure(user, test=True, **pg.conn, **spec)
+    assert planned["changes"]["role"] == "created" and "would be changed" in planned["comment"]
+    assert pg_mod.role_info(user, **pg.conn) is None
+    # create; log in by SCRAM with the hostile password
+    done = pg_mod.user_ensure(user, **pg.conn, **spec)
+    assert done["changes"]["password"] == "changed"
+    assert HOSTILE_PASSWORD not in repr(done)
+    assert _can_login(pg, user, HOSTILE_PASSWORD)
+    assert not _can_login(pg, user, "wrong")
+    info = pg_mod.role_info(user, **pg.conn)
+    assert "password" not in info and info["has_password"] is True
+    assert info["roles"] == ["pg_monitor", "pg_read_all_data"]
+    assert info["parameters"] == {"work_mem": "64MB", "search_path": '"$user", public'}
+    assert info["comment"] == "it's \"hostile\"; ok"
+    assert info["connlimit"] == 7 and info["valid_until"] == "2099-12-31"
+    assert info["login"] is True and info["superuser"] is False
+    # idempotent
+    again = pg_mod.user_ensure(user, **pg.conn, **spec)
+    assert again == {"changes": {}, "comment": "user %s is in the desired state" % user}
+    # change the password and the rest
+    changed = dict(spec, password="n3w'pass", roles=["pg_monitor"], parameters={"work_mem": "1MB"},
+                   comment="plain", connlimit=-1)
+    planned = pg_mod.user_ensure(user, test=True, **pg.conn, **changed)
+    assert planned["changes"]["password"] == "changed"
+    assert _can_login(pg, user, HOSTILE_PASSWORD)                    # test mode: untouched
+    done = pg_mod.user_ensure(user, **pg.conn, **changed)
+    assert done["changes"] == {
+        "password": "changed", "connlimit": {"old": 7, "new": -1},
+        "roles": {"revoked": ["pg_read_all_data"]},
+        "parameters": {"set": {"work_mem": "1MB"}, "reset": ["search_path"]},
+        "comment": {"old": "it's \"hostile\"; ok", "new": "plain"}}
+    assert _can_login(pg, user, "n3w'pass") and not _can_login(pg, user, HOSTILE_PASSWORD)
+    assert pg_mod.user_ensure(user, **pg.conn, password="n3w'pass")["changes"] == {}
+    # only the password changes
+    assert pg_mod.user_ensure(user, **pg.conn, password="third")["changes"] == \
+        {"password": "changed"}
+    # remove
+    assert pg_mod.user_remove(user, test=True, **pg.conn)["changes"] == {"role": "dropped"}
+    assert pg_mod.role_info(user, **pg.conn) is not None
+    assert pg_mod.user_remove(user, **pg.conn)["changes"] == {"role": "dropped"}
+    assert pg_mod.role_info(user, **pg.conn) is None
+    assert pg_mod.user_remove(user, **pg.conn)["changes"] == {}
+
+
+def test_statements_are_logged_without_password(pg, pg_mod, caplog):
+    user = _name("dbuser")
+    caplog.set_level(logging.INFO)
+    pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD, comment="logged")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert 'CREATE ROLE "%s"' % user in logged and "PASSWORD '***'" in logged
+    assert "COMMENT ON ROLE" in logged
+    assert HOSTILE_PASSWORD not in logged and "SCRAM-SHA-256$" not in logged
+    pg_mod.user_remove(user, **pg.conn)
+
+
+def test_password_set_elsewhere_is_replaced_once_by_password_hash(pg, pg_mod):
+    user = _name("dbuser")
+    pg.query("CREATE ROLE %s LOGIN PASSWORD 'psql-set'" % user)   # random salt
+    assert pg_mod.user_ensure(user, **pg.conn, password="psql-set")["changes"] == \
+        {"password": "changed"}
+    stored = pg.query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (user,))[0][0]
+    assert stored == pigsty_sql.password_hash(user, "psql-set")    # what pgbouncer's userlist has
+    assert pg_mod.user_ensure(user, **pg.conn, password="psql-set")["changes"] == {}
+    assert _can_login(pg, user, "psql-set")
+    pg.query("DROP ROLE %s" % user)
+
+
+def test_md5_hash_is_stored_as_given(pg, pg_mod):
+    user = _name("dbuser")
+    md5 = "md5" + hashlib.md5(("secret" + user).encode()).hexdigest()
+    assert pg_mod.user_ensure(user, **pg.conn, password=md5)["changes"]["password"] == "changed"
+    stored = pg.query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (user,))[0][0]
+    assert stored == md5
+    assert pg_mod.user_ensure(user, **pg.conn, password=md5)["changes"] == {}
+    assert not _can_login(pg, user, "secret")    # an md5 hash cannot pass scram-sha-256 auth
+    pg_mod.user_remove(user, **pg.conn)
+
+
+def test_bad_spec_is_refused_without_password_or_change(pg, pg_mod):
+    user = _name("dbuser")
+    with pytest.raises(SaltInvocationError) as err:
+        pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD, connlimit="many",
+                           colour="red")
+    message = str(err.value)
+    assert "connlimit: expected" in message and "colour: unknown field" in message
+    assert HOSTILE_PASSWORD not in message
+    assert pg_mod.role_info(user, **pg.conn) is None
+
+
+def test_changes_are_refused_on_a_replica(pg, pg_mod, monkeypatch):
+    monkeypatch.setattr(pg_mod, "_is_primary", lambda db: False)
+    for call in (lambda: pg_mod.user_ensure(_name("u"), **pg.conn),
+                 lambda: pg_mod.db_ensure(_name("d"), **pg.conn),
+                 lambda: pg_mod.default_roles_ensure(**pg.conn)):
+        with pytest.raises(CommandExecutionError) as err:
+            call()
+        assert "catalog changes go to the primary" in str(err.value)
+
+
+def test_failed_statement_rolls_back_and_hides_password(pg, pg_mod):
+    user = _name("dbuser")
+    with pytest.raises(CommandExecutionError) as err:     # the member role does not exist
+        pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD, roles=["no_such_role"])
+    assert "no_such_role" in str(err.value)
+    assert HOSTILE_PASSWORD not in str(err.value) and "SCRAM-SHA-256$" not in str(err.value)
+    assert pg_mod.role_info(user, **pg.conn) is None       # CREATE ROLE rolled back too
+
+
+def test_database_lifecycle(pg, pg_mod):
+    owner, other, dbname = _name("dbuser"), _name("dbuser"), _name("db")
+    pg_mod.user_ensure(owner, **pg.conn, password="owner-pw")
+    pg_mod.user_ensure(other, **pg.conn, password="other-pw")
+    spec = {"owner": owner, "template": "template0", "encoding": "UTF8", "locale": "C.UTF-8",
+            "comment": "it's a test db", "revokeconn": True, "connlimit": 20,
+            "schemas": ["app", "audit"],
+            "extensions": ["pgcrypto", {"name": "pg_stat_statements", "schema": "audit"}]}
+    planned = pg_mod.db_ensure(dbname, test=True, **pg.conn, **spec)
+    assert planned["changes"]["database"] == "created"
+    assert planned["changes"]["schemas"] == {"created": ["app", "audit"]}
+    assert pg_mod.db_info(dbname, **pg.conn) is None
+    done = pg_mod.db_ensure(dbname, **pg.conn, **spec)
+    assert done["changes"]["extensions"] == {"created": ["pgcrypto", "pg_stat_statements"]}
+    info = pg_mod.db_info(dbname, **pg.conn)
+    assert info["owner"] == owner and info["encoding"] == "UTF8"
+    assert info["comment"] == "it's a test db" and info["connlimit"] == 20
+    assert info["public_connect"] is False
+    assert {"app", "audit", "public"} <= set(info["schemas"])
+    assert info["extensions"]["pgcrypto"] == "public"
+    assert info["extensions"]["pg_stat_statements"] == "audit"
+    owners = dict(pg.query("SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace",
+                           dbname=dbname))
+    assert owners["app"] == owner and owners["audit"] == owner
+    assert _can_login(pg, owner, "owner-pw", dbname)
+    assert not _can_login(pg, other, "other-pw", dbname)           # revokeconn
+    # idempotent
+    assert pg_mod.db_ensure(dbname, **pg.conn, **spec)["changes"] == {}
+    # alter what can be altered
+    changed = dict(spec, owner=other, comment="", connlimit=-1, revokeconn=False)
+    done = pg_mod.db_ensure(dbname, **pg.conn, **changed)
+    assert done["changes"] == {"owner": {"old": owner, "new": other},
+                               "connlimit": {"old": 20, "new": -1},
+                               "comment": {"old": "it's a test db", "new": ""},
+                               "revokeconn": {"old": True, "new": False}}
+    assert _can_login(pg, other, "other-pw", dbname)
+    assert pg_mod.db_ensure(dbname, **pg.conn, **changed)["changes"] == {}
+    # what is fixed at creation is refused
+    with pytest.raises(CommandExecutionError) as err:
+        pg_mod.db_ensure(dbname, **pg.conn, **dict(changed, encoding="SQL_ASCII"))
+    assert "encoding is 'UTF8' (asked: 'SQL_ASCII')" in str(err.value)
+    # drop
+    assert pg_mod.db_ensure(dbname, **pg.conn, state="absent")["changes"] == \
+        {"database": "dropped"}
+    assert pg_mod.db_info(dbname, **pg.conn) is None
+    for user in (owner, other):
+        pg_mod.user_remove(user, **pg.conn)
+
+
+def test_default_roles_and_privileges(pg, pg_mod):
+    admin, dbname = _name("dbuser_dba"), _name("db")
+    pg_mod.user_ensure(admin, **pg.conn, password="dba-pw", superuser=True)
+    planned = pg_mod.default_roles_ensure(test=True, admin_user=admin, **pg.conn)
+    for where in ("template1", "postgres"):
+        statements = planned["changes"]["default_privileges"][where]
+        assert len([s for s in statements if '"%s"' % admin in s]) == 17
+    assert pg.query("SELECT count(*) FROM pg_default_acl WHERE defaclrole = %s::regrole",
+                    (admin,))[0][0] == 0                           # test mode: untouched
+    done = pg_mod.default_roles_ensure(admin_user=admin, **pg.conn)
+    assert set(done["changes"]["default_privileges"]) <= {"template1", "postgres"}
+    assert pg_mod.default_roles_ensure(admin_user=admin, **pg.conn)["changes"] == {}
+    assert pg_mod.role_info("dbrole_admin", **pg.conn)["roles"] == \
+        ["dbrole_readwrite", "pg_monitor"]
+    assert pg_mod.role_info("dbrole_readwrite", **pg.conn)["login"] is False
+    # a database created afterwards inherits the defaults from template1
+    pg_mod.db_ensure(dbname, **pg.conn)
+    pg.query("CREATE TABLE t (id int); CREATE SEQUENCE s", dbname=dbname)
+    checks = pg.query("""SELECT has_table_privilege('dbrole_readonly', 't', 'SELECT'),
+                                has_table_privilege('dbrole_readonly', 't', 'INSERT'),
+                                has_table_privilege('dbrole_readwrite', 't', 'DELETE'),
+                                has_table_privilege('dbrole_admin', 't', 'TRUNCATE'),
+                                has_sequence_privilege('dbrole_readwrite', 's', 'UPDATE')""",
+                      dbname=dbname)[0]
+    assert checks == (True, False, True, True, True)
+    pg_mod.db_ensure(dbname, **pg.conn, state="absent")
+
+
+# ------------------------------------------------------------------ state module
+def test_state_user_present_test_mode_then_apply(pg, pg_state, pg_mod):
+    user = _name("dbuser")
+    pg_state.__opts__["test"] = True
+    ret = pg_state.user_present(user, password=HOSTILE_PASSWORD, roles=["pg_monitor"])
+    assert ret["name"] == user and ret["result"] is None
+    assert ret["changes"]["role"] == "created" and ret["changes"]["password"] == "changed"
+    assert pg_mod.role_info(user, **pg.conn) is None
+    pg_state.__opts__["test"] = False
+    ret = pg_state.user_present(user, password=HOSTILE_PASSWORD, roles=["pg_monitor"])
+    assert ret["result"] is True and ret["changes"]["role"] == "created"
+    assert HOSTILE_PASSWORD not in repr(ret)
+    ret = pg_state.user_present(user, password=HOSTILE_PASSWORD, roles=["pg_monitor"])
+    assert ret == {"name": user, "changes": {}, "result": True,
+                   "comment": "user %s is in the desired state" % user}
+    pg_state.__opts__["test"] = True
+    assert pg_state.user_present(user, password=HOSTILE_PASSWORD,
+                                 roles=["pg_monitor"])["result"] is True
+    assert pg_state.user_absent(user)["result"] is None
+    pg_state.__opts__["test"] = False
+    assert pg_state.user_absent(user)["changes"] == {"role": "dropped"}
+    assert pg_state.user_absent(user)["changes"] == {}
+
+
+def test_state_bad_input_fails_without_change(pg, pg_state, pg_mod):
+    user = _name("dbuser")
+    ret = pg_state.user_present(user, password=HOSTILE_PASSWORD, expire_in=1,
+                                expire_at="2030-01-01")
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "expire_in: conflicts with expire_at" in ret["comment"]
+    assert HOSTILE_PASSWORD not in ret["comment"]
+    assert pg_mod.role_info(user, **pg.conn) is None
+    ret = pg_state.database_present(_name("db"), owner="No-Such")
+    assert ret["result"] is False and "owner: expected a safe identifier" in ret["comment"]
+
+
+def test_state_database_and_default_roles(pg, pg_state, pg_mod):
+    dbname = _name("db")
+    pg_state.__opts__["test"] = True
+    ret = pg_state.database_present(dbname, schemas=["app"], extensions=["pgcrypto"])
+    assert ret["result"] is None and ret["changes"]["database"] == "created"
+    assert pg_mod.db_info(dbname, **pg.conn) is None
+    pg_state.__opts__["test"] = False
+    ret = pg_state.database_present(dbname, schemas=["app"], extensions=["pgcrypto"])
+    assert ret["result"] is True and ret["changes"]["extensions"] == {"created": ["pgcrypto"]}
+    assert pg_state.database_present(dbname, schemas=["app"],
+                                     extensions=["pgcrypto"])["changes"] == {}
+    pg_mod.db_ensure(dbname, **pg.conn, state="absent")
+    pg_state.default_roles_present("pigsty-default-roles")
+    ret = pg_state.default_roles_present("pigsty-default-roles")
+    assert ret["result"] is True and ret["changes"] == {}

@@ -1,0 +1,194 @@
+"""pgsql role against the real sandbox: the HA cluster pg-test built by the orchestration,
+its services, VIP, exporters, idempotency, test mode, scale in/out and refusals."""
+import json
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+from conftest import node_exec, salt_json, salt_run
+from pg import connect, query, user_password
+
+NODES = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
+DBA = ("dbuser_dba", user_password("pg-test", "dbuser_dba"))
+TEST = ("test", user_password("pg-test", "test"))
+
+
+def orchestrate(sls, pillar, timeout=1800):
+    """Run an orchestration; returns (ok, changed [(minion, state id)], failures, raw)."""
+    res = node_exec("meta", "salt-run", "--out=json", "state.orchestrate", sls,
+                    "pillar=" + json.dumps(pillar), timeout=timeout)
+    try:
+        doc = json.loads(res.stdout)
+    except ValueError:
+        return False, [], [res.stdout[-3000:] + res.stderr[-3000:]], res
+    data = doc.get("data", doc)
+    changed, failures = [], []
+    for steps in data.values():
+        if not isinstance(steps, dict):
+            failures.append(str(steps))
+            continue
+        for sid, step in steps.items():
+            if not step.get("result"):
+                failures.append("%s: %s" % (sid, step.get("comment")))
+            for minion, states in ((step.get("changes") or {}).get("ret") or {}).items():
+                if not isinstance(states, dict):
+                    continue
+                for key, st in states.items():
+                    if isinstance(st, dict) and st.get("changes"):
+                        changed.append((minion, key.split("_|-")[1]))
+    return res.returncode == 0 and not failures, changed, failures, res
+
+
+def patroni_cluster(host="10.10.10.11"):
+    with urllib.request.urlopen("http://%s:8008/cluster" % host, timeout=3) as resp:
+        return json.load(resp)
+
+
+def wait_for(check, timeout, interval=1.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+            last = exc
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
+
+
+def streaming_replicas():
+    rows = query("10.10.10.11", 5436, *DBA, "select client_addr::text, state from pg_stat_replication")
+    return sorted(r[0] for r in rows if r[1] == "streaming")
+
+
+@pytest.fixture(scope="module")
+def pg_test(sandbox):
+    """pg-test as the orchestration leaves it (the sandbox's main job ran orch.site)."""
+    wait_for(lambda: len(streaming_replicas()) == 2, 120)
+    return NODES
+
+
+def test_one_leader_two_streaming_replicas(pg_test):
+    members = {m["name"]: m for m in patroni_cluster()["members"]}
+    assert set(members) == set(NODES)
+    assert [n for n, m in members.items() if m["role"] in ("leader", "master", "primary")] == ["pg-test-1"]
+    assert streaming_replicas() == ["10.10.10.12", "10.10.10.13"]
+
+
+@pytest.mark.parametrize("via", ["10.10.10.11", "10.10.10.12", "10.10.10.13"])
+def test_write_through_any_member_5433_lands_on_primary(pg_test, via):
+    with connect(via, 5433, *TEST, dbname="test") as conn, conn.cursor() as cur:
+        cur.execute("select pg_is_in_recovery()")
+        assert cur.fetchone()[0] is False
+        cur.execute("create table if not exists t_write (via text, at timestamptz default now())")
+        cur.execute("insert into t_write(via) values (%s)", (via,))
+    rows = query("10.10.10.11", 5436, *DBA, "select count(*) from t_write where via = %s",
+                 dbname="test", args=(via,))
+    assert rows[0][0] >= 1
+
+
+def test_reads_through_5434_are_served_by_replicas(pg_test):
+    for _ in range(6):
+        with connect("10.10.10.12", 5434, *TEST, dbname="test") as conn, conn.cursor() as cur:
+            cur.execute("select pg_is_in_recovery()")
+            assert cur.fetchone()[0] is True
+
+
+def test_5436_reaches_the_primary_directly(pg_test):
+    rows = query("10.10.10.13", 5436, *DBA, "select pg_is_in_recovery(), inet_server_addr()::text")
+    assert rows == [(False, "10.10.10.11")]
+
+
+def test_5438_reaches_the_offline_instance(pg_test):
+    rows = query("10.10.10.11", 5438, *DBA, "select pg_is_in_recovery(), inet_server_addr()::text")
+    assert rows == [(True, "10.10.10.13")]
+
+
+def test_vip_is_on_the_primary_only_and_answers(pg_test):
+    rows = query("10.10.10.3", 5432, *DBA, "select pg_is_in_recovery(), inet_server_addr()::text")
+    assert rows == [(False, "10.10.10.3")]
+    for node, holds in (("node-1", True), ("node-2", False), ("node-3", False)):
+        out = node_exec(node, "ip", "-4", "-o", "addr", "show", "dev", "eth1").stdout
+        assert ("10.10.10.3/24" in out) is holds, (node, out)
+
+
+def test_pillar_user_logs_in_through_pgbouncer_and_a_wrong_password_is_refused(pg_test):
+    rows = query("10.10.10.11", 5433, *TEST, "select current_user", dbname="test")
+    assert rows == [("test",)]
+    with pytest.raises(psycopg2.OperationalError) as err:
+        query("10.10.10.11", 5433, "test", "wrong-password", "select 1", dbname="test")
+    assert "password authentication failed" in str(err.value) or "SASL" in str(err.value)
+
+
+def test_exporters_answer_on_the_node_address(pg_test):
+    for ip in NODES.values():
+        for port, metric in ((9100, "node_cpu_seconds_total"), (9630, "pg_up 1"),
+                             (9631, "pgbouncer_up 1"), (9101, "haproxy_process_")):
+            path = "/metrics"
+            with urllib.request.urlopen("http://%s:%d%s" % (ip, port, path), timeout=5) as resp:
+                assert metric in resp.read().decode(), (ip, port)
+
+
+def test_second_full_apply_reports_zero_changes(pg_test):
+    ok, changed, failures, _res = orchestrate("orch.pgsql", {"pg_cluster": "pg-test"})
+    assert ok, failures
+    assert changed == []
+
+
+def test_test_mode_reports_would_be_changes_and_changes_nothing(pg_test):
+    before = json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())
+    # a different timing plan would patch Patroni's dynamic config: test mode only says so
+    ret, rc = salt_json("node-1", "state.apply", "pgsql", "test=True",
+                        'pillar={"pigsty": {"clusters": {"pg-test": {"vars": {"pg_rto_plan": "fast"}}}}}')
+    states = ret["node-1"]
+    dcs = [v for k, v in states.items() if k.startswith("patroni_|-patroni-dcs-config")][0]
+    assert dcs["result"] is None and dcs["changes"]["patch"]["ttl"] == 20
+    assert all(v["result"] in (True, None) for v in states.values())
+    after = json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())
+    assert after == before and after["ttl"] == 30
+
+
+def test_invalid_timing_plan_is_refused_before_any_change(pg_test):
+    ret, rc = salt_json("node-1", "state.apply", "pgsql",
+                        'pillar={"pigsty": {"clusters": {"pg-test": {"vars": {"pg_rto_plan": "turbo", "pg_conf": "web"}}}}}')
+    assert rc != 0
+    text = json.dumps(ret)
+    assert "pigsty:clusters:pg-test:vars:pg_rto_plan: unknown HA timing plan 'turbo'" in text
+    assert "unknown tuning profile 'web'" in text
+    assert json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())["ttl"] == 30
+
+
+def test_orchestration_refuses_unknown_cluster(sandbox):
+    ok, _changed, failures, res = orchestrate("orch.pgsql", {"pg_cluster": "pg-nope"})
+    assert not ok
+    assert "pg_cluster" in res.stdout + res.stderr and "pg-nope" in res.stdout + res.stderr
+
+
+def test_removing_the_running_primary_is_refused(pg_test):
+    ok, _changed, _failures, res = orchestrate("orch.pgsql_remove",
+                                               {"pg_cluster": "pg-test", "pg_instances": ["pg-test-1"]})
+    assert not ok
+    assert "refusing to remove instance pg-test-1" in res.stdout + res.stderr
+    assert patroni_cluster()["members"][0]["state"] == "running"
+
+
+def test_scale_in_and_out_keeps_every_committed_row(pg_test):
+    query("10.10.10.11", 5436, *DBA, "create table if not exists t_scale (id int primary key)", dbname="test")
+    query("10.10.10.11", 5436, *DBA, "insert into t_scale select generate_series(1, 1000) "
+          "on conflict do nothing", dbname="test")
+    ok, _changed, failures, _res = orchestrate("orch.pgsql_remove",
+                                               {"pg_cluster": "pg-test", "pg_instances": ["pg-test-3"]})
+    assert ok, failures
+    wait_for(lambda: "pg-test-3" not in {m["name"] for m in patroni_cluster()["members"]}, 60)
+    assert streaming_replicas() == ["10.10.10.12"]
+    query("10.10.10.11", 5436, *DBA, "insert into t_scale select generate_series(1001, 2000)", dbname="test")
+    ok, _changed, failures, _res = orchestrate("orch.pgsql", {"pg_cluster": "pg-test"})
+    assert ok, failures
+    wait_for(lambda: streaming_replicas() == ["10.10.10.12", "10.10.10.13"], 120)
+    rows = wait_for(lambda: query("10.10.10.13", 5432, *DBA, "select count(*), pg_is_in_recovery() "
+                                  "from t_scale", dbname="test") == [(2000, True)], 60)
+    assert rows
