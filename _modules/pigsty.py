@@ -104,14 +104,10 @@ def dcs():
             "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None}
 
 
-def is_primary():
-    """True when this node's Postgres runs and is not in recovery; False when it is a
-    replica, or not installed / not running yet (so states can skip catalog work)."""
-    if "pigsty_pg.is_primary" not in __salt__:
-        raise salt.exceptions.CommandExecutionError(
-            "the pigsty_pg module is not loaded (needs psycopg2 in Salt's Python): "
-            "run saltutil.sync_all and check the minion log")
+def patroni_role():
+    """This member's role as its Patroni sees it: primary, replica, ... or 'unreachable'
+    (Patroni not installed or not running yet). Catalog work keys off this, not pillar."""
     try:
-        return bool(__salt__["pigsty_pg.is_primary"]())
+        return __salt__["patroni.status"](port=_conf()["patroni_port"]).get("role") or "unknown"
     except Exception:  # pylint: disable=broad-except
-        return False
+        return "unreachable"

@@ -16,6 +16,7 @@ password travels only as a verifier and is logged and reported as '***' / "chang
 """
 import contextlib
 import logging
+import time
 
 import pigsty_sql
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -33,7 +34,7 @@ __virtualname__ = "pigsty_pg"
 
 CONNECT_TIMEOUT = 10            # seconds
 STATEMENT_TIMEOUT = 30000       # milliseconds, for every statement of every connection
-CONNECTION_KEYS = ("host", "port", "user", "dbname")
+CONNECTION_KEYS = ("host", "port", "user", "dbname", "connect_wait")
 DEFAULT_PRIVILEGE_DATABASES = ("template1", "postgres")
 
 
@@ -69,13 +70,22 @@ def _connect(conn, dbname=None):
         "user": conn.get("user") or "postgres",
         "dbname": dbname or conn.get("dbname") or "postgres",
     }
-    try:
-        db = psycopg2.connect(connect_timeout=CONNECT_TIMEOUT,
-                              options="-c statement_timeout=%d" % STATEMENT_TIMEOUT, **params)
-    except psycopg2.Error as exc:
-        raise CommandExecutionError(
-            "pigsty_pg: cannot connect to PostgreSQL (socket %(host)s, port %(port)s, user "
-            "%(user)s, database %(dbname)s): " % params + str(exc).strip())
+    # A configuration change that Patroni is still applying (pg_hba, pg_ident) can refuse
+    # the first attempts: retry for a bounded time (pigsty_pg.connect_wait, seconds).
+    wait = float(conn.get("connect_wait", __salt__["config.option"]("pigsty_pg.connect_wait", 10)))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db = psycopg2.connect(connect_timeout=CONNECT_TIMEOUT,
+                                  options="-c statement_timeout=%d" % STATEMENT_TIMEOUT, **params)
+            break
+        except psycopg2.Error as exc:
+            if time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise CommandExecutionError(
+                "pigsty_pg: cannot connect to PostgreSQL (socket %(host)s, port %(port)s, user "
+                "%(user)s, database %(dbname)s): " % params + str(exc).strip())
     try:
         yield db
     finally:

@@ -128,9 +128,13 @@ def instance_role(conf):
     return conf["pg_role"]
 
 
-def hba_lines(rules, conf):
+IDENT_MAP = "pigsty"   # pg_ident map: root and the dbsu may log in as the dbsu
+
+
+def hba_lines(rules, conf, ident_map=IDENT_MAP):
     """Render rules (Pigsty's model) to pg_hba lines, in `order`, keeping rules whose
-    `role` filter matches this instance (common = everywhere)."""
+    `role` filter matches this instance (common = everywhere). ``ident`` rules use the
+    pg_ident map (pgbouncer's HBA has no maps: pass ident_map=None)."""
     role = instance_role(conf)
     lines = []
     for rule in sorted(rules, key=lambda r: (r.get("order", 1000), r.get("title", ""))):
@@ -138,6 +142,8 @@ def hba_lines(rules, conf):
         if want != "common" and want != role and not (want == "offline" and conf.get("pg_offline_query")):
             continue
         method = AUTH_METHODS[rule["auth"]]
+        if rule["auth"] == "ident" and ident_map:
+            method = "%s map=%s" % (method, ident_map)
         if rule.get("title"):
             lines.append("# %s" % rule["title"])
         for addr in _addresses(rule["addr"], conf):
@@ -193,8 +199,8 @@ def patroni_config(conf, mem_mb):
             },
             "parameters": local_params,
             "pg_hba": hba,
-            "pg_ident": ["pigsty root %s" % conf["pg_dbsu"],
-                         "pigsty %s %s" % (conf["pg_dbsu"], conf["pg_dbsu"])],
+            "pg_ident": ["%s root %s" % (IDENT_MAP, conf["pg_dbsu"]),
+                         "%s %s %s" % (IDENT_MAP, conf["pg_dbsu"], conf["pg_dbsu"])],
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "1000M"}],
         },
@@ -297,4 +303,4 @@ def pgbouncer_hba_lines(conf):
         {"user": "all", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business from localhost", "order": 400},
         {"user": "all", "db": "all", "addr": "intra", "auth": "pwd", "title": "business from intranet", "order": 500},
     ] + list(conf.get("pgb_hba_rules") or [])
-    return [l for l in hba_lines(rules, conf) if not l.startswith("#")]
+    return [l for l in hba_lines(rules, conf, ident_map=None) if not l.startswith("#")]

@@ -1,7 +1,8 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 # Users and databases from pillar. Catalog changes go to the live primary only (asked from
 # Postgres itself, not assumed from pillar); on the other members this is a no-op.
-{%- if salt['pigsty.is_primary']() %}
+{%- set role = salt['pigsty.patroni_role']() %}
+{%- if role == 'primary' %}
 pg-default-roles:
   pigsty_pg.default_roles_present:
     - name: {{ pg.pg_admin_username }}
@@ -86,5 +87,5 @@ pg-database-{{ db.name }}:
 {%- else %}
 pg-users-on-primary-only:
   test.succeed_without_changes:
-    - name: {{ pg.pg_instance }} is not the primary; users and databases are managed on the primary
+    - name: {{ pg.pg_instance }} is not the primary (Patroni role {{ role }}); users and databases are managed on the primary
 {%- endif %}

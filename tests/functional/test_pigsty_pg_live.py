@@ -32,7 +32,7 @@ def test_virtual_and_primary(pg, pg_mod):
 
 def test_connection_failure_is_a_clear_error(pg, pg_mod):
     with pytest.raises(CommandExecutionError) as err:
-        pg_mod.is_primary(host=pg.host, port=1)
+        pg_mod.is_primary(host=pg.host, port=1, connect_wait=0)
     assert "cannot connect to PostgreSQL" in str(err.value)
 
 

@@ -58,7 +58,7 @@ def test_passwords_only_where_patroni_needs_them():
 def test_hba_keeps_admin_and_replication_paths_first():
     lines = pgsql.hba_lines(pgsql.default_hba_rules(conf_of("node-1")), conf_of("node-1"))
     rules = [l for l in lines if not l.startswith("#")]
-    assert rules[0] == "local all postgres peer"
+    assert rules[0] == "local all postgres peer map=pigsty"   # root (Salt) and postgres
     assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
     assert "host replication replicator ::1/128 scram-sha-256" in rules
     assert "host all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules   # infra = meta
