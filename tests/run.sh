@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
+# the Vagrantfile is checked with `vagrant validate` (nothing is booted)
+if ! command -v vagrant >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
+fi
 VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
 if [ $# -eq 0 ]; then set -- tests/unit tests/functional tests/integration; fi
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Benchmark: create pg-test from bare nodes, re-apply it (idempotent), memory per node.
+
+    /usr/bin/python3 bench/pgsql_create.py [--runs N]
+
+Each run: fresh sandbox machines (`down`, then `up --no-apply`: bare Debian + Salt, warm
+apt cache), the DCS on meta (not timed), then `state.orchestrate orch.pgsql` for pg-test
+(timed: "create"), the same orchestration again (timed: "re-apply", must change nothing),
+then the memory of every process of each machine (sum of PSS, from smaps_rollup).
+Prints per-run figures and the medians. Leaves the sandbox up with pg-test.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "sandbox"))
+import sandbox  # noqa: E402  (the sandbox's own helpers: machine PIDs, nsenter)
+
+SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
+
+
+def sh(*args, timeout=3600):
+    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        sys.exit("sandbox %s failed:\n%s\n%s" % (" ".join(args[:3]), res.stdout[-3000:], res.stderr[-3000:]))
+    return res.stdout
+
+
+def orchestrate(cluster):
+    t0 = time.monotonic()
+    out = sh("exec", "meta", "salt-run", "--out=json", "state.orchestrate", "orch.pgsql",
+             "pillar=" + json.dumps({"pg_cluster": cluster}))
+    elapsed = time.monotonic() - t0
+    doc = json.loads(out)
+    changed = 0
+    for steps in doc.get("data", doc).values():
+        for step in steps.values():
+            if not step.get("result"):
+                sys.exit("orchestration step failed: %s" % step.get("comment"))
+            for states in ((step.get("changes") or {}).get("ret") or {}).values():
+                if isinstance(states, dict):
+                    changed += sum(1 for s in states.values() if isinstance(s, dict) and s.get("changes"))
+    return elapsed, changed
+
+
+def machine_pss_mib(name):
+    """Sum of PSS of all processes in the machine's PID namespace."""
+    init = sandbox.machine_init_pid(name)
+    ns = os.readlink("/proc/%d/ns/pid" % init)
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/ns/pid" % entry) != ns:
+                continue
+            with open("/proc/%s/smaps_rollup" % entry) as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024.0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=1)
+    args = p.parse_args()
+    creates, reapplies = [], []
+    for i in range(args.runs):
+        sh("down")
+        sh("up", "--no-apply")
+        sh("exec", "meta", "salt", "*", "saltutil.sync_all")
+        sh("exec", "meta", "salt", "meta", "state.apply", "node,dcs")
+        create, _ = orchestrate("pg-test")
+        reapply, changed = orchestrate("pg-test")
+        creates.append(create)
+        reapplies.append(reapply)
+        print("run %d: create pg-test from bare nodes %.1f s; idempotent re-apply %.1f s "
+              "(%d changes)" % (i + 1, create, reapply, changed), flush=True)
+    time.sleep(10)   # let services settle before measuring memory
+    for name in ("meta", "node-1", "node-2", "node-3"):
+        print("memory %-6s %6.0f MiB (PSS of every process in the machine)" % (name, machine_pss_mib(name)))
+    print("\nmedian create %.1f s, median re-apply %.1f s (n=%d)" % (
+        statistics.median(creates), statistics.median(reapplies), args.runs))
+
+
+if __name__ == "__main__":
+    main()
