@@ -6,6 +6,7 @@
 """
 import salt.exceptions
 
+import pigsty_hba
 import pigsty_inventory
 import pigsty_pgsql
 import pigsty_sql
@@ -86,7 +87,7 @@ def pgbouncer():
     conf = _conf()
     return {
         "databases": pigsty_pgsql.pgbouncer_databases(conf),
-        "hba": pigsty_pgsql.pgbouncer_hba_lines(conf),
+        "hba": pigsty_hba.pgbouncer_lines(conf),
         # the dbsu logs in by peer authentication only (pgbouncer wants it listed)
         "userlist": ['"%s" ""' % conf["pg_dbsu"]] + [
             '"%s" "%s"' % (name, pigsty_sql.password_hash(name, password))
@@ -111,3 +112,90 @@ def patroni_role():
         return __salt__["patroni.status"](port=_conf()["patroni_port"]).get("role") or "unknown"
     except Exception:  # pylint: disable=broad-except
         return "unreachable"
+
+
+def pgsql_packages():
+    """Packages of this database node (pgsql.install); the local repository carries the same."""
+    return pigsty_infra.pgsql_packages(_conf())
+
+
+# ------------------------------------------------------------------ infra (meta nodes)
+def _inv():
+    return pigsty_inventory.inventory(__pillar__)
+
+
+def infra():
+    """The global infra parameters (defaults < pigsty:vars) and the meta nodes' addresses."""
+    inv = _inv()
+    conf = pigsty_inventory.global_vars(inv)
+    conf["meta_ips"] = pigsty_infra.meta_ips(inv)
+    conf["node_ip"] = str(((inv.get("nodes") or {}).get(__opts__["id"]) or {}).get("ip"))
+    return conf
+
+
+def prometheus_targets(roles=None):
+    """Prometheus file_sd files: {path: text}, one per cluster plus the infra targets.
+    ``roles`` optionally maps instance -> live role.
+
+    CLI example::
+
+        salt-call pigsty.prometheus_targets
+    """
+    return pigsty_monitor.target_files(_inv(), roles)
+
+
+def prometheus_config():
+    """prometheus.yml as text."""
+    return pigsty_monitor.HEADER % "Prometheus config" + pigsty_monitor.dump(
+        pigsty_monitor.prometheus_config(_inv()))
+
+
+def prometheus_rules():
+    """Pigsty's alerting and recording rules as text."""
+    return pigsty_monitor.rules_file(_inv())
+
+
+def alertmanager_config():
+    """alertmanager.yml as text (route and receivers from pillar)."""
+    return pigsty_monitor.HEADER % "Alertmanager config" + pigsty_monitor.dump(
+        pigsty_monitor.alertmanager_config(_inv()))
+
+
+def dns_records(primaries=None):
+    """The records meta's dnsmasq serves: list of [name, address].
+
+    CLI example::
+
+        salt-call pigsty.dns_records
+    """
+    return [list(r) for r in pigsty_dns.records(_inv(), primaries)]
+
+
+def dns_hosts_file(primaries=None):
+    """dnsmasq's addn-hosts file as text."""
+    return pigsty_dns.hosts_file(pigsty_dns.records(_inv(), primaries))
+
+
+def repo():
+    """The local package repository: packages, directory, URL, apt source line."""
+    return pigsty_infra.repo(_inv())
+
+
+def nginx():
+    """Nginx's virtual hosts, the portal's services and clusters, HAProxy admin pages."""
+    return pigsty_infra.nginx(_inv())
+
+
+def grafana():
+    """Whether and from where Grafana is installed."""
+    return pigsty_infra.grafana(_inv())
+
+
+def chrony():
+    """chrony for this node: server (meta) or client of the meta nodes."""
+    return pigsty_infra.chrony(_inv(), __opts__["id"])
+
+
+def node():
+    """The node role's infra clients for this node: resolver, NTP, local repository."""
+    return pigsty_infra.node(_inv(), __opts__["id"])

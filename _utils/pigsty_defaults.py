@@ -52,6 +52,44 @@ DEFAULTS = {
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
     "pg_rpo": 1048576,             # max lag (bytes) a replica may have to be promoted; 0 = sync
     "patroni_failsafe_mode": True,
+    # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
+    "prometheus_port": 9090,
+    "prometheus_scrape_interval": "10s",
+    "prometheus_scrape_timeout": "8s",
+    "prometheus_eval_interval": "10s",
+    "prometheus_retention": "15d",
+    "prometheus_alert_for": None,  # a duration: every alert's `for` becomes this (sandbox: short)
+    "alertmanager_port": 9093,
+    # Alertmanager's route and receivers, in Alertmanager's own format. The default receiver
+    # sends nowhere; pillar names a real one (the sandbox: the webhook sink below).
+    "alertmanager_route": {"receiver": "default", "group_by": ["alertname", "cls", "ins"],
+                           "group_wait": "30s", "group_interval": "5m",
+                           "repeat_interval": "4h"},
+    "alertmanager_receivers": [{"name": "default"}],
+    "alert_sink_enabled": False,   # tiny webhook sink on meta: appends each alert POST to a file
+    "alert_sink_port": 9095,
+    "grafana_port": 3000,
+    "grafana_repo": None,          # an apt source line for Grafana ("deb [...] URL stable main")
+    "grafana_package_url": None,   # or the URL of a grafana .deb (Debian 12 ships no Grafana)
+    "nginx_port": 80,
+    "nginx_home": "/www",          # portal home page; the local repository is NGINX_HOME/pigsty
+    "infra_portal": {              # name-based virtual hosts of Nginx (Pigsty's domains)
+        "home": {"domain": "pigsty"},
+        "prometheus": {"domain": "p.pigsty"},
+        "alertmanager": {"domain": "a.pigsty"},
+        "grafana": {"domain": "g.pigsty"},
+        "haproxy": {"domain": "h.pigsty"},
+    },
+    "repo_packages_extra": [],     # more packages for the local repository (with dependencies)
+    "node_repo_local": False,      # database nodes install from meta's repository only
+    "dns_port": 53,
+    "dns_records": [],             # extra records, Pigsty-style: "10.10.10.10 x.pigsty y.pigsty"
+    "dns_upstream": [],            # upstream servers for dnsmasq; empty: answer local names only
+    "node_dns_method": "overwrite",  # overwrite: resolv.conf names meta's dnsmasq; none: untouched
+    "ntp_allow": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],   # who may sync from meta
+    "ntp_upstream": [],            # chrony sources of the meta node; empty: its local clock
+    "node_ntp_enabled": True,      # nodes sync from meta's chrony
+    "ntp_no_clock_control": False,  # chronyd -x: serve and track time, never set the clock
 }
 
 # Pigsty's four default services (port -> what it serves); extra ones come from pg_services.
@@ -79,3 +117,22 @@ NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_
 
 # System-user password parameters that every cluster must set (in its private pillar file).
 REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password")
+
+# Parameters of the infra role (meta nodes): global, so they belong in pigsty:vars only.
+INFRA_PARAMS = frozenset((
+    "prometheus_port", "prometheus_scrape_interval", "prometheus_scrape_timeout",
+    "prometheus_eval_interval", "prometheus_retention", "prometheus_alert_for",
+    "alertmanager_port", "alertmanager_route", "alertmanager_receivers", "alert_sink_enabled",
+    "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
+    "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
+    "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
+    "node_ntp_enabled", "ntp_no_clock_control",
+))
+
+# Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
+# on meta carries them with their whole dependency closure, plus the node role's own.
+PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3-psycopg2",
+                  "pgbouncer", "haproxy", "vip-manager", "prometheus-node-exporter",
+                  "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter")
+DCS_PACKAGES = ("etcd-server", "etcd-client")
+NODE_PACKAGES = ("chrony",)

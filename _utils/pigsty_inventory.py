@@ -25,6 +25,7 @@ import ipaddress
 import re
 
 import pigsty_defaults as D
+import pigsty_hba
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
 NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -194,6 +195,7 @@ def validate(pillar, private=None):
         problems.append("pigsty:vars: expected a mapping of parameters")
     else:
         _check_known_vars("pigsty:vars", gvars, problems)
+        _validate_infra(gvars, problems)
         for secret in D.REQUIRED_SECRETS:
             if gvars.get(secret):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
@@ -213,6 +215,116 @@ def check(pillar, private=None):
     if problems:
         raise InventoryError(problems)
     return inventory(pillar)
+
+
+DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
+DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1,
+                  "ms": 0.001}
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def duration_seconds(value):
+    """Seconds of a Prometheus duration ("10s", "1h30m"), or None when it is not one."""
+    if not isinstance(value, str) or not value or not DURATION_RE.fullmatch(value):
+        return None
+    total = 0.0
+    for number, unit in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", value):
+        total += int(number) * DURATION_UNITS[unit]
+    return total
+
+
+def _validate_infra(gvars, problems):
+    """Global infra parameters (Prometheus, Alertmanager, Nginx, DNS, NTP, repository)."""
+    conf = global_vars({"vars": gvars})
+    path = "pigsty:vars"
+    for key in ("prometheus_scrape_interval", "prometheus_scrape_timeout",
+                "prometheus_eval_interval", "prometheus_retention"):
+        if not duration_seconds(conf.get(key)):
+            problems.append("%s:%s: expected a Prometheus duration such as 10s, 5m or 15d, "
+                            "got %r" % (path, key, conf.get(key)))
+    if conf.get("prometheus_alert_for") is not None and duration_seconds(
+            conf["prometheus_alert_for"]) is None:
+        problems.append("%s:prometheus_alert_for: expected a duration such as 10s or 1m (or "
+                        "null: each alert's own), got %r" % (path, conf["prometheus_alert_for"]))
+    interval = duration_seconds(conf.get("prometheus_scrape_interval"))
+    timeout = duration_seconds(conf.get("prometheus_scrape_timeout"))
+    if interval and timeout and timeout > interval:
+        problems.append("%s:prometheus_scrape_timeout: %s is longer than "
+                        "prometheus_scrape_interval %s (Prometheus refuses that)" % (
+                            path, conf["prometheus_scrape_timeout"],
+                            conf["prometheus_scrape_interval"]))
+    for key in ("prometheus_port", "alertmanager_port", "alert_sink_port", "grafana_port",
+                "nginx_port", "dns_port"):
+        _port(path, key, conf.get(key), problems)
+    for key in ("alert_sink_enabled", "node_repo_local", "node_ntp_enabled",
+                "ntp_no_clock_control"):
+        if not isinstance(conf.get(key), bool):
+            problems.append("%s:%s: expected true or false, got %r" % (path, key, conf.get(key)))
+    receivers = conf.get("alertmanager_receivers")
+    names = []
+    if not isinstance(receivers, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("name"), str) for r in receivers):
+        problems.append("%s:alertmanager_receivers: expected a list of Alertmanager receivers, "
+                        "each with a name" % path)
+    else:
+        names = [r["name"] for r in receivers]
+    route = conf.get("alertmanager_route")
+    if not isinstance(route, dict):
+        problems.append("%s:alertmanager_route: expected Alertmanager's route (a mapping with "
+                        "a receiver)" % path)
+    elif names and route.get("receiver") not in names:
+        problems.append("%s:alertmanager_route:receiver: %r is not one of "
+                        "alertmanager_receivers (%s)" % (path, route.get("receiver"),
+                                                         ", ".join(names)))
+    if conf.get("grafana_repo") and conf.get("grafana_package_url"):
+        problems.append("%s:grafana_package_url: give grafana_repo or grafana_package_url, "
+                        "not both" % path)
+    if conf.get("node_dns_method") not in ("overwrite", "none"):
+        problems.append("%s:node_dns_method: expected overwrite or none, got %r" % (
+            path, conf.get("node_dns_method")))
+    portal = conf.get("infra_portal")
+    if not isinstance(portal, dict):
+        problems.append("%s:infra_portal: expected a mapping of name -> {domain: NAME}" % path)
+    else:
+        for name, entry in sorted(portal.items()):
+            domain = entry.get("domain") if isinstance(entry, dict) else None
+            if not isinstance(domain, str) or not HOSTNAME_RE.fullmatch(domain):
+                problems.append("%s:infra_portal:%s:domain: expected a host name such as "
+                                "p.pigsty, got %r" % (path, name, domain))
+    records = conf.get("dns_records")
+    if not isinstance(records, list):
+        problems.append("%s:dns_records: expected a list of \"ADDRESS NAME...\" lines" % path)
+        records = []
+    for i, line in enumerate(records):
+        fields = str(line).split()
+        if len(fields) < 2 or _ipv4(fields[0]) is None or not all(
+                HOSTNAME_RE.fullmatch(f) for f in fields[1:]):
+            problems.append("%s:dns_records[%d]: expected \"ADDRESS NAME [NAME...]\", got %r" % (
+                path, i, line))
+    for key in ("dns_upstream", "ntp_upstream", "ntp_allow", "repo_packages_extra"):
+        if not isinstance(conf.get(key), list):
+            problems.append("%s:%s: expected a list, got %r" % (path, key, conf.get(key)))
+    for i, upstream in enumerate(conf.get("dns_upstream") if isinstance(
+            conf.get("dns_upstream"), list) else []):
+        if _ipv4(upstream) is None:
+            problems.append("%s:dns_upstream[%d]: expected an IPv4 address, got %r" % (
+                path, i, upstream))
+    for i, net in enumerate(conf.get("ntp_allow") if isinstance(conf.get("ntp_allow"), list) else []):
+        try:
+            ipaddress.IPv4Network(str(net), strict=False)
+        except ValueError:
+            problems.append("%s:ntp_allow[%d]: expected a network such as 10.10.10.0/24, got %r"
+                            % (path, i, net))
+    pkg_re = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+    for i, pkg in enumerate(conf.get("repo_packages_extra") if isinstance(
+            conf.get("repo_packages_extra"), list) else []):
+        if not isinstance(pkg, str) or not pkg_re.fullmatch(pkg):
+            problems.append("%s:repo_packages_extra[%d]: expected a Debian package name, got %r"
+                            % (path, i, pkg))
+    if not isinstance(conf.get("nginx_home"), str) or not conf["nginx_home"].startswith("/"):
+        problems.append("%s:nginx_home: expected an absolute path, got %r" % (
+            path, conf.get("nginx_home")))
 
 
 def _validate_nodes(inv, problems):
@@ -270,6 +382,9 @@ def _validate_cluster(inv, name, cls, nodes, node_owner, vips, problems, private
         problems.append("%s:vars: expected a mapping of parameters" % path)
         cvars = {}
     _check_known_vars(path + ":vars", cvars, problems)
+    for key in sorted(set(cvars) & D.INFRA_PARAMS):
+        problems.append("%s:vars:%s: an infra parameter is global (set it in pigsty:vars, "
+                        "not in a cluster's vars)" % (path, key))
     if cvars.get("pg_cluster") not in (None, name):
         problems.append("%s:vars:pg_cluster: %r differs from the cluster's key %r" % (
             path, cvars.get("pg_cluster"), name))
@@ -280,6 +395,7 @@ def _validate_cluster(inv, name, cls, nodes, node_owner, vips, problems, private
     _validate_plan(path, conf, problems)
     if private:
         _validate_private(path, conf, problems)
+        problems.extend(pigsty_hba.validate(conf, path + ":vars"))
 
 
 def _validate_hosts(name, hosts, nodes, node_owner, problems):

@@ -4,8 +4,7 @@ Pure Python: every template of the pgsql role renders a structure built here, so
 logic (tuning profiles, HA timing, HBA rendering, service membership) is unit-tested and
 the Jinja templates only print it.
 """
-import ipaddress
-
+import pigsty_hba
 import pigsty_inventory
 
 # ------------------------------------------------------------------ HA timing
@@ -77,84 +76,6 @@ def tuning(conf, mem_mb):
     return params
 
 
-# ------------------------------------------------------------------ HBA
-# Pigsty's named address classes.
-INTRA = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-AUTH_METHODS = {"pwd": "scram-sha-256", "ssl": "scram-sha-256", "cert": "cert",
-                "trust": "trust", "deny": "reject", "ident": "peer"}
-
-
-def default_hba_rules(conf):
-    """Pigsty's default rules: admin and replication paths that must never be locked out,
-    then the business roles. Rules carry Pigsty's model fields."""
-    dbsu, repl = conf["pg_dbsu"], conf["pg_replication_username"]
-    mon, adm = conf["pg_monitor_username"], conf["pg_admin_username"]
-    return [
-        {"user": dbsu, "db": "all", "addr": "local", "auth": "ident", "title": "dbsu via local socket", "order": 100},
-        {"user": dbsu, "db": "replication", "addr": "local", "auth": "ident", "title": "dbsu replication", "order": 150},
-        {"user": dbsu, "db": "all", "addr": "world", "auth": "deny", "title": "dbsu never over the network", "order": 160},
-        {"user": repl, "db": "replication", "addr": "localhost", "auth": "pwd", "title": "replication from localhost (Patroni)", "order": 200},
-        {"user": repl, "db": "replication", "addr": "intra", "auth": "pwd", "title": "replication from intranet", "order": 250},
-        {"user": repl, "db": "postgres", "addr": "intra", "auth": "pwd", "title": "rewind / status from intranet", "order": 300},
-        {"user": repl, "db": "postgres", "addr": "localhost", "auth": "pwd", "title": "rewind from localhost", "order": 310},
-        {"user": mon, "db": "all", "addr": "localhost", "auth": "pwd", "title": "monitor from localhost", "order": 400},
-        {"user": mon, "db": "all", "addr": "local", "auth": "pwd", "title": "monitor via local socket", "order": 410},
-        {"user": mon, "db": "all", "addr": "infra", "auth": "pwd", "title": "monitor from infra nodes", "order": 450},
-        {"user": adm, "db": "all", "addr": "infra", "auth": "pwd", "title": "admin from infra nodes", "order": 500},
-        {"user": adm, "db": "all", "addr": "intra", "auth": "pwd", "title": "admin from intranet", "order": 550},
-        {"user": "+dbrole_readonly", "db": "all", "addr": "local", "auth": "pwd", "title": "business via local socket (pgbouncer)", "order": 600},
-        {"user": "+dbrole_readonly", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business from localhost", "order": 650},
-        {"user": "+dbrole_readonly", "db": "all", "addr": "intra", "auth": "pwd", "title": "business from intranet", "order": 700},
-        {"user": "+dbrole_offline", "db": "all", "addr": "intra", "auth": "pwd", "title": "offline (ETL) on offline instances", "order": 800, "role": "offline"},
-    ]
-
-
-def _addresses(addr, conf):
-    if addr == "local":
-        return [None]
-    if addr == "localhost":
-        return ["127.0.0.1/32", "::1/128"]
-    if addr == "intra":
-        return INTRA
-    if addr == "infra":
-        return ["%s/32" % ip for ip in conf.get("pigsty_meta_ips", [])]
-    if addr == "world":
-        return ["0.0.0.0/0", "::/0"]
-    return [str(ipaddress.ip_network(addr, strict=False))]
-
-
-def instance_role(conf):
-    """Role for HBA filtering: Pigsty's pg_role, offline also for pg_offline_query replicas."""
-    return conf["pg_role"]
-
-
-IDENT_MAP = "pigsty"   # pg_ident map: root and the dbsu may log in as the dbsu
-
-
-def hba_lines(rules, conf, ident_map=IDENT_MAP):
-    """Render rules (Pigsty's model) to pg_hba lines, in `order`, keeping rules whose
-    `role` filter matches this instance (common = everywhere). ``ident`` rules use the
-    pg_ident map (pgbouncer's HBA has no maps: pass ident_map=None)."""
-    role = instance_role(conf)
-    lines = []
-    for rule in sorted(rules, key=lambda r: (r.get("order", 1000), r.get("title", ""))):
-        want = rule.get("role", "common")
-        if want != "common" and want != role and not (want == "offline" and conf.get("pg_offline_query")):
-            continue
-        method = AUTH_METHODS[rule["auth"]]
-        if rule["auth"] == "ident" and ident_map:
-            method = "%s map=%s" % (method, ident_map)
-        if rule.get("title"):
-            lines.append("# %s" % rule["title"])
-        for addr in _addresses(rule["addr"], conf):
-            if addr is None:
-                lines.append("local %s %s %s" % (rule["db"], rule["user"], method))
-            else:
-                kind = "hostssl" if rule["auth"] in ("ssl", "cert") else "host"
-                lines.append("%s %s %s %s %s" % (kind, rule["db"], rule["user"], addr, method))
-    return lines
-
-
 # ------------------------------------------------------------------ Patroni
 def patroni_config(conf, mem_mb):
     """Patroni's config.yml as a dict."""
@@ -171,7 +92,7 @@ def patroni_config(conf, mem_mb):
     auth_repl = {"username": conf["pg_replication_username"],
                  "password": conf["pg_replication_password"]}
     ip = conf["node_ip"]
-    hba = hba_lines(default_hba_rules(conf) + list(conf.get("pg_hba_rules") or []), conf)
+    hba = pigsty_hba.postgres_lines(conf)
     return {
         "scope": conf["pg_cluster"],
         "namespace": conf["pg_namespace"],
@@ -199,8 +120,7 @@ def patroni_config(conf, mem_mb):
             },
             "parameters": local_params,
             "pg_hba": hba,
-            "pg_ident": ["%s root %s" % (IDENT_MAP, conf["pg_dbsu"]),
-                         "%s %s %s" % (IDENT_MAP, conf["pg_dbsu"], conf["pg_dbsu"])],
+            "pg_ident": pigsty_hba.ident_lines(conf),
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "1000M"}],
         },
@@ -288,19 +208,3 @@ def pgbouncer_users(conf):
         if u.get("pgbouncer") and u.get("state", "present") != "absent" and u.get("password"):
             users.append((u["name"], u["password"]))
     return users
-
-
-def pgbouncer_hba_lines(conf):
-    """pgbouncer's HBA (auth_type = hba): admin console and monitor from localhost, business
-    users from intranet; rules from pgb_hba_rules appended in order."""
-    mon, adm, dbsu = conf["pg_monitor_username"], conf["pg_admin_username"], conf["pg_dbsu"]
-    rules = [
-        {"user": dbsu, "db": "pgbouncer", "addr": "local", "auth": "ident", "title": "dbsu admin console", "order": 100},
-        {"user": dbsu, "db": "all", "addr": "world", "auth": "deny", "title": "dbsu never over the network", "order": 150},
-        {"user": mon, "db": "pgbouncer", "addr": "localhost", "auth": "pwd", "title": "monitor console from localhost", "order": 200},
-        {"user": mon, "db": "pgbouncer", "addr": "intra", "auth": "pwd", "title": "monitor console from intranet", "order": 250},
-        {"user": adm, "db": "all", "addr": "intra", "auth": "pwd", "title": "admin from intranet", "order": 300},
-        {"user": "all", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business from localhost", "order": 400},
-        {"user": "all", "db": "all", "addr": "intra", "auth": "pwd", "title": "business from intranet", "order": 500},
-    ] + list(conf.get("pgb_hba_rules") or [])
-    return [l for l in hba_lines(rules, conf, ident_map=None) if not l.startswith("#")]

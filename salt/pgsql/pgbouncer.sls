@@ -50,17 +50,25 @@ pgbouncer-userlist:
     - require:
       - pkg: pgsql-packages
 
-# databases, HBA and users change online (reload); only a change of pgbouncer.ini itself
-# (listen address, port, pool settings) restarts pgbouncer.
 pgbouncer-service:
   service.running:
     - name: pgbouncer
     - enable: True
-    - reload: True
-    - watch:
+    - require:
+      - file: pgbouncer-config
+
+# Databases, HBA and users change online: RELOAD through the admin console. Only a change
+# of pgbouncer.ini itself (listen address, port, pool settings) restarts pgbouncer.
+pgbouncer-reload:
+  module.run:
+    - name: pgbouncer.reload
+    - port: {{ pg.pgbouncer_port }}
+    - onchanges:
       - file: pgbouncer-databases
       - file: pgbouncer-hba
       - file: pgbouncer-userlist
+    - require:
+      - module: pgbouncer-restart-on-config   # a new pgbouncer.ini (first run) restarts first
 
 pgbouncer-restart-on-config:
   module.run:

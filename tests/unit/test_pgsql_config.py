@@ -2,6 +2,7 @@
 services, pgbouncer."""
 import pytest
 
+import pigsty_hba as hba
 import pigsty_inventory as inv
 import pigsty_pgsql as pgsql
 from pillar_fixture import default_pillar
@@ -56,7 +57,7 @@ def test_passwords_only_where_patroni_needs_them():
 
 
 def test_hba_keeps_admin_and_replication_paths_first():
-    lines = pgsql.hba_lines(pgsql.default_hba_rules(conf_of("node-1")), conf_of("node-1"))
+    lines = hba.postgres_lines(conf_of("node-1"))
     rules = [l for l in lines if not l.startswith("#")]
     assert rules[0] == "local all postgres peer map=pigsty"   # root (Salt) and postgres
     assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
@@ -67,8 +68,8 @@ def test_hba_keeps_admin_and_replication_paths_first():
 def test_hba_role_filter_and_order():
     extra = [{"user": "etl", "db": "all", "addr": "10.20.0.0/16", "auth": "pwd", "title": "etl", "order": 10, "role": "offline"},
              {"user": "bad", "db": "all", "addr": "world", "auth": "deny", "title": "deny", "order": 5}]
-    on_offline = pgsql.hba_lines(extra, conf_of("node-3"))       # replica with offline query
-    on_primary = pgsql.hba_lines(extra, conf_of("node-1"))
+    on_offline = hba.lines(extra, conf_of("node-3"))       # replica with offline query
+    on_primary = hba.lines(extra, conf_of("node-1"))
     assert on_offline == ["# deny", "host all bad 0.0.0.0/0 reject", "host all bad ::/0 reject", "# etl",
                           "host all etl 10.20.0.0/16 scram-sha-256"]
     assert on_primary == ["# deny", "host all bad 0.0.0.0/0 reject", "host all bad ::/0 reject"]
@@ -103,5 +104,5 @@ def test_pgbouncer_databases_and_users():
     assert [d["name"] for d in pgsql.pgbouncer_databases(conf)] == ["test", "postgres"]
     names = [u for u, _ in pgsql.pgbouncer_users(conf)]
     assert names == ["dbuser_dba", "dbuser_monitor", "test"]
-    hba = pgsql.pgbouncer_hba_lines(conf)
-    assert hba[0] == "local pgbouncer postgres peer"
+    lines = hba.pgbouncer_lines(conf)
+    assert lines[0] == "local pgbouncer postgres peer"

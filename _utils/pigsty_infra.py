@@ -1,0 +1,159 @@
+"""The infra role (meta nodes) and the node role's infra clients, from the inventory:
+the local package repository, the Nginx portal and virtual hosts, chrony, resolv.conf.
+
+Pure Python (no Salt imports): _modules/pigsty.py exposes these to the templates, and the
+unit tests call them directly.
+"""
+import pigsty_defaults as D
+import pigsty_inventory
+
+REPO_NAME = "pigsty"                    # served at http://META/pigsty/
+REPO_CACHE = "/var/cache/pigsty-repo"   # apt's download cache for the repository
+REPO_LIST = "/var/lib/pigsty-repo/packages.list"   # what the repository must carry
+
+
+def meta_ips(inv):
+    nodes = inv.get("nodes") or {}
+    return [str(nodes[n]["ip"]) for n in pigsty_inventory.meta_nodes(inv)]
+
+
+# ------------------------------------------------------------------ local repository
+def repo_packages(inv):
+    """The packages the local repository carries (their dependencies are added when it is
+    built): what pgsql.install, dcs and the node role install, plus repo_packages_extra."""
+    gvars = pigsty_inventory.global_vars(inv)
+    versions = {pigsty_inventory.cluster_vars(inv, c)["pg_version"]
+                for c in (inv.get("clusters") or {})} or {gvars["pg_version"]}
+    pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES)
+    for version in versions:
+        pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
+    pkgs |= {str(p) for p in gvars.get("repo_packages_extra") or []}
+    return sorted(pkgs)
+
+
+def pgsql_packages(conf):
+    """Packages of a database node (pgsql.install), for its resolved configuration."""
+    return [p.format(pg_version=conf["pg_version"]) for p in D.PGSQL_PACKAGES]
+
+
+def repo_url(inv):
+    gvars = pigsty_inventory.global_vars(inv)
+    ips = meta_ips(inv)
+    port = gvars["nginx_port"]
+    return "http://%s%s/%s" % (ips[0], "" if port == 80 else ":%d" % port, REPO_NAME)
+
+
+def repo(inv):
+    gvars = pigsty_inventory.global_vars(inv)
+    return {
+        "packages": repo_packages(inv),
+        "dir": "%s/%s" % (gvars["nginx_home"].rstrip("/"), REPO_NAME),
+        "cache": REPO_CACHE,
+        "list": REPO_LIST,
+        "url": repo_url(inv),
+        "source": "deb [trusted=yes] %s ./" % repo_url(inv),
+    }
+
+
+# ------------------------------------------------------------------ nginx and the portal
+def _domain(gvars, name):
+    entry = (gvars.get("infra_portal") or {}).get(name) or {}
+    return entry.get("domain")
+
+
+def grafana(inv):
+    """How Grafana is installed: {'enabled', 'repo', 'package_url', 'port', 'reason'}."""
+    gvars = pigsty_inventory.global_vars(inv)
+    repo_line, url = gvars.get("grafana_repo"), gvars.get("grafana_package_url")
+    return {
+        "enabled": bool(repo_line or url),
+        "repo": repo_line,
+        "package_url": url,
+        "port": gvars["grafana_port"],
+        "reason": None if (repo_line or url) else (
+            "Grafana skipped: Debian 12 has no Grafana package and pillar names no source "
+            "(set pigsty:vars:grafana_repo or pigsty:vars:grafana_package_url)"),
+    }
+
+
+def nginx(inv):
+    """Everything the Nginx config and the portal pages print."""
+    gvars = pigsty_inventory.global_vars(inv)
+    ips = meta_ips(inv)
+    gf = grafana(inv)
+    proxies = []
+    for name, port, enabled in (("prometheus", gvars["prometheus_port"], True),
+                                ("alertmanager", gvars["alertmanager_port"], True),
+                                ("grafana", gvars["grafana_port"], gf["enabled"])):
+        domain = _domain(gvars, name)
+        if domain:
+            proxies.append({"name": name, "domain": domain, "upstream": "127.0.0.1:%d" % port,
+                            "enabled": enabled,
+                            "reason": None if enabled else gf["reason"]})
+    haproxy = []
+    clusters = []
+    for cluster in sorted(inv.get("clusters") or {}):
+        conf = pigsty_inventory.cluster_vars(inv, cluster)
+        members = pigsty_inventory.cluster_members(inv, cluster)
+        vip = str(conf["pg_vip_address"]).split("/")[0] if conf.get("pg_vip_enabled") else None
+        clusters.append({"name": cluster, "vip": vip, "members": [
+            {"ins": m["pg_instance"], "ip": m["ip"], "role": m["pg_role"], "node": m["minion"]}
+            for m in members]})
+        for m in members:
+            haproxy.append({"ins": m["pg_instance"], "cls": cluster, "ip": m["ip"],
+                            "upstream": "%s:%d" % (m["ip"], conf["haproxy_admin_port"])})
+    services = [{"name": p["name"], "domain": p["domain"], "enabled": p["enabled"]}
+                for p in proxies]
+    if _domain(gvars, "haproxy"):
+        services.append({"name": "haproxy", "domain": _domain(gvars, "haproxy"), "enabled": True})
+    return {
+        "port": gvars["nginx_port"],
+        "home": gvars["nginx_home"].rstrip("/"),
+        "home_domain": _domain(gvars, "home") or "pigsty",
+        "haproxy_domain": _domain(gvars, "haproxy"),
+        "proxies": proxies,
+        "haproxy": haproxy,
+        "clusters": clusters,
+        "services": services,
+        "meta_ip": ips[0] if ips else None,
+        "repo": repo(inv),
+    }
+
+
+# ------------------------------------------------------------------ chrony and resolv.conf
+def chrony(inv, minion_id):
+    """chrony for one node: the meta nodes serve time (from ntp_upstream, or their local
+    clock), the others sync from them."""
+    gvars = pigsty_inventory.global_vars(inv)
+    node = (inv.get("nodes") or {}).get(minion_id) or {}
+    is_meta = bool(node.get("meta"))
+    if is_meta:
+        sources = [str(s) for s in gvars.get("ntp_upstream") or []]
+        allow = [str(a) for a in gvars.get("ntp_allow") or []]
+    else:
+        sources = ["server %s iburst" % ip for ip in meta_ips(inv)]
+        allow = []
+    return {
+        "meta": is_meta,
+        "enabled": is_meta or bool(gvars["node_ntp_enabled"]),
+        "sources": sources,
+        "allow": allow,
+        "local_stratum": 10 if is_meta else None,   # serve time even without upstream
+        "no_clock_control": bool(gvars["ntp_no_clock_control"]),
+    }
+
+
+def node(inv, minion_id):
+    """The node role's infra clients: resolver, NTP, local repository."""
+    gvars = pigsty_inventory.global_vars(inv)
+    n = (inv.get("nodes") or {}).get(minion_id) or {}
+    is_meta = bool(n.get("meta"))
+    return {
+        "meta": is_meta,
+        "dns_method": gvars["node_dns_method"],
+        "nameservers": meta_ips(inv),
+        "ntp": chrony(inv, minion_id),
+        "repo_local": bool(gvars["node_repo_local"]) and not is_meta,
+        "repo": repo(inv),
+        "repo_hosts": meta_ips(inv),
+    }

@@ -1,0 +1,48 @@
+{%- from 'infra/map.jinja' import infra with context %}
+# Alertmanager on {{ infra.alertmanager_port }}: receives Prometheus' alerts, routes them with
+# pillar's alertmanager_route to alertmanager_receivers. Single instance (no HA gossip).
+alertmanager-package:
+  pkg.installed:
+    - name: prometheus-alertmanager
+
+alertmanager-args:
+  file.managed:
+    - name: /etc/default/prometheus-alertmanager
+    - contents: |
+        # Managed by Salt (Pigsty on Salt)
+        ARGS="--web.listen-address=:{{ infra.alertmanager_port }} --cluster.listen-address= --storage.path=/var/lib/prometheus/alertmanager/"
+    - require:
+      - pkg: alertmanager-package
+
+alertmanager-config:
+  file.managed:
+    - name: /etc/prometheus/alertmanager.yml
+    - contents: {{ salt['pigsty.alertmanager_config']() | json }}
+    - check_cmd: /usr/bin/amtool check-config
+    - require:
+      - pkg: alertmanager-package
+
+alertmanager-service:
+  service.running:
+    - name: prometheus-alertmanager
+    - enable: True
+    - watch:
+      - file: alertmanager-args
+
+alertmanager-reload:
+  module.run:
+    - name: service.reload
+    - m_name: prometheus-alertmanager
+    - onchanges:
+      - file: alertmanager-config
+    - require:
+      - service: alertmanager-service
+
+alertmanager-ready:
+  http.wait_for_successful_query:
+    - name: http://127.0.0.1:{{ infra.alertmanager_port }}/-/ready
+    - status: 200
+    - wait_for: 60
+    - request_interval: 1
+    - require:
+      - service: alertmanager-service
