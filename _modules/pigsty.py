@@ -3,11 +3,16 @@
     salt-call pigsty.identity      grains derived from pillar (pg_cluster, pg_seq, ...)
     salt-call pigsty.config        this instance's resolved parameters (defaults + pillar)
     salt-call pigsty.validate      the inventory as this minion sees it
+    salt-call pigsty.prometheus_targets   file_sd files (one per cluster) the meta node writes
+    salt-call pigsty.dns_records   the records meta's dnsmasq serves
 """
 import salt.exceptions
 
+import pigsty_dns
 import pigsty_hba
+import pigsty_infra
 import pigsty_inventory
+import pigsty_monitor
 import pigsty_pgsql
 import pigsty_sql
 
@@ -141,6 +146,8 @@ def prometheus_targets(roles=None):
 
         salt-call pigsty.prometheus_targets
     """
+    if roles is None and "pigsty_live.roles" in __salt__:
+        roles = __salt__["pigsty_live.roles"]()      # the failover runner's latest view
     return pigsty_monitor.target_files(_inv(), roles)
 
 
@@ -173,6 +180,8 @@ def dns_records(primaries=None):
 
 def dns_hosts_file(primaries=None):
     """dnsmasq's addn-hosts file as text."""
+    if primaries is None and "pigsty_live.primaries" in __salt__:
+        primaries = __salt__["pigsty_live.primaries"]()   # the failover runner's latest view
     return pigsty_dns.hosts_file(pigsty_dns.records(_inv(), primaries))
 
 
@@ -199,3 +208,15 @@ def chrony():
 def node():
     """The node role's infra clients for this node: resolver, NTP, local repository."""
     return pigsty_infra.node(_inv(), __opts__["id"])
+
+
+def repo_served(timeout=3):
+    """True when the meta node's package repository answers (its Packages index)."""
+    import urllib.request   # pylint: disable=import-outside-toplevel
+    url = pigsty_infra.repo(_inv())["url"] + "/Packages"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(url, method="HEAD"), timeout=timeout) as resp:
+            return resp.status == 200
+    except Exception:  # pylint: disable=broad-except
+        return False

@@ -8,11 +8,10 @@ import logging
 import time
 
 import salt.exceptions
-import salt.pillar
-import salt.utils.dictupdate
 
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_pillar
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +23,11 @@ def __virtual__():
 
 
 def _compile(minion_id):
-    """The minion's pillar as the master compiles it, without ext_pillar (the validator)."""
-    pillar = salt.pillar.get_pillar(__opts__, {}, minion_id, saltenv="base")
-    return pillar.compile_pillar(ext=False)
+    return pigsty_pillar.compile_for(__opts__, minion_id)
 
 
 def _full_inventory():
-    """(merged pillar, problems): the public inventory plus every cluster's private part,
-    gathered by compiling the pillar of every node named in the inventory."""
-    problems = []
-    public = _compile(__opts__.get("id", "salt-master"))
-    try:
-        inv = pigsty_inventory.inventory(public)
-    except pigsty_inventory.InventoryError as exc:
-        return public, exc.problems + list(public.get("_errors", []))
-    merged = public
-    for minion_id in sorted(inv.get("nodes") or {}):
-        compiled = _compile(minion_id)
-        for err in compiled.get("_errors", []):
-            problems.append("pillar of %s: %s" % (minion_id, err))
-        merged = salt.utils.dictupdate.merge(merged, compiled, strategy="recurse")
-    return merged, problems
+    return pigsty_pillar.full_inventory(__opts__)
 
 
 def validate():
@@ -64,6 +47,7 @@ def validate():
     return {
         "result": True,
         "nodes": len(inv.get("nodes") or {}),
+        "meta": pigsty_inventory.meta_nodes(inv),
         "clusters": {name: [m["pg_instance"] for m in pigsty_inventory.cluster_members(inv, name)]
                      for name in sorted(inv.get("clusters") or {})},
     }

@@ -52,6 +52,7 @@ DEFAULTS = {
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
     "pg_rpo": 1048576,             # max lag (bytes) a replica may have to be promoted; 0 = sync
     "patroni_failsafe_mode": True,
+    "patroni_beacon_interval": 1,   # seconds between the beacon's polls of the local Patroni
     # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
     "prometheus_port": 9090,
     "prometheus_scrape_interval": "10s",

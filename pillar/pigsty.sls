@@ -7,6 +7,21 @@
 pigsty:
   vars:                       # global parameters (Pigsty's all.vars)
     pg_vip_interface: eth1    # the private network of the sandbox and of the Vagrant boxes
+    # infra (meta): alerts go to the webhook sink on meta, fast enough for the tests to see
+    # them fire and resolve (defaults: each alert's own `for`, 30s / 5m grouping)
+    alert_sink_enabled: true
+    prometheus_alert_for: 15s
+    alertmanager_receivers:
+      - name: sink
+        webhook_configs:
+          - {url: "http://10.10.10.10:9095/alerts", send_resolved: true}
+    alertmanager_route: {receiver: sink, group_by: [alertname, cls, ins], group_wait: 5s,
+                         group_interval: 10s, repeat_interval: 1h}
+    ntp_allow: [10.10.10.0/24]
+    node_repo_local: true     # database nodes install from meta's repository (http://10.10.10.10/pigsty) only
+    # The sandbox's machines are systemd-nspawn containers without CAP_SYS_TIME: chronyd
+    # runs with -x there (serves and tracks time, never sets the clock).
+    ntp_no_clock_control: true
   nodes:                      # minion id -> node
     meta:   {ip: 10.10.10.10, meta: true}
     node-1: {ip: 10.10.10.11}

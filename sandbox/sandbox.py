@@ -9,6 +9,7 @@
     sandbox.py status            machines, their PID 1, address and state
     sandbox.py exec NODE CMD...  run a command inside a node (exit code passed through)
     sandbox.py shell NODE        interactive shell inside a node
+    sandbox.py kill NODE         hard-kill a machine (disk kept); start NODE boots it again
     sandbox.py leftovers         print what `down` would have to remove (empty = clean)
 
 Everything the sandbox keeps lives under $PIGSTY_SANDBOX_HOME (default
@@ -650,6 +651,32 @@ def cmd_status(_args):
                                             "running" if acng_pid() else "stopped"))
 
 
+def cmd_kill(args):
+    """Hard-kill a machine (like pulling its power): every process dies at once, its veth
+    goes away; its disk (overlay upper dir) stays for `start`."""
+    parent = nspawn_pid(args.node)
+    if not parent:
+        raise SandboxError("machine %s is not running" % args.node)
+    kill_cgroup(args.node)
+    try:
+        os.kill(parent, signal.SIGKILL)
+    except OSError:
+        pass
+    for _ in range(50):
+        if not nspawn_pid(args.node):
+            break
+        time.sleep(0.1)
+    log("%s killed" % args.node)
+
+
+def cmd_start(args):
+    """Start a machine again (after kill) on its existing disk, and wait for it to boot."""
+    ip = dict(MACHINES)[args.node]
+    start_machine(args.node, ip)
+    wait_running(args.node)
+    log("%s started" % args.node)
+
+
 def cmd_exec(args):
     res = nsenter(args.node, args.cmd, check=False, capture=False, timeout=None)
     return res.returncode
@@ -677,11 +704,16 @@ def main(argv=None):
     ex = sub.add_parser("exec", help="run a command inside a node")
     ex.add_argument("node", choices=[n for n, _ in MACHINES])
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    for name, helptext in (("kill", "hard-kill a machine (its disk stays)"),
+                           ("start", "start a killed machine again on its disk")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("node", choices=[n for n, _ in MACHINES])
     sh = sub.add_parser("shell", help="interactive shell inside a node")
     sh.add_argument("node", choices=[n for n, _ in MACHINES])
     args = p.parse_args(argv)
     handler = {"prepare": cmd_prepare, "up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec,
-               "shell": cmd_shell, "leftovers": cmd_leftovers}[args.command]
+               "shell": cmd_shell, "leftovers": cmd_leftovers,
+               "kill": cmd_kill, "start": cmd_start}[args.command]
     try:
         return handler(args) or 0
     except SandboxError as exc:

@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
+# infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
+# postgres exporter that runs the pgsql role's extra queries
+if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || [ ! -x /usr/sbin/nginx ] \
+   || [ ! -x /usr/bin/prometheus-postgres-exporter ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager nginx prometheus-postgres-exporter >/dev/null
+fi
 # the Vagrantfile is checked with `vagrant validate` (nothing is booted)
 if ! command -v vagrant >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null

@@ -29,15 +29,6 @@ alertmanager-service:
     - watch:
       - file: alertmanager-args
 
-alertmanager-reload:
-  module.run:
-    - name: service.reload
-    - m_name: prometheus-alertmanager
-    - onchanges:
-      - file: alertmanager-config
-    - require:
-      - service: alertmanager-service
-
 alertmanager-ready:
   http.wait_for_successful_query:
     - name: http://127.0.0.1:{{ infra.alertmanager_port }}/-/ready
@@ -46,3 +37,13 @@ alertmanager-ready:
     - request_interval: 1
     - require:
       - service: alertmanager-service
+
+# reload only once the daemon answers: a SIGHUP before its handler is set kills it
+alertmanager-reload:
+  module.run:
+    - name: service.reload
+    - m_name: prometheus-alertmanager
+    - onchanges:
+      - file: alertmanager-config
+    - require:
+      - http: alertmanager-ready

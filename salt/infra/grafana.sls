@@ -5,8 +5,8 @@
 # when pillar names a source (grafana_repo: an apt line, or grafana_package_url: a .deb).
 {%- if not gf.enabled %}
 grafana-skipped:
-  test.succeed_without_changes:
-    - name: {{ gf.reason | json }}
+  test.show_notification:
+    - text: {{ gf.reason | json }}
 {%- else %}
 {%-   if gf.repo %}
 grafana-apt-source:

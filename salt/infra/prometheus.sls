@@ -12,7 +12,7 @@ prometheus-args:
     - name: /etc/default/prometheus
     - contents: |
         # Managed by Salt (Pigsty on Salt)
-        ARGS="--web.listen-address=:{{ infra.prometheus_port }} --storage.tsdb.retention.time={{ infra.prometheus_retention }} --web.enable-lifecycle"
+        ARGS="--web.listen-address=:{{ infra.prometheus_port }} --storage.tsdb.retention.time={{ infra.prometheus_retention }}"
     - require:
       - pkg: prometheus-package
 
@@ -67,17 +67,6 @@ prometheus-service:
     - watch:
       - file: prometheus-args
 
-# config and rules reload online (SIGHUP); the arguments above restart
-prometheus-reload:
-  module.run:
-    - name: service.reload
-    - m_name: prometheus
-    - onchanges:
-      - file: prometheus-config
-      - file: prometheus-rules
-    - require:
-      - service: prometheus-service
-
 prometheus-ready:
   http.wait_for_successful_query:
     - name: http://127.0.0.1:{{ infra.prometheus_port }}/-/ready
@@ -86,3 +75,15 @@ prometheus-ready:
     - request_interval: 1
     - require:
       - service: prometheus-service
+
+# config and rules reload online (SIGHUP), once the daemon answers (a SIGHUP before its
+# handler is set kills it); the arguments above restart it
+prometheus-reload:
+  module.run:
+    - name: service.reload
+    - m_name: prometheus
+    - onchanges:
+      - file: prometheus-config
+      - file: prometheus-rules
+    - require:
+      - http: prometheus-ready

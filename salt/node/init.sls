@@ -1,3 +1,12 @@
-# node role: everything a Pigsty node needs before any service role.
+# node role: everything a Pigsty node needs before any service role: identity grains, the
+# resolver (meta's dnsmasq), time (meta's chrony; the meta node serves it), and on database
+# nodes with node_repo_local the meta node's package repository as the only apt source
+# (node.repo; it restores the original sources when the flag is off again).
+{%- set node = salt['pigsty.node']() %}
 include:
   - node.identity
+{%- if not node.meta %}
+  - node.repo
+{%- endif %}
+  - node.dns
+  - node.ntp

@@ -1,10 +1,35 @@
-{#- The whole deployment: validate, every node, the DCS, then every cluster in order.
+{#- The whole deployment: validate; the meta nodes (node role, then infra: Prometheus,
+    Alertmanager, Nginx, the local package repository, DNS, NTP); every other node; then
+    every cluster in order.
       salt-run state.orchestrate orch.site
+    The infra comes before the other nodes' node role because that role points them at it:
+    resolver (dnsmasq), time (chrony) and, with node_repo_local, their only apt source.
     This is the sandbox's main job. -#}
 {%- set v = salt['saltutil.runner']('pigsty.validate') %}
+{%- set meta = v.meta if v is mapping and v.get('meta') else [] %}
 site-validate:
   salt.runner:
     - name: pigsty.validate
+{%- if meta %}
+
+site-meta-nodes:
+  salt.state:
+    - tgt: {{ meta | json }}
+    - tgt_type: list
+    - sls: [node]
+    - require:
+      - salt: site-validate
+
+site-infra:
+  salt.state:
+    - tgt: {{ meta | json }}
+    - tgt_type: list
+    - sls: [infra]
+    - require:
+      - salt: site-meta-nodes
+    - require_in:
+      - salt: site-nodes
+{%- endif %}
 
 site-nodes:
   salt.state:

@@ -9,3 +9,4 @@ include:
   - pgsql.vip
   - pgsql.monitor
   - pgsql.user
+  - pgsql.beacon

@@ -9,19 +9,11 @@ pgsql-no-main-cluster:
         create_main_cluster = false
     - makedirs: True
 
+# The list lives in _utils/pigsty_defaults.py (PGSQL_PACKAGES): the local repository on
+# the meta node carries the same packages.
 pgsql-packages:
   pkg.installed:
-    - pkgs:
-      - postgresql-{{ pg.pg_version }}
-      - patroni
-      - python3-etcd
-      - python3-psycopg2
-      - pgbouncer
-      - haproxy
-      - vip-manager
-      - prometheus-node-exporter
-      - prometheus-postgres-exporter
-      - prometheus-pgbouncer-exporter
+    - pkgs: {{ salt['pigsty.pgsql_packages']() | json }}
     - require:
       - file: pgsql-no-main-cluster
 

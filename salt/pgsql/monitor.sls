@@ -20,6 +20,14 @@ node-exporter-service:
     - watch:
       - file: node-exporter-args
 
+# Queries on top of the exporter's defaults: postmaster start time, replication lag, XID age.
+pg-exporter-queries:
+  file.managed:
+    - name: /etc/pigsty/pg_exporter_queries.yml
+    - source: salt://pgsql/files/pg_exporter_queries.yml
+    - makedirs: True
+    - mode: '0644'
+
 # The monitor password is read by systemd (root) from this file: never on a command line.
 pg-exporter-env:
   file.managed:
@@ -29,7 +37,7 @@ pg-exporter-env:
     - contents: |
         # Managed by Salt (Pigsty on Salt)
         DATA_SOURCE_NAME='host=/var/run/postgresql port={{ pg.pg_port }} user={{ pg.pg_monitor_username }} password={{ pg.pg_monitor_password }} dbname=postgres sslmode=disable'
-        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }}"
+        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }} --extend.query-path=/etc/pigsty/pg_exporter_queries.yml"
     - require:
       - pkg: pgsql-packages
 
@@ -39,6 +47,7 @@ pg-exporter-service:
     - enable: True
     - watch:
       - file: pg-exporter-env
+      - file: pg-exporter-queries
 
 # Debian's prometheus-pgbouncer-exporter crashes against Debian's pgbouncer 1.18, so the
 # role ships its own (salt://pgsql/files/pgbouncer_exporter.py). It runs as the dbsu and

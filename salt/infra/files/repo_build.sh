@@ -18,13 +18,15 @@ trap 'rm -rf "$STATE"' EXIT
 : > "$STATE/status"
 mkdir -p "$CACHE/partial" "$(dirname "$REPO")"
 mapfile -t PKGS < <(grep -v '^\s*\(#\|$\)' "$LIST")
+# (no binary cache: apt's pkgcache.bin holds this machine's real status)
 APT_OPTS=(-o Dir::State::status="$STATE/status" -o Dir::Cache::archives="$CACHE"
+          -o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache=""
           -o APT::Install-Recommends=false -o APT::Install-Suggests=false)
 apt-get -qq update
 apt-get install -y -qq --download-only "${APT_OPTS[@]}" "${PKGS[@]}" >/dev/null
 # the closure itself: "Inst NAME (VERSION SUITE [ARCH])" lines of a simulated install
 apt-get install -s "${APT_OPTS[@]}" "${PKGS[@]}" \
-  | sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*\[\([^]]*\)\])$/\1 \2 \3/p' > "$STATE/closure"
+  | sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) [^[]*\[\([^]]*\)\]).*$/\1 \2 \3/p' > "$STATE/closure"
 [ -s "$STATE/closure" ] || { echo "pigsty-repo-build: apt resolved no packages" >&2; exit 1; }
 # publish exactly the closure (debs of an older list stay in the cache, not in the repository)
 NEW=$(mktemp -d "$REPO.new.XXXXXX")
@@ -38,7 +40,7 @@ chmod 0755 "$NEW"
 # self-check: a bare node with only this repository as its source installs the list
 mkdir -p "$STATE/lists/partial"
 echo "deb [trusted=yes] file:$NEW ./" > "$STATE/sources.list"
-CHECK_OPTS=(-o Dir::State::status="$STATE/status" -o Dir::State::Lists="$STATE/lists"
+CHECK_OPTS=(-o Dir::State::status="$STATE/status" -o Dir::State::Lists="$STATE/lists" -o APT::Sandbox::User=root
             -o Dir::Etc::SourceList="$STATE/sources.list" -o Dir::Etc::SourceParts=/nonexistent
             -o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache=""
             -o APT::Install-Recommends=false -o APT::Install-Suggests=false)

@@ -9,6 +9,7 @@ authentication: no password anywhere) on every scrape and serves the text format
     pgbouncer_exporter.py --listen 10.10.10.11:9631 --socket-dir /var/run/postgresql --port 6432
 """
 import argparse
+import decimal
 import http.server
 import re
 import socketserver
@@ -50,6 +51,8 @@ def collect(args):
                         continue
                     labels = ",".join('%s="%s"' % (c, _escape(rec.get(c))) for c in label_cols)
                     for col, value in rec.items():
+                        if isinstance(value, decimal.Decimal):   # SHOW STATS' numeric totals
+                            value = int(value) if value == value.to_integral_value() else float(value)
                         if col in label_cols or col in SKIP or not isinstance(value, (int, float)):
                             continue
                         if isinstance(value, bool):

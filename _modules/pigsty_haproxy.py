@@ -1,0 +1,48 @@
+"""HAProxy on this node through its runtime API (stats socket).
+
+    salt -G 'pg_cluster:pg-test' pigsty_haproxy.servers
+    salt node-1 pigsty_haproxy.apply_health '{"pg-test-primary": {"pg-test-2": "up", "pg-test-1": "down"}}'
+"""
+import logging
+
+import salt.exceptions
+
+import pigsty_haproxy
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pigsty_haproxy"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _socket():
+    return __salt__["config.option"]("pigsty_haproxy.socket", pigsty_haproxy.SOCKET)
+
+
+def servers():
+    """Every backend's servers: operational state (UP/DOWN...), admin state, address."""
+    try:
+        return pigsty_haproxy.servers_state(_socket())
+    except pigsty_haproxy.HAProxyError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc))
+
+
+def apply_health(want, test=False):
+    """Set servers' health at once where it differs from ``want``
+    ({backend: {server: "up"|"down"}}); returns the commands run (or that would run)."""
+    if not isinstance(want, dict) or not all(
+            isinstance(s, dict) and all(h in ("up", "down") for h in s.values()) for s in want.values()):
+        raise salt.exceptions.SaltInvocationError(
+            "want: expected {backend: {server: up|down}}, got %r" % (want,))
+    cmds = pigsty_haproxy.plan(servers(), want)
+    if test:
+        return {"commands": cmds, "test": True}
+    for cmd in cmds:
+        answer = pigsty_haproxy.command(cmd, _socket()).strip()
+        log.info("haproxy runtime: %s -> %s", cmd, answer or "ok")
+        if answer:
+            raise salt.exceptions.CommandExecutionError("haproxy refused %r: %s" % (cmd, answer))
+    return {"commands": cmds}

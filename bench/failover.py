@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Benchmark: hard kill of pg-test's primary machine, with bounded client traffic.
+
+    /usr/bin/python3 bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
+
+Per run: the primary (pg-test-1 on node-1) is hard-killed (`sandbox.py kill node-1`) while
+a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
+10.10.10.13:5434 (connect timeout 2 s, one attempt every 50 ms each). Printed per run:
+  promotion   kill -> a surviving member's Patroni reports role primary
+  write gap   last committed write before the kill -> first committed write after it
+  routed      promotion -> node-2's HAProxy has the new primary UP in pg-test-primary
+  old down    kill -> node-2's HAProxy has pg-test-1 DOWN in pg-test-primary
+  vip         promotion -> the VIP is on the new primary
+  read errors failed connections/queries through 5434 during the run
+Then node-1 is started again, rejoins, and the primary is switched back to pg-test-1.
+--no-reactor stops the salt-master during the runs (health-check-only routing, the
+baseline) and starts it again at the end. Traffic goes only to 10.10.10.0/24; every loop is
+bounded in time.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import psycopg2
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from pg import user_password  # noqa: E402
+
+TEST_PW = user_password("pg-test", "test")
+MEMBERS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
+NODE_OF = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
+
+
+def sandbox(*args, check=True, timeout=600):
+    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        sys.exit("sandbox %s failed: %s %s" % (" ".join(args[:4]), res.stdout[-2000:], res.stderr[-2000:]))
+    return res.stdout
+
+
+def patroni(ip, path="/patroni", timeout=0.5):
+    with urllib.request.urlopen("http://%s:8008%s" % (ip, path), timeout=timeout) as resp:
+        return json.load(resp)
+
+
+def role(ip):
+    try:
+        r = patroni(ip).get("role")
+        return "primary" if r in ("master", "primary") else r
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def haproxy_state(ip="10.10.10.12", backend="pg-test-primary"):
+    """{server: status} from HAProxy's CSV stats on the admin port."""
+    with urllib.request.urlopen("http://%s:9101/;csv" % ip, timeout=0.5) as resp:
+        rows = resp.read().decode().splitlines()
+    head = rows[0].lstrip("# ").split(",")
+    out = {}
+    for line in rows[1:]:
+        rec = dict(zip(head, line.split(",")))
+        if rec.get("pxname") == backend and rec.get("svname") not in ("FRONTEND", "BACKEND"):
+            out[rec["svname"]] = rec["status"]
+    return out
+
+
+class Traffic(threading.Thread):
+    def __init__(self, host, port, sql, stop):
+        super().__init__(daemon=True)
+        self.host, self.port, self.sql, self.stop = host, port, sql, stop
+        self.ok, self.failed = [], []
+
+    def run(self):
+        while not self.stop.is_set():
+            t = time.monotonic()
+            try:
+                conn = psycopg2.connect(host=self.host, port=self.port, user="test", password=TEST_PW,
+                                        dbname="test", connect_timeout=2)
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute(self.sql)
+                conn.close()
+                self.ok.append(time.monotonic())
+            except psycopg2.Error:
+                self.failed.append(t)
+            time.sleep(0.05)
+
+
+def wait(check, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value, time.monotonic()
+        time.sleep(interval)
+    return None, None
+
+
+def one_run():
+    stop = threading.Event()
+    writer = Traffic("10.10.10.12", 5433, "insert into bench_failover(at) values (now())", stop)
+    reader = Traffic("10.10.10.13", 5434, "select 1", stop)
+    writer.start()
+    reader.start()
+    time.sleep(3)
+    sandbox("kill", "node-1")
+    t_kill = time.monotonic()
+    new, t_promo = wait(lambda: next((i for i in ("pg-test-2", "pg-test-3") if role(MEMBERS[i]) == "primary"), None), 120)
+    if not new:
+        stop.set()
+        sys.exit("no promotion within 120 s")
+    _, t_routed = wait(lambda: haproxy_state().get(new) == "UP", 60)
+    _, t_down = wait(lambda: haproxy_state().get("pg-test-1", "DOWN").startswith("DOWN"), 60)
+    vip_node = NODE_OF[new]
+    _, t_vip = wait(lambda: "10.10.10.3/24" in sandbox("exec", vip_node, "ip", "-4", "-o", "addr", check=False), 30, 0.1)
+    _, t_write = wait(lambda: writer.ok and writer.ok[-1] > t_kill, 60)
+    time.sleep(2)
+    stop.set()
+    writer.join(5)
+    reader.join(5)
+    last_before = max([t for t in writer.ok if t < t_kill] or [t_kill])
+    first_after = min([t for t in writer.ok if t > t_kill] or [float("nan")])
+    return {
+        "new": new,
+        "promotion": t_promo - t_kill,
+        "write_gap": first_after - last_before,
+        "routed": (t_routed - t_promo) if t_routed else float("nan"),
+        "old_down": (t_down - t_kill) if t_down else float("nan"),
+        "vip": (t_vip - t_promo) if t_vip else float("nan"),
+        "read_errors": len(reader.failed),
+    }
+
+
+def restore():
+    sandbox("start", "node-1")
+    wait(lambda: role("10.10.10.11") == "replica", 180, 0.5)
+    leader = next((i for i in MEMBERS if role(MEMBERS[i]) == "primary"), None)
+    if leader != "pg-test-1":
+        sandbox("exec", "meta", "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
+    ok, _ = wait(lambda: role("10.10.10.11") == "primary" and role("10.10.10.12") == "replica"
+                 and role("10.10.10.13") == "replica", 120, 0.5)
+    if not ok:
+        sys.exit("could not restore pg-test-1 as primary")
+    time.sleep(8)   # health checks settle before the next run
+
+
+def apply_plan(plan):
+    override = json.dumps({"pigsty": {"clusters": {"pg-test": {"vars": {"pg_rto_plan": plan}}}}})
+    sandbox("exec", "meta", "salt", "-G", "pg_cluster:pg-test", "state.apply", "pgsql.patroni,pgsql.service",
+            "pillar=" + override, timeout=900)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--plan", choices=("norm", "fast"), default="norm")
+    p.add_argument("--no-reactor", action="store_true")
+    args = p.parse_args()
+    psycopg2.connect(host="10.10.10.11", port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
+                     password=user_password("pg-test", "dbuser_dba")).cursor().execute(
+        "create table if not exists bench_failover (id bigserial primary key, at timestamptz); "
+        "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test; commit")
+    if args.plan != "norm":
+        apply_plan(args.plan)
+    if args.no_reactor:
+        sandbox("exec", "meta", "systemctl", "stop", "salt-master")
+    results = []
+    try:
+        for i in range(args.runs):
+            r = one_run()
+            results.append(r)
+            print("run %d (%s%s): promotion %.1fs  write gap %.1fs  routed +%.2fs  old down %.1fs  "
+                  "vip +%.2fs  read errors %d  (new primary %s)" % (
+                      i + 1, args.plan, ", no reactor" if args.no_reactor else "", r["promotion"],
+                      r["write_gap"], r["routed"], r["old_down"], r["vip"], r["read_errors"], r["new"]),
+                  flush=True)
+            if args.no_reactor:
+                sandbox("exec", "meta", "systemctl", "start", "salt-master")
+            restore()
+            if args.no_reactor and i + 1 < args.runs:
+                sandbox("exec", "meta", "systemctl", "stop", "salt-master")
+    finally:
+        if args.no_reactor:
+            sandbox("exec", "meta", "systemctl", "start", "salt-master", check=False)
+        if args.plan != "norm":
+            apply_plan("norm")
+    print("\nmedian / max over %d runs:" % len(results))
+    for key in ("promotion", "write_gap", "routed", "old_down", "vip", "read_errors"):
+        values = [r[key] for r in results]
+        print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+{%- set ngx = salt['pigsty.nginx']() %}
+# Nginx on {{ ngx.port }}: the portal ({{ ngx.home_domain }}, rendered from pillar), name-based
+# virtual hosts (Prometheus, Alertmanager, Grafana, the HAProxy admin page of every database
+# node) and the local package repository at /{{ ngx.repo.dir.split('/')[-1] }}/. The whole
+# nginx.conf is managed, so `nginx -t -c` checks the candidate before it is installed.
+nginx-package:
+  pkg.installed:
+    - name: nginx
+
+nginx-home:
+  file.directory:
+    - names:
+      - {{ ngx.home }}
+      - {{ ngx.home }}/haproxy
+    - mode: '0755'
+
+nginx-portal:
+  file.managed:
+    - name: {{ ngx.home }}/index.html
+    - source: salt://infra/files/portal.html.jinja
+    - template: jinja
+    - require:
+      - file: nginx-home
+
+nginx-haproxy-index:
+  file.managed:
+    - name: {{ ngx.home }}/haproxy/index.html
+    - source: salt://infra/files/haproxy-index.html.jinja
+    - template: jinja
+    - require:
+      - file: nginx-home
+
+nginx-config:
+  file.managed:
+    - name: /etc/nginx/nginx.conf
+    - source: salt://infra/files/nginx.conf.jinja
+    - template: jinja
+    - check_cmd: /usr/sbin/nginx -q -t -c
+    - require:
+      - pkg: nginx-package
+
+# Debian's default site is not included by our nginx.conf; remove it so nothing suggests it is
+nginx-default-site-off:
+  file.absent:
+    - name: /etc/nginx/sites-enabled/default
+    - require:
+      - pkg: nginx-package
+
+nginx-service:
+  service.running:
+    - name: nginx
+    - enable: True
+    - reload: True
+    - watch:
+      - file: nginx-config

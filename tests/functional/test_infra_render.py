@@ -1,0 +1,148 @@
+"""Render checks of the infra role: the meta node's Prometheus config, rules and targets,
+Alertmanager config and Nginx config, rendered from the repository's default pillar exactly
+as Salt renders them (the execution module's functions and the Jinja templates), then checked
+by the real tools: promtool check config / check rules / test rules, amtool check-config,
+nginx -t. tests/run.sh installs them (Debian's prometheus, prometheus-alertmanager, nginx)."""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+import jinja2
+import pytest
+
+import pigsty_monitor
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
+from pillar_fixture import default_pillar  # noqa: E402  (the unit tests' default pillar)
+TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx"}
+
+
+def tool(name):
+    path = shutil.which(name) or (os.path.join("/usr/sbin", name) if os.access(
+        os.path.join("/usr/sbin", name), os.X_OK) else None)
+    if not path:
+        pytest.fail("%s is not installed (Debian package %s; tests/run.sh installs it)" % (
+            name, TOOLS[name]))
+    return path
+
+
+def run(cmd, cwd=None):
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert res.returncode == 0, "%s -> %d\n%s\n%s" % (" ".join(cmd), res.returncode,
+                                                      res.stdout[-4000:], res.stderr[-4000:])
+    return res
+
+
+@pytest.fixture(scope="module")
+def mod():
+    """_modules/pigsty.py with the dunders Salt gives it on the meta node (its pillar: the
+    public inventory and pg-meta's private file, as pillar/top.sls targets them)."""
+    spec = importlib.util.spec_from_file_location("pigsty_module_meta",
+                                                  os.path.join(REPO, "_modules", "pigsty.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.__pillar__ = default_pillar(clusters=["pg-meta"])
+    module.__opts__ = {"id": "meta"}
+    module.__grains__ = {"mem_total": 4096}
+    return module
+
+
+def render_template(mod, relpath):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")),
+                             undefined=jinja2.StrictUndefined)
+    salt = {"pigsty.%s" % name: getattr(mod, name)
+            for name in ("nginx", "infra", "repo", "grafana", "dns_records")}
+    return env.get_template(relpath).render(salt=salt)
+
+
+@pytest.fixture()
+def rendered(mod, tmp_path):
+    """Prometheus' files under tmp_path (its /etc/prometheus paths rewritten there)."""
+    root = str(tmp_path) + "/"
+    for path, text in mod.prometheus_targets().items():
+        dest = path.replace("/etc/prometheus/", root)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "w") as fh:
+            fh.write(text)
+    os.makedirs(os.path.join(root, "rules"), exist_ok=True)
+    with open(os.path.join(root, "rules", "pigsty.yml"), "w") as fh:
+        fh.write(mod.prometheus_rules())
+    with open(os.path.join(root, "prometheus.yml"), "w") as fh:
+        fh.write(mod.prometheus_config().replace("/etc/prometheus/", root))
+    with open(os.path.join(root, "alertmanager.yml"), "w") as fh:
+        fh.write(mod.alertmanager_config())
+    return root
+
+
+def test_promtool_accepts_the_config_with_its_rules_and_targets(rendered):
+    res = run([tool("promtool"), "check", "config", rendered + "prometheus.yml"])
+    out = res.stdout + res.stderr
+    assert "SUCCESS" in out and "rules" in out
+    assert "WARNING" not in out        # every file_sd file it names exists and parses
+
+
+def test_promtool_accepts_the_rules(rendered):
+    res = run([tool("promtool"), "check", "rules", rendered + "rules/pigsty.yml"])
+    assert "SUCCESS" in res.stdout
+
+
+def test_every_alert_passes_its_promtool_unit_test(mod, tmp_path):
+    # the unit tests expect each alert's own `for` (the sandbox pillar shortens them)
+    pillar = default_pillar(clusters=["pg-meta"])
+    pillar["pigsty"]["vars"].pop("prometheus_alert_for", None)
+    mod.__pillar__, saved = pillar, mod.__pillar__
+    try:
+        rules = mod.prometheus_rules()
+    finally:
+        mod.__pillar__ = saved
+    (tmp_path / "pigsty.yml").write_text(rules)
+    shutil.copy(os.path.join(REPO, "tests", "promtool", "pigsty_rules_test.yml"), tmp_path)
+    res = run([tool("promtool"), "test", "rules", "pigsty_rules_test.yml"], cwd=str(tmp_path))
+    assert "SUCCESS" in res.stdout
+
+
+def test_dashboard_expressions_are_valid_promql(tmp_path):
+    rules = {"groups": [{"name": "dashboards", "rules": [
+        {"record": "dashboard:expr_%d" % i, "expr": expr}
+        for i, (_f, _t, _raw, expr) in enumerate(pigsty_monitor.dashboard_exprs())]}]}
+    (tmp_path / "dash.yml").write_text(pigsty_monitor.dump(rules))
+    res = run([tool("promtool"), "check", "rules", str(tmp_path / "dash.yml")])
+    assert "SUCCESS" in res.stdout
+
+
+def test_amtool_accepts_the_alertmanager_config(rendered):
+    res = run([tool("amtool"), "check-config", rendered + "alertmanager.yml"])
+    assert "SUCCESS" in res.stdout and "receivers" in res.stdout
+
+
+def test_nginx_accepts_its_config(mod, tmp_path):
+    text = render_template(mod, "infra/files/nginx.conf.jinja")
+    assert "server_name p.pigsty;" in text and "proxy_pass http://127.0.0.1:9090;" in text
+    assert "location /pg-test-2/ {" in text and "proxy_pass http://10.10.10.12:9101/;" in text
+    assert "location /pigsty/ {" in text
+    assert 'return 503 "Grafana skipped' in text
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    res = run([tool("nginx"), "-t", "-c", str(conf)])
+    assert "syntax is ok" in res.stderr
+
+
+def test_portal_pages_list_services_and_clusters(mod):
+    home = render_template(mod, "infra/files/portal.html.jinja")
+    for text in ("http://p.pigsty/", "http://a.pigsty/", "pg-test-3", "VIP 10.10.10.3",
+                 "http://10.10.10.10/pigsty/", "http://h.pigsty/pg-test-1/"):
+        assert text in home, text
+    ha = render_template(mod, "infra/files/haproxy-index.html.jinja")
+    assert '<a href="/pg-meta-1/">pg-meta-1</a>' in ha and "10.10.10.13:9101" in ha
+
+
+def test_no_password_in_any_rendered_file(mod, rendered):
+    texts = [open(os.path.join(dirpath, f)).read()
+             for dirpath, _dirs, files in os.walk(rendered) for f in files]
+    texts.append(render_template(mod, "infra/files/nginx.conf.jinja"))
+    texts.append(render_template(mod, "infra/files/portal.html.jinja"))
+    for text in texts:
+        assert "Sandbox." not in text

@@ -1,0 +1,220 @@
+"""infra role against the real sandbox (after orch.site): Prometheus scrapes every expected
+target, an alert travels Prometheus -> Alertmanager -> the webhook sink and resolves,
+Nginx's name-based virtual hosts, dnsmasq's records, chrony, the local package repository,
+the dashboards' expressions, and a second apply that changes nothing.
+
+Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import REPO, node_exec, salt_json
+
+sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
+import pigsty_inventory  # noqa: E402
+import pigsty_monitor  # noqa: E402
+from pillar_fixture import default_pillar  # noqa: E402
+
+META = "10.10.10.10"
+PROM = "http://%s:9090" % META
+SINK = "/var/lib/pigsty-alerts/alerts.jsonl"
+DB_NODES = ("node-1", "node-2", "node-3")
+
+
+def wait_for(check, timeout, interval=2.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+            last = exc
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
+
+
+def http(url, host=None, timeout=5):
+    """(status, body) of a GET, with an optional Host header (Nginx's virtual hosts)."""
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def prom_query(expr):
+    status, body = http("%s/api/v1/query?%s" % (PROM, urllib.parse.urlencode({"query": expr})))
+    assert status == 200, body
+    return json.loads(body)["data"]["result"]
+
+
+def expected_targets():
+    """(job, ins, address) of every target pillar defines (pigsty_monitor, as Salt writes)."""
+    inv = pigsty_inventory.inventory(default_pillar())
+    groups = pigsty_monitor.infra_targets(inv)
+    for cluster in inv["clusters"]:
+        groups += pigsty_monitor.cluster_targets(inv, cluster)
+    return {(g["labels"]["job"], g["labels"]["ins"], g["targets"][0]) for g in groups}
+
+
+def sink_lines():
+    res = node_exec("meta", "cat", SINK)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()] if res.returncode == 0 else []
+
+
+def alert_events(lines, alertname, ins):
+    """(notification status, alert status) of every alert named ``alertname`` on ``ins``."""
+    out = []
+    for line in lines:
+        for alert in line["body"].get("alerts", []):
+            labels = alert.get("labels", {})
+            if labels.get("alertname") == alertname and labels.get("ins") == ins:
+                out.append(alert.get("status"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def infra(sandbox):
+    wait_for(lambda: http(PROM + "/-/ready")[0] == 200, 60)
+    return PROM
+
+
+def test_prometheus_scrapes_every_expected_target(infra):
+    want = expected_targets()
+    assert len(want) == 4 * 5 + 3        # 4 instances x 5 exporters + prometheus/alertmanager/etcd
+
+    last = []
+
+    def all_up():
+        got = {(r["metric"]["job"], r["metric"]["ins"], r["metric"]["instance"]): r["value"][1]
+               for r in prom_query("up")}
+        last[:] = sorted(k for k in want if got.get(k) != "1")
+        return not last
+
+    try:
+        wait_for(all_up, 120, interval=5)
+    except AssertionError:
+        raise AssertionError("targets missing or down after 120s: %s" % last)
+
+
+def test_targets_carry_cls_ins_ip_job_role(infra):
+    rows = prom_query('up{job="pgbouncer",ins="pg-test-2"}')
+    assert len(rows) == 1
+    labels = rows[0]["metric"]
+    assert {k: labels[k] for k in ("cls", "ins", "ip", "job", "role")} == {
+        "cls": "pg-test", "ins": "pg-test-2", "ip": "10.10.10.12", "job": "pgbouncer",
+        "role": "replica"}
+
+
+def test_pgbouncer_down_fires_reaches_the_sink_and_resolves(infra):
+    before = len(sink_lines())
+    node_exec("node-2", "systemctl", "stop", "pgbouncer", check=True)
+    try:
+        wait_for(lambda: "firing" in alert_events(sink_lines()[before:], "PgbouncerDown", "pg-test-2"),
+                 150, interval=5)
+    finally:
+        node_exec("node-2", "systemctl", "start", "pgbouncer", check=True)
+    wait_for(lambda: "resolved" in alert_events(sink_lines()[before:], "PgbouncerDown", "pg-test-2"),
+             120, interval=5)
+    assert node_exec("node-2", "systemctl", "is-active", "pgbouncer").stdout.strip() == "active"
+
+
+def test_nginx_virtual_hosts(infra):
+    status, body = http("http://%s/-/ready" % META, host="p.pigsty")
+    assert status == 200 and "Prometheus" in body
+    status, body = http("http://%s/-/ready" % META, host="a.pigsty")
+    assert status == 200 and "OK" in body
+    status, body = http("http://%s/" % META, host="h.pigsty")
+    assert status == 200 and all(ins in body for ins in ("pg-meta-1", "pg-test-1", "pg-test-3"))
+    status, body = http("http://%s/pg-test-1/" % META, host="h.pigsty")
+    assert status == 200 and "Statistics Report" in body     # HAProxy's admin page on node-1
+    status, body = http("http://%s/" % META, host="g.pigsty")
+    assert status == 503 and "Grafana skipped" in body      # no Grafana package source
+    status, body = http("http://%s/" % META, host="pigsty")
+    assert status == 200 and "pg-test" in body and "VIP 10.10.10.3" in body
+
+
+def test_dnsmasq_answers_pigsty_names(infra):
+    def dig(name):
+        res = node_exec("node-1", "dig", "+short", "+time=2", "+tries=1", "@" + META, name,
+                        timeout=30)
+        return res.stdout.split()
+
+    assert dig("pg-test") == ["10.10.10.3"]
+    assert dig("pg-test-2") == ["10.10.10.12"]
+    assert dig("node-3") == ["10.10.10.13"]
+    assert dig("p.pigsty") == [META]
+    leader = [m for m in json.loads(http("http://10.10.10.11:8008/cluster")[1])["members"]
+              if m["role"] in ("leader", "master", "primary")][0]
+    assert dig("pg-test-primary") == [leader["host"]]
+    assert dig("deb.debian.org") == []      # nothing is forwarded upstream
+
+
+def test_nodes_resolve_through_meta(infra):
+    for node in DB_NODES:
+        conf = node_exec(node, "cat", "/etc/resolv.conf").stdout
+        assert "nameserver %s" % META in conf and "options timeout:1 attempts:1" in conf
+    assert node_exec("node-2", "getent", "hosts", "pg-test").stdout.split()[0] == "10.10.10.3"
+
+
+def test_chrony_on_nodes_tracks_meta(infra):
+    for node in DB_NODES:
+        wait_for(lambda n=node: "(%s)" % META in node_exec(n, "chronyc", "-n", "tracking").stdout,
+                 90, interval=3)
+    assert "allow 10.10.10.0/24" in node_exec("meta", "cat", "/etc/chrony/chrony.conf").stdout
+
+
+def test_db_nodes_install_from_the_meta_repository_only(infra):
+    status, body = http("http://%s/pigsty/Packages" % META)
+    assert status == 200 and "Package: postgresql-15\n" in body and "Package: etcd-server\n" in body
+    for node in DB_NODES:
+        sources = node_exec(node, "cat", "/etc/apt/sources.list").stdout
+        assert not [l for l in sources.splitlines() if l.startswith("deb")], (node, sources)
+        assert node_exec(node, "ls", "/etc/apt/sources.list.d").stdout.split() == ["pigsty.list"]
+        policy = node_exec(node, "apt-cache", "policy", "postgresql-15").stdout
+        assert "http://10.10.10.10/pigsty ./ Packages" in policy and "deb.debian.org" not in policy
+    # a real install from the repository (downloaded through Nginx, not through the apt proxy)
+    res = node_exec("node-3", "apt-get", "install", "-y", "-q", "--download-only", "etcd-client",
+                    timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_dashboard_expression_returns_data(infra):
+    exprs = pigsty_monitor.dashboard_exprs()
+    assert exprs
+
+    def empty():
+        return [(f, t, e) for f, t, _raw, e in exprs if not prom_query(e)]
+
+    last = []
+
+    def none_empty():
+        last[:] = empty()
+        return not last
+
+    try:
+        wait_for(none_empty, 90, interval=10)
+    except AssertionError:
+        raise AssertionError("dashboard expressions without data: %s" % last)
+
+
+def test_second_infra_apply_changes_nothing(infra):
+    ret, rc = salt_json("meta", "state.apply", "infra", timeout=900)
+    assert rc == 0
+    states = ret["meta"]
+    assert isinstance(states, dict), states
+    changed = [k for k, v in states.items() if v.get("changes")]
+    assert not changed, changed
+    assert all(v["result"] is True for v in states.values())
+    grafana = [v for k, v in states.items() if "grafana-skipped" in k][0]
+    assert "Grafana skipped" in grafana["comment"] and not grafana["changes"]

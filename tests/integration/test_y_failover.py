@@ -1,0 +1,97 @@
+"""Event-driven failover in the real sandbox: hard-kill the primary machine; Patroni elects
+a new primary, the beacon fires, the reactor's runner reconciles HAProxy and the VIP and
+records it; the old node, started again, rejoins as a replica and goes back into the
+replica service. Runs last among the pg-test tests (it moves the primary) and puts the
+primary back on pg-test-1 at the end."""
+import json
+import subprocess
+import time
+
+import pytest
+
+from conftest import SANDBOX, node_exec, salt_run
+from pg import query
+from test_pgsql import DBA, TEST, patroni_cluster, streaming_replicas, wait_for
+
+
+def leader(host):
+    try:
+        for m in patroni_cluster(host)["members"]:
+            if m["role"] in ("leader", "master", "primary"):
+                return m["name"]
+    except Exception:  # noqa: BLE001 - an unreachable member has no opinion
+        return None
+    return None
+
+
+def haproxy_up(node, backend):
+    res = node_exec("meta", "salt", "--out=json", node, "pigsty_haproxy.servers")
+    servers = json.loads(res.stdout)[node][backend]
+    return sorted(s for s, st in servers.items() if st["op"] == "UP")
+
+
+def holds_vip(node):
+    return "10.10.10.3/24" in node_exec(node, "ip", "-4", "-o", "addr", "show", "dev", "eth1").stdout
+
+
+@pytest.fixture(scope="module")
+def healthy(sandbox):
+    wait_for(lambda: leader("10.10.10.11") == "pg-test-1" and len(streaming_replicas()) == 2, 120)
+    yield
+    # put things back: node-1 running, primary on pg-test-1
+    subprocess.run(SANDBOX + ["start", "node-1"], capture_output=True, timeout=120)
+    wait_for(lambda: len(streaming_replicas_any()) == 2, 180)
+    if leader("10.10.10.12") != "pg-test-1":
+        salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
+    wait_for(lambda: leader("10.10.10.12") == "pg-test-1", 60)
+
+
+def streaming_replicas_any():
+    for host in ("10.10.10.11", "10.10.10.12", "10.10.10.13"):
+        try:
+            rows = query(host, 5436, *DBA, "select host(client_addr) from pg_stat_replication where state = 'streaming'")
+            return sorted(r[0] for r in rows)
+        except Exception:  # noqa: BLE001
+            continue
+    return []
+
+
+def test_hard_kill_of_the_primary_is_reconciled_by_the_reactor(healthy):
+    before = len(salt_run("pigsty_ha.history", "pg-test", "last=1000")[0] or [])
+    subprocess.run(SANDBOX + ["kill", "node-1"], check=True, capture_output=True, timeout=60)
+    killed = time.monotonic()
+    new = wait_for(lambda: leader("10.10.10.12") not in (None, "pg-test-1") and leader("10.10.10.12"), 90)
+    promoted_after = time.monotonic() - killed
+    new_node = {"pg-test-2": "node-2", "pg-test-3": "node-3"}[new]
+    # the reactor ran: its history has an event that saw the new primary
+    def reconciled():
+        hist = salt_run("pigsty_ha.history", "pg-test", "last=1000")[0] or []
+        return [h for h in hist[before:] if h["primary"] == new and h["ok"]]
+    assert wait_for(reconciled, 60)
+    # every surviving HAProxy routes 5433 to the new primary only
+    for node in ("node-2", "node-3"):
+        assert wait_for(lambda: haproxy_up(node, "pg-test-primary") == [new], 30)
+        host = {"node-2": "10.10.10.12", "node-3": "10.10.10.13"}[node]
+        assert query(host, 5433, *TEST, "select pg_is_in_recovery()", dbname="test") == [(False,)]
+    # the VIP is on the new primary only
+    assert wait_for(lambda: holds_vip(new_node), 30)
+    other = "node-3" if new_node == "node-2" else "node-2"
+    assert not holds_vip(other)
+    assert query("10.10.10.3", 5432, *DBA, "select pg_is_in_recovery()") == [(False,)]
+    print("promotion %.1fs after the kill" % promoted_after)
+
+
+def test_old_primary_rejoins_as_replica_and_returns_to_the_replica_service(healthy):
+    new = leader("10.10.10.12")
+    subprocess.run(SANDBOX + ["start", "node-1"], check=True, capture_output=True, timeout=120)
+    wait_for(lambda: "10.10.10.11" in streaming_replicas_any(), 180)
+    assert leader("10.10.10.11") == new
+    for node in ("node-2", "node-3"):
+        assert wait_for(lambda: "pg-test-1" in haproxy_up(node, "pg-test-replica"), 60)
+        assert "pg-test-1" not in haproxy_up(node, "pg-test-primary")
+
+
+def test_forged_event_changes_nothing(healthy):
+    data, rc, res = salt_run("pigsty_ha.reconcile", 'event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99", "new_role": "primary"}')
+    assert rc != 0
+    assert "event data:instance: pg-test-9 is not a member of pg-test" in res.stdout + res.stderr

@@ -1,0 +1,80 @@
+"""The Patroni beacon: validate() refuses bad config with a clear message; beacon() fires
+only on a change of role, state or timeline, including Patroni unreachable and back."""
+import importlib.util
+import os
+
+import pytest
+
+import pigsty_events
+import pigsty_patroni
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GOOD = [{"cluster": "pg-test"}, {"instance": "pg-test-2"}, {"ip": "10.10.10.12"}, {"interval": 1}]
+
+
+@pytest.fixture
+def beacon(monkeypatch):
+    spec = importlib.util.spec_from_file_location("patroni_beacon", os.path.join(REPO, "_beacons", "patroni.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.__context__ = {}
+    answers = []
+
+    def fake_get_json(host, port, path, timeout):
+        assert (host, path) == ("127.0.0.1", "/patroni") and timeout <= 5
+        answer = answers.pop(0)
+        if answer is None:
+            raise pigsty_patroni.PatroniError("unreachable")
+        return answer
+
+    monkeypatch.setattr(pigsty_patroni, "get_json", fake_get_json)
+    mod.answers = answers
+    return mod
+
+
+def doc(role, state="running", timeline=1, lsn=100):
+    return {"role": role, "state": state, "timeline": timeline, "xlog": {"location": lsn}}
+
+
+def test_validate_accepts_a_good_config(beacon):
+    assert beacon.validate(GOOD) == (True, "Valid beacon configuration")
+
+
+@pytest.mark.parametrize("config,fragment", [
+    ({"cluster": "pg-test"}, "must be a list"),
+    ([{"cluster": "pg-test"}, {"instance": "pg-test-2"}], "missing ip"),
+    (GOOD + [{"colour": "red"}], "unknown option(s) colour"),
+    ([{"cluster": "PG test"}, {"instance": "pg-test-2"}, {"ip": "x"}], "cluster 'PG test'"),
+    ([{"cluster": "pg-test"}, {"instance": "node2"}, {"ip": "x"}], "instance 'node2'"),
+    (GOOD + [{"port": 99999}], "port 99999"),
+    (GOOD + [{"timeout": 30}], "timeout 30"),
+])
+def test_validate_refuses_bad_config(beacon, config, fragment):
+    ok, message = beacon.validate(config)
+    assert ok is False and fragment in message
+
+
+def test_fires_only_on_changes(beacon):
+    beacon.answers.extend([doc("replica"), doc("replica", lsn=200), doc("master", timeline=2),
+                           doc("primary", timeline=2), None, None, doc("primary", timeline=2)])
+    assert beacon.beacon(GOOD) == []                     # first poll: records only
+    assert beacon.beacon(GOOD) == []                     # LSN moved: no event
+    promoted = beacon.beacon(GOOD)                       # Patroni 3 says master
+    assert len(promoted) == 1
+    ev = promoted[0]
+    assert (ev["old_role"], ev["new_role"], ev["timeline"]) == ("replica", "primary", 2)
+    assert ev["cluster"] == "pg-test" and ev["instance"] == "pg-test-2" and ev["ip"] == "10.10.10.12"
+    assert ev["tag"] == pigsty_events.EVENT_TAG and sorted(ev["changed"]) == ["role", "timeline"]
+    assert beacon.beacon(GOOD) == []                     # Patroni 4 says primary: same role
+    gone = beacon.beacon(GOOD)                           # unreachable
+    assert gone[0]["new_role"] == "unreachable" and gone[0]["old_role"] == "primary"
+    assert beacon.beacon(GOOD) == []                     # still unreachable
+    back = beacon.beacon(GOOD)                           # back
+    assert back[0]["old_role"] == "unreachable" and back[0]["new_role"] == "primary"
+
+
+def test_state_change_alone_fires(beacon):
+    beacon.answers.extend([doc("replica", state="running"), doc("replica", state="stopped")])
+    beacon.beacon(GOOD)
+    ev = beacon.beacon(GOOD)
+    assert ev[0]["changed"] == ["state"] and ev[0]["state"] == "stopped"
