@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/pgsql_create.py [--runs N]
 
 Each run: fresh sandbox machines (`down`, then `up --no-apply`: bare Debian + Salt, warm
-apt cache), the DCS on meta (not timed), then `state.orchestrate orch.pgsql` for pg-test
+apt cache), the meta node's node, DCS and infra roles (not timed), then `state.orchestrate orch.pgsql` for pg-test
 (timed: "create"), the same orchestration again (timed: "re-apply", must change nothing),
 then the memory of every process of each machine (sum of PSS, from smaps_rollup).
 Prints per-run figures and the medians. Leaves the sandbox up with pg-test.
@@ -48,26 +48,6 @@ def orchestrate(cluster):
     return elapsed, changed
 
 
-def machine_pss_mib(name):
-    """Sum of PSS of all processes in the machine's PID namespace."""
-    init = sandbox.machine_init_pid(name)
-    ns = os.readlink("/proc/%d/ns/pid" % init)
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink("/proc/%s/ns/pid" % entry) != ns:
-                continue
-            with open("/proc/%s/smaps_rollup" % entry) as fh:
-                for line in fh:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024.0
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=1)
@@ -77,7 +57,7 @@ def main():
         sh("down")
         sh("up", "--no-apply")
         sh("exec", "meta", "salt", "*", "saltutil.sync_all")
-        sh("exec", "meta", "salt", "meta", "state.apply", "node,dcs")
+        sh("exec", "meta", "salt", "meta", "state.apply", "node,dcs,infra")
         create, _ = orchestrate("pg-test")
         reapply, changed = orchestrate("pg-test")
         creates.append(create)
@@ -86,7 +66,7 @@ def main():
               "(%d changes)" % (i + 1, create, reapply, changed), flush=True)
     time.sleep(10)   # let services settle before measuring memory
     for name in ("meta", "node-1", "node-2", "node-3"):
-        print("memory %-6s %6.0f MiB (PSS of every process in the machine)" % (name, machine_pss_mib(name)))
+        print("memory %-6s %6.0f MiB (PSS of every process in the machine)" % (name, sandbox.machine_memory_mib(name)))
     print("\nmedian create %.1f s, median re-apply %.1f s (n=%d)" % (
         statistics.median(creates), statistics.median(reapplies), args.runs))
 

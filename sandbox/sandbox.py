@@ -299,6 +299,26 @@ def machine_init_pid(name):
     return None
 
 
+def machine_memory_mib(name):
+    """Sum of PSS (MiB) of every process in the machine's PID namespace (for benchmarks)."""
+    init = machine_init_pid(name)
+    if init is None:
+        raise SandboxError("machine %s is not running" % name)
+    ns = os.readlink("/proc/%d/ns/pid" % init)
+    total_kib = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/ns/pid" % entry) != ns:
+                continue
+            with open("/proc/%s/smaps_rollup" % entry) as fh:
+                total_kib += sum(int(l.split()[1]) for l in fh if l.startswith("Pss:"))
+        except OSError:
+            continue
+    return total_kib / 1024.0
+
+
 def is_mounted(path):
     with open("/proc/self/mounts") as fh:
         return any(line.split()[1] == path for line in fh)
