@@ -3,6 +3,7 @@ brings it up (reusing running machines) and runs the main job once."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -42,6 +43,21 @@ def salt_run(*args, timeout=600):
     except ValueError:
         data = None
     return data, res.returncode, res
+
+
+def wait_for(check, timeout, interval=1.0):
+    """Poll ``check`` until it returns something true (bounded by ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+            last = exc
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
 
 
 @pytest.fixture(scope="session")

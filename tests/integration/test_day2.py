@@ -2,15 +2,14 @@
 HBA, pgbouncer, Patroni. Pillar changes are given as `pillar=` overrides carrying SCRAM
 verifiers (never a plain password on a command line)."""
 import json
-import subprocess
 
 import psycopg2
 import pytest
 
 import pigsty_sql
-from conftest import node_exec, salt_json
-from pg import cluster_secrets, query, user_password
-from test_pgsql import DBA, TEST, wait_for
+from conftest import node_exec, salt_json, wait_for
+from pg import cluster_secrets, query
+from test_pgsql import DBA, TEST
 
 NEW_USER, NEW_DB = "dbuser_day2", "day2"
 PASSWORD_1, PASSWORD_2 = "Day2'first\"pass;", "Day2-second-pass"

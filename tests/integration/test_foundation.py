@@ -2,7 +2,7 @@
 validation before any change."""
 import json
 
-from conftest import node_exec, salt_json, salt_run
+from conftest import salt_json, salt_run
 
 ALL = {"meta", "node-1", "node-2", "node-3"}
 

@@ -7,14 +7,13 @@ Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
 import os
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from conftest import REPO, node_exec, salt_json
+from conftest import REPO, node_exec, salt_json, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
 import pigsty_inventory  # noqa: E402
@@ -27,18 +26,6 @@ SINK = "/var/lib/pigsty-alerts/alerts.jsonl"
 DB_NODES = ("node-1", "node-2", "node-3")
 
 
-def wait_for(check, timeout, interval=2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
-            last = exc
-        time.sleep(interval)
-    raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
 
 
 def http(url, host=None, timeout=5):

@@ -1,13 +1,12 @@
 """pgsql role against the real sandbox: the HA cluster pg-test built by the orchestration,
 its services, VIP, exporters, idempotency, test mode, scale in/out and refusals."""
 import json
-import time
 import urllib.request
 
 import psycopg2
 import pytest
 
-from conftest import node_exec, salt_json, salt_run
+from conftest import node_exec, salt_json, wait_for
 from pg import connect, query, user_password
 
 NODES = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
@@ -46,18 +45,6 @@ def patroni_cluster(host="10.10.10.11"):
         return json.load(resp)
 
 
-def wait_for(check, timeout, interval=1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
-            last = exc
-        time.sleep(interval)
-    raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
 
 
 def streaming_replicas():

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from conftest import SANDBOX, node_exec, salt_run
+from conftest import SANDBOX, node_exec, salt_run, wait_for
 from pg import query
-from test_pgsql import DBA, TEST, patroni_cluster, streaming_replicas, wait_for
+from test_pgsql import DBA, TEST, patroni_cluster, streaming_replicas
 
 
 def leader(host):
