@@ -100,13 +100,19 @@ def pgbouncer():
     }
 
 
+def vip_manager():
+    """vip-manager's settings for this instance's cluster VIP."""
+    return pigsty_pgsql.vip_manager_config(_conf())
+
+
 def dcs():
     """The DCS (etcd) members: the meta nodes, with this node's member name if it is one."""
     inv = pigsty_inventory.inventory(__pillar__)
     conf = pigsty_inventory.global_vars(inv)
     nodes = inv.get("nodes") or {}
     members = [{"name": n, "ip": str(nodes[n]["ip"])} for n in pigsty_inventory.meta_nodes(inv)]
-    return {"members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
+    return {"type": conf["dcs_type"], "consul_hosts": conf["consul_hosts"],
+            "members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
             "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None}
 
 

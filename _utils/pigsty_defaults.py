@@ -18,7 +18,10 @@ DEFAULTS = {
     "pg_dbsu": "postgres",
     "pg_data": "/pg/data",
     "pg_namespace": "/service",    # Patroni's DCS namespace (vip-manager reads NS/CLUSTER/leader)
-    # ---- DCS: etcd on the meta nodes (v2 API enabled: Debian's vip-manager 1.0.2 needs it)
+    # ---- DCS: etcd on the meta nodes (v2 API enabled: Debian's vip-manager 1.0.2 needs it),
+    #      or a Consul the user already runs (dcs_type: consul; Debian has no Consul package)
+    "dcs_type": "etcd",            # etcd | consul
+    "consul_hosts": [],            # consul: ["HOST:PORT", ...] of the user's Consul agents/servers
     "etcd_port": 2379,
     "etcd_peer_port": 2380,
     # ---- ports on every database node
@@ -127,7 +130,7 @@ INFRA_PARAMS = frozenset((
     "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
     "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
-    "node_ntp_enabled", "ntp_no_clock_control",
+    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts",
 ))
 
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository

@@ -32,8 +32,12 @@ def repo_packages(inv):
 
 
 def pgsql_packages(conf):
-    """Packages of a database node (pgsql.install), for its resolved configuration."""
-    return [p.format(pg_version=conf["pg_version"]) for p in D.PGSQL_PACKAGES]
+    """Packages of a database node (pgsql.install), for its resolved configuration (Patroni's
+    Consul client only when the DCS is Consul)."""
+    pkgs = [p.format(pg_version=conf["pg_version"]) for p in D.PGSQL_PACKAGES]
+    if conf.get("dcs_type") == "consul":
+        pkgs.append("python3-consul")
+    return pkgs
 
 
 def repo_url(inv):

@@ -201,6 +201,7 @@ def validate(pillar, private=None):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
                                 "pillar file (pillar/clusters/CLUSTER.sls), not in the global "
                                 "vars that every node reads" % secret)
+    _validate_dcs(global_vars(inv) if isinstance(gvars, dict) else D.DEFAULTS, problems)
     node_owner = {}
     vips = {}
     for name in sorted(clusters):
@@ -532,6 +533,19 @@ RTO_PLANS = {
     "safe": {"ttl": 60, "loop_wait": 10, "retry_timeout": 20},
 }
 PROFILES = ("oltp", "olap", "crit", "tiny")
+
+
+def _validate_dcs(gvars, problems):
+    if gvars.get("dcs_type") not in ("etcd", "consul"):
+        problems.append("pigsty:vars:dcs_type: unknown DCS %r (expected etcd or consul)" % (gvars.get("dcs_type"),))
+        return
+    hosts = gvars.get("consul_hosts")
+    if not isinstance(hosts, list) or not all(
+            isinstance(h, str) and re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", h) for h in hosts):
+        problems.append("pigsty:vars:consul_hosts: expected a list of HOST:PORT, got %r" % (hosts,))
+    elif gvars["dcs_type"] == "consul" and not hosts:
+        problems.append("pigsty:vars:consul_hosts: dcs_type is consul but no Consul address is given "
+                        "(expected [HOST:PORT, ...] of the Consul you run: Debian 12 has no Consul package)")
 
 
 def _validate_plan(path, conf, problems):

@@ -99,8 +99,7 @@ def patroni_config(conf, mem_mb):
         "name": conf["pg_instance"],
         "restapi": {"listen": "0.0.0.0:%d" % conf["patroni_port"],
                     "connect_address": "%s:%d" % (ip, conf["patroni_port"])},
-        "etcd": {"hosts": ["%s:%d" % (h, conf["etcd_port"]) for h in conf["pigsty_meta_ips"]],
-                 "protocol": "http"},
+        conf["dcs_type"]: dcs_client(conf),
         "bootstrap": {
             "dcs": dcs_config(conf, dcs_params, plan, sync),
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
@@ -131,6 +130,36 @@ def patroni_config(conf, mem_mb):
             "clonefrom": conf["pg_role"] != "offline",
             "nosync": conf["pg_role"] == "offline",
         },
+    }
+
+
+def dcs_endpoints(conf):
+    """HOST:PORT of the DCS: etcd on the meta nodes, or the user's Consul."""
+    if conf["dcs_type"] == "consul":
+        return list(conf["consul_hosts"])
+    return ["%s:%d" % (h, conf["etcd_port"]) for h in conf["pigsty_meta_ips"]]
+
+
+def dcs_client(conf):
+    """Patroni's DCS section: `etcd:` (the v2 API, which vip-manager 1.0.2 reads) or
+    `consul:` (Patroni's Consul client, python3-consul)."""
+    if conf["dcs_type"] == "consul":
+        return {"host": dcs_endpoints(conf)[0], "scheme": "http", "register_service": False}
+    return {"hosts": dcs_endpoints(conf), "protocol": "http"}
+
+
+def vip_manager_config(conf):
+    """vip-manager's settings: the VIP follows the leader key of this cluster."""
+    vip, prefix = str(conf["pg_vip_address"]).split("/")
+    key = "%s/%s/leader" % (conf["pg_namespace"].rstrip("/"), conf["pg_cluster"])
+    if conf["dcs_type"] == "consul":
+        key = key.lstrip("/")          # Consul's KV keys have no leading slash
+    return {
+        "ip": vip, "netmask": int(prefix), "interface": conf["pg_vip_interface"],
+        "trigger-key": key, "trigger-value": conf["pg_instance"],
+        "dcs-type": conf["dcs_type"],
+        "dcs-endpoints": ",".join("http://%s" % e for e in dcs_endpoints(conf)),
+        "interval": conf["vip_manager_interval_ms"],
     }
 
 

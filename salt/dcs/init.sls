@@ -2,7 +2,16 @@
 # DCS: etcd on the meta nodes ({{ dcs.members | length }} member(s)). The config is written
 # before the package is installed, so Debian's postinst starts etcd with it. The v2 API is
 # enabled because Debian's vip-manager 1.0.2 reads the leader key through it.
-{%- if dcs.name %}
+{%- if dcs.type == 'consul' %}
+# dcs_type consul: Patroni and vip-manager use the Consul the user runs (consul_hosts);
+# nothing is installed here (Debian 12 has no Consul package). Only its health is checked.
+dcs-consul-reachable:
+  test.configurable_test_state:
+    - name: consul at {{ dcs.consul_hosts | join(', ') }}
+    - changes: False
+    - result: {{ salt['pigsty_dcs.health']().values() | list | select | list | length > 0 }}
+    - comment: Consul leader found through {{ salt['pigsty_dcs.health']() | json }}
+{%- elif dcs.name %}
 {%- set me = (dcs.members | selectattr('name', 'equalto', dcs.name) | first) %}
 etcd-config:
   file.managed:

@@ -5,21 +5,15 @@
 include:
   - pgsql.install
 {%- if pg.pg_vip_enabled %}
-{%- set vip, prefix = pg.pg_vip_address.split('/') %}
 
 vip-manager-config:
   file.managed:
     - name: /etc/vip-manager.yml
     - contents: |
         # Managed by Salt (Pigsty on Salt): VIP of {{ pg.pg_cluster }}
-        ip: {{ vip }}
-        netmask: {{ prefix }}
-        interface: {{ pg.pg_vip_interface }}
-        trigger-key: {{ pg.pg_namespace.rstrip('/') }}/{{ pg.pg_cluster }}/leader
-        trigger-value: {{ pg.pg_instance }}
-        dcs-type: etcd
-        dcs-endpoints: {% for ip in pg.pigsty_meta_ips %}http://{{ ip }}:{{ pg.etcd_port }}{{ ',' if not loop.last }}{% endfor %}
-        interval: {{ pg.vip_manager_interval_ms }}
+{%- for key, value in salt['pigsty.vip_manager']() | dictsort %}
+        {{ key }}: {{ value }}
+{%- endfor %}
     - require:
       - pkg: pgsql-packages
 

@@ -106,3 +106,46 @@ def test_pgbouncer_databases_and_users():
     assert names == ["dbuser_dba", "dbuser_monitor", "test"]
     lines = hba.pgbouncer_lines(conf)
     assert lines[0] == "local pgbouncer postgres peer"
+
+
+def consul_conf(minion="node-1"):
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"].update({"dcs_type": "consul", "consul_hosts": ["10.10.10.10:8500"]})
+    return inv.instance_config(pillar, minion), pillar
+
+
+def test_etcd_is_the_default_dcs_for_patroni_and_vip_manager():
+    conf = conf_of("node-2")
+    assert "etcd" in pgsql.patroni_config(conf, 4096) and "consul" not in pgsql.patroni_config(conf, 4096)
+    vip = pgsql.vip_manager_config(conf)
+    assert vip["dcs-type"] == "etcd" and vip["trigger-key"] == "/service/pg-test/leader"
+    assert vip["dcs-endpoints"] == "http://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
+    assert (vip["ip"], vip["netmask"], vip["interface"]) == ("10.10.10.3", 24, "eth1")
+
+
+def test_consul_paths():
+    conf, pillar = consul_conf()
+    assert inv.validate(pillar) == []
+    cfg = pgsql.patroni_config(conf, 4096)
+    assert cfg["consul"] == {"host": "10.10.10.10:8500", "scheme": "http", "register_service": False}
+    assert "etcd" not in cfg
+    vip = pgsql.vip_manager_config(conf)
+    assert vip["dcs-type"] == "consul" and vip["trigger-key"] == "service/pg-test/leader"
+    assert vip["dcs-endpoints"] == "http://10.10.10.10:8500"
+
+
+@pytest.mark.parametrize("update,fragment", [
+    ({"dcs_type": "zookeeper"}, "pigsty:vars:dcs_type: unknown DCS 'zookeeper'"),
+    ({"dcs_type": "consul"}, "pigsty:vars:consul_hosts: dcs_type is consul but no Consul address"),
+    ({"dcs_type": "consul", "consul_hosts": ["10.10.10.10"]}, "pigsty:vars:consul_hosts: expected a list of HOST:PORT"),
+])
+def test_bad_dcs_settings(update, fragment):
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"].update(update)
+    assert any(fragment in p for p in inv.validate(pillar)), inv.validate(pillar)
+
+
+def test_consul_client_package_only_with_consul():
+    import pigsty_infra
+    assert "python3-consul" not in pigsty_infra.pgsql_packages(conf_of("node-1"))
+    assert "python3-consul" in pigsty_infra.pgsql_packages(consul_conf()[0])
