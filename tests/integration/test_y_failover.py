@@ -6,8 +6,10 @@ primary back on pg-test-1 at the end."""
 import json
 import subprocess
 import time
+import urllib.request
 
 import pytest
+import yaml
 
 from conftest import SANDBOX, node_exec, salt_run, wait_for
 from pg import query
@@ -28,6 +30,13 @@ def haproxy_up(node, backend):
     res = node_exec("meta", "salt", "--out=json", node, "pigsty_haproxy.servers")
     servers = json.loads(res.stdout)[node][backend]
     return sorted(s for s, st in servers.items() if st["op"] == "UP")
+
+
+def target_role(instance):
+    """The role label of an instance's targets in meta's file_sd file for pg-test."""
+    text = node_exec("meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.yml").stdout
+    roles = {g["labels"]["role"] for g in yaml.safe_load(text) if g["labels"]["ins"] == instance}
+    return roles.pop() if len(roles) == 1 else roles
 
 
 def holds_vip(node):
@@ -78,6 +87,11 @@ def test_hard_kill_of_the_primary_is_reconciled_by_the_reactor(healthy):
     other = "node-3" if new_node == "node-2" else "node-2"
     assert not holds_vip(other)
     assert query("10.10.10.3", 5432, *DBA, "select pg_is_in_recovery()") == [(False,)]
+    # Prometheus targets carry the new roles; DNS answers the new primary
+    new_ip = {"pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}[new]
+    assert wait_for(lambda: target_role(new) == "primary", 30)
+    assert target_role("pg-test-1") == "unreachable"
+    assert wait_for(lambda: node_exec("node-2", "dig", "+short", "@10.10.10.10", "pg-test-primary").stdout.strip() == new_ip, 30)
     print("promotion %.1fs after the kill" % promoted_after)
 
 
@@ -95,3 +109,59 @@ def test_forged_event_changes_nothing(healthy):
     data, rc, res = salt_run("pigsty_ha.reconcile", 'event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99", "new_role": "primary"}')
     assert rc != 0
     assert "event data:instance: pg-test-9 is not a member of pg-test" in res.stdout + res.stderr
+
+
+def test_master_down_during_failover_then_reconciliation_restores(healthy):
+    """Patroni fails over and the VIP moves with the Salt master stopped; once the master is
+    back, the schedule's reconciliation restores HAProxy, targets and DNS within 60 s."""
+    node_exec("meta", "systemctl", "stop", "salt-master", check=True)
+    try:
+        current = leader("10.10.10.11") or leader("10.10.10.12")
+        candidate = "pg-test-3" if current != "pg-test-3" else "pg-test-2"
+        node_of = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
+        # a switchover straight through Patroni's REST API: no Salt involved
+        body = json.dumps({"leader": current, "candidate": candidate}).encode()
+        req = urllib.request.Request("http://%s:8008/switchover" % {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}[current],
+                                     data=body, method="POST", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).read()
+        assert wait_for(lambda: leader("10.10.10.12") == candidate, 60)
+        assert wait_for(lambda: holds_vip(node_of[candidate]), 30)       # vip-manager, no master
+    finally:
+        node_exec("meta", "systemctl", "start", "salt-master", check=True)
+    started = time.monotonic()
+    assert wait_for(lambda: target_role(candidate) == "primary", 90)
+    assert wait_for(lambda: node_exec("node-1", "dig", "+short", "@10.10.10.10", "pg-test-primary").stdout.strip()
+                    == {"pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}[candidate], 30)
+    assert time.monotonic() - started <= 60 + 30
+    for node in ("node-1", "node-2", "node-3"):
+        assert wait_for(lambda n=node: haproxy_up(n, "pg-test-primary") == [candidate], 30)
+
+
+def test_isolated_primary_never_accepts_writes_beside_a_new_one_and_rejoins(healthy):
+    """The primary's interface goes down: a new primary is elected; no 5433 of the cluster
+    ever reaches two writable members; after healing the old primary rejoins as replica."""
+    old = leader("10.10.10.12")
+    node_of = {"pg-test-1": ("node-1", "10.10.10.11"), "pg-test-2": ("node-2", "10.10.10.12"),
+               "pg-test-3": ("node-3", "10.10.10.13")}
+    old_node, old_ip = node_of[old]
+    others = [v for k, v in node_of.items() if k != old]
+    node_exec(old_node, "ip", "link", "set", "eth1", "down", check=True)
+    try:
+        new = wait_for(lambda: next((i for i, (n, ip) in node_of.items() if i != old and leader(ip) == i), None), 120)
+        writable = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:            # bounded sampling of every reachable 5433
+            for _n, ip in others:
+                try:
+                    if query(ip, 5433, *TEST, "select pg_is_in_recovery()", dbname="test") == [(False,)]:
+                        writable.add(query(ip, 5436, *DBA, "select host(inet_server_addr())")[0][0])
+                except Exception:  # noqa: BLE001 - a refused connection is not a write
+                    pass
+            time.sleep(1)
+        assert writable == {node_of[new][1]}
+        # the isolated old primary has demoted itself (asked locally, over its unix socket)
+        assert wait_for(lambda: node_exec(old_node, "runuser", "-u", "postgres", "--", "psql", "-tAc",
+                                          "select pg_is_in_recovery()").stdout.strip() == "t", 90)
+    finally:
+        node_exec(old_node, "ip", "link", "set", "eth1", "up")
+    assert wait_for(lambda: old_ip in streaming_replicas_any(), 180)
