@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: hard kill of pg-test's primary machine, with bounded client traffic.
 
-    /usr/bin/python3 bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
+    /opt/pigsty/venv/bin/python bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
 
 Per run: the primary (pg-test-1 on node-1) is hard-killed (`sandbox.py kill node-1`) while
 a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to

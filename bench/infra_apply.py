@@ -33,7 +33,7 @@ def sh(*args, timeout=3600):
 
 def apply_infra():
     t0 = time.monotonic()
-    out = sh("exec", "meta", "salt", "--out=json", "--static", "meta", "state.apply", "node,dcs,infra")
+    out = sh("exec", "meta", "salt", "-t", "1800", "--out=json", "--static", "meta", "state.apply", "node,dcs,infra")
     elapsed = time.monotonic() - t0
     states = json.loads(out)["meta"]
     failed = [k for k, v in states.items() if not v["result"]]

@@ -57,7 +57,7 @@ def main():
         sh("down")
         sh("up", "--no-apply")
         sh("exec", "meta", "salt", "*", "saltutil.sync_all")
-        sh("exec", "meta", "salt", "meta", "state.apply", "node,dcs,infra")
+        sh("exec", "meta", "salt", "-t", "1800", "meta", "state.apply", "node,dcs,infra")
         create, _ = orchestrate("pg-test")
         reapply, changed = orchestrate("pg-test")
         creates.append(create)
