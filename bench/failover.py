@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -30,20 +29,13 @@ import urllib.request
 import psycopg2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from pg import user_password  # noqa: E402
+from benchlib import sandbox  # noqa: E402
 
 TEST_PW = user_password("pg-test", "test")
 MEMBERS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
 NODE_OF = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
-
-
-def sandbox(*args, check=True, timeout=600):
-    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True, timeout=timeout)
-    if check and res.returncode != 0:
-        sys.exit("sandbox %s failed: %s %s" % (" ".join(args[:4]), res.stdout[-2000:], res.stderr[-2000:]))
-    return res.stdout
 
 
 def patroni(ip, path="/patroni", timeout=0.5):

@@ -11,24 +11,12 @@ the last run the site orchestration creates both clusters, and the memory of the
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "sandbox"))
-import sandbox  # noqa: E402
-
-SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
-
-
-def sh(*args, timeout=3600):
-    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True, timeout=timeout)
-    if res.returncode != 0:
-        sys.exit("sandbox %s failed:\n%s\n%s" % (" ".join(args[:4]), res.stdout[-3000:], res.stderr[-3000:]))
-    return res.stdout
+from benchlib import sandbox as sh   # also puts sandbox/ on sys.path
+import sandbox  # noqa: E402  (the sandbox's own helpers: machine memory)
 
 
 def apply_infra():

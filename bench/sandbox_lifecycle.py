@@ -12,22 +12,16 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SANDBOX = ["/usr/bin/python3", os.path.join(REPO, "sandbox", "sandbox.py")]
+from benchlib import sandbox  # noqa: E402
 HOME = os.environ.get("PIGSTY_SANDBOX_HOME", "/var/lib/pigsty-sandbox")
 
 
 def timed(*args):
     t0 = time.monotonic()
-    res = subprocess.run(SANDBOX + list(args), capture_output=True, text=True)
-    elapsed = time.monotonic() - t0
-    if res.returncode != 0:
-        sys.exit("sandbox %s failed:\n%s\n%s" % (" ".join(args), res.stdout[-3000:], res.stderr[-3000:]))
-    return elapsed
+    sandbox(*args)
+    return time.monotonic() - t0
 
 
 def main():

@@ -93,13 +93,11 @@ def pid_file(name):
 
 # ---------------------------------------------------------------- host set-up
 def ensure_host_packages():
-    need = [b for b, pkg in (("systemd-nspawn", "systemd-container"),
-                             ("debootstrap", "debootstrap"),
-                             ("apt-cacher-ng", "apt-cacher-ng")) if not shutil.which(b)]
+    pkgs = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
+            "apt-cacher-ng": "apt-cacher-ng"}          # binary -> package
+    need = [b for b in pkgs if not shutil.which(b)]
     if not need:
         return
-    pkgs = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
-            "apt-cacher-ng": "apt-cacher-ng"}
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], env=env)
     run(["apt-get", "install", "-y", "-qq"] + [pkgs[b] for b in need] + ["python3-venv"], env=env)
@@ -237,8 +235,6 @@ def ensure_apt_cache():
     conf = acng_dir()
     for sub in ("cache", "log"):
         os.makedirs(os.path.join(conf, sub), exist_ok=True)
-    if os.path.isdir("/var/cache/apt-cacher-ng"):
-        pass
     write(os.path.join(conf, "acng.conf"), "\n".join([
         "CacheDir: %s/cache" % conf,
         "LogDir: %s/log" % conf,
