@@ -21,24 +21,36 @@ import sys
 
 import salt.utils.beacons
 
-try:
-    import pigsty_events
-    import pigsty_patroni
-except ImportError:  # Salt's beacon loader does not put the synced _utils on sys.path
-    pigsty_events = pigsty_patroni = None
+pigsty_events = pigsty_patroni = None
+UTILS = ("pigsty_patroni", "pigsty_events")
 
 log = logging.getLogger(__name__)
 
 
 def _load_utils():
+    """Import the synced _utils for this beacon only. The beacon runs in the minion's main
+    process, from which every job is forked: leaving the modules in sys.modules would make
+    every later job use them as they were at import time, even after a saltutil.sync_all
+    brought new ones. So they are imported from the synced directory and taken out of
+    sys.modules again (Salt's beacon loader does not put that directory on sys.path)."""
     global pigsty_events, pigsty_patroni  # pylint: disable=global-statement
-    if pigsty_events is None:
-        path = os.path.join(__opts__["extension_modules"], "utils")
-        if path not in sys.path:
-            sys.path.append(path)
-        import pigsty_events as events  # pylint: disable=import-outside-toplevel
+    if pigsty_events is not None:
+        return
+    path = os.path.join(__opts__["extension_modules"], "utils")
+    added = path not in sys.path
+    if added:
+        sys.path.append(path)
+    try:
+        for name in UTILS:
+            sys.modules.pop(name, None)
         import pigsty_patroni as patroni  # pylint: disable=import-outside-toplevel
+        import pigsty_events as events  # pylint: disable=import-outside-toplevel
         pigsty_events, pigsty_patroni = events, patroni
+    finally:
+        for name in UTILS:
+            sys.modules.pop(name, None)
+        if added:
+            sys.path.remove(path)
 
 __virtualname__ = "patroni"
 REQUIRED = ("cluster", "instance", "ip")

@@ -6,9 +6,16 @@ no password is involved; psql runs as the dbsu and the command goes on its stdin
     salt -G 'pg_cluster:pg-test' pgbouncer.reload
     salt node-1 pgbouncer.show pools
 """
+import ipaddress
+import logging
+import os
+import pwd
 import re
+import subprocess
 
 import salt.exceptions
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "pgbouncer"
 
@@ -22,17 +29,27 @@ def __virtual__():
 
 
 def _console(command, port=None, user=None, timeout=10):
+    """Run console command(s) (";"-separated) through psql as the dbsu; psql's stdout.
+    psql is started directly as the dbsu (no su and login shell): a pause or a resume
+    during a switchover costs milliseconds, not a shell's start-up."""
     port = int(port or __salt__["config.option"]("pgbouncer.port", 6432))
     user = user or __salt__["config.option"]("pgbouncer.dbsu", "postgres")
-    res = __salt__["cmd.run_all"](
-        ["psql", "-X", "-A", "-F", "\t", "-h", "/var/run/postgresql", "-p", str(port),
-         "-U", user, "-d", "pgbouncer", "-v", "ON_ERROR_STOP=1"],
-        stdin=command + ";\n", runas=user, python_shell=False, timeout=timeout,
-        ignore_retcode=True, output_loglevel="debug")
-    if res["retcode"] != 0:
+    pw = pwd.getpwnam(user)
+    try:
+        res = subprocess.run(
+            ["psql", "-X", "-A", "-F", "\t", "-h", "/var/run/postgresql", "-p", str(port),
+             "-U", user, "-d", "pgbouncer", "-v", "ON_ERROR_STOP=1"],
+            input=command + ";\n", capture_output=True, text=True, timeout=timeout,
+            user=pw.pw_uid, group=pw.pw_gid, extra_groups=[], cwd="/",
+            env={"PATH": "/usr/bin:/bin", "HOME": pw.pw_dir, "LANG": "C.UTF-8"})
+    except subprocess.TimeoutExpired:
         raise salt.exceptions.CommandExecutionError(
-            "pgbouncer console %s failed: %s" % (command, (res["stderr"] or res["stdout"]).strip()))
-    return res["stdout"]
+            "pgbouncer console %s did not finish within %ss" % (command, timeout))
+    log.debug("pgbouncer console %s -> %s", command, res.returncode)
+    if res.returncode != 0:
+        raise salt.exceptions.CommandExecutionError(
+            "pgbouncer console %s failed: %s" % (command, (res.stderr or res.stdout).strip()))
+    return res.stdout
 
 
 def reload(port=None):
@@ -64,6 +81,65 @@ def show(what="pools", port=None):
         return []
     head = rows[0].split("\t")
     return [dict(zip(head, r.split("\t"))) for r in rows[1:]]
+
+
+# ------------------------------------------------------------------ switchover hand-off
+# After a planned switchover the old primary's pgbouncer still holds the sessions of
+# clients that came through 5433. Instead of cutting them, it forwards them to the new
+# primary until they are gone (pigsty_ha ends the hand-off); the marker file says where.
+FORWARD_FILE = "/etc/pgbouncer/pigsty-forward"
+DATABASES_FILE = "/etc/pgbouncer/database.txt"
+
+
+def forwarding():
+    """The primary's address this pgbouncer forwards to, or None (routes locally)."""
+    try:
+        with open(FORWARD_FILE) as fh:
+            value = fh.read().strip()
+    except OSError:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        return None
+
+
+def forward(host=None, port=None, database_file=None, resume=False):
+    """Point every database at the primary ``host`` (an IPv4 address), or back at the local
+    instance (host=None), and RELOAD (and RESUME in the same breath with ``resume``).
+    Returns whether anything changed. ``database_file``: the text of database.txt for that
+    host, when the caller has it ready."""
+    if host is not None:
+        try:
+            host = str(ipaddress.IPv4Address(str(host)))
+        except ValueError:
+            raise salt.exceptions.SaltInvocationError("host: %r is not an IPv4 address" % (host,))
+    if host == forwarding() and (host is not None or not os.path.exists(FORWARD_FILE)):
+        if resume:
+            _console("RESUME", port)
+        return False
+    if host is None:
+        os.unlink(FORWARD_FILE)
+    else:
+        _write(FORWARD_FILE, host + "\n")
+    _write(DATABASES_FILE, database_file or __salt__["pigsty.pgbouncer"]()["database_file"])
+    _console("RELOAD; RESUME" if resume else "RELOAD", port)
+    return True
+
+
+def clients(port=None):
+    """Client connections of the databases (the admin console's own are not counted)."""
+    return len([c for c in show("clients", port) if c.get("database") != "pgbouncer"])
+
+
+def _write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o640)
+    pw = pwd.getpwnam(__salt__["config.option"]("pgbouncer.dbsu", "postgres"))
+    os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    os.replace(tmp, path)
 
 
 def _db(name):

@@ -87,11 +87,16 @@ def haproxy_services():
             "timing": pigsty_pgsql.HAPROXY_TIMING[conf["pg_rto_plan"]]}
 
 
-def pgbouncer():
-    """Pgbouncer's databases, HBA lines and userlist lines (SCRAM verifiers, not passwords)."""
+def pgbouncer(forward_to=None):
+    """Pgbouncer's databases, HBA lines and userlist lines (SCRAM verifiers, not passwords).
+    While a switchover hand-off is in progress (pgbouncer.forwarding), the databases point
+    at the primary, so a state run does not undo the hand-off; ``forward_to`` asks what
+    they would be when forwarding to that address."""
     conf = _conf()
+    databases = pigsty_pgsql.pgbouncer_databases(conf, forward_to or __salt__["pgbouncer.forwarding"]())
     return {
-        "databases": pigsty_pgsql.pgbouncer_databases(conf),
+        "databases": databases,
+        "database_file": pigsty_pgsql.pgbouncer_database_file(databases),
         "hba": pigsty_hba.pgbouncer_lines(conf),
         # the dbsu logs in by peer authentication only (pgbouncer wants it listed)
         "userlist": ['"%s" ""' % conf["pg_dbsu"]] + [

@@ -37,12 +37,39 @@ def apply_health(want, test=False):
             isinstance(s, dict) and all(h in ("up", "down") for h in s.values()) for s in want.values()):
         raise salt.exceptions.SaltInvocationError(
             "want: expected {backend: {server: up|down}}, got %r" % (want,))
-    cmds = pigsty_haproxy.plan(servers(), want)
+    current = servers()
+    cmds = pigsty_haproxy.plan(current, want)
+    held = pigsty_haproxy.held_servers(current)
     if test:
-        return {"commands": cmds, "test": True}
+        return {"commands": cmds, "held": held, "test": True}
+    _send(cmds)
+    return {"commands": cmds, "held": held}
+
+
+def run(commands):
+    """Send runtime commands (server health, admin state, health-check switches only),
+    in order; stops at the first one HAProxy refuses.
+
+    CLI example::
+
+        salt node-2 pigsty_haproxy.run '["set server pg-test-primary/pg-test-1 state drain"]'
+    """
+    if isinstance(commands, str):
+        commands = [commands]
+    if not isinstance(commands, list):
+        raise salt.exceptions.SaltInvocationError("commands: expected a list of runtime commands, got %r" % (commands,))
+    bad = [c for c in commands if not isinstance(c, str) or not pigsty_haproxy.RUNTIME_COMMAND.fullmatch(c)]
+    if bad:
+        raise salt.exceptions.SaltInvocationError(
+            "commands: %r not allowed (expected 'set server BACKEND/SERVER health up|down', "
+            "'set server BACKEND/SERVER state ready|drain|maint' or 'enable|disable health BACKEND/SERVER')" % (bad,))
+    _send(commands)
+    return {"commands": commands}
+
+
+def _send(cmds):
     for cmd in cmds:
         answer = pigsty_haproxy.command(cmd, _socket()).strip()
         log.info("haproxy runtime: %s -> %s", cmd, answer or "ok")
         if answer:
             raise salt.exceptions.CommandExecutionError("haproxy refused %r: %s" % (cmd, answer))
-    return {"commands": cmds}

@@ -4,7 +4,7 @@
     salt-run pigsty_ha.reconcile_all            # every cluster (the master's schedule)
     salt-run pigsty_ha.status pg-test           # members, roles, lag, VIP holder, HAProxy view
     salt-run pigsty_ha.history pg-test          # events and what was done about them
-    salt-run pigsty_ha.switchover pg-test [candidate=pg-test-2]
+    salt-run pigsty_ha.switchover pg-test [candidate=pg-test-2]   # clients through 5433 do not fail
 
 Reconciliation, in order: (1) every member's HAProxy routes to the live primary at once
 (runtime API); (2) the VIP is on the primary only; (3) the cluster's Prometheus targets
@@ -13,13 +13,17 @@ meta nodes, pigsty_live.record); (5) the event and
 the actions are appended to the cluster's history. Every step is idempotent: duplicate or
 late events are harmless. A malformed or forged event is logged and changes nothing.
 """
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import threading
 import time
 
 import salt.client
 import salt.exceptions
+import salt.utils.jid
 
 import pigsty_events
 import pigsty_haproxy
@@ -58,7 +62,8 @@ def live_roles(members, port):
     """instance -> primary | replica | ... | unreachable, from the members' Patroni APIs
     (each asked about itself, bounded); plus the leader's /cluster view for lag."""
     roles, details = {}, {}
-    for m in members:
+
+    def ask(m):
         try:
             st = pigsty_patroni.get_json(m["ip"], port, "/patroni", timeout=REST_TIMEOUT)
             role = pigsty_patroni.normalize_role(st.get("role"))
@@ -67,6 +72,8 @@ def live_roles(members, port):
         except pigsty_patroni.PatroniError as exc:
             roles[m["pg_instance"]] = "unreachable"
             details[m["pg_instance"]] = {"state": "unreachable", "error": str(exc)}
+    # all at once: a dead member costs one timeout, not one per member before it
+    _parallel({m["pg_instance"]: (ask, m) for m in members})
     # two members claiming primary: trust the DCS leader key (via /cluster)
     primaries = [i for i, r in roles.items() if r == "primary"]
     if len(primaries) > 1:
@@ -77,18 +84,52 @@ def live_roles(members, port):
     return roles, details
 
 
+def _parallel(calls):
+    """Run {name: (function, *args)} in threads; {name: return value or the exception}."""
+    out = {}
+
+    def run(name, fn, args):
+        try:
+            out[name] = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - reported in the step's result
+            log.exception("pigsty_ha: %s failed", name)
+            out[name] = {"result": False, "comment": "%s: %s" % (type(exc).__name__, exc)}
+    threads = [threading.Thread(target=run, args=(name, c[0], c[1:]), daemon=True) for name, c in calls.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(CALL_TIMEOUT * 6)
+    return out
+
+
+_JID_LOCK = threading.Lock()
+_LAST_JID = [""]
+
+
+def _unique_jid():
+    """A job id no other fan-out of this process has: jids are timestamps, and two threads
+    publishing in the same microsecond would share one, which a minion runs only once."""
+    with _JID_LOCK:
+        jid = salt.utils.jid.gen_jid(__opts__)
+        while jid <= _LAST_JID[0]:
+            time.sleep(0.000001)
+            jid = salt.utils.jid.gen_jid(__opts__)
+        _LAST_JID[0] = jid
+        return jid
+
+
 def _client():
     return salt.client.get_local_client(__opts__["conf_file"])
 
 
-def _fan_out(minions, fun, arg=None, kwarg=None):
+def _fan_out(minions, fun, arg=None, kwarg=None, timeout=CALL_TIMEOUT):
     """Run ``fun`` on the minions in parallel; {minion: return} (missing = no answer)."""
     if not minions:
         return {}
     client = _client()
     try:
         return client.cmd(minions, fun, arg=arg or [], kwarg=kwarg or {}, tgt_type="list",
-                          timeout=CALL_TIMEOUT)
+                          timeout=timeout, jid=_unique_jid())
     finally:
         client.destroy()
 
@@ -101,11 +142,55 @@ def _step_haproxy(merged, members, roles):
     conf = pigsty_inventory.instance_config(merged, reachable[0]["minion"])
     want = pigsty_haproxy.desired_health(pigsty_pgsql.haproxy_services(conf), roles)
     answers = _fan_out([m["minion"] for m in reachable], "pigsty_haproxy.apply_health", [want])
-    done = {}
+    done, held = {}, {}
     for m in reachable:
         ans = answers.get(m["minion"])
         done[m["minion"]] = ans.get("commands") if isinstance(ans, dict) else "no answer: %s" % (ans,)
-    return {"result": all(isinstance(v, list) for v in done.values()), "members": done}
+        if isinstance(ans, dict) and ans.get("held"):
+            held[m["minion"]] = ans["held"]
+    return {"result": all(isinstance(v, list) for v in done.values()), "members": done, "held": held}
+
+
+def _handoff_plan(merged, members):
+    conf = pigsty_inventory.instance_config(merged, members[0]["minion"])
+    services = pigsty_pgsql.haproxy_services(conf)
+    return pigsty_haproxy.handoff_backends(services, conf["pgbouncer_port"])
+
+
+def _step_handoff(merged, members, roles):
+    """Switchover hand-offs: a member whose pgbouncer forwards keeps forwarding, to the live
+    primary, while it has clients; then it routes locally again and HAProxy's hold on it is
+    released. A hold without a forward (an interrupted switchover) is released at once."""
+    reachable = [m for m in members if roles.get(m["pg_instance"]) != "unreachable"]
+    primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
+    states = _fan_out([m["minion"] for m in reachable], "pigsty_handoff.state")
+    views = _fan_out([m["minion"] for m in reachable], "pigsty_haproxy.servers")
+    held = set()
+    for view in views.values():
+        if isinstance(view, dict):
+            held.update(pigsty_haproxy.held_servers(view))
+    leader_be, pgb_be = _handoff_plan(merged, members)
+    actions = []
+    for m in reachable:
+        st = states.get(m["minion"])
+        if not isinstance(st, dict):
+            continue
+        is_primary = primary is not None and m is primary
+        if st.get("forward"):
+            target = None if (is_primary or primary is None) else primary["ip"]
+            if primary is None:
+                continue            # no primary to forward to, nothing to decide yet
+            res = _fan_out([m["minion"]], "pigsty_handoff.end", [target])
+            now = (res.get(m["minion"]) or {}).get("forward") if isinstance(res.get(m["minion"]), dict) else "?"
+            if now:
+                actions.append("%s forwards %d clients to %s" % (m["pg_instance"], st.get("clients", 0), now))
+                continue
+            actions.append("%s routes locally again" % m["pg_instance"])
+        if m["pg_instance"] in held:
+            cmds = pigsty_haproxy.handoff_release(leader_be, pgb_be, m["pg_instance"], is_primary)
+            _fan_out([x["minion"] for x in reachable], "pigsty_haproxy.run", [cmds])
+            actions.append("HAProxy released %s" % m["pg_instance"])
+    return {"result": True, "actions": actions}
 
 
 def _step_vip(merged, members, roles):
@@ -148,11 +233,12 @@ def _record(cluster, entry):
 
 
 # ------------------------------------------------------------------ entry points
-def reconcile(cluster=None, event=None):
+def reconcile(cluster=None, event=None, handoff=False):
     """Make HAProxy, the VIP, Prometheus targets and DNS of ``cluster`` follow Patroni's
     live view; with ``event`` (a Patroni beacon payload) the cluster comes from the event,
     which is checked first: unknown cluster, bad instance or missing fields -> logged,
-    nothing changed.
+    nothing changed. A switchover hand-off in progress is ended once the old primary's
+    pgbouncer has no client left (checked when HAProxy holds a server, or ``handoff=True``).
 
     CLI example::
 
@@ -172,17 +258,74 @@ def reconcile(cluster=None, event=None):
     if not cluster:
         raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
     members = _members(inv, cluster)
+    with _cluster_lock(cluster) as last:
+        if last.get("start", 0) >= t0:
+            # a run that began after this request has finished meanwhile: it saw a Patroni
+            # state at least as new as the one behind this request (bursts of events coalesce)
+            entry = {"time": t0, "cluster": cluster, "event": event, "roles": last.get("roles", {}),
+                     "steps": {}, "covered_by": last["start"], "duration": round(time.time() - t0, 3)}
+            _record(cluster, entry)
+            return {"result": True, "cluster": cluster, "roles": entry["roles"], "steps": {},
+                    "comment": "covered by the reconciliation that started at %.3f" % last["start"],
+                    "duration": entry["duration"]}
+        result = _reconcile_now(merged, inv, cluster, members, event, handoff, last)
+    if not result["result"]:
+        __context__["retcode"] = 1
+    return result
+
+
+@contextlib.contextmanager
+def _cluster_lock(cluster, wait=120):
+    """One reconciliation of a cluster at a time (others wait, bounded); yields what the
+    last finished one recorded ({"start", "roles"}), to be updated in place."""
+    path = os.path.join(__opts__["cachedir"], "pigsty", "reconcile-%s" % cluster)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+") as fh:
+        deadline = time.time() + wait
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() > deadline:
+                    raise salt.exceptions.CommandExecutionError(
+                        "another reconciliation of %s has held its lock for %ss" % (cluster, wait))
+                time.sleep(0.05)
+        try:
+            fh.seek(0)
+            try:
+                last = json.loads(fh.read() or "{}")
+            except ValueError:
+                last = {}
+            yield last
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(last))
+            fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _reconcile_now(merged, inv, cluster, members, event, handoff, last):
+    t0 = time.time()
+    last["start"] = t0
     port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
     roles, _details = live_roles(members, port)
-    steps = {"haproxy": _step_haproxy(merged, members, roles)}
-    steps["vip"] = _step_vip(merged, members, roles)
-    steps["targets_dns"] = _step_meta(inv, "pigsty_live.record", [cluster, dict(roles)])
+    last["roles"] = roles
+    # The steps touch different things and are idempotent: they start together, so that a
+    # member that does not answer delays none of the others.
+    steps = _parallel({
+        "haproxy": (_step_haproxy, merged, members, roles),
+        "vip": (_step_vip, merged, members, roles),
+        "targets_dns": (_step_meta, inv, "pigsty_live.record", [cluster, dict(roles)]),
+    })
+    held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
+    if (held or handoff) and not _switch_in_progress(cluster):
+        steps["handoff"] = _step_handoff(merged, members, roles)
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
              "duration": round(time.time() - t0, 3)}
     _record(cluster, entry)
     ok = all(s.get("result") for s in steps.values())
-    if not ok:
-        __context__["retcode"] = 1
     log.info("pigsty_ha: reconciled %s in %.2fs: roles %s", cluster, entry["duration"], roles)
     return {"result": ok, "cluster": cluster, "roles": roles, "steps": steps, "duration": entry["duration"]}
 
@@ -220,8 +363,10 @@ def history(cluster, last=20):
                                           ev.get("new_role")) if ev else "reconcile",
             "primary": next((i for i, r in e["roles"].items() if r == "primary"), None),
             "roles": e["roles"],
-            "haproxy": {m: c for m, c in e["steps"]["haproxy"].get("members", {}).items() if c},
-            "vip": e["steps"]["vip"].get("actions") or e["steps"]["vip"].get("comment") or "in place",
+            "haproxy": {m: c for m, c in e["steps"].get("haproxy", {}).get("members", {}).items() if c},
+            "vip": (e["steps"].get("vip", {}).get("actions") or e["steps"].get("vip", {}).get("comment")
+                    or ("covered by the run before" if e.get("covered_by") else "in place")),
+            "handoff": e["steps"].get("handoff", {}).get("actions"),
             "ok": all(s.get("result") for s in e["steps"].values()),
             "duration": e["duration"],
         })
@@ -258,26 +403,45 @@ def status(cluster):
     for m in members:
         inst = m["pg_instance"]
         view = ha.get(m["minion"])
-        primary_svc = (view or {}).get("%s-primary" % cluster, {}) if isinstance(view, dict) else {}
+        primary_svc = view.get("%s-primary" % cluster, {}) if isinstance(view, dict) else None
         rows.append({
             "instance": inst, "ip": m["ip"], "pillar_role": m["pg_role"], "role": roles[inst],
             "state": details[inst].get("state"), "timeline": details[inst].get("timeline"),
             "lag": lag.get(inst), "vip": vip.get(m["minion"]) is True,
-            "haproxy_5433_up": sorted(s for s, st in primary_svc.items() if st["op"] == "UP"),
+            "haproxy_5433_up": sorted(s for s, st in primary_svc.items() if st["op"] == "UP")
+            if primary_svc is not None else "no answer",
         })
     return {"cluster": cluster, "leader": leader["name"] if leader else None, "members": rows}
 
 
-def switchover(cluster, candidate=None, pause=True, max_lag=1048576):
-    """Planned switchover: refuse unsafe requests (no healthy replica, candidate unknown,
-    down or lagging more than ``max_lag`` bytes); PAUSE pgbouncer on every member so clients
-    through 5433 wait instead of failing; switch through Patroni; reconcile; RESUME.
+def _switch_lock(cluster):
+    return os.path.join(__opts__["cachedir"], "pigsty", "switchover-%s" % cluster)
+
+
+def _switch_in_progress(cluster, max_age=120):
+    try:
+        return time.time() - os.path.getmtime(_switch_lock(cluster)) < max_age
+    except OSError:
+        return False
+
+
+def switchover(cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576):
+    """Planned switchover. Refuses unsafe requests (no healthy replica, candidate unknown,
+    down or lagging more than ``max_lag`` bytes). With ``handoff`` (the default) clients
+    through 5433 do not fail: every member's HAProxy keeps the old primary (its checks
+    held), the old primary's minion pauses its pgbouncer, switches through Patroni and
+    points pgbouncer at the new primary before resuming (pigsty_handoff.switchover); then
+    HAProxy routes new clients to the new primary and drains the old one, which forwards
+    its remaining clients until they are gone (reconcile ends the hand-off).
+    ``early_release``: the old primary's minion releases Patroni's leader key as soon as
+    PostgreSQL is cleanly shut down and the candidate has the shutdown checkpoint, instead
+    of waiting for Patroni's once-a-second poll (see pigsty_handoff).
 
     CLI example::
 
         salt-run pigsty_ha.switchover pg-test candidate=pg-test-2
     """
-    _merged, inv = _inventory()
+    merged, inv = _inventory()
     members = _members(inv, cluster)
     port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
     leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
@@ -296,33 +460,49 @@ def switchover(cluster, candidate=None, pause=True, max_lag=1048576):
             return _refuse("candidate %s is not a healthy replica within %d bytes of lag" % (candidate, max_lag))
     elif not healthy:
         return _refuse("%s has no healthy replica to switch over to" % cluster)
+    old = next(m for m in members if m["pg_instance"] == leader["name"])
     minions = [m["minion"] for m in members]
+    ips = {m["pg_instance"]: m["ip"] for m in members}
+    leader_be, pgb_be = _handoff_plan(merged, members)
     t0 = time.time()
-    paused = []
-    if pause:
-        answers = _fan_out(minions, "pgbouncer.pause", [], {"timeout": 10})
-        paused = [n for n, ok in answers.items() if ok is True]
+    lock = _switch_lock(cluster)
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    with open(lock, "w") as fh:
+        fh.write(leader["name"])
     try:
-        body = {"leader": leader["name"]}
-        if candidate:
-            body["candidate"] = candidate
-        code, answer = pigsty_patroni.request(leader["host"], port, "/switchover", method="POST",
-                                              body=body, timeout=30)
-        if code != 200:
-            return _refuse("Patroni refused the switchover (HTTP %s): %s" % (code, answer))
-        new = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        if handoff:
+            _fan_out(minions, "pigsty_haproxy.run", [pigsty_haproxy.handoff_hold(leader_be, old["pg_instance"])])
+            answers = _fan_out([old["minion"]], "pigsty_handoff.switchover", [leader["name"], ips],
+                               {"candidate": candidate, "patroni_port": port, "early_release": early_release},
+                               timeout=90)
+            res = answers.get(old["minion"])
+            if not isinstance(res, dict):
+                res = {"result": False, "comment": "no answer from %s: %s" % (old["minion"], res)}
+            if res.get("result"):
+                _fan_out(minions, "pigsty_haproxy.run",
+                         [pigsty_haproxy.handoff_route(leader_be, pgb_be, old["pg_instance"], res["new"])])
+            else:
+                _fan_out(minions, "pigsty_haproxy.run",
+                         [pigsty_haproxy.handoff_release(leader_be, [], old["pg_instance"], True)])
+            new_name, paused = res.get("new"), res.get("paused_s")
+        else:
+            body = {"leader": leader["name"]}
+            if candidate:
+                body["candidate"] = candidate
+            code, answer = pigsty_patroni.request(leader["host"], port, "/switchover", method="POST",
+                                                  body=body, timeout=30)
+            res = {"result": code == 200, "comment": "Patroni answered HTTP %s: %s" % (code, answer)}
             new, _e = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
-            if new and new["name"] != leader["name"] and new.get("state") == "running":
-                break
-            time.sleep(0.2)
-        result = reconcile(cluster)
+            new_name, paused = (new or {}).get("name"), None
     finally:
-        if paused:
-            _fan_out(paused, "pgbouncer.resume")
-    return {"result": bool(new and new["name"] != leader["name"]), "old": leader["name"],
-            "new": new["name"] if new else None, "paused": paused,
+        os.unlink(lock)
+    result = reconcile(cluster)
+    ok = bool(res.get("result")) and bool(new_name) and new_name != leader["name"]
+    if not ok:
+        __context__["retcode"] = 1
+    return {"result": ok, "old": leader["name"], "new": new_name, "clients_waited_s": paused,
+            "clients_waited_timeline": res.get("timeline_s"), "leader_key": res.get("leader_key"),
+            "comment": res.get("comment") or "switched over; %s hands its pgbouncer clients over" % leader["name"],
             "duration": round(time.time() - t0, 3), "reconcile": result.get("result")}
 
 

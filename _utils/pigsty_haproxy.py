@@ -4,9 +4,16 @@ according to Patroni's live view. Standard library only.
 The runtime API changes routing at once, without waiting for health checks; the checks
 (against Patroni's REST API) keep running and stay the ground truth afterwards.
 """
+import re
 import socket
 
 SOCKET = "/run/haproxy/admin.sock"
+# Patroni health endpoints that answer 200 on the leader only.
+LEADER_CHECKS = ("/primary", "/master", "/leader", "/read-write", "/")
+# What pigsty_haproxy.run may send: server health, admin state and health-check switches.
+RUNTIME_COMMAND = re.compile(
+    r"(set server [\w.-]+/[\w.-]+ (health (up|down)|state (ready|drain|maint))"
+    r"|(enable|disable) health [\w.-]+/[\w.-]+)")
 
 
 class HAProxyError(RuntimeError):
@@ -34,8 +41,8 @@ def command(cmd, path=SOCKET, timeout=2.0):
 
 
 def servers_state(path=SOCKET):
-    """{backend: {server: {"op": UP/DOWN/..., "admin": READY/MAINT/DRAIN, "addr": ip}}}
-    from `show servers state`."""
+    """{backend: {server: {"op": UP/DOWN/..., "admin": READY/MAINT/DRAIN, "addr": ip,
+    "held": health checks configured but disabled}}} from `show servers state`."""
     text = command("show servers state", path)
     lines = [l for l in text.splitlines() if l and not l.startswith("#")]
     out = {}
@@ -46,7 +53,9 @@ def servers_state(path=SOCKET):
         # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
         op = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(f[5], f[5])
         admin = "MAINT" if int(f[6]) & 0x0F else ("DRAIN" if int(f[6]) & 0x10 else "READY")
-        out.setdefault(f[1], {})[f[3]] = {"op": op, "admin": admin, "addr": f[4]}
+        check_state = int(f[13]) if len(f) > 13 and f[13].isdigit() else 6
+        held = bool(check_state & 0x2) and not check_state & 0x4     # CONFIGURED, not ENABLED
+        out.setdefault(f[1], {})[f[3]] = {"op": op, "admin": admin, "addr": f[4], "held": held}
     return out
 
 
@@ -59,12 +68,14 @@ def desired_health(services, live_roles):
     ``live_roles``: instance -> primary | replica | unreachable (| other: left alone)."""
     want = {}
     for svc in services:
+        if svc.get("track"):
+            continue        # its servers follow the tracked service's (no checks of their own)
         check = svc["check"].split("?")[0]
         for server in svc["servers"]:
             role = live_roles.get(server["name"], "unreachable")
             if role == "unreachable":
                 health = "down"
-            elif check in ("/primary", "/master", "/read-write", "/"):
+            elif check in LEADER_CHECKS:
                 health = "up" if role == "primary" else "down"
             elif check == "/read-only":
                 health = "up" if role in ("primary", "replica") else None
@@ -78,14 +89,54 @@ def desired_health(services, live_roles):
 
 
 def plan(current, want):
-    """Runtime commands that make ``current`` (servers_state) match ``want``."""
+    """Runtime commands that make ``current`` (servers_state) match ``want``. Servers that
+    are drained, in maintenance or whose checks are held (a switchover hand-off, or an
+    operator) are left alone: marking them down would cut the sessions they still carry."""
     cmds = []
     for backend, servers in sorted(want.items()):
         for server, health in sorted(servers.items()):
             state = (current.get(backend) or {}).get(server)
-            if state is None:
+            if state is None or state["admin"] != "READY" or state.get("held"):
                 continue
             is_up = state["op"] == "UP"
             if (health == "up") != is_up:
                 cmds.append("set server %s/%s health %s" % (backend, server, health))
     return cmds
+
+
+def held_servers(current):
+    """Servers a hand-off (or an operator) holds: drained, or health checks disabled."""
+    return sorted({srv for servers in current.values() for srv, st in servers.items()
+                   if st["admin"] == "DRAIN" or st.get("held")})
+
+
+# ------------------------------------------------------------------ switchover hand-off
+# A planned switchover keeps the sessions of clients that came in through the old
+# primary's pgbouncer: before the switch its health checks in the leader services are
+# disabled (so demotion does not mark it down and cut the sessions); after the switch the
+# new primary is marked up and the old one drained in the pgbouncer services (no new
+# clients; the old pgbouncer forwards the remaining ones to the new primary); when its
+# last client is gone the hold is released and its checks decide again.
+def handoff_backends(services, pgbouncer_port):
+    """(leader services with checks of their own, services whose servers are pgbouncers)."""
+    leader = [s["name"] for s in services
+              if not s.get("track") and s["check"].split("?")[0] in LEADER_CHECKS]
+    pgb = [s["name"] for s in services if any(x["port"] == pgbouncer_port for x in s["servers"])]
+    return leader, pgb
+
+
+def handoff_hold(leader_backends, server):
+    return ["disable health %s/%s" % (be, server) for be in leader_backends]
+
+
+def handoff_route(leader_backends, pgb_backends, old, new):
+    return (["set server %s/%s health up" % (be, new) for be in leader_backends]
+            + ["set server %s/%s state drain" % (be, old) for be in pgb_backends])
+
+
+def handoff_release(leader_backends, pgb_backends, server, is_primary):
+    """Give ``server`` back to its health checks; a server that is no longer the primary is
+    marked down in the leader services first, so it takes no write traffic meanwhile."""
+    cmds = [] if is_primary else ["set server %s/%s health down" % (be, server) for be in leader_backends]
+    return (cmds + ["enable health %s/%s" % (be, server) for be in leader_backends]
+            + ["set server %s/%s state ready" % (be, server) for be in pgb_backends])

@@ -105,3 +105,38 @@ def _same(a, b):
     # Patroni keeps parameters as given; compare numbers and strings loosely ("on" vs True).
     norm = lambda v: str(v).lower() if not isinstance(v, bool) else ("on" if v else "off")
     return norm(a) == norm(b)
+
+
+# ------------------------------------------------------------------ switchover: early release
+def lsn(text):
+    """'0/4193888' -> int, as Patroni's REST API reports WAL positions."""
+    hi, lo = str(text).strip().split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+def parse_controldata(text):
+    """pg_controldata's output -> {field: value}."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line:
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def shutdown_checkpoint(controldata):
+    """The LSN of the shutdown checkpoint of a cleanly shut down primary, else None (still
+    running, or shut down in recovery)."""
+    if controldata.get("Database cluster state") != "shut down":
+        return None
+    try:
+        return lsn(controldata["Latest checkpoint location"])
+    except (KeyError, ValueError):
+        return None
+
+
+def wal_position(status):
+    """How far a replica has WAL, from its /patroni answer (received or replayed)."""
+    xlog = (status or {}).get("xlog") or {}
+    values = [v for v in (xlog.get("received_location"), xlog.get("replayed_location")) if isinstance(v, int)]
+    return max(values) if values else None

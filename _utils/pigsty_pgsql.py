@@ -4,16 +4,27 @@ Pure Python: every template of the pgsql role renders a structure built here, so
 logic (tuning profiles, HA timing, HBA rendering, service membership) is unit-tested and
 the Jinja templates only print it.
 """
+import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
 
 # ------------------------------------------------------------------ HA timing
 # Patroni timing per plan (Pigsty v4 pg_rto_plan) and HAProxy health-check timing.
+# Pigsty's options, except for the services that check for the leader (/primary): a
+# server that is DOWN there is re-checked every `leader_downinter` and is UP after
+# `leader_rise` successes. Patroni answers 200 on /primary only while it holds the leader
+# key and PostgreSQL is out of recovery, so one success is proof enough, and the new
+# primary takes writes within about half that interval of its promotion. Falling stays as
+# slow as Pigsty's (`fall`), and the event path marks a dead primary down at once anyway.
 HAPROXY_TIMING = {
-    "fast": {"inter": "1s", "fastinter": "500ms", "downinter": "1s", "rise": 3, "fall": 3},
-    "norm": {"inter": "3s", "fastinter": "1s", "downinter": "5s", "rise": 3, "fall": 3},
-    "safe": {"inter": "3s", "fastinter": "1s", "downinter": "5s", "rise": 3, "fall": 3},
+    "fast": {"inter": "1s", "fastinter": "500ms", "downinter": "1s", "rise": 3, "fall": 3,
+             "leader_downinter": "200ms", "leader_rise": 1},
+    "norm": {"inter": "3s", "fastinter": "1s", "downinter": "5s", "rise": 3, "fall": 3,
+             "leader_downinter": "200ms", "leader_rise": 1},
+    "safe": {"inter": "3s", "fastinter": "1s", "downinter": "5s", "rise": 3, "fall": 3,
+             "leader_downinter": "500ms", "leader_rise": 1},
 }
+LEADER_CHECKS = pigsty_haproxy.LEADER_CHECKS
 
 
 def rto_plan(conf):
@@ -148,12 +159,18 @@ def dcs_client(conf):
     return {"hosts": dcs_endpoints(conf), "protocol": "http"}
 
 
-def vip_manager_config(conf):
-    """vip-manager's settings: the VIP follows the leader key of this cluster."""
-    vip, prefix = str(conf["pg_vip_address"]).split("/")
+def leader_key(conf):
+    """Patroni's leader key of this cluster in the DCS."""
     key = "%s/%s/leader" % (conf["pg_namespace"].rstrip("/"), conf["pg_cluster"])
     if conf["dcs_type"] == "consul":
         key = key.lstrip("/")          # Consul's KV keys have no leading slash
+    return key
+
+
+def vip_manager_config(conf):
+    """vip-manager's settings: the VIP follows the leader key of this cluster."""
+    vip, prefix = str(conf["pg_vip_address"]).split("/")
+    key = leader_key(conf)
     return {
         "ip": vip, "netmask": int(prefix), "interface": conf["pg_vip_interface"],
         "trigger-key": key, "trigger-value": conf["pg_instance"],
@@ -208,24 +225,54 @@ def haproxy_services(conf):
                 servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": False})
             elif backup and _selected(m, backup):
                 servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": True})
+        check = svc.get("check", "/primary")
         services.append({
             "name": "%s-%s" % (conf["pg_cluster"], svc["name"]),
             "port": svc["port"],
-            "check": svc.get("check", "/primary"),
+            "check": check,
             "balance": svc.get("balance", "roundrobin"),
             "maxconn": svc.get("maxconn", 3000),
             "servers": servers,
+            "timing": check_timing(conf["pg_rto_plan"], check),
+            "track": _tracked(services, check, servers),
         })
     return services
 
 
-def pgbouncer_databases(conf):
-    """Databases pgbouncer routes (to the local instance over the unix socket)."""
-    dbs = [d for d in conf.get("pg_databases") or [] if d.get("pgbouncer", True)
+def check_timing(plan, check):
+    """HAProxy check timing of a service: the plan's, faster to rise for leader checks."""
+    t = HAPROXY_TIMING[plan]
+    out = {k: t[k] for k in ("inter", "fastinter", "downinter", "rise", "fall")}
+    if check.split("?")[0] in LEADER_CHECKS:
+        out.update(downinter=t["leader_downinter"], rise=t["leader_rise"])
+    return out
+
+
+def _tracked(earlier, check, servers):
+    """The earlier service whose checks this one can share (HAProxy `track`): same check,
+    and every server of this one is checked there. One check per server instead of one per
+    service keeps the fast leader checks cheap for Patroni."""
+    names = {s["name"] for s in servers}
+    for svc in earlier:
+        if svc["check"] == check and not svc["track"] and names <= {s["name"] for s in svc["servers"]}:
+            return svc["name"]
+    return None
+
+
+def pgbouncer_databases(conf, forward_to=None):
+    """Databases pgbouncer routes: to the local instance over the unix socket; or, while
+    this node hands its clients over after a switchover, to the primary at ``forward_to``."""
+    host = forward_to or "/var/run/postgresql"
+    dbs = [d["name"] for d in conf.get("pg_databases") or [] if d.get("pgbouncer", True)
            and d.get("state", "present") != "absent"]
-    return [{"name": d["name"], "line": "host=/var/run/postgresql port=%d dbname=%s" % (
-        conf["pg_port"], d["name"])} for d in dbs] + [
-        {"name": "postgres", "line": "host=/var/run/postgresql port=%d dbname=postgres" % conf["pg_port"]}]
+    return [{"name": name, "line": "host=%s port=%d dbname=%s" % (host, conf["pg_port"], name)}
+            for name in dbs + ["postgres"]]
+
+
+def pgbouncer_database_file(databases):
+    """The text of pgbouncer's database.txt (the state and the hand-off write the same)."""
+    return ";; Managed by Salt (Pigsty on Salt): pgbouncer databases from pillar pg_databases\n" + "".join(
+        "%s = %s\n" % (d["name"], d["line"]) for d in databases)
 
 
 def pgbouncer_users(conf):

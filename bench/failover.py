@@ -8,9 +8,11 @@ a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
 10.10.10.13:5434 (connect timeout 2 s, one attempt every 50 ms each). Printed per run:
   promotion   kill -> a surviving member's Patroni reports role primary
   write gap   last committed write before the kill -> first committed write after it
+  writes back promotion -> first committed write after it
   routed      promotion -> node-2's HAProxy has the new primary UP in pg-test-primary
   old down    kill -> node-2's HAProxy has pg-test-1 DOWN in pg-test-primary
   vip         promotion -> the VIP is on the new primary
+  label       promotion -> Prometheus (meta's API) labels the new primary's target role=primary
   read errors failed connections/queries through 5434 during the run
 Then node-1 is started again, rejoins, and the primary is switched back to pg-test-1.
 --no-reactor stops the salt-master during the runs (health-check-only routing, the
@@ -49,6 +51,24 @@ def role(ip):
         return "primary" if r in ("master", "primary") else r
     except Exception:  # noqa: BLE001
         return None
+
+
+def prometheus_role(instance):
+    """The role label Prometheus has for the instance's postgres target (meta's API)."""
+    url = "http://10.10.10.10:9090/api/v1/targets?state=active"
+    with urllib.request.urlopen(url, timeout=0.5) as resp:
+        targets = json.load(resp)["data"]["activeTargets"]
+    for t in targets:
+        if t["labels"].get("ins") == instance and t["labels"].get("cls") == "pg-test":
+            return t["labels"].get("role")
+    return None
+
+
+def label_is(instance, want):
+    try:
+        return prometheus_role(instance) == want
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def haproxy_state(ip="10.10.10.12", backend="pg-test-primary"):
@@ -96,6 +116,33 @@ def wait(check, timeout, interval=0.05):
     return None, None
 
 
+class Watch(threading.Thread):
+    """Polls ``check`` on its own (so a slow check does not delay the others) and records
+    when it first returns something true; bounded by ``timeout``."""
+
+    def __init__(self, check, timeout=90, interval=0.05):
+        super().__init__(daemon=True)
+        self.check, self.timeout, self.interval = check, timeout, interval
+        self.value, self.at = None, None
+        self.start()
+
+    def run(self):
+        self.value, self.at = wait(self._safe, self.timeout, self.interval)
+
+    def _safe(self):
+        try:
+            return self.check()
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def vip_holder():
+    for inst in ("pg-test-2", "pg-test-3"):
+        if "10.10.10.3/24" in sandbox("exec", NODE_OF[inst], "ip", "-4", "-o", "addr", check=False):
+            return inst
+    return None
+
+
 def one_run():
     stop = threading.Event()
     writer = Traffic("10.10.10.12", 5433, "insert into bench_failover(at) values (now())", stop)
@@ -105,28 +152,39 @@ def one_run():
     time.sleep(3)
     sandbox("kill", "node-1")
     t_kill = time.monotonic()
-    new, t_promo = wait(lambda: next((i for i in ("pg-test-2", "pg-test-3") if role(MEMBERS[i]) == "primary"), None), 120)
+    candidates = ("pg-test-2", "pg-test-3")
+    promo = Watch(lambda: next((i for i in candidates if role(MEMBERS[i]) == "primary"), None), 120)
+    routed = Watch(lambda: next((i for i in candidates if haproxy_state().get(i) == "UP"), None))
+    down = Watch(lambda: haproxy_state().get("pg-test-1", "DOWN").startswith("DOWN"))
+    vip = Watch(vip_holder, interval=0.1)
+    label = Watch(lambda: next((i for i in candidates if label_is(i, "primary")), None), interval=0.1)
+    for w in (promo, routed, down, vip, label):
+        w.join(125)
+    new, t_promo = promo.value, promo.at
     if not new:
         stop.set()
         sys.exit("no promotion within 120 s")
-    _, t_routed = wait(lambda: haproxy_state().get(new) == "UP", 60)
-    _, t_down = wait(lambda: haproxy_state().get("pg-test-1", "DOWN").startswith("DOWN"), 60)
-    vip_node = NODE_OF[new]
-    _, t_vip = wait(lambda: "10.10.10.3/24" in sandbox("exec", vip_node, "ip", "-4", "-o", "addr", check=False), 30, 0.1)
-    _, t_write = wait(lambda: writer.ok and writer.ok[-1] > t_kill, 60)
+    wait(lambda: writer.ok and writer.ok[-1] > t_kill, 60)
     time.sleep(2)
     stop.set()
     writer.join(5)
     reader.join(5)
     last_before = max([t for t in writer.ok if t < t_kill] or [t_kill])
     first_after = min([t for t in writer.ok if t > t_kill] or [float("nan")])
+
+    def after(watch, since, expect=None):
+        if watch.at is None or (expect is not None and watch.value != expect):
+            return float("nan")
+        return watch.at - since
     return {
         "new": new,
         "promotion": t_promo - t_kill,
         "write_gap": first_after - last_before,
-        "routed": (t_routed - t_promo) if t_routed else float("nan"),
-        "old_down": (t_down - t_kill) if t_down else float("nan"),
-        "vip": (t_vip - t_promo) if t_vip else float("nan"),
+        "writes_back": first_after - t_promo,
+        "routed": after(routed, t_promo, new),
+        "old_down": after(down, t_kill),
+        "vip": after(vip, t_promo, new),
+        "label": after(label, t_promo, new),
         "read_errors": len(reader.failed),
     }
 
@@ -169,10 +227,11 @@ def main():
         for i in range(args.runs):
             r = one_run()
             results.append(r)
-            print("run %d (%s%s): promotion %.1fs  write gap %.1fs  routed +%.2fs  old down %.1fs  "
-                  "vip +%.2fs  read errors %d  (new primary %s)" % (
+            print("run %d (%s%s): promotion %.1fs  write gap %.1fs (writes back +%.2fs)  routed +%.2fs  old down %.1fs  "
+                  "vip +%.2fs  label +%.2fs  read errors %d  (new primary %s)" % (
                       i + 1, args.plan, ", no reactor" if args.no_reactor else "", r["promotion"],
-                      r["write_gap"], r["routed"], r["old_down"], r["vip"], r["read_errors"], r["new"]),
+                      r["write_gap"], r["writes_back"], r["routed"], r["old_down"], r["vip"], r["label"], r["read_errors"],
+                      r["new"]),
                   flush=True)
             if args.no_reactor:
                 sandbox("exec", "meta", "systemctl", "start", "salt-master")
@@ -185,7 +244,7 @@ def main():
         if args.plan != "norm":
             apply_plan("norm")
     print("\nmedian / max over %d runs:" % len(results))
-    for key in ("promotion", "write_gap", "routed", "old_down", "vip", "read_errors"):
+    for key in ("promotion", "write_gap", "writes_back", "routed", "old_down", "vip", "label", "read_errors"):
         values = [r[key] for r in results]
         print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)))
 

@@ -19,8 +19,7 @@ pgbouncer-config:
 pgbouncer-databases:
   file.managed:
     - name: /etc/pgbouncer/database.txt
-    - source: salt://pgsql/files/pgbouncer-database.txt.jinja
-    - template: jinja
+    - contents: {{ salt['pigsty.pgbouncer']()['database_file'] | yaml_dquote }}
     - user: postgres
     - group: postgres
     - mode: '0640'

@@ -18,6 +18,8 @@ def beacon(monkeypatch):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.__context__ = {}
+    # on a minion the beacon imports the synced _utils itself; here they are on sys.path
+    mod.pigsty_events, mod.pigsty_patroni = pigsty_events, pigsty_patroni
     answers = []
 
     def fake_get_json(host, port, path, timeout):
@@ -78,3 +80,26 @@ def test_state_change_alone_fires(beacon):
     beacon.beacon(GOOD)
     ev = beacon.beacon(GOOD)
     assert ev[0]["changed"] == ["state"] and ev[0]["state"] == "stopped"
+
+
+def test_load_utils_leaves_no_module_behind_for_later_jobs(tmp_path):
+    """The beacon runs in the minion's main process, from which jobs fork: the utils it
+    imports must not stay in sys.modules (jobs would keep the code of before a sync)."""
+    import shutil
+    import sys
+    utils = tmp_path / "utils"
+    utils.mkdir()
+    for name in ("pigsty_patroni", "pigsty_events"):
+        shutil.copy(os.path.join(REPO, "_utils", name + ".py"), utils)
+    saved = {name: sys.modules.get(name) for name in ("pigsty_patroni", "pigsty_events")}
+    try:
+        spec = importlib.util.spec_from_file_location("patroni_beacon2", os.path.join(REPO, "_beacons", "patroni.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.__opts__ = {"extension_modules": str(tmp_path)}
+        mod._load_utils()
+        assert callable(mod.pigsty_events.check_payload) and callable(mod.pigsty_patroni.get_json)
+        assert "pigsty_events" not in sys.modules and "pigsty_patroni" not in sys.modules
+        assert str(utils) not in sys.path
+    finally:
+        sys.modules.update({k: v for k, v in saved.items() if v is not None})

@@ -91,6 +91,21 @@ def test_haproxy_services_membership():
     assert {(s["name"], s["backup"]) for s in offline["servers"]} == {("pg-test-2", True), ("pg-test-3", False)}
 
 
+def test_leader_checks_rise_fast_and_are_shared():
+    services = {s["name"]: s for s in pgsql.haproxy_services(conf_of("node-2"))}
+    primary, default = services["pg-test-primary"], services["pg-test-default"]
+    assert primary["timing"]["downinter"] == "200ms" and primary["timing"]["rise"] == 1
+    assert primary["timing"]["fall"] == 3 and primary["timing"]["inter"] == "3s"
+    # the read services keep Pigsty's norm timing
+    assert services["pg-test-replica"]["timing"] == {"inter": "3s", "fastinter": "1s", "downinter": "5s",
+                                                     "rise": 3, "fall": 3}
+    # 5436 checks /primary too: it tracks 5433's servers instead of checking them again
+    assert primary["track"] is None and default["track"] == "pg-test-primary"
+    assert services["pg-test-replica"]["track"] is None and services["pg-test-offline"]["track"] is None
+    fast = pgsql.haproxy_services(conf_of("node-2", pg_rto_plan="fast"))
+    assert fast[1]["timing"]["downinter"] == "1s" and fast[0]["timing"]["downinter"] == "200ms"
+
+
 def test_extra_service():
     conf = conf_of("node-1", pg_services=[{"name": "standby", "port": 5435, "dest": "postgres",
                                            "check": "/sync", "selector": "replica"}])

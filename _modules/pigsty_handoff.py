@@ -1,0 +1,236 @@
+"""Planned switchover from this node, the primary, without failing its pgbouncer clients.
+
+Run by `salt-run pigsty_ha.switchover` on the current primary's minion, so that nothing in
+the window where clients wait needs a round trip through the Salt master:
+
+    CHECKPOINT (so that the demotion's shutdown checkpoint is short)
+    PAUSE pgbouncer           clients through 5433 wait; in-flight transactions finish first
+    Patroni switchover        POST /switchover to the local Patroni
+    early leader-key release  see below (etcd only)
+    wait for the new primary  its /primary answers 200 (polled every 20 ms)
+    forward pgbouncer         database.txt points at the new primary, RELOAD
+    RESUME pgbouncer          the waiting clients carry on, on the new primary
+
+Early release: Patroni 3 releases the leader key only when its once-a-second poll of
+pg_controldata sees the demoted primary "shut down", which costs up to a second of the
+clients' wait. This node polls every 20 ms instead and, once PostgreSQL is cleanly shut down
+and the candidate has received the shutdown checkpoint (the condition Patroni checks), does
+the same compare-and-delete of the leader key that Patroni would do (it only deletes a key
+that still names the old leader). Patroni's own release then finds the key gone; everything
+else stays Patroni's. With Consul, or when the condition is not met, Patroni releases it.
+
+If Patroni refuses or no new primary appears in time, pgbouncer is resumed unchanged and
+the result says so. Nothing here ever sends a password: pgbouncer's console is reached over
+the unix socket by peer authentication.
+
+    salt node-1 pigsty_handoff.switchover pg-test-1 '{"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12"}' candidate=pg-test-2
+"""
+import ipaddress
+import logging
+import os
+import pwd
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import salt.exceptions
+
+import pigsty_patroni
+import pigsty_pgsql
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pigsty_handoff"
+
+POLL = 0.02          # seconds between checks for the new primary
+REST_TIMEOUT = 0.5   # each check
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _check_members(leader, members, candidate):
+    if not isinstance(members, dict) or not members:
+        raise salt.exceptions.SaltInvocationError(
+            "members: expected {instance: ipv4 address} of the cluster, got %r" % (members,))
+    for name, ip in members.items():
+        try:
+            ipaddress.IPv4Address(str(ip))
+        except ValueError:
+            raise salt.exceptions.SaltInvocationError("members: %s has %r, expected an IPv4 address" % (name, ip))
+    if leader not in members:
+        raise salt.exceptions.SaltInvocationError("leader: %r is not one of members %s" % (leader, sorted(members)))
+    if candidate is not None and (candidate not in members or candidate == leader):
+        raise salt.exceptions.SaltInvocationError(
+            "candidate: %r is not another member (expected one of: %s)" % (
+                candidate, ", ".join(sorted(m for m in members if m != leader))))
+
+
+def _new_primary(leader, members, candidate, port):
+    for name in ([candidate] if candidate else sorted(members)):
+        if name == leader:
+            continue
+        try:
+            code, _body = pigsty_patroni.request(members[name], port, "/primary", timeout=REST_TIMEOUT)
+        except pigsty_patroni.PatroniError:
+            continue
+        if code == 200:
+            return name
+    return None
+
+
+def _controldata(conf):
+    pw = pwd.getpwnam(conf["pg_dbsu"])
+    res = subprocess.run(
+        [os.path.join("/usr/lib/postgresql/%d/bin" % conf["pg_version"], "pg_controldata"), "-D", conf["pg_data"]],
+        capture_output=True, text=True, timeout=2, user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+        cwd="/", env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    return pigsty_patroni.parse_controldata(res.stdout)
+
+
+def _release_early(conf, leader, members, candidate, port, stop, marks):
+    """Compare-and-delete the leader key as soon as the old primary is cleanly shut down and
+    a candidate has its shutdown checkpoint (etcd only). Returns what it did."""
+    if conf.get("dcs_type") != "etcd":
+        return "left to Patroni (DCS is %s)" % conf.get("dcs_type")
+    checkpoint, data = None, {}
+    while not stop.is_set():
+        data = _controldata(conf)
+        checkpoint = pigsty_patroni.shutdown_checkpoint(data)
+        if checkpoint is not None:
+            break
+        time.sleep(POLL)
+    if checkpoint is None:
+        return "left to Patroni (no clean shutdown seen)"
+    marks["shut down"] = time.monotonic()
+    timeline = int(data.get("Latest checkpoint's TimeLineID", "0") or 0)
+    ready = []
+    for name in ([candidate] if candidate else sorted(set(members) - {leader})):
+        try:
+            st = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT)
+        except pigsty_patroni.PatroniError:
+            continue
+        pos = pigsty_patroni.wal_position(st)
+        if pos is not None and pos >= checkpoint and st.get("timeline") == timeline:
+            ready.append(name)
+    if not ready:
+        return "left to Patroni (no candidate has the shutdown checkpoint yet)"
+    key = pigsty_pgsql.leader_key(conf)
+    for endpoint in pigsty_pgsql.dcs_endpoints(conf):
+        url = "http://%s/v2/keys%s?%s" % (endpoint, urllib.parse.quote(key),
+                                          urllib.parse.urlencode({"prevValue": leader}))
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=REST_TIMEOUT):
+                marks["leader key released"] = time.monotonic()
+                return "released the leader key (candidates with the checkpoint: %s)" % ", ".join(ready)
+        except urllib.error.HTTPError as exc:
+            return "left to Patroni (etcd answered %s: the key no longer names %s)" % (exc.code, leader)
+        except (urllib.error.URLError, OSError):
+            continue
+    return "left to Patroni (no etcd endpoint answered)"
+
+
+def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout=10, switch_timeout=30,
+               early_release=True):
+    """Switch the cluster's primary (this node, instance ``leader``) over to ``candidate`` (or
+    to the replica Patroni picks), handing pgbouncer's clients over; returns what happened
+    and how long clients waited (``paused_s``).
+
+    CLI example::
+
+        salt node-1 pigsty_handoff.switchover pg-test-1 '{"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12"}'
+    """
+    _check_members(leader, members, candidate)
+    port = int(patroni_port)
+    conf = __salt__["pigsty.config"]()
+    if not conf:
+        raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
+    dbsu = conf["pg_dbsu"]
+    # a checkpoint now makes the one PostgreSQL writes while shutting down for the demotion short
+    __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=dbsu, python_shell=False,
+                            timeout=60, ignore_retcode=True, output_loglevel="debug")
+    # what pgbouncer's databases will be, for each possible new primary: ready before the pause
+    files = {name: __salt__["pigsty.pgbouncer"](forward_to=ip)["database_file"]
+             for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}
+    try:
+        __salt__["pgbouncer.pause"](timeout=pause_timeout)
+    except salt.exceptions.CommandExecutionError as exc:
+        __salt__["pgbouncer.resume"]()
+        return {"result": False, "new": None, "comment": "pgbouncer PAUSE did not finish: %s" % exc}
+    t_paused = time.monotonic()
+    marks = {}
+    answer = {}
+
+    def post():
+        body = {"leader": leader}
+        if candidate:
+            body["candidate"] = candidate
+        try:
+            answer["status"], answer["body"] = pigsty_patroni.request(
+                members[leader], port, "/switchover", method="POST", body=body, timeout=switch_timeout)
+        except pigsty_patroni.PatroniError as exc:
+            answer["status"], answer["body"] = None, str(exc)
+
+    new, forwarded, resumed = None, False, False
+    poster = threading.Thread(target=post, daemon=True)
+    stop, released = threading.Event(), {}
+    def release():
+        try:
+            released["how"] = _release_early(conf, leader, members, candidate, port, stop, marks)
+        except Exception as exc:  # noqa: BLE001 - Patroni releases the key itself anyway
+            log.exception("pigsty_handoff: early release failed")
+            released["how"] = "left to Patroni (early release failed: %s: %s)" % (type(exc).__name__, exc)
+    releaser = threading.Thread(target=release, daemon=True)
+    try:
+        poster.start()
+        if early_release:
+            releaser.start()
+        deadline = t_paused + switch_timeout
+        while time.monotonic() < deadline:
+            new = _new_primary(leader, members, candidate, port)
+            if new or (not poster.is_alive() and answer.get("status") != 200):
+                break
+            time.sleep(POLL)
+        marks["new primary seen"] = time.monotonic()
+        if new:
+            # RELOAD and RESUME in one console session: the clients wait no longer than that
+            forwarded = __salt__["pgbouncer.forward"](members[new], database_file=files.get(new), resume=True)
+            resumed = True
+    finally:
+        stop.set()
+        if not resumed:
+            __salt__["pgbouncer.resume"]()
+        paused = time.monotonic() - t_paused
+    poster.join(switch_timeout)
+    if early_release:
+        releaser.join(5)
+    log.info("pigsty_handoff: %s -> %s, pgbouncer paused %.3fs, forwarded %s", leader, new, paused, forwarded)
+    if not new:
+        return {"result": False, "new": None, "paused_s": round(paused, 3),
+                "comment": "no new primary within %ss; Patroni answered %s: %s; pgbouncer resumed unchanged" % (
+                    switch_timeout, answer.get("status"), answer.get("body"))}
+    return {"result": True, "new": new, "paused_s": round(paused, 3), "forwarded_to": members[new],
+            "timeline_s": {k: round(v - t_paused, 3) for k, v in marks.items()},
+            "leader_key": released.get("how", "left to Patroni"),
+            "patroni": "%s: %s" % (answer.get("status"), answer.get("body"))}
+
+
+def state():
+    """This node's pgbouncer hand-off: where it forwards (None: local) and its clients."""
+    return {"forward": __salt__["pgbouncer.forwarding"](), "clients": __salt__["pgbouncer.clients"]()}
+
+
+def end(primary_ip=None):
+    """End or redirect this node's hand-off: with no clients left (or when this node is the
+    primary itself, ``primary_ip`` = None) route locally again; otherwise keep forwarding,
+    to ``primary_ip``. Returns {"forward": where it forwards now, "changed": bool}."""
+    current = __salt__["pgbouncer.forwarding"]()
+    if current is None:
+        return {"forward": None, "changed": False}
+    if primary_ip and __salt__["pgbouncer.clients"]() > 0:
+        return {"forward": primary_ip, "changed": __salt__["pgbouncer.forward"](primary_ip)}
+    return {"forward": None, "changed": __salt__["pgbouncer.forward"](None)}
