@@ -471,19 +471,36 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
         fh.write(leader["name"])
     try:
         if handoff:
+            # members still forwarding clients of an earlier hand-off (to this leader) wait too
+            states = _fan_out([m["minion"] for m in members if m is not old], "pigsty_handoff.state")
+            forwarders = [m for m in members if isinstance(states.get(m["minion"]), dict)
+                          and states[m["minion"]].get("forward")]
+            paused_fw = [n for n, ok in _fan_out([m["minion"] for m in forwarders], "pgbouncer.pause").items()
+                         if ok is True]
             _fan_out(minions, "pigsty_haproxy.run", [pigsty_haproxy.handoff_hold(leader_be, old["pg_instance"])])
-            answers = _fan_out([old["minion"]], "pigsty_handoff.switchover", [leader["name"], ips],
-                               {"candidate": candidate, "patroni_port": port, "early_release": early_release},
-                               timeout=90)
-            res = answers.get(old["minion"])
-            if not isinstance(res, dict):
-                res = {"result": False, "comment": "no answer from %s: %s" % (old["minion"], res)}
-            if res.get("result"):
-                _fan_out(minions, "pigsty_haproxy.run",
-                         [pigsty_haproxy.handoff_route(leader_be, pgb_be, old["pg_instance"], res["new"])])
-            else:
-                _fan_out(minions, "pigsty_haproxy.run",
-                         [pigsty_haproxy.handoff_release(leader_be, [], old["pg_instance"], True)])
+            try:
+                answers = _fan_out([old["minion"]], "pigsty_handoff.switchover", [leader["name"], ips],
+                                   {"candidate": candidate, "patroni_port": port, "early_release": early_release},
+                                   timeout=90)
+                res = answers.get(old["minion"])
+                if not isinstance(res, dict):
+                    res = {"result": False, "comment": "no answer from %s: %s" % (old["minion"], res)}
+                if res.get("result"):
+                    # forwarders follow the new primary (or route locally, on the new primary)
+                    for m in forwarders:
+                        if m["minion"] in paused_fw:
+                            target = None if m["pg_instance"] == res["new"] else ips[res["new"]]
+                            ans = _fan_out([m["minion"]], "pgbouncer.forward", [target], {"resume": True})
+                            if isinstance(ans.get(m["minion"]), bool):     # forwarded and resumed
+                                paused_fw.remove(m["minion"])
+                    _fan_out(minions, "pigsty_haproxy.run",
+                             [pigsty_haproxy.handoff_route(leader_be, pgb_be, old["pg_instance"], res["new"])])
+                else:
+                    _fan_out(minions, "pigsty_haproxy.run",
+                             [pigsty_haproxy.handoff_release(leader_be, [], old["pg_instance"], True)])
+            finally:
+                if paused_fw:
+                    _fan_out(paused_fw, "pgbouncer.resume")
             new_name, paused = res.get("new"), res.get("paused_s")
         else:
             body = {"leader": leader["name"]}

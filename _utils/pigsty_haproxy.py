@@ -52,7 +52,8 @@ def servers_state(path=SOCKET):
             continue
         # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
         op = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}.get(f[5], f[5])
-        admin = "MAINT" if int(f[6]) & 0x0F else ("DRAIN" if int(f[6]) & 0x10 else "READY")
+        # HAProxy's SRV_ADMF_* bits: maintenance 0x01|0x02|0x04|0x20, drain 0x08|0x10
+        admin = "MAINT" if int(f[6]) & 0x27 else ("DRAIN" if int(f[6]) & 0x18 else "READY")
         check_state = int(f[13]) if len(f) > 13 and f[13].isdigit() else 6
         held = bool(check_state & 0x2) and not check_state & 0x4     # CONFIGURED, not ENABLED
         out.setdefault(f[1], {})[f[3]] = {"op": op, "admin": admin, "addr": f[4], "held": held}

@@ -5,9 +5,11 @@ replica service. Runs last among the pg-test tests (it moves the primary) and pu
 primary back on pg-test-1 at the end."""
 import json
 import subprocess
+import threading
 import time
 import urllib.request
 
+import psycopg2
 import pytest
 import yaml
 
@@ -109,6 +111,107 @@ def test_forged_event_changes_nothing(healthy):
     data, rc, res = salt_run("pigsty_ha.reconcile", 'event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99", "new_role": "primary"}')
     assert rc != 0
     assert "event data:instance: pg-test-9 is not a member of pg-test" in res.stdout + res.stderr
+
+
+class Writer(threading.Thread):
+    """Inserts numbered rows through a 5433 (bounded in time): one connection for all
+    (``persistent``) or a new connection per transaction. Keeps what committed and what failed."""
+
+    def __init__(self, host, persistent, start_at, limit=120):
+        super().__init__(daemon=True)
+        self.host, self.persistent, self.next, self.limit = host, persistent, start_at, limit
+        self.committed, self.failed, self.stop = [], [], threading.Event()
+
+    def _connect(self):
+        conn = psycopg2.connect(host=self.host, port=5433, user=TEST[0], password=TEST[1], dbname="test",
+                                connect_timeout=5, application_name="pigsty-tests-writer")
+        conn.autocommit = True
+        return conn
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        conn = None
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                if conn is None or not self.persistent:
+                    conn = self._connect()
+                with conn.cursor() as cur:
+                    cur.execute("insert into ha_switch(n) values (%s)", (self.next,))
+                self.committed.append(self.next)
+            except psycopg2.Error as exc:
+                self.failed.append("%d: %s" % (self.next, str(exc).strip()[:200]))
+                conn = None
+            finally:
+                if conn is not None and not self.persistent:
+                    conn.close()
+                    conn = None
+            self.next += 1
+            time.sleep(0.02)
+        if conn is not None:
+            conn.close()
+
+
+def handoff_state(node):
+    res = node_exec("meta", "salt", "--out=json", node, "pigsty_handoff.state")
+    return json.loads(res.stdout)[node]
+
+
+def held(node):
+    res = node_exec("meta", "salt", "--out=json", node, "pigsty_haproxy.servers")
+    servers = json.loads(res.stdout)[node]
+    return sorted({s for be in servers.values() for s, st in be.items() if st["admin"] != "READY" or st["held"]})
+
+
+def test_planned_switchover_fails_no_transaction_of_clients_through_5433(healthy):
+    """Through the runner, with two clients writing through 5433 all along (one keeps its
+    connection, one connects per transaction): no transaction fails, every committed row is
+    there; the old primary's pgbouncer forwards its remaining client until it leaves, then
+    routes locally again and HAProxy takes its hold off."""
+    node_of = {"pg-test-1": ("node-1", "10.10.10.11"), "pg-test-2": ("node-2", "10.10.10.12"),
+               "pg-test-3": ("node-3", "10.10.10.13")}
+    old = leader("10.10.10.12")
+    candidate = "pg-test-1" if old != "pg-test-1" else "pg-test-2"
+    wait_for(lambda: node_of[candidate][1] in streaming_replicas_any(), 120)
+    third = next(i for i in node_of if i not in (old, candidate))
+    query(node_of[old][1], 5436, *DBA, "drop table if exists ha_switch; "
+          "create table ha_switch (n bigint primary key, at timestamptz default now()); "
+          "grant insert, select on ha_switch to test", dbname="test")
+    keeper = Writer(node_of[third][1], True, 1)           # one connection, through the third member
+    hopper = Writer(node_of[old][1], False, 10 ** 9)      # a new connection each time, through the old primary
+    keeper.start()
+    hopper.start()
+    try:
+        time.sleep(2)
+        data, rc, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=" + candidate)
+        assert rc == 0, res.stdout + res.stderr
+        assert data["result"] is True and data["old"] == old and data["new"] == candidate, data
+        time.sleep(2)
+        hopper.stop.set()
+        hopper.join(30)
+        # the keeper is still connected to the old primary's pgbouncer, which forwards it
+        assert keeper.failed == [] and hopper.failed == []
+        assert handoff_state(node_of[old][0])["forward"] == node_of[candidate][1]
+        assert query(node_of[third][1], 5433, *TEST, "select pg_is_in_recovery()", dbname="test") == [(False,)]
+    finally:
+        keeper.stop.set()
+        hopper.stop.set()
+        keeper.join(30)
+        hopper.join(30)
+    print("switchover %s -> %s: clients waited %ss (%s); %d + %d transactions committed" % (
+        old, candidate, data.get("clients_waited_s"), data.get("leader_key"), len(keeper.committed), len(hopper.committed)))
+    assert keeper.failed == [] and hopper.failed == []
+    assert len(keeper.committed) > 50 and len(hopper.committed) > 10
+    rows = query(node_of[candidate][1], 5436, *DBA, "select n from ha_switch", dbname="test")
+    assert {r[0] for r in rows} == set(keeper.committed) | set(hopper.committed)
+    # once the keeper has left, reconciliation ends the hand-off
+    old_node = node_of[old][0]
+    assert wait_for(lambda: salt_run("pigsty_ha.reconcile", "pg-test")[1] == 0
+                    and handoff_state(old_node)["forward"] is None, 60, 2)
+    for node in ("node-1", "node-2", "node-3"):
+        assert wait_for(lambda n=node: held(n) == [], 30)
+        assert wait_for(lambda n=node: haproxy_up(n, "pg-test-primary") == [candidate], 30)
+    assert query(node_of[old][1], 6432, *TEST, "select pg_is_in_recovery()", dbname="test") == [(True,)]
+    query(node_of[candidate][1], 5436, *DBA, "drop table ha_switch", dbname="test")
 
 
 def test_master_down_during_failover_then_reconciliation_restores(healthy):
