@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "pigsty_ha"
 
 CALL_TIMEOUT = 5        # seconds for each fan-out to the members
-REST_TIMEOUT = 1.0      # seconds for each Patroni REST call
+REST_TIMEOUT = 0.5      # seconds for each Patroni REST call (a dead member costs this once)
 
 
 def __virtual__():
@@ -45,9 +45,35 @@ def __virtual__():
 
 
 # ------------------------------------------------------------------ live view
-def _inventory():
+_INVENTORY_CACHE = {}
+
+
+def _pillar_stamp():
+    """Newest modification time under the pillar roots (a pillar edit invalidates the cache)."""
+    newest = 0.0
+    for roots in (__opts__.get("pillar_roots") or {}).values():
+        for root in roots:
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    try:
+                        newest = max(newest, os.path.getmtime(os.path.join(dirpath, name)))
+                    except OSError:
+                        continue
+    return newest
+
+
+def _inventory(max_age=300):
+    """The merged inventory. Compiling every minion's pillar takes a while, and the reactor
+    runs this on every Patroni event: the master process keeps the result until a pillar
+    file changes (or ``max_age`` seconds pass)."""
+    stamp = _pillar_stamp()
+    cached = _INVENTORY_CACHE.get("inv")
+    if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
+        return cached[2], cached[3]
     merged, _problems = pigsty_pillar.full_inventory(__opts__)
-    return merged, pigsty_inventory.inventory(merged)
+    inv = pigsty_inventory.inventory(merged)
+    _INVENTORY_CACHE["inv"] = (stamp, time.time(), merged, inv)
+    return merged, inv
 
 
 def _members(inv, cluster):
@@ -268,7 +294,7 @@ def reconcile(cluster=None, event=None, handoff=False):
             return {"result": True, "cluster": cluster, "roles": entry["roles"], "steps": {},
                     "comment": "covered by the reconciliation that started at %.3f" % last["start"],
                     "duration": entry["duration"]}
-        result = _reconcile_now(merged, inv, cluster, members, event, handoff, last)
+        result = _reconcile_now(merged, inv, cluster, members, event, handoff, last, t0)
     if not result["result"]:
         __context__["retcode"] = 1
     return result
@@ -306,12 +332,13 @@ def _cluster_lock(cluster, wait=120):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _reconcile_now(merged, inv, cluster, members, event, handoff, last):
+def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requested):
     t0 = time.time()
     last["start"] = t0
     port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
     roles, _details = live_roles(members, port)
     last["roles"] = roles
+    t_roles = time.time()
     # The steps touch different things and are idempotent: they start together, so that a
     # member that does not answer delays none of the others.
     steps = _parallel({
@@ -319,11 +346,13 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last):
         "vip": (_step_vip, merged, members, roles),
         "targets_dns": (_step_meta, inv, "pigsty_live.record", [cluster, dict(roles)]),
     })
+    t_steps = time.time()
     held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
     if (held or handoff) and not _switch_in_progress(cluster):
         steps["handoff"] = _step_handoff(merged, members, roles)
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
-             "duration": round(time.time() - t0, 3)}
+             "duration": round(time.time() - t0, 3), "requested": requested,
+             "timings": {"roles": round(t_roles - t0, 3), "steps": round(t_steps - t_roles, 3)}}
     _record(cluster, entry)
     ok = all(s.get("result") for s in steps.values())
     log.info("pigsty_ha: reconciled %s in %.2fs: roles %s", cluster, entry["duration"], roles)

@@ -2,6 +2,7 @@
 """Benchmark: hard kill of pg-test's primary machine, with bounded client traffic.
 
     /opt/pigsty/venv/bin/python bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
+    /opt/pigsty/venv/bin/python bench/failover.py --switchover [--runs N]
 
 Per run: the primary (pg-test-1 on node-1) is hard-killed (`sandbox.py kill node-1`) while
 a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
@@ -12,9 +13,16 @@ a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
   routed      promotion -> node-2's HAProxy has the new primary UP in pg-test-primary
   old down    kill -> node-2's HAProxy has pg-test-1 DOWN in pg-test-primary
   vip         promotion -> the VIP is on the new primary
+  targets     promotion -> the reconciler has written role=primary for it into meta's file_sd file
   label       promotion -> Prometheus (meta's API) labels the new primary's target role=primary
+              (Prometheus applies file_sd changes on two 5 s tickers of its own: discovery
+              and scrape manager)
   read errors failed connections/queries through 5434 during the run
 Then node-1 is started again, rejoins, and the primary is switched back to pg-test-1.
+--switchover: planned switchovers through `salt-run pigsty_ha.switchover` around the
+members, while one client writes on a single connection and one connects per transaction,
+both through 5433 (every 20 ms); printed per run: how long the runner says clients waited,
+the longest gap between commits of each client, failed transactions.
 --no-reactor stops the salt-master during the runs (health-check-only routing, the
 baseline) and starts it again at the end. Traffic goes only to 10.10.10.0/24; every loop is
 bounded in time.
@@ -29,6 +37,7 @@ import time
 import urllib.request
 
 import psycopg2
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -61,6 +70,15 @@ def prometheus_role(instance):
     for t in targets:
         if t["labels"].get("ins") == instance and t["labels"].get("cls") == "pg-test":
             return t["labels"].get("role")
+    return None
+
+
+def targets_file_role(instance):
+    """The role the reconciler wrote for the instance into meta's file_sd file."""
+    text = sandbox("exec", "meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.yml", check=False)
+    for group in yaml.safe_load(text) or []:
+        if group.get("labels", {}).get("ins") == instance:
+            return group["labels"].get("role")
     return None
 
 
@@ -158,7 +176,8 @@ def one_run():
     down = Watch(lambda: haproxy_state().get("pg-test-1", "DOWN").startswith("DOWN"))
     vip = Watch(vip_holder, interval=0.1)
     label = Watch(lambda: next((i for i in candidates if label_is(i, "primary")), None), interval=0.1)
-    for w in (promo, routed, down, vip, label):
+    targets = Watch(lambda: next((i for i in candidates if targets_file_role(i) == "primary"), None), interval=0.1)
+    for w in (promo, routed, down, vip, label, targets):
         w.join(125)
     new, t_promo = promo.value, promo.at
     if not new:
@@ -185,8 +204,101 @@ def one_run():
         "old_down": after(down, t_kill),
         "vip": after(vip, t_promo, new),
         "label": after(label, t_promo, new),
+        "targets": after(targets, t_promo, new),
         "read_errors": len(reader.failed),
     }
+
+
+class Writer(threading.Thread):
+    """Writes through 5433 every 20 ms: on one connection (``persistent``) or a new
+    connection per transaction; records commit times and failures (bounded in time)."""
+
+    def __init__(self, host, persistent, stop, limit=180):
+        super().__init__(daemon=True)
+        self.host, self.persistent, self.stop, self.limit = host, persistent, stop, limit
+        self.ok, self.failed = [], []
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        conn = None
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(host=self.host, port=5433, user="test", password=TEST_PW,
+                                            dbname="test", connect_timeout=2)
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("insert into bench_failover(at) values (now())")
+                self.ok.append(time.monotonic())
+            except psycopg2.Error:
+                self.failed.append(time.monotonic())
+                conn = None
+            if conn is not None and not self.persistent:
+                conn.close()
+                conn = None
+            time.sleep(0.02)
+
+    def max_gap(self, since, until):
+        times = [t for t in self.ok if since - 1 <= t <= until + 1]
+        return max((b - a for a, b in zip(times, times[1:])), default=float("nan"))
+
+
+def leader_now():
+    return next((i for i in MEMBERS if role(MEMBERS[i]) == "primary"), None)
+
+
+def one_switchover():
+    """Planned switchover through the runner, to the next member, with a persistent and a
+    per-transaction writer through 5433 of the member that is neither old nor new."""
+    old = leader_now()
+    order = sorted(MEMBERS)
+    new = order[(order.index(old) + 1) % len(order)]
+    third = next(i for i in MEMBERS if i not in (old, new))
+    stop = threading.Event()
+    keeper = Writer(MEMBERS[third], True, stop)
+    hopper = Writer(MEMBERS[old], False, stop)
+    keeper.start()
+    hopper.start()
+    time.sleep(2)
+    t0 = time.monotonic()
+    out = sandbox("exec", "meta", "salt-run", "--out=json", "pigsty_ha.switchover", "pg-test",
+                  "candidate=" + new, check=False)
+    t1 = time.monotonic()
+    time.sleep(2)
+    stop.set()
+    keeper.join(10)
+    hopper.join(10)
+    try:
+        res = json.loads(out)
+    except ValueError:
+        res = {"result": False, "comment": out[-500:]}
+    return {
+        "new": new, "ok": res.get("result") is True and res.get("new") == new,
+        "waited": res.get("clients_waited_s") or float("nan"),
+        "keeper_gap": keeper.max_gap(t0, t1), "hopper_gap": hopper.max_gap(t0, t1),
+        "failed": len(keeper.failed) + len(hopper.failed), "runner": t1 - t0,
+        "leader_key": res.get("leader_key"),
+    }
+
+
+def switchover_runs(runs):
+    results = []
+    for i in range(runs):
+        r = one_switchover()
+        results.append(r)
+        print("switchover %d -> %s: ok %s  clients waited %.3fs  max commit gap: one connection %.3fs, "
+              "connection per transaction %.3fs  failed transactions %d  runner %.1fs  (%s)" % (
+                  i + 1, r["new"], r["ok"], r["waited"], r["keeper_gap"], r["hopper_gap"], r["failed"],
+                  r["runner"], r["leader_key"]), flush=True)
+        time.sleep(5)
+    # back to pg-test-1, and end the hand-offs (their clients are gone)
+    if leader_now() != "pg-test-1":
+        sandbox("exec", "meta", "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
+    sandbox("exec", "meta", "salt-run", "pigsty_ha.reconcile", "pg-test", check=False)
+    print("\nmedian / max over %d switchovers:" % len(results))
+    for key in ("waited", "keeper_gap", "hopper_gap", "failed", "runner"):
+        values = [r[key] for r in results]
+        print("  %-11s %7.3f / %7.3f" % (key, statistics.median(values), max(values)))
 
 
 def restore():
@@ -213,11 +325,15 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--plan", choices=("norm", "fast"), default="norm")
     p.add_argument("--no-reactor", action="store_true")
+    p.add_argument("--switchover", action="store_true",
+                   help="planned switchovers through the runner instead of hard kills")
     args = p.parse_args()
     psycopg2.connect(host="10.10.10.11", port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
                      password=user_password("pg-test", "dbuser_dba")).cursor().execute(
         "create table if not exists bench_failover (id bigserial primary key, at timestamptz); "
         "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test; commit")
+    if args.switchover:
+        return switchover_runs(args.runs)
     if args.plan != "norm":
         apply_plan(args.plan)
     if args.no_reactor:
@@ -228,9 +344,9 @@ def main():
             r = one_run()
             results.append(r)
             print("run %d (%s%s): promotion %.1fs  write gap %.1fs (writes back +%.2fs)  routed +%.2fs  old down %.1fs  "
-                  "vip +%.2fs  label +%.2fs  read errors %d  (new primary %s)" % (
+                  "vip +%.2fs  targets file +%.2fs  label +%.2fs  read errors %d  (new primary %s)" % (
                       i + 1, args.plan, ", no reactor" if args.no_reactor else "", r["promotion"],
-                      r["write_gap"], r["writes_back"], r["routed"], r["old_down"], r["vip"], r["label"], r["read_errors"],
+                      r["write_gap"], r["writes_back"], r["routed"], r["old_down"], r["vip"], r["targets"], r["label"], r["read_errors"],
                       r["new"]),
                   flush=True)
             if args.no_reactor:
@@ -244,7 +360,7 @@ def main():
         if args.plan != "norm":
             apply_plan("norm")
     print("\nmedian / max over %d runs:" % len(results))
-    for key in ("promotion", "write_gap", "writes_back", "routed", "old_down", "vip", "label", "read_errors"):
+    for key in ("promotion", "write_gap", "writes_back", "routed", "old_down", "vip", "targets", "label", "read_errors"):
         values = [r[key] for r in results]
         print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)))
 

@@ -1,0 +1,96 @@
+"""The failover runner's own machinery, without a master: reconciliations of a cluster take
+turns and bursts coalesce; a malformed event is refused before anything is asked or
+changed; parallel fan-outs never share a job id; a failing step is reported, not raised."""
+import importlib.util
+import os
+import threading
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def runner(tmp_path):
+    spec = importlib.util.spec_from_file_location("pigsty_ha_runner", os.path.join(REPO, "_runners", "pigsty_ha.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.__opts__ = {"cachedir": str(tmp_path), "pillar_roots": {}}
+    mod.__context__ = {}
+    return mod
+
+
+def test_lock_records_the_last_run_and_is_exclusive(runner):
+    with runner._cluster_lock("pg-test") as last:
+        assert last == {}
+        last.update(start=123.0, roles={"pg-test-1": "primary"})
+        got = []
+        t = threading.Thread(target=lambda: got.append(_try_lock(runner)))
+        t.start()
+        t.join(5)
+        assert got == ["busy"]                     # a second run waits for the first
+    with runner._cluster_lock("pg-test") as last:
+        assert last == {"start": 123.0, "roles": {"pg-test-1": "primary"}}
+
+
+def _try_lock(runner):
+    try:
+        with runner._cluster_lock("pg-test", wait=0.2):
+            return "got it"
+    except runner.salt.exceptions.CommandExecutionError as exc:
+        assert "pg-test" in str(exc)
+        return "busy"
+
+
+def test_a_request_covered_by_a_newer_run_does_nothing(runner, monkeypatch):
+    members = [{"pg_instance": "pg-test-1", "ip": "10.10.10.11", "minion": "node-1"}]
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {"clusters": {"pg-test": {}}}))
+    monkeypatch.setattr(runner, "_members", lambda inv, cluster: members)
+    monkeypatch.setattr(runner, "_record", lambda cluster, entry: recorded.append(entry))
+    recorded = []
+
+    def must_not_run(*args):
+        raise AssertionError("a covered request must not reconcile again")
+    monkeypatch.setattr(runner, "_reconcile_now", must_not_run)
+    with runner._cluster_lock("pg-test") as last:      # a run that started in the future
+        last.update(start=time.time() + 60, roles={"pg-test-1": "primary"})
+    out = runner.reconcile("pg-test")
+    assert out["result"] is True and "covered by" in out["comment"]
+    assert recorded and recorded[0]["covered_by"] and recorded[0]["roles"] == {"pg-test-1": "primary"}
+
+
+def test_malformed_event_is_refused_before_anything_is_asked(runner, monkeypatch):
+    inv = {"clusters": {"pg-test": {}}}
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, inv))
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_members",
+                        lambda inv, name: [{"pg_instance": "pg-test-1", "ip": "10.10.10.11", "minion": "node-1"}])
+
+    def must_not_be_called(*args, **kwargs):
+        raise AssertionError("nothing may be asked or changed for a refused event")
+    monkeypatch.setattr(runner, "live_roles", must_not_be_called)
+    monkeypatch.setattr(runner, "_fan_out", must_not_be_called)
+    out = runner.reconcile(event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99",
+                                  "new_role": "primary"})
+    assert out["result"] is False and out["retcode"] == 1
+    assert "event refused" in out["comment"] and "pg-test-9" in out["comment"]
+    assert runner.__context__["retcode"] == 1
+
+
+def test_parallel_fan_outs_get_distinct_job_ids(runner):
+    jids, threads = [], []
+    for _ in range(8):
+        threads.append(threading.Thread(target=lambda: jids.extend(runner._unique_jid() for _ in range(50))))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(jids) == 400 and len(set(jids)) == 400
+
+
+def test_parallel_reports_a_failing_step_instead_of_raising(runner):
+    def boom():
+        raise RuntimeError("member did not answer")
+    out = runner._parallel({"ok": (lambda x: {"result": True, "x": x}, 1), "bad": (boom,)})
+    assert out["ok"] == {"result": True, "x": 1}
+    assert out["bad"]["result"] is False and "RuntimeError: member did not answer" in out["bad"]["comment"]
