@@ -160,7 +160,9 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
         __salt__["pgbouncer.pause"](timeout=pause_timeout)
     except salt.exceptions.CommandExecutionError as exc:
         __salt__["pgbouncer.resume"]()
-        return {"result": False, "new": None, "comment": "pgbouncer PAUSE did not finish: %s" % exc}
+        return {"result": False, "new": None,
+                "comment": "pgbouncer PAUSE did not finish, nothing was switched: %s (a transaction that "
+                           "stays open holds PAUSE; handoff=False switches without the hand-off)" % exc}
     t_paused = time.monotonic()
     marks = {}
     answer = {}

@@ -100,13 +100,20 @@ def live_roles(members, port):
             details[m["pg_instance"]] = {"state": "unreachable", "error": str(exc)}
     # all at once: a dead member costs one timeout, not one per member before it
     _parallel({m["pg_instance"]: (ask, m) for m in members})
+    reachable = [m["ip"] for m in members if roles[m["pg_instance"]] != "unreachable"]
     # two members claiming primary: trust the DCS leader key (via /cluster)
     primaries = [i for i, r in roles.items() if r == "primary"]
     if len(primaries) > 1:
-        leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+        leader, _errors = pigsty_patroni.find_leader(reachable, port, REST_TIMEOUT)
         for inst in primaries:
             if not leader or inst != leader["name"]:
                 roles[inst] = "demoting"
+    # a member that did not answer but still holds the leader key may just be slow: it is
+    # "unresponsive", and its routing is left to HAProxy's checks (never forced down)
+    if "unreachable" in roles.values() and reachable:
+        leader, _errors = pigsty_patroni.find_leader(reachable, port, REST_TIMEOUT)
+        if leader and roles.get(leader["name"]) == "unreachable":
+            roles[leader["name"]] = "unresponsive"
     return roles, details
 
 

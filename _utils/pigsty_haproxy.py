@@ -66,7 +66,8 @@ def desired_health(services, live_roles):
     /replica -> running replicas. Unreachable members are down everywhere. Services with
     other checks are left to HAProxy's own checks.
 
-    ``live_roles``: instance -> primary | replica | unreachable (| other: left alone)."""
+    ``live_roles``: instance -> primary | replica | unreachable (| other, such as
+    "unresponsive" for a leader whose API did not answer in time: left alone)."""
     want = {}
     for svc in services:
         if svc.get("track"):
@@ -76,6 +77,8 @@ def desired_health(services, live_roles):
             role = live_roles.get(server["name"], "unreachable")
             if role == "unreachable":
                 health = "down"
+            elif role not in ("primary", "replica", "stopped", "demoting"):
+                health = None
             elif check in LEADER_CHECKS:
                 health = "up" if role == "primary" else "down"
             elif check == "/read-only":

@@ -68,3 +68,11 @@ def test_plan_only_touches_what_differs():
     assert hx.plan(current, want) == ["set server pg-test-primary/pg-test-1 health down",
                                       "set server pg-test-primary/pg-test-2 health up"]
     assert hx.plan(current, {"pg-test-primary": {"pg-test-1": "up"}}) == []
+
+
+def test_an_unresponsive_leader_is_left_to_the_health_checks():
+    """A leader whose REST API was too slow to answer is not a dead one: the reconciler must
+    not force it down (that would cut writes); HAProxy's own checks decide."""
+    want = hx.desired_health(services(), {"pg-test-1": "unresponsive", "pg-test-2": "replica", "pg-test-3": "replica"})
+    assert "pg-test-1" not in want["pg-test-primary"] and "pg-test-1" not in want["pg-test-replica"]
+    assert want["pg-test-primary"] == {"pg-test-2": "down", "pg-test-3": "down"}

@@ -94,3 +94,24 @@ def test_parallel_reports_a_failing_step_instead_of_raising(runner):
     out = runner._parallel({"ok": (lambda x: {"result": True, "x": x}, 1), "bad": (boom,)})
     assert out["ok"] == {"result": True, "x": 1}
     assert out["bad"]["result"] is False and "RuntimeError: member did not answer" in out["bad"]["comment"]
+
+
+MEMBERS = [{"pg_instance": "pg-test-%d" % i, "ip": "10.10.10.1%d" % i, "minion": "node-%d" % i} for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("leader,expected", [
+    ("pg-test-1", "unresponsive"),   # still holds the leader key: slow, not dead
+    ("pg-test-2", "unreachable"),    # somebody else leads: it is gone
+])
+def test_live_roles_tells_a_slow_leader_from_a_dead_member(runner, monkeypatch, leader, expected):
+    def get_json(host, port, path, timeout):
+        if host == "10.10.10.11":
+            raise runner.pigsty_patroni.PatroniError("timed out")
+        return {"role": "replica", "state": "running", "timeline": 3}
+    monkeypatch.setattr(runner.pigsty_patroni, "get_json", get_json)
+    asked = []
+    monkeypatch.setattr(runner.pigsty_patroni, "find_leader",
+                        lambda hosts, port, timeout: asked.append(hosts) or ({"name": leader}, []))
+    roles, _details = runner.live_roles(MEMBERS, 8008)
+    assert roles["pg-test-1"] == expected and roles["pg-test-2"] == "replica"
+    assert asked == [["10.10.10.12", "10.10.10.13"]]    # only members that answered are asked
