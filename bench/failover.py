@@ -247,7 +247,7 @@ def leader_now():
     return next((i for i in MEMBERS if role(MEMBERS[i]) == "primary"), None)
 
 
-def one_switchover():
+def one_switchover(early_release=True):
     """Planned switchover through the runner, to the next member, with a persistent and a
     per-transaction writer through 5433 of the member that is neither old nor new."""
     old = leader_now()
@@ -262,7 +262,7 @@ def one_switchover():
     time.sleep(2)
     t0 = time.monotonic()
     out = sandbox("exec", "meta", "salt-run", "--out=json", "pigsty_ha.switchover", "pg-test",
-                  "candidate=" + new, check=False)
+                  "candidate=" + new, "early_release=%s" % early_release, check=False)
     t1 = time.monotonic()
     time.sleep(2)
     stop.set()
@@ -281,10 +281,10 @@ def one_switchover():
     }
 
 
-def switchover_runs(runs):
+def switchover_runs(runs, early_release=True):
     results = []
     for i in range(runs):
-        r = one_switchover()
+        r = one_switchover(early_release)
         results.append(r)
         print("switchover %d -> %s: ok %s  clients waited %.3fs  max commit gap: one connection %.3fs, "
               "connection per transaction %.3fs  failed transactions %d  runner %.1fs  (%s)" % (
@@ -327,13 +327,15 @@ def main():
     p.add_argument("--no-reactor", action="store_true")
     p.add_argument("--switchover", action="store_true",
                    help="planned switchovers through the runner instead of hard kills")
+    p.add_argument("--no-early-release", action="store_true",
+                   help="with --switchover: let Patroni release the leader key itself")
     args = p.parse_args()
     psycopg2.connect(host="10.10.10.11", port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
                      password=user_password("pg-test", "dbuser_dba")).cursor().execute(
         "create table if not exists bench_failover (id bigserial primary key, at timestamptz); "
         "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test; commit")
     if args.switchover:
-        return switchover_runs(args.runs)
+        return switchover_runs(args.runs, not args.no_early_release)
     if args.plan != "norm":
         apply_plan(args.plan)
     if args.no_reactor:
