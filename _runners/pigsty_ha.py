@@ -18,16 +18,19 @@ import fcntl
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 
 import salt.client
 import salt.exceptions
 import salt.utils.jid
+import salt.utils.network
 
 import pigsty_events
 import pigsty_haproxy
 import pigsty_inventory
+import pigsty_live_files
 import pigsty_patroni
 import pigsty_pgsql
 import pigsty_pillar
@@ -246,12 +249,36 @@ def _step_vip(merged, members, roles):
     return {"result": True, "holder": primary[0]["pg_instance"] if primary else None, "actions": actions}
 
 
-def _step_meta(inv, fun, args):
-    """Steps (3) and (4) run on the meta nodes (pigsty_live.record)."""
+def _local_meta(inv, meta):
+    """The meta node this master runs on (its address is one of this host's), if any."""
+    try:
+        local = set(salt.utils.network.ip_addrs(include_loopback=False))
+    except Exception:  # noqa: BLE001 - no local shortcut then
+        return None
+    nodes = inv.get("nodes") or {}
+    return next((n for n in meta if (nodes.get(n) or {}).get("ip") in local), None)
+
+
+def _step_meta(inv, cluster, roles):
+    """Steps (3) and (4) on the meta nodes: the live roles into Prometheus' targets and DNS
+    (pigsty_live.record). The meta node the master itself runs on (Pigsty's layout) is
+    written directly, without a Salt round trip; the others through Salt."""
     meta = pigsty_inventory.meta_nodes(inv)
-    answers = _fan_out(meta, fun, args)
+    local = _local_meta(inv, meta)
+    answers = {}
+    if local:
+        try:
+            answers[local] = pigsty_live_files.record(inv, cluster, dict(roles), _reload_dnsmasq)
+        except (OSError, ValueError) as exc:
+            log.warning("pigsty_ha: writing the live roles on %s directly failed (%s): through Salt", local, exc)
+            local = None
+    answers.update(_fan_out([n for n in meta if n != local], "pigsty_live.record", [cluster, dict(roles)]))
     ok = all(isinstance(answers.get(n), dict) for n in meta)
     return {"result": ok, "meta": {n: answers.get(n, "no answer") for n in meta}}
+
+
+def _reload_dnsmasq():
+    subprocess.run(["systemctl", "kill", "-s", "HUP", "dnsmasq"], capture_output=True, timeout=10, check=False)
 
 
 def _history_path(cluster):
@@ -351,7 +378,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     steps = _parallel({
         "haproxy": (_step_haproxy, merged, members, roles),
         "vip": (_step_vip, merged, members, roles),
-        "targets_dns": (_step_meta, inv, "pigsty_live.record", [cluster, dict(roles)]),
+        "targets_dns": (_step_meta, inv, cluster, roles),
     })
     t_steps = time.time()
     held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})

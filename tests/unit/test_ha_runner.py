@@ -115,3 +115,18 @@ def test_live_roles_tells_a_slow_leader_from_a_dead_member(runner, monkeypatch, 
     roles, _details = runner.live_roles(MEMBERS, 8008)
     assert roles["pg-test-1"] == expected and roles["pg-test-2"] == "replica"
     assert asked == [["10.10.10.12", "10.10.10.13"]]    # only members that answered are asked
+
+
+def test_the_master_writes_its_own_meta_node_directly_and_the_others_through_salt(runner, monkeypatch):
+    inv = {"nodes": {"meta": {"ip": "10.10.10.10"}, "meta-2": {"ip": "10.10.10.20"}}}
+    monkeypatch.setattr(runner.pigsty_inventory, "meta_nodes", lambda inv: ["meta", "meta-2"])
+    monkeypatch.setattr(runner.salt.utils.network, "ip_addrs", lambda include_loopback=False: ["10.10.10.10"])
+    written, fanned = [], []
+    monkeypatch.setattr(runner.pigsty_live_files, "record",
+                        lambda inv, cluster, roles, reload_dns: written.append((cluster, roles)) or {"targets": True})
+    monkeypatch.setattr(runner, "_fan_out", lambda minions, fun, args: fanned.append((minions, fun)) or
+                        {m: {"targets": True} for m in minions})
+    out = runner._step_meta(inv, "pg-test", {"pg-test-1": "primary"})
+    assert written == [("pg-test", {"pg-test-1": "primary"})]
+    assert fanned == [(["meta-2"], "pigsty_live.record")]
+    assert out["result"] is True and set(out["meta"]) == {"meta", "meta-2"}

@@ -1,0 +1,82 @@
+"""The files the failover runner's live view ends up in on a meta node: the record of live
+roles per cluster, the cluster's Prometheus file_sd targets (role labels) and dnsmasq's
+hosts file (``<cluster>-primary``). Shared by the pigsty_live execution module (any meta
+node, through Salt) and the pigsty_ha runner (the meta node the master runs on, directly,
+which saves a Salt round trip on every failover). Standard library and _utils only.
+"""
+import json
+import logging
+import os
+
+import pigsty_dns
+import pigsty_monitor
+
+log = logging.getLogger(__name__)
+
+LIVE_DIR = "/var/lib/pigsty/live"
+
+
+def read_all(inv, live_dir=LIVE_DIR):
+    """cluster -> {instance: role} of the recorded clusters that are still in ``inv``."""
+    out = {}
+    if os.path.isdir(live_dir):
+        for name in sorted(os.listdir(live_dir)):
+            if name.endswith(".json"):
+                try:
+                    with open(os.path.join(live_dir, name)) as fh:
+                        out[name[:-5]] = json.load(fh)
+                except (OSError, ValueError):
+                    log.warning("pigsty_live: ignoring unreadable %s", name)
+    clusters = inv.get("clusters") or {}
+    return {c: r for c, r in out.items() if c in clusters}     # clusters since removed: ignored
+
+
+def primaries(inv, live_dir=LIVE_DIR):
+    """cluster -> instance that is primary in the latest record."""
+    out = {}
+    for cluster, cluster_roles in read_all(inv, live_dir).items():
+        primary = [i for i, r in cluster_roles.items() if r == "primary"]
+        if len(primary) == 1:
+            out[cluster] = primary[0]
+    return out
+
+
+def write_if_changed(path, text, mode=0o644):
+    try:
+        with open(path) as fh:
+            if fh.read() == text:
+                return False
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return True
+
+
+def record(inv, cluster, live, reload_dns, live_dir=LIVE_DIR, target_dir=None, hosts_file=None):
+    """Record ``live`` (instance -> role) for ``cluster``, then rewrite its Prometheus
+    targets and the DNS hosts file when they change (``reload_dns()`` after a DNS change).
+    Raises ValueError for a cluster or instance the inventory does not know."""
+    if not isinstance(live, dict):
+        raise ValueError("live: expected {instance: role}, got %r" % (live,))
+    groups = pigsty_monitor.cluster_targets(inv, cluster, live)
+    target_dir = target_dir or pigsty_monitor.TARGET_DIR
+    hosts_file = hosts_file or pigsty_dns.HOSTS_FILE
+    changed = {"record": write_if_changed(os.path.join(live_dir, cluster + ".json"),
+                                          json.dumps(live, sort_keys=True) + "\n")}
+    target_path = "%s/pgsql/%s.yml" % (target_dir, cluster)
+    changed["targets"] = False
+    if os.path.isdir(os.path.dirname(target_path)):
+        changed["targets"] = write_if_changed(
+            target_path, pigsty_monitor.targets_file(groups, "targets of cluster %s" % cluster))
+    changed["dns"] = False
+    if os.path.isdir(os.path.dirname(hosts_file)):
+        text = pigsty_dns.hosts_file(pigsty_dns.records(inv, primaries(inv, live_dir)))
+        changed["dns"] = write_if_changed(hosts_file, text)
+        if changed["dns"]:
+            reload_dns()
+    return changed
