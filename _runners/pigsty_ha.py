@@ -154,6 +154,12 @@ def _unique_jid():
         return jid
 
 
+def _answering(members, roles):
+    """Members whose Patroni answered: only their minions are asked (a member that did not
+    answer, dead or just slow, would hold every fan-out for its whole timeout)."""
+    return [m for m in members if roles.get(m["pg_instance"]) not in ("unreachable", "unresponsive")]
+
+
 def _client():
     return salt.client.get_local_client(__opts__["conf_file"])
 
@@ -172,7 +178,7 @@ def _fan_out(minions, fun, arg=None, kwarg=None, timeout=CALL_TIMEOUT):
 
 # ------------------------------------------------------------------ the steps
 def _step_haproxy(merged, members, roles):
-    reachable = [m for m in members if roles.get(m["pg_instance"]) != "unreachable"]
+    reachable = _answering(members, roles)
     if not reachable:
         return {"result": False, "comment": "no member reachable"}
     conf = pigsty_inventory.instance_config(merged, reachable[0]["minion"])
@@ -197,7 +203,7 @@ def _step_handoff(merged, members, roles):
     """Switchover hand-offs: a member whose pgbouncer forwards keeps forwarding, to the live
     primary, while it has clients; then it routes locally again and HAProxy's hold on it is
     released. A hold without a forward (an interrupted switchover) is released at once."""
-    reachable = [m for m in members if roles.get(m["pg_instance"]) != "unreachable"]
+    reachable = _answering(members, roles)
     primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
     states = _fan_out([m["minion"] for m in reachable], "pigsty_handoff.state")
     views = _fan_out([m["minion"] for m in reachable], "pigsty_haproxy.servers")
@@ -235,7 +241,7 @@ def _step_vip(merged, members, roles):
         return {"result": True, "comment": "VIP disabled"}
     address, iface = conf["pg_vip_address"], conf["pg_vip_interface"]
     primary = [m for m in members if roles.get(m["pg_instance"]) == "primary"]
-    reachable = [m for m in members if roles.get(m["pg_instance"]) != "unreachable"]
+    reachable = _answering(members, roles)
     holds = _fan_out([m["minion"] for m in reachable], "pigsty_vip.holds", [address, iface])
     actions = []
     for m in reachable:
@@ -458,7 +464,7 @@ def status(cluster):
         except pigsty_patroni.PatroniError:
             continue
     conf = pigsty_inventory.instance_config(merged, members[0]["minion"])
-    reachable = [m["minion"] for m in members if roles[m["pg_instance"]] != "unreachable"]
+    reachable = [m["minion"] for m in _answering(members, roles)]
     vip = _fan_out(reachable, "pigsty_vip.holds", [conf["pg_vip_address"], conf["pg_vip_interface"]]) \
         if conf.get("pg_vip_enabled") else {}
     ha = _fan_out(reachable, "pigsty_haproxy.servers")

@@ -130,3 +130,8 @@ def test_the_master_writes_its_own_meta_node_directly_and_the_others_through_sal
     assert written == [("pg-test", {"pg-test-1": "primary"})]
     assert fanned == [(["meta-2"], "pigsty_live.record")]
     assert out["result"] is True and set(out["meta"]) == {"meta", "meta-2"}
+
+
+def test_members_that_did_not_answer_are_not_asked_through_salt(runner):
+    roles = {"pg-test-1": "unresponsive", "pg-test-2": "primary", "pg-test-3": "unreachable"}
+    assert [m["pg_instance"] for m in runner._answering(MEMBERS, roles)] == ["pg-test-2"]
