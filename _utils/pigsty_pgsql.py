@@ -243,8 +243,12 @@ def check_timing(plan, check):
     """HAProxy check timing of a service: the plan's, faster to rise for leader checks."""
     t = HAPROXY_TIMING[plan]
     out = {k: t[k] for k in ("inter", "fastinter", "downinter", "rise", "fall")}
+    out["slowstart"] = "30s"
     if check.split("?")[0] in LEADER_CHECKS:
-        out.update(downinter=t["leader_downinter"], rise=t["leader_rise"])
+        # no slowstart: a leader service has one server UP at a time, and HAProxy's warm-up
+        # starts a just-UP server at weight 0 until its first warm-up tick (up to ~1 s), so
+        # new writes would wait for that tick after every promotion
+        out.update(downinter=t["leader_downinter"], rise=t["leader_rise"], slowstart=None)
     return out
 
 

@@ -98,7 +98,8 @@ def test_leader_checks_rise_fast_and_are_shared():
     assert primary["timing"]["fall"] == 3 and primary["timing"]["inter"] == "3s"
     # the read services keep Pigsty's norm timing
     assert services["pg-test-replica"]["timing"] == {"inter": "3s", "fastinter": "1s", "downinter": "5s",
-                                                     "rise": 3, "fall": 3}
+                                                     "rise": 3, "fall": 3, "slowstart": "30s"}
+    assert primary["timing"]["slowstart"] is None      # one UP server: no warm-up at weight 0
     # 5436 checks /primary too: it tracks 5433's servers instead of checking them again
     assert primary["track"] is None and default["track"] == "pg-test-primary"
     assert services["pg-test-replica"]["track"] is None and services["pg-test-offline"]["track"] is None
