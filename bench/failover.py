@@ -316,8 +316,8 @@ def restore():
 
 def apply_plan(plan):
     override = json.dumps({"pigsty": {"clusters": {"pg-test": {"vars": {"pg_rto_plan": plan}}}}})
-    sandbox("exec", "meta", "salt", "-G", "pg_cluster:pg-test", "state.apply", "pgsql.patroni,pgsql.service",
-            "pillar=" + override, timeout=900)
+    sandbox("exec", "meta", "salt", "-t", "900", "-G", "pg_cluster:pg-test", "state.apply",
+            "pgsql.patroni,pgsql.service", "pillar=" + override, timeout=900)
 
 
 def main():
@@ -356,15 +356,16 @@ def main():
             restore()
             if args.no_reactor and i + 1 < args.runs:
                 sandbox("exec", "meta", "systemctl", "stop", "salt-master")
+        print("\nmedian / max over %d runs:" % len(results))     # before the plan is put back
+        for key in ("promotion", "write_gap", "writes_back", "routed", "old_down", "vip", "targets", "label",
+                    "read_errors"):
+            values = [r[key] for r in results]
+            print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)), flush=True)
     finally:
         if args.no_reactor:
             sandbox("exec", "meta", "systemctl", "start", "salt-master", check=False)
         if args.plan != "norm":
             apply_plan("norm")
-    print("\nmedian / max over %d runs:" % len(results))
-    for key in ("promotion", "write_gap", "writes_back", "routed", "old_down", "vip", "targets", "label", "read_errors"):
-        values = [r[key] for r in results]
-        print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)))
 
 
 if __name__ == "__main__":
