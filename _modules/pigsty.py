@@ -82,9 +82,7 @@ def dcs_config():
 
 def haproxy_services():
     """HAProxy services of this cluster with their servers."""
-    conf = _conf()
-    return {"services": pigsty_pgsql.haproxy_services(conf),
-            "timing": pigsty_pgsql.HAPROXY_TIMING[conf["pg_rto_plan"]]}
+    return {"services": pigsty_pgsql.haproxy_services(_conf())}   # each with its check timing
 
 
 def pgbouncer(forward_to=None):

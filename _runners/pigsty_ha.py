@@ -104,19 +104,19 @@ def live_roles(members, port):
     # all at once: a dead member costs one timeout, not one per member before it
     _parallel({m["pg_instance"]: (ask, m) for m in members})
     reachable = [m["ip"] for m in members if roles[m["pg_instance"]] != "unreachable"]
-    # two members claiming primary: trust the DCS leader key (via /cluster)
     primaries = [i for i, r in roles.items() if r == "primary"]
+    if not reachable or (len(primaries) <= 1 and "unreachable" not in roles.values()):
+        return roles, details
+    leader, _errors = pigsty_patroni.find_leader(reachable, port, REST_TIMEOUT)   # the DCS leader key
+    # two members claiming primary: only the leader key's holder is
     if len(primaries) > 1:
-        leader, _errors = pigsty_patroni.find_leader(reachable, port, REST_TIMEOUT)
         for inst in primaries:
             if not leader or inst != leader["name"]:
                 roles[inst] = "demoting"
     # a member that did not answer but still holds the leader key may just be slow: it is
     # "unresponsive", and its routing is left to HAProxy's checks (never forced down)
-    if "unreachable" in roles.values() and reachable:
-        leader, _errors = pigsty_patroni.find_leader(reachable, port, REST_TIMEOUT)
-        if leader and roles.get(leader["name"]) == "unreachable":
-            roles[leader["name"]] = "unresponsive"
+    if leader and roles.get(leader["name"]) == "unreachable":
+        roles[leader["name"]] = "unresponsive"
     return roles, details
 
 
@@ -199,18 +199,14 @@ def _handoff_plan(merged, members):
     return pigsty_haproxy.handoff_backends(services, conf["pgbouncer_port"])
 
 
-def _step_handoff(merged, members, roles):
+def _step_handoff(merged, members, roles, held):
     """Switchover hand-offs: a member whose pgbouncer forwards keeps forwarding, to the live
     primary, while it has clients; then it routes locally again and HAProxy's hold on it is
-    released. A hold without a forward (an interrupted switchover) is released at once."""
+    released. A hold without a forward (an interrupted switchover) is released at once.
+    ``held``: the servers the HAProxy step just found held on some member."""
     reachable = _answering(members, roles)
     primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
     states = _fan_out([m["minion"] for m in reachable], "pigsty_handoff.state")
-    views = _fan_out([m["minion"] for m in reachable], "pigsty_haproxy.servers")
-    held = set()
-    for view in views.values():
-        if isinstance(view, dict):
-            held.update(pigsty_haproxy.held_servers(view))
     leader_be, pgb_be = _handoff_plan(merged, members)
     actions = []
     for m in reachable:
@@ -389,7 +385,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     t_steps = time.time()
     held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
     if (held or handoff) and not _switch_in_progress(cluster):
-        steps["handoff"] = _step_handoff(merged, members, roles)
+        steps["handoff"] = _step_handoff(merged, members, roles, set(held))
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
              "duration": round(time.time() - t0, 3), "requested": requested,
              "timings": {"roles": round(t_roles - t0, 3), "steps": round(t_steps - t_roles, 3)}}
