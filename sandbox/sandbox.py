@@ -441,6 +441,19 @@ def stop_machine(name, timeout=20):
     shutil.rmtree(machine_dir(name), ignore_errors=True)
 
 
+def remove_stray_veths(wait=5.0):
+    """Host ends of machine veths (vb-*) that outlive their machine: the kernel removes them
+    when the container's network namespace goes, which can lag behind a killed nspawn."""
+    deadline = time.time() + wait
+    while True:
+        stray = [i for i in os.listdir("/sys/class/net") if i.startswith("vb-")]
+        if not stray or time.time() >= deadline:
+            break
+        time.sleep(0.2)
+    for ifname in stray:
+        subprocess.run(["ip", "link", "del", ifname], stderr=subprocess.DEVNULL)
+
+
 def kill_cgroup(name):
     for c in cgroup_paths(name):
         for dirpath, _dirs, files in os.walk(c):
@@ -618,6 +631,7 @@ def cmd_down(_args):
             if not acng_pid():
                 break
             time.sleep(0.1)
+    remove_stray_veths()
     if bridge_exists():
         run(["ip", "link", "del", BRIDGE], quiet=True)
     left = leftovers()

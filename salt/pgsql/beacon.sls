@@ -14,5 +14,12 @@ patroni-beacon:
     - port: {{ pg.patroni_port }}
     - timeout: 0.5
     - interval: {{ pg.patroni_beacon_interval }}
+    # beacon.present asks the minion's main process over the local event bus (list,
+    # list_available, add); a reply lost on that bus reads as 'Beacon "patroni" is not
+    # available' (seen once in CI right after a module sync). The asks are read-only until
+    # the add, so a retry is safe.
+    - retry:
+        attempts: 4
+        interval: 3
     - require:
       - patroni: patroni-running

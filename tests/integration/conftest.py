@@ -60,9 +60,26 @@ def wait_for(check, timeout, interval=1.0):
     raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
 
 
+def sandbox_down():
+    """Tear the sandbox down unless KEEP_SANDBOX=1; returns the CompletedProcess or None."""
+    if os.environ.get("KEEP_SANDBOX") == "1":
+        return None
+    return subprocess.run(SANDBOX + ["down"], capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(scope="session")
 def sandbox():
-    res = subprocess.run(SANDBOX + ["up"], capture_output=True, text=True, timeout=3600)
-    if res.returncode != 0:
-        pytest.fail("sandbox up failed:\n%s\n%s" % (res.stdout[-6000:], res.stderr[-4000:]))
-    return res
+    """The sandbox, up with the main job applied. It is torn down at the end of the session
+    whatever happened (test_zz_sandbox_down checks that down leaves nothing; tearing down
+    again here is a no-op then), so a failed `up` or an interrupted run leaves no machines,
+    mounts or interfaces behind. KEEP_SANDBOX=1 keeps it for more work."""
+    try:
+        res = subprocess.run(SANDBOX + ["up"], capture_output=True, text=True, timeout=3600)
+        if res.returncode != 0:
+            pytest.fail("sandbox up failed:\n%s\n%s" % (res.stdout[-6000:], res.stderr[-4000:]))
+        yield res
+    finally:
+        down = sandbox_down()
+        if down is not None and down.returncode != 0:
+            print("sandbox down at the end of the session failed:\n%s\n%s"
+                  % (down.stdout[-3000:], down.stderr[-2000:]))
