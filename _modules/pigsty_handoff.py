@@ -5,6 +5,7 @@ the window where clients wait needs a round trip through the Salt master:
 
     CHECKPOINT (so that the demotion's shutdown checkpoint is short)
     PAUSE pgbouncer           clients through 5433 wait; in-flight transactions finish first
+    candidate caught up       it has received all WAL the leader wrote (else: RESUME, refuse)
     Patroni switchover        POST /switchover to the local Patroni
     early leader-key release  see below (etcd only)
     wait for the new primary  its /primary answers 200 (polled every 20 ms)
@@ -83,6 +84,33 @@ def _new_primary(leader, members, candidate, port):
     return None
 
 
+def _wait_caught_up(leader, members, candidate, port, timeout):
+    """With pgbouncer paused: wait (bounded) until ``candidate`` (or, without one, any other
+    member) has received every WAL byte the leader had written once the pause held. Returns
+    (name, None) or (None, what each was missing)."""
+    names = [candidate] if candidate else sorted(set(members) - {leader})
+    try:
+        leader_status = pigsty_patroni.get_json(members[leader], port, "/patroni", timeout=REST_TIMEOUT)
+    except pigsty_patroni.PatroniError as exc:
+        return None, "the local Patroni did not answer: %s" % exc
+    deadline = time.monotonic() + float(timeout)
+    behind = {}
+    while True:
+        for name in names:
+            try:
+                status = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT)
+            except pigsty_patroni.PatroniError as exc:
+                behind[name] = "did not answer: %s" % exc
+                continue
+            ok, detail = pigsty_patroni.caught_up(leader_status, status)
+            if ok:
+                return name, None
+            behind[name] = detail
+        if time.monotonic() >= deadline:
+            return None, "; ".join("%s: %s" % kv for kv in sorted(behind.items()))
+        time.sleep(POLL)
+
+
 def _controldata(conf):
     pw = pwd.getpwnam(conf["pg_dbsu"])
     res = subprocess.run(
@@ -135,7 +163,7 @@ def _release_early(conf, leader, members, candidate, port, stop, marks):
 
 
 def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout=10, switch_timeout=30,
-               early_release=True):
+               early_release=True, catchup_timeout=5):
     """Switch the cluster's primary (this node, instance ``leader``) over to ``candidate`` (or
     to the replica Patroni picks), handing pgbouncer's clients over; returns what happened
     and how long clients waited (``paused_s``).
@@ -166,6 +194,15 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
     t_paused = time.monotonic()
     marks = {}
     answer = {}
+    # every transaction the paused clients committed must be on the new primary first
+    chosen, behind = _wait_caught_up(leader, members, candidate, port, catchup_timeout)
+    if not chosen:
+        __salt__["pgbouncer.resume"]()
+        return {"result": False, "new": None, "paused_s": round(time.monotonic() - t_paused, 3),
+                "comment": "no candidate received all of the leader's WAL within %ss (%s); nothing was "
+                           "switched, pgbouncer resumed unchanged" % (catchup_timeout, behind)}
+    candidate = chosen
+    marks["candidate caught up"] = time.monotonic()
 
     def post():
         body = {"leader": leader}

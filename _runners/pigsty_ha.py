@@ -308,6 +308,7 @@ def reconcile(cluster=None, event=None, handoff=False):
     """
     t0 = time.time()
     merged, inv = _inventory()
+    t_inventory = time.time()
     if event is not None:
         clusters = {name: {m["pg_instance"]: m["ip"] for m in pigsty_inventory.cluster_members(inv, name)}
                     for name in (inv.get("clusters") or {})}
@@ -330,7 +331,8 @@ def reconcile(cluster=None, event=None, handoff=False):
             return {"result": True, "cluster": cluster, "roles": entry["roles"], "steps": {},
                     "comment": "covered by the reconciliation that started at %.3f" % last["start"],
                     "duration": entry["duration"]}
-        result = _reconcile_now(merged, inv, cluster, members, event, handoff, last, t0)
+        result = _reconcile_now(merged, inv, cluster, members, event, handoff, last, t0,
+                                {"inventory": round(t_inventory - t0, 3)})
     if not result["result"]:
         __context__["retcode"] = 1
     return result
@@ -368,8 +370,9 @@ def _cluster_lock(cluster, wait=120):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requested):
+def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requested, timings):
     t0 = time.time()
+    timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
     port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
     roles, _details = live_roles(members, port)
@@ -388,7 +391,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
         steps["handoff"] = _step_handoff(merged, members, roles, set(held))
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
              "duration": round(time.time() - t0, 3), "requested": requested,
-             "timings": {"roles": round(t_roles - t0, 3), "steps": round(t_steps - t_roles, 3)}}
+             "timings": dict(timings, roles=round(t_roles - t0, 3), steps=round(t_steps - t_roles, 3))}
     _record(cluster, entry)
     ok = all(s.get("result") for s in steps.values())
     log.info("pigsty_ha: reconciled %s in %.2fs: roles %s", cluster, entry["duration"], roles)
@@ -492,7 +495,8 @@ def _switch_in_progress(cluster, max_age=120):
 
 def switchover(cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576):
     """Planned switchover. Refuses unsafe requests (no healthy replica, candidate unknown,
-    down or lagging more than ``max_lag`` bytes). With ``handoff`` (the default) clients
+    down, not streaming from the leader or lagging more than ``max_lag`` bytes); without a
+    ``candidate`` the streaming replica with the least lag is taken. With ``handoff`` (the default) clients
     through 5433 do not fail: every member's HAProxy keeps the old primary (its checks
     held), the old primary's minion pauses its pgbouncer, switches through Patroni and
     points pgbouncer at the new primary before resuming (pigsty_handoff.switchover); then
@@ -512,19 +516,27 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
     leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
     if not leader:
         return _refuse("%s has no leader (%s): use failover" % (cluster, "; ".join(errors[-2:])))
-    doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
-    healthy = [m for m in pigsty_patroni.members(doc)
-               if m["role"] == "replica" and m["state"] in ("running", "streaming")
-               and not m["tags"].get("nofailover") and (m["lag"] or 0) <= max_lag]
     if candidate is not None:
         known = {m["pg_instance"] for m in members}
         if candidate not in known:
             return _refuse("candidate: %r is not a member of %s (expected one of: %s)" % (
                 candidate, cluster, ", ".join(sorted(known))))
-        if candidate not in [m["name"] for m in healthy]:
-            return _refuse("candidate %s is not a healthy replica within %d bytes of lag" % (candidate, max_lag))
+    try:
+        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
+        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
+    except pigsty_patroni.PatroniError as exc:
+        return _refuse("the leader %s did not answer: %s" % (leader["name"], exc))
+    healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, int(max_lag))
+    if candidate is not None:
+        if candidate == leader["name"]:
+            return _refuse("candidate %s is the leader already" % candidate)
+        if candidate not in [name for name, _lag in healthy]:
+            return _refuse("candidate %s cannot take over: %s" % (candidate, why.get(candidate, "not a member of the cluster in Patroni")))
     elif not healthy:
-        return _refuse("%s has no healthy replica to switch over to" % cluster)
+        return _refuse("%s has no healthy replica to switch over to (%s)" % (
+            cluster, "; ".join("%s: %s" % kv for kv in sorted(why.items())) or "no replica"))
+    else:
+        candidate = healthy[0][0]       # the streaming replica with the least lag
     old = next(m for m in members if m["pg_instance"] == leader["name"])
     minions = [m["minion"] for m in members]
     ips = {m["pg_instance"]: m["ip"] for m in members}
@@ -609,6 +621,20 @@ def failover(cluster, candidate):
     if pigsty_patroni.normalize_role(st.get("role")) != "replica" or st.get("state") != "running":
         return _refuse("candidate %s is not a running replica (role %s, state %s)" % (
             candidate, st.get("role"), st.get("state")))
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+    if leader:
+        # with a leader, Patroni's failover is a switchover at once: the same safety applies
+        try:
+            doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
+            leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
+        except pigsty_patroni.PatroniError as exc:
+            return _refuse("the leader %s did not answer: %s" % (leader["name"], exc))
+        healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, 1048576)
+        if candidate == leader["name"]:
+            return _refuse("candidate %s is the leader already" % candidate)
+        if candidate not in [name for name, _lag in healthy]:
+            return _refuse("candidate %s cannot take over from the leader %s: %s" % (
+                candidate, leader["name"], why.get(candidate, "unknown to Patroni")))
     code, answer = pigsty_patroni.request(target[0]["ip"], port, "/failover", method="POST",
                                           body={"candidate": candidate}, timeout=30)
     if code != 200:

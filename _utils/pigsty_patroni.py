@@ -140,3 +140,57 @@ def wal_position(status):
     xlog = (status or {}).get("xlog") or {}
     values = [v for v in (xlog.get("received_location"), xlog.get("replayed_location")) if isinstance(v, int)]
     return max(values) if values else None
+
+
+def streaming(leader_status):
+    """Members that stream WAL from the leader right now: the application names of its
+    walsenders in state 'streaming', from the leader's /patroni answer (pg_stat_replication)."""
+    return {r.get("application_name") for r in (leader_status or {}).get("replication") or []
+            if r.get("state") == "streaming"}
+
+
+def switchover_candidates(cluster_doc, leader_status, max_lag):
+    """Which replicas a planned switchover may go to, and why the others may not.
+
+    Returns ([(name, lag bytes)] best first, {name: reason}). A candidate must be a running
+    replica without nofailover, lag at most ``max_lag`` bytes, and stream from the leader:
+    a replica that is not streaming (just restarted, rewound, slot not created yet) reports
+    a small lag from its own replay position while it misses the leader's newest WAL, and a
+    switchover to it forks the timeline and loses what it misses."""
+    live = streaming(leader_status)
+    ok, why = [], {}
+    for m in members(cluster_doc):
+        name = m["name"]
+        if m["role"] in ("primary", "standby_leader"):
+            continue
+        if m["role"] != "replica" or m["state"] not in ("running", "streaming"):
+            why[name] = "not a running replica (role %s, state %s)" % (m["role"], m["state"])
+        elif m["tags"].get("nofailover"):
+            why[name] = "tagged nofailover"
+        elif not isinstance(m["lag"], int) or m["lag"] > max_lag:
+            why[name] = "lag %s bytes, more than max_lag %d" % (m["lag"], max_lag)
+        elif name not in live:
+            why[name] = "not streaming from the leader (no walsender in state streaming for it)"
+        else:
+            ok.append((name, m["lag"]))
+    ok.sort(key=lambda x: (x[1], x[0]))
+    return ok, why
+
+
+def caught_up(leader_status, candidate_status):
+    """(True, detail) when the candidate has received and flushed every WAL byte the leader
+    had written when ``leader_status`` was read, on the leader's timeline."""
+    target = ((leader_status or {}).get("xlog") or {}).get("location")
+    xlog = (candidate_status or {}).get("xlog") or {}
+    received = xlog.get("received_location")
+    if not isinstance(target, int):
+        return False, "the leader reported no WAL position"
+    if candidate_status.get("timeline") != leader_status.get("timeline"):
+        return False, "on timeline %s, the leader on %s" % (candidate_status.get("timeline"),
+                                                            leader_status.get("timeline"))
+    if not isinstance(received, int):
+        return False, "has received no WAL by streaming"
+    if received < target:
+        return False, "received up to %d, the leader is at %d (%d bytes behind)" % (received, target,
+                                                                                  target - received)
+    return True, "received up to %d, the leader is at %d" % (received, target)

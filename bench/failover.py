@@ -18,6 +18,8 @@ a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
               (Prometheus applies file_sd changes on two 5 s tickers of its own: discovery
               and scrape manager)
   read errors failed connections/queries through 5434 during the run
+  [beacon reactor roles]  the reconciler's path, from the master's history, after promotion:
+              the beacon made its event, the runner started on it, its live view was done
 Then node-1 is started again, rejoins, and the primary is switched back to pg-test-1.
 --switchover: planned switchovers through `salt-run pigsty_ha.switchover` around the
 members, while one client writes on a single connection and one connects per transaction,
@@ -188,6 +190,7 @@ def one_run():
     stop.set()
     writer.join(5)
     reader.join(5)
+    promo_wall = time.time() - (time.monotonic() - t_promo)
     last_before = max([t for t in writer.ok if t < t_kill] or [t_kill])
     first_after = min([t for t in writer.ok if t > t_kill] or [float("nan")])
 
@@ -206,7 +209,29 @@ def one_run():
         "label": after(label, t_promo, new),
         "targets": after(targets, t_promo, new),
         "read_errors": len(reader.failed),
+        **reconcile_path(new, promo_wall),
     }
+
+
+def reconcile_path(new, promo_wall):
+    """Where the reconciler's time went, from the cluster's history on the master: when the
+    beacon's event about the promotion was made (beacon), when the runner started on it
+    (reactor) and when its live view of the roles was done (roles), each after promotion."""
+    text = sandbox("exec", "meta", "tail", "-n", "60", "/var/cache/salt/master/pigsty/history/pg-test.jsonl",
+                   check=False)
+    for line in text.splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        ev = e.get("event") or {}
+        if ev.get("instance") == new and ev.get("new_role") == "primary" and ev.get("time", 0) > promo_wall - 5:
+            out = {"beacon": ev["time"] - promo_wall}
+            if e.get("requested"):
+                out["reactor"] = e["requested"] - promo_wall
+                out["roles"] = e["time"] + (e.get("timings") or {}).get("roles", float("nan")) - promo_wall
+            return out
+    return {}
 
 
 class Writer(threading.Thread):
@@ -301,11 +326,21 @@ def switchover_runs(runs, early_release=True):
         print("  %-11s %7.3f / %7.3f" % (key, statistics.median(values), max(values)))
 
 
+def streaming_from(ip):
+    try:
+        return {r.get("application_name") for r in patroni(ip).get("replication") or []
+                if r.get("state") == "streaming"}
+    except Exception:  # noqa: BLE001
+        return set()
+
+
 def restore():
     sandbox("start", "node-1")
     wait(lambda: role("10.10.10.11") == "replica", 180, 0.5)
     leader = next((i for i in MEMBERS if role(MEMBERS[i]) == "primary"), None)
     if leader != "pg-test-1":
+        # the runner switches over only to a replica that streams from the leader
+        wait(lambda: "pg-test-1" in streaming_from(MEMBERS[leader]), 120, 0.5)
         sandbox("exec", "meta", "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
     ok, _ = wait(lambda: role("10.10.10.11") == "primary" and role("10.10.10.12") == "replica"
                  and role("10.10.10.13") == "replica", 120, 0.5)
@@ -349,7 +384,9 @@ def main():
                   "vip +%.2fs  targets file +%.2fs  label +%.2fs  read errors %d  (new primary %s)" % (
                       i + 1, args.plan, ", no reactor" if args.no_reactor else "", r["promotion"],
                       r["write_gap"], r["writes_back"], r["routed"], r["old_down"], r["vip"], r["targets"], r["label"], r["read_errors"],
-                      r["new"]),
+                      r["new"]) + ("  [beacon +%.2fs  reactor +%.2fs  roles +%.2fs]" % (
+                          r["beacon"], r.get("reactor", float("nan")), r.get("roles", float("nan")))
+                                   if "beacon" in r else ""),
                   flush=True)
             if args.no_reactor:
                 sandbox("exec", "meta", "systemctl", "start", "salt-master")
@@ -361,6 +398,10 @@ def main():
                     "read_errors"):
             values = [r[key] for r in results]
             print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)), flush=True)
+        for key in ("beacon", "reactor", "roles"):     # the reconciler's path, after promotion
+            values = [r[key] for r in results if key in r]
+            if values:
+                print("  %-11s %7.2f / %7.2f" % (key, statistics.median(values), max(values)), flush=True)
     finally:
         if args.no_reactor:
             sandbox("exec", "meta", "systemctl", "start", "salt-master", check=False)

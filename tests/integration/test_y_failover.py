@@ -162,6 +162,44 @@ def held(node):
     return sorted({s for be in servers.values() for s, st in be.items() if st["admin"] != "READY" or st["held"]})
 
 
+IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
+NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
+
+
+def streaming_from(ip):
+    with urllib.request.urlopen("http://%s:8008/patroni" % ip, timeout=2) as resp:
+        doc = json.load(resp)
+    return {r["application_name"] for r in doc.get("replication") or [] if r.get("state") == "streaming"}
+
+
+def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_nothing(healthy):
+    """A replica cut off from the leader's WAL (here: its connections to the leader's 5432
+    rejected) still reports a small lag from its own replay position. Switching over to it
+    would fork the timeline and lose what it misses: the runner refuses, before it holds,
+    pauses or asks Patroni anything."""
+    current = leader("10.10.10.12")
+    candidate = next(i for i in ("pg-test-3", "pg-test-2", "pg-test-1") if i != current)
+    node, leader_ip = NODES[candidate], IPS[current]
+    rule = ["OUTPUT", "-p", "tcp", "-d", leader_ip, "--dport", "5432", "-j", "REJECT"]
+    node_exec(node, "iptables", "-A", *rule, check=True)
+    try:
+        query(leader_ip, 5436, *DBA, "select pg_terminate_backend(pid) from pg_stat_replication "
+                                     "where application_name = '%s'" % candidate)
+        wait_for(lambda: candidate not in streaming_from(leader_ip), 30, 0.5)
+        data, rc, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=" + candidate)
+        assert rc != 0, res.stdout
+        assert "%s cannot take over: not streaming from the leader" % candidate in res.stdout, res.stdout
+        assert leader("10.10.10.12") == current
+        for n in ("node-1", "node-2", "node-3"):
+            assert held(n) == []                          # no HAProxy server held
+        assert handoff_state(NODES[current])["forward"] is None
+        # pgbouncer on the leader was never paused: a write through 5433 goes through at once
+        assert query("10.10.10.12", 5433, *TEST, "select 1", dbname="test") == [(1,)]
+    finally:
+        node_exec(node, "iptables", "-D", *rule)
+    assert wait_for(lambda: candidate in streaming_from(leader_ip), 120, 0.5)
+
+
 def test_planned_switchover_fails_no_transaction_of_clients_through_5433(healthy):
     """Through the runner, with two clients writing through 5433 all along (one keeps its
     connection, one connects per transaction): no transaction fails, every committed row is
