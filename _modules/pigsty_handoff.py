@@ -8,7 +8,8 @@ the window where clients wait needs a round trip through the Salt master:
     candidate caught up       it has received all WAL the leader wrote (else: RESUME, refuse)
     Patroni switchover        POST /switchover to the local Patroni
     early leader-key release  see below (etcd only)
-    wait for the new primary  its /primary answers 200 (polled every 20 ms)
+    wait for the new primary  its /primary answers 200 and says master, i.e. out of recovery
+                              (polled every 20 ms)
     forward pgbouncer         database.txt points at the new primary, RELOAD
     RESUME pgbouncer          the waiting clients carry on, on the new primary
 
@@ -76,10 +77,10 @@ def _new_primary(leader, members, candidate, port):
         if name == leader:
             continue
         try:
-            code, _body = pigsty_patroni.request(members[name], port, "/primary", timeout=REST_TIMEOUT)
+            code, body = pigsty_patroni.request(members[name], port, "/primary", timeout=REST_TIMEOUT)
         except pigsty_patroni.PatroniError:
             continue
-        if code == 200:
+        if pigsty_patroni.writable_primary(code, body):      # key held and out of recovery
             return name
     return None
 

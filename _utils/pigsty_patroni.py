@@ -194,3 +194,10 @@ def caught_up(leader_status, candidate_status):
         return False, "received up to %d, the leader is at %d (%d bytes behind)" % (received, target,
                                                                                   target - received)
     return True, "received up to %d, the leader is at %d" % (received, target)
+
+
+def writable_primary(status, body):
+    """True when a /primary answer says both: this member holds the leader key (HTTP 200)
+    and PostgreSQL is out of recovery (the body's role, from pg_is_in_recovery()). Patroni 3
+    answers 200 from the moment it holds the key, while the promotion may still be going."""
+    return status == 200 and isinstance(body, dict) and normalize_role(body.get("role")) == "primary"

@@ -25,6 +25,11 @@ HAPROXY_TIMING = {
              "leader_downinter": "500ms", "leader_rise": 1},
 }
 LEADER_CHECKS = pigsty_haproxy.LEADER_CHECKS
+# Patroni 3 answers 200 on these as soon as it holds the leader key, while PostgreSQL may
+# still be in recovery (promotion in progress: seen to take 5 s after a switchover). The
+# answer's body carries the role from pg_is_in_recovery(), so HAProxy also checks that it
+# says master (Patroni 3) or primary (Patroni 4): writes never go to a read-only server.
+WRITABLE_CHECKS = ("/primary", "/master", "/read-write", "/")
 
 
 def rto_plan(conf):
@@ -235,6 +240,7 @@ def haproxy_services(conf):
             "servers": servers,
             "timing": check_timing(conf["pg_rto_plan"], check),
             "track": _tracked(services, check, servers),
+            "expect_writable": check.split("?")[0] in WRITABLE_CHECKS,
         })
     return services
 

@@ -241,7 +241,7 @@ class Writer(threading.Thread):
     def __init__(self, host, persistent, stop, limit=180):
         super().__init__(daemon=True)
         self.host, self.persistent, self.stop, self.limit = host, persistent, stop, limit
-        self.ok, self.failed = [], []
+        self.ok, self.failed, self.errors = [], [], []
 
     def run(self):
         deadline = time.monotonic() + self.limit
@@ -255,8 +255,9 @@ class Writer(threading.Thread):
                 with conn.cursor() as cur:
                     cur.execute("insert into bench_failover(at) values (now())")
                 self.ok.append(time.monotonic())
-            except psycopg2.Error:
+            except psycopg2.Error as exc:
                 self.failed.append(time.monotonic())
+                self.errors.append(str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__)
                 conn = None
             if conn is not None and not self.persistent:
                 conn.close()
@@ -303,6 +304,9 @@ def one_switchover(early_release=True):
         "keeper_gap": keeper.max_gap(t0, t1), "hopper_gap": hopper.max_gap(t0, t1),
         "failed": len(keeper.failed) + len(hopper.failed), "runner": t1 - t0,
         "leader_key": res.get("leader_key"),
+        "errors": ["%s +%.2fs after the runner started: %s" % (w, t - t0, e)
+                   for w, client in (("one connection", keeper), ("per transaction", hopper))
+                   for t, e in zip(client.failed, client.errors)],
     }
 
 
@@ -315,6 +319,8 @@ def switchover_runs(runs, early_release=True):
               "connection per transaction %.3fs  failed transactions %d  runner %.1fs  (%s)" % (
                   i + 1, r["new"], r["ok"], r["waited"], r["keeper_gap"], r["hopper_gap"], r["failed"],
                   r["runner"], r["leader_key"]), flush=True)
+        for line in r["errors"]:
+            print("    failed: " + line, flush=True)
         time.sleep(5)
     # back to pg-test-1, and end the hand-offs (their clients are gone)
     if leader_now() != "pg-test-1":

@@ -1,11 +1,15 @@
 """Configuration derived for a database node: Patroni config, timing plans, HBA, HAProxy
 services, pgbouncer."""
+import os
+
 import pytest
 
 import pigsty_hba as hba
 import pigsty_inventory as inv
 import pigsty_pgsql as pgsql
 from pillar_fixture import default_pillar
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def conf_of(minion, **cluster_vars):
@@ -165,3 +169,44 @@ def test_consul_client_package_only_with_consul():
     import pigsty_infra
     assert "python3-consul" not in pigsty_infra.pgsql_packages(conf_of("node-1"))
     assert "python3-consul" in pigsty_infra.pgsql_packages(consul_conf()[0])
+
+
+def render_haproxy_cfg(conf):
+    """salt/pgsql/files/haproxy.cfg.jinja with the services of ``conf`` (map.jinja stubbed)."""
+    import jinja2
+    with open(os.path.join(REPO, "salt", "pgsql", "files", "haproxy.cfg.jinja")) as fh:
+        text = fh.read()
+    pg = {"pg_cluster": "pg-test", "pg_instance": "pg-test-2", "node_ip": "10.10.10.12",
+          "haproxy_admin_port": 9101, "patroni_port": 8008}
+    env = jinja2.Environment(loader=jinja2.DictLoader({
+        "haproxy.cfg": text, "pgsql/map.jinja": "{% set pg = " + repr(pg) + " %}"}))
+    services = pgsql.haproxy_services(conf)
+    return env.get_template("haproxy.cfg").render(salt={"pigsty.haproxy_services": lambda: {"services": services}})
+
+
+def listen_block(cfg, name):
+    block = cfg.split("listen %s\n" % name, 1)[1]
+    return block.split("\nlisten ", 1)[0]
+
+
+def test_write_services_check_that_postgres_is_out_of_recovery():
+    """Patroni 3 answers 200 on /primary as soon as it holds the leader key, while the
+    promotion may still run (a bench switchover saw 5 s): the write services also want the
+    body's role, which Patroni takes from pg_is_in_recovery()."""
+    cfg = render_haproxy_cfg(conf_of("node-2"))
+    primary = listen_block(cfg, "pg-test-primary")
+    assert "http-check send meth GET uri /primary" in primary
+    assert "http-check expect status 200" in primary
+    assert """http-check expect rstring '"role": *"(master|primary)"'""" in primary
+    replica = listen_block(cfg, "pg-test-replica")
+    assert "http-check send meth OPTIONS uri /read-only" in replica and "rstring" not in replica
+    assert pgsql.haproxy_services(conf_of("node-2"))[0]["expect_writable"] is True
+
+
+def test_writable_primary_needs_the_key_and_the_role():
+    import pigsty_patroni
+    assert pigsty_patroni.writable_primary(200, {"role": "master", "state": "running"})
+    assert pigsty_patroni.writable_primary(200, {"role": "primary"})              # Patroni 4
+    assert not pigsty_patroni.writable_primary(200, {"role": "replica"})           # promoting
+    assert not pigsty_patroni.writable_primary(503, {"role": "master"})
+    assert not pigsty_patroni.writable_primary(200, "not json")
