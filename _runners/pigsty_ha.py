@@ -66,17 +66,47 @@ def _pillar_stamp():
 
 
 def _inventory(max_age=300):
-    """The merged inventory. Compiling every minion's pillar takes a while, and the reactor
-    runs this on every Patroni event: the master process keeps the result until a pillar
-    file changes (or ``max_age`` seconds pass)."""
+    """The merged inventory. Compiling every minion's pillar takes about a second, and the
+    reactor runs this on every Patroni event, each time in a process of its own: the result
+    is kept in this process and in the master's cache directory (root only, like Salt's own
+    pillar cache) until a pillar file changes or ``max_age`` seconds pass."""
     stamp = _pillar_stamp()
     cached = _INVENTORY_CACHE.get("inv")
     if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
         return cached[2], cached[3]
+    path = os.path.join(__opts__["cachedir"], "pigsty", "inventory.json")
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        if doc["stamp"] == stamp and 0 <= time.time() - doc["time"] < max_age:
+            _INVENTORY_CACHE["inv"] = (stamp, doc["time"], doc["merged"], doc["inv"])
+            return doc["merged"], doc["inv"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     merged, _problems = pigsty_pillar.full_inventory(__opts__)
     inv = pigsty_inventory.inventory(merged)
-    _INVENTORY_CACHE["inv"] = (stamp, time.time(), merged, inv)
+    now = time.time()
+    _INVENTORY_CACHE["inv"] = (stamp, now, merged, inv)
+    _store_inventory(path, {"stamp": stamp, "time": now, "merged": merged, "inv": inv})
     return merged, inv
+
+
+def _store_inventory(path, doc):
+    """Write the inventory cache (mode 0600, atomically) if JSON gives it back unchanged."""
+    try:
+        text = json.dumps(doc, sort_keys=True)
+        if json.loads(text) != doc:         # e.g. non-string keys: not cached, compiled again
+            return False
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        return True
+    except (OSError, TypeError, ValueError) as exc:
+        log.debug("pigsty_ha: inventory cache not written: %s", exc)
+        return False
 
 
 def _members(inv, cluster):

@@ -135,3 +135,37 @@ def test_the_master_writes_its_own_meta_node_directly_and_the_others_through_sal
 def test_members_that_did_not_answer_are_not_asked_through_salt(runner):
     roles = {"pg-test-1": "unresponsive", "pg-test-2": "primary", "pg-test-3": "unreachable"}
     assert [m["pg_instance"] for m in runner._answering(MEMBERS, roles)] == ["pg-test-2"]
+
+
+def test_inventory_is_compiled_once_for_all_reactor_processes(runner, monkeypatch, tmp_path):
+    """The reactor runs each reconciliation in a process of its own: the compiled inventory
+    is shared through the master's cache directory (mode 0600) until a pillar file changes."""
+    import stat
+    from pillar_fixture import default_pillar
+    pillar_root = tmp_path / "pillar"
+    pillar_root.mkdir()
+    (pillar_root / "top.sls").write_text("base: {}\n")
+    runner.__opts__["pillar_roots"] = {"base": [str(pillar_root)]}
+    compiled = []
+
+    def full_inventory(opts):
+        compiled.append(1)
+        return default_pillar(), []
+    monkeypatch.setattr(runner.pigsty_pillar, "full_inventory", full_inventory)
+    merged, inv = runner._inventory()
+    assert len(compiled) == 1 and "pg-test" in inv["clusters"]
+    cache = tmp_path / "pigsty" / "inventory.json"
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    runner._INVENTORY_CACHE.clear()                       # another process
+    assert runner._inventory() == (merged, inv) and len(compiled) == 1
+    os.utime(pillar_root / "top.sls", (time.time() + 5, time.time() + 5))   # a pillar edit
+    runner._INVENTORY_CACHE.clear()
+    runner._inventory()
+    assert len(compiled) == 2
+
+
+def test_inventory_that_json_cannot_give_back_is_not_cached(runner, tmp_path):
+    path = str(tmp_path / "inv.json")
+    assert runner._store_inventory(path, {"merged": {1: "int key"}}) is False
+    assert not os.path.exists(path)
+    assert runner._store_inventory(path, {"merged": {"a": [1, True, None]}}) is True
