@@ -67,6 +67,11 @@ def tuning(conf, mem_mb):
         "shared_preload_libraries": "pg_stat_statements", "track_io_timing": "on",
         "log_min_duration_statement": 100, "log_checkpoints": "on", "log_lock_waits": "on",
         "checkpoint_completion_target": 0.9, "idle_in_transaction_session_timeout": "10min",
+        # A replica whose walreceiver just ended (the old primary shut down for a switchover)
+        # and that is then told to promote can sleep out the rest of this interval before it
+        # promotes (PostgreSQL 15's WaitForWALToBecomeAvailable: the promote request resets the
+        # latch the retry sleep waits on). At the default 5 s a bench switchover waited 5 s.
+        "wal_retrieve_retry_interval": "500ms",
     }
     profiles = {
         "oltp": {"max_connections": 500, "shared_buffers": _mb(mem_mb * 0.25),

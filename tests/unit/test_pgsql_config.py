@@ -53,6 +53,12 @@ def test_profiles_scale_with_memory():
     assert pgsql.tuning(conf_of("node-1", pg_conf="olap"), 8192)["work_mem"] == "64MB"
 
 
+def test_replicas_retry_wal_fast_so_a_promotion_is_not_held_5_s():
+    for profile in ("oltp", "olap", "crit", "tiny"):
+        cfg = pgsql.patroni_config(conf_of("node-1", pg_conf=profile), 4096)
+        assert cfg["postgresql"]["parameters"]["wal_retrieve_retry_interval"] == "500ms"
+
+
 def test_passwords_only_where_patroni_needs_them():
     cfg = pgsql.patroni_config(conf_of("node-1"), 4096)
     text = repr(cfg)
