@@ -72,6 +72,22 @@ def _check_members(leader, members, candidate):
                 candidate, ", ".join(sorted(m for m in members if m != leader))))
 
 
+def _check_timeouts(**timeouts):
+    """The timeouts as positive floats, in the order given; a bad one is refused before
+    anything is paused (they are used while pgbouncer's clients wait)."""
+    out = []
+    for name, value in timeouts.items():
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 < seconds <= 600:
+            raise salt.exceptions.SaltInvocationError(
+                "%s: expected seconds between 0 and 600, got %r" % (name, value))
+        out.append(seconds)
+    return out
+
+
 def _new_primary(leader, members, candidate, port):
     for name in ([candidate] if candidate else sorted(members)):
         if name == leader:
@@ -174,6 +190,8 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
         salt node-1 pigsty_handoff.switchover pg-test-1 '{"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12"}'
     """
     _check_members(leader, members, candidate)
+    pause_timeout, switch_timeout, catchup_timeout = _check_timeouts(
+        pause_timeout=pause_timeout, switch_timeout=switch_timeout, catchup_timeout=catchup_timeout)
     port = int(patroni_port)
     conf = __salt__["pigsty.config"]()
     if not conf:

@@ -175,3 +175,13 @@ def test_failover_with_a_leader_refuses_a_replica_that_does_not_stream(runner, m
     res = runner.failover("pg-test", "pg-test-2")
     assert res["result"] is False and "not streaming from the leader" in res["comment"]
     assert runner.called == []
+
+
+@pytest.mark.parametrize("field,value", [("catchup_timeout", "soon"), ("switch_timeout", 0),
+                                         ("pause_timeout", -1), ("catchup_timeout", None)])
+def test_handoff_refuses_a_bad_timeout_before_anything(monkeypatch, field, value):
+    import salt.exceptions
+    mod = load("_modules/pigsty_handoff.py", "mod_handoff_timeouts")
+    mod.__salt__ = {}                                    # nothing may be called
+    with pytest.raises(salt.exceptions.SaltInvocationError, match=field):
+        mod.switchover("pg-test-1", MEMBERS, "pg-test-2", **{field: value})
