@@ -551,21 +551,13 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
         if candidate not in known:
             return _refuse("candidate: %r is not a member of %s (expected one of: %s)" % (
                 candidate, cluster, ", ".join(sorted(known))))
-    try:
-        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
-        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
-    except pigsty_patroni.PatroniError as exc:
-        return _refuse("the leader %s did not answer: %s" % (leader["name"], exc))
-    healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, int(max_lag))
-    if candidate is not None:
-        if candidate == leader["name"]:
-            return _refuse("candidate %s is the leader already" % candidate)
-        if candidate not in [name for name, _lag in healthy]:
-            return _refuse("candidate %s cannot take over: %s" % (candidate, why.get(candidate, "not a member of the cluster in Patroni")))
-    elif not healthy:
+    healthy, why, refusal = _takeover_candidates(leader, port, candidate, int(max_lag))
+    if refusal:
+        return _refuse(refusal)
+    if candidate is None and not healthy:
         return _refuse("%s has no healthy replica to switch over to (%s)" % (
             cluster, "; ".join("%s: %s" % kv for kv in sorted(why.items())) or "no replica"))
-    else:
+    elif candidate is None:
         candidate = healthy[0][0]       # the streaming replica with the least lag
     old = next(m for m in members if m["pg_instance"] == leader["name"])
     minions = [m["minion"] for m in members]
@@ -654,23 +646,34 @@ def failover(cluster, candidate):
     leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
     if leader:
         # with a leader, Patroni's failover is a switchover at once: the same safety applies
-        try:
-            doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
-            leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
-        except pigsty_patroni.PatroniError as exc:
-            return _refuse("the leader %s did not answer: %s" % (leader["name"], exc))
-        healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, 1048576)
-        if candidate == leader["name"]:
-            return _refuse("candidate %s is the leader already" % candidate)
-        if candidate not in [name for name, _lag in healthy]:
-            return _refuse("candidate %s cannot take over from the leader %s: %s" % (
-                candidate, leader["name"], why.get(candidate, "unknown to Patroni")))
+        _healthy, _why, refusal = _takeover_candidates(leader, port, candidate, 1048576)
+        if refusal:
+            return _refuse(refusal)
     code, answer = pigsty_patroni.request(target[0]["ip"], port, "/failover", method="POST",
                                           body={"candidate": candidate}, timeout=30)
     if code != 200:
         return _refuse("Patroni refused the failover (HTTP %s): %s" % (code, answer))
     time.sleep(1)
     return {"result": True, "candidate": candidate, "reconcile": reconcile(cluster).get("result")}
+
+
+def _takeover_candidates(leader, port, candidate, max_lag):
+    """The replicas that may take over from ``leader`` (best first), why the others may not,
+    and the reason to refuse ``candidate`` (None: it may, or no candidate was named)."""
+    try:
+        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
+        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
+    except pigsty_patroni.PatroniError as exc:
+        return [], {}, "the leader %s did not answer: %s" % (leader["name"], exc)
+    healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, max_lag)
+    if candidate is None:
+        return healthy, why, None
+    if candidate == leader["name"]:
+        return healthy, why, "candidate %s is the leader already" % candidate
+    if candidate not in [name for name, _lag in healthy]:
+        return healthy, why, "candidate %s cannot take over: %s" % (
+            candidate, why.get(candidate, "not a member of the cluster in Patroni"))
+    return healthy, why, None
 
 
 def _refuse(reason):

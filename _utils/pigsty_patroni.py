@@ -180,9 +180,9 @@ def switchover_candidates(cluster_doc, leader_status, max_lag):
 def caught_up(leader_status, candidate_status):
     """(True, detail) when the candidate has received and flushed every WAL byte the leader
     had written when ``leader_status`` was read, on the leader's timeline."""
-    target = ((leader_status or {}).get("xlog") or {}).get("location")
-    xlog = (candidate_status or {}).get("xlog") or {}
-    received = xlog.get("received_location")
+    leader_status, candidate_status = leader_status or {}, candidate_status or {}
+    target = (leader_status.get("xlog") or {}).get("location")
+    received = (candidate_status.get("xlog") or {}).get("received_location")
     if not isinstance(target, int):
         return False, "the leader reported no WAL position"
     if candidate_status.get("timeline") != leader_status.get("timeline"):

@@ -29,7 +29,7 @@ LEADER_CHECKS = pigsty_haproxy.LEADER_CHECKS
 # still be in recovery (promotion in progress: seen to take 5 s after a switchover). The
 # answer's body carries the role from pg_is_in_recovery(), so HAProxy also checks that it
 # says master (Patroni 3) or primary (Patroni 4): writes never go to a read-only server.
-WRITABLE_CHECKS = ("/primary", "/master", "/read-write", "/")
+WRITABLE_CHECKS = tuple(c for c in LEADER_CHECKS if c != "/leader")   # /leader: standby leaders too
 
 
 def rto_plan(conf):
