@@ -1,9 +1,10 @@
-"""Shared test set-up: the repository's Python (``_utils``, ``_modules``...) on sys.path."""
+"""Shared test set-up: the repository's Python (``_utils``, ``sandbox``) and the shared test helpers
+(``tests/support``) on sys.path."""
 import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for sub in ("_utils", "sandbox"):
+for sub in ("_utils", "sandbox", os.path.join("tests", "support")):
     path = os.path.join(REPO, sub)
     if path not in sys.path:
         sys.path.insert(0, path)

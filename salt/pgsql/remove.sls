@@ -1,7 +1,11 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 # Remove this node's instance: services stop in reverse order, the data directory goes.
 # Run it through orch.pgsql_remove, which refuses to remove a running primary unless told.
-{%- for svc in ['prometheus-pgbouncer-exporter', 'prometheus-postgres-exporter', 'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
+# Every service a pgsql state starts (service.running in salt/pgsql/; a unit test keeps the
+# list complete), the exporters first, patroni last.
+{%- set role_services = ['pigsty-pgbouncer-exporter', 'prometheus-postgres-exporter', 'prometheus-node-exporter',
+                         'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
+{%- for svc in role_services %}
 pgsql-remove-{{ svc }}:
   service.dead:
     - name: {{ svc }}

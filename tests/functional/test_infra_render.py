@@ -7,7 +7,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 
 import jinja2
 import pytest
@@ -15,8 +14,7 @@ import pytest
 import pigsty_monitor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
-from pillar_fixture import default_pillar  # noqa: E402  (the unit tests' default pillar)
+from pillar_fixture import default_pillar
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx"}
 
 

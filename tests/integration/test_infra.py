@@ -6,7 +6,6 @@ the dashboards' expressions, and a second apply that changes nothing.
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,10 +14,9 @@ import pytest
 
 from conftest import REPO, node_exec, salt_json, wait_for
 
-sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
 import pigsty_inventory  # noqa: E402
 import pigsty_monitor  # noqa: E402
-from pillar_fixture import default_pillar  # noqa: E402
+from pillar_fixture import default_pillar
 
 META = "10.10.10.10"
 PROM = "http://%s:9090" % META

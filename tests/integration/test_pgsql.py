@@ -8,6 +8,7 @@ import pytest
 
 from conftest import node_exec, salt_json, wait_for
 from pg import connect, query, user_password
+from salt_tree import services_stopped_by_pgsql_remove
 
 NODES = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
 DBA = ("dbuser_dba", user_password("pg-test", "dbuser_dba"))
@@ -173,7 +174,9 @@ def test_scale_in_and_out_keeps_every_committed_row(pg_test):
         assert ok, failures
         wait_for(lambda: "pg-test-3" not in {m["name"] for m in patroni_cluster()["members"]}, 60)
         assert streaming_replicas() == ["10.10.10.12"]
-        assert node_exec("node-3", "systemctl", "is-active", "patroni").stdout.strip() != "active"
+        for unit in services_stopped_by_pgsql_remove():
+            state = node_exec("node-3", "systemctl", "is-active", unit).stdout.strip()
+            assert state != "active", "%s still %s on node-3 after removal" % (unit, state)
         query("10.10.10.11", 5436, *DBA, "insert into t_scale select generate_series(1001, 2000) "
               "on conflict do nothing", dbname="test")
     finally:
