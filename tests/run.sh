@@ -5,20 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 /usr/bin/python3 sandbox/sandbox.py prepare
-# functional tests start a throwaway PostgreSQL 15 from Debian's server binaries
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
-fi
-# infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
-# postgres exporter that runs the pgsql role's extra queries
-if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || [ ! -x /usr/sbin/nginx ] \
-   || [ ! -x /usr/bin/prometheus-postgres-exporter ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager nginx prometheus-postgres-exporter >/dev/null
-fi
-# the Vagrantfile is checked with `vagrant validate` (nothing is booted)
-if ! command -v vagrant >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
+# Host tools the tests use, installed in one apt run (with its own `apt-get update`, so a
+# machine whose package lists were never fetched or were cleaned works too):
+#   functional tests: a throwaway PostgreSQL 15 from Debian's server binaries;
+#   infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
+#   postgres exporter that runs the pgsql role's extra queries;
+#   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed).
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
+command -v vagrant >/dev/null || need+=(vagrant)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
 if [ $# -eq 0 ]; then set -- tests/unit tests/functional tests/integration; fi
