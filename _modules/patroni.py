@@ -1,5 +1,6 @@
 """Patroni through its REST API: status, members, leader, dynamic config, switchover,
-restart, reload, reinit. Every call is bounded by a timeout (default 2 s).
+restart, reload, reinit. Every call is bounded by a total timeout (default 2 s); reads
+that may meet a cluster still bootstrapping take ``wait`` (seconds to keep asking).
 
     salt node-1 patroni.members
     salt node-1 patroni.config
@@ -20,9 +21,9 @@ def _port(port):
     return int(port or __salt__["config.option"]("patroni.port", 8008))
 
 
-def _get(path, host, port, timeout):
+def _get(path, host, port, timeout, wait=0):
     try:
-        return pigsty_patroni.get_json(host, _port(port), path, timeout=timeout)
+        return pigsty_patroni.get_json(host, _port(port), path, timeout=timeout, wait=float(wait))
     except pigsty_patroni.PatroniError as exc:
         raise salt.exceptions.CommandExecutionError(str(exc))
 
@@ -34,9 +35,9 @@ def status(host="127.0.0.1", port=None, timeout=2):
     return doc
 
 
-def members(host="127.0.0.1", port=None, timeout=2):
+def members(host="127.0.0.1", port=None, timeout=2, wait=0):
     """The cluster's members: name, role (primary/replica/...), state, lag, timeline."""
-    return pigsty_patroni.members(_get("/cluster", host, port, timeout))
+    return pigsty_patroni.members(_get("/cluster", host, port, timeout, wait))
 
 
 def leader(host="127.0.0.1", port=None, timeout=2):
@@ -44,9 +45,11 @@ def leader(host="127.0.0.1", port=None, timeout=2):
     return pigsty_patroni.leader(_get("/cluster", host, port, timeout))
 
 
-def config(host="127.0.0.1", port=None, timeout=2):
-    """The dynamic (DCS) configuration (GET /config)."""
-    return _get("/config", host, port, timeout)
+def config(host="127.0.0.1", port=None, timeout=2, wait=0):
+    """The dynamic (DCS) configuration (GET /config). With ``wait`` seconds, a Patroni that
+    does not answer yet, or answers 502/503 (no configuration in the DCS while the cluster
+    bootstraps), is asked again until ``wait`` has passed."""
+    return _get("/config", host, port, timeout, wait)
 
 
 def config_patch(patch, host="127.0.0.1", port=None, timeout=5):

@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 
 import salt.exceptions
 
@@ -52,10 +53,26 @@ def _console(command, port=None, user=None, timeout=10):
     return res.stdout
 
 
-def reload(port=None):
-    """Re-read pgbouncer.ini, database.txt, the HBA file and the userlist (no restart)."""
-    _console("RELOAD", port)
-    return True
+def reload(port=None, wait=0, interval=0.5):
+    """Re-read pgbouncer.ini, database.txt, the HBA file and the userlist (no restart).
+
+    With ``wait`` seconds, a console that does not accept connections yet (pgbouncer just
+    (re)started: no socket, or the socket refuses) is tried again until ``wait`` has passed;
+    other errors are reported at once."""
+    deadline = time.monotonic() + float(wait)
+    while True:
+        try:
+            _console("RELOAD", port)
+            return True
+        except salt.exceptions.CommandExecutionError as exc:
+            starting = any(s in str(exc) for s in ("No such file or directory", "Connection refused",
+                                                   "the database system is starting up"))
+            if not starting or time.monotonic() + interval > deadline:
+                if starting and wait:
+                    raise salt.exceptions.CommandExecutionError(
+                        "%s (still not accepting after waiting %ss)" % (exc, wait))
+                raise
+        time.sleep(interval)
 
 
 def pause(database=None, port=None, timeout=30):

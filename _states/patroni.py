@@ -50,8 +50,11 @@ def leader_present(name, members, port=8008, timeout=300, interval=1):
 
 
 def running(name, port=8008, timeout=300, interval=1):
-    """Wait (bounded) until the local Patroni member ``name`` runs Postgres: the primary
-    accepts writes, a replica streams or is running."""
+    """Wait (bounded) until the local Patroni member ``name`` runs Postgres in an
+    initialised cluster: its state is running and the cluster has a leader. Patroni reports
+    state running as soon as it has started Postgres, which on the first member is while the
+    bootstrap still runs (before the leader key and the DCS configuration exist), so the
+    state alone is not enough for what follows (patroni.dcs_config, users)."""
     ret = _ret(name)
     deadline = time.monotonic() + float(timeout)
     last = "no answer"
@@ -60,13 +63,18 @@ def running(name, port=8008, timeout=300, interval=1):
             st = __salt__["patroni.status"](port=port)
             last = "state %s, role %s" % (st.get("state"), st.get("role"))
             if st.get("state") == "running":
-                ret["comment"] = "Patroni member %s is running as %s" % (name, st.get("role"))
-                return ret
+                leader = __salt__["patroni.leader"](port=port)
+                if leader:
+                    ret["comment"] = "Patroni member %s is running as %s (leader %s)" % (
+                        name, st.get("role"), leader["name"])
+                    return ret
+                last += ", the cluster has no leader yet (bootstrap not finished)"
         except Exception as exc:  # pylint: disable=broad-except
             last = str(exc)
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = "Patroni member %s is not running (%s); would wait" % (name, last)
+            ret["comment"] = "Patroni member %s is not running (%s); would wait up to %ss" % (
+                name, last, timeout)
             return ret
         if time.monotonic() > deadline:
             break
@@ -76,10 +84,18 @@ def running(name, port=8008, timeout=300, interval=1):
     return ret
 
 
-def dcs_config(name, config, port=8008):
-    """Make the cluster's dynamic configuration contain ``config`` (PATCH only what differs)."""
+def dcs_config(name, config, port=8008, wait=60):
+    """Make the cluster's dynamic configuration contain ``config`` (PATCH only what differs).
+
+    The read waits up to ``wait`` seconds for a Patroni that does not answer yet or has no
+    configuration in the DCS yet (HTTP 502 while the cluster bootstraps)."""
     ret = _ret(name)
-    current = __salt__["patroni.config"](port=port)
+    try:
+        current = __salt__["patroni.config"](port=port, wait=0 if __opts__["test"] else wait)
+    except Exception as exc:  # pylint: disable=broad-except
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = "Dynamic configuration of %s could not be read: %s" % (name, exc)
+        return ret
     patch = pigsty_patroni.config_diff(current, config)
     if not patch:
         ret["comment"] = "Dynamic configuration of %s is as desired" % name

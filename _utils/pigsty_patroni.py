@@ -1,34 +1,86 @@
 """A small, bounded client for Patroni's REST API (standard library only).
 
-Every call has a timeout; failures raise PatroniError with the URL and the reason, so the
-execution module, states, runners and the beacon report "Patroni on X is down" clearly.
+Every call has a total deadline (connect, send, headers and body together, enforced by a
+timer that shuts the socket down), follows no redirect and reads at most MAX_BODY bytes.
+Every failure, whatever the transport or HTTP layer raised (refused, reset, truncated,
+garbage status line, slow answer, oversized answer), is a PatroniError naming the URL and
+the reason, so the execution module, states, runners and the beacon report "Patroni on X
+is down" clearly and a caller can move on.
 """
+import http.client
 import json
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
 
 DEFAULT_TIMEOUT = 2.0
+MAX_BODY = 1 << 20          # Patroni's largest answers (/cluster, /history) are a few KiB
+RETRY_STATUSES = (502, 503)  # what Patroni answers for /config, /cluster while it bootstraps
 
 
 class PatroniError(RuntimeError):
-    pass
+    """A Patroni REST call failed; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
-def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT):
+def _read_body(resp, limit):
+    chunks, size = [], 0
+    while True:
+        chunk = resp.read1(65536)
+        if not chunk:
+            if resp.length:      # closed before Content-Length was reached (read1 does not raise)
+                raise http.client.IncompleteRead(b"".join(chunks), resp.length)
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise PatroniError("answer larger than %d bytes" % limit)
+        chunks.append(chunk)
+
+
+def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT, max_body=MAX_BODY):
     """(HTTP status, decoded JSON body or text). Health endpoints answer 503 with a JSON
-    body: that is a status, not an error. Connection failures raise PatroniError."""
+    body: that is a status, not an error. Anything else that goes wrong raises PatroniError
+    within ``timeout`` seconds in total."""
     url = "http://%s:%d%s" % (host, int(port), path)
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    expired = threading.Event()
+
+    def _expire():          # the deadline: whatever is blocked on the socket fails now
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    timer = threading.Timer(timeout, _expire)
+    timer.daemon = True
+    started = time.monotonic()
+    timer.start()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PatroniError("Patroni REST API at %s unreachable: %s" % (url, reason))
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        status, raw = resp.status, _read_body(resp, max_body)
+    except PatroniError as exc:
+        raise PatroniError("Patroni REST API at %s: %s" % (url, exc))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if expired.is_set():
+            reason = "no complete answer within %ss" % timeout
+        else:
+            reason = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+        raise PatroniError("Patroni REST API at %s unreachable: %s (after %.2fs)"
+                           % (url, reason, time.monotonic() - started))
+    finally:
+        timer.cancel()
+        conn.close()
+    if expired.is_set():     # the answer was read, but only just: keep the promise anyway
+        raise PatroniError("Patroni REST API at %s unreachable: no complete answer within %ss" % (url, timeout))
     text = raw.decode("utf-8", "replace")
     try:
         return status, json.loads(text) if text else None
@@ -36,11 +88,28 @@ def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT):
         return status, text
 
 
-def get_json(host, port, path, timeout=DEFAULT_TIMEOUT):
-    status, body = request(host, port, path, timeout=timeout)
-    if status != 200 or not isinstance(body, (dict, list)):
-        raise PatroniError("Patroni %s:%s%s answered HTTP %s" % (host, port, path, status))
-    return body
+def get_json(host, port, path, timeout=DEFAULT_TIMEOUT, wait=0, interval=0.5):
+    """The JSON document at ``path`` (HTTP 200 only). With ``wait`` > 0 seconds, a Patroni
+    that is not answering yet (refused, reset, timed out) or answers 502/503 (for example
+    /config while the cluster bootstraps) is asked again every ``interval`` seconds until
+    ``wait`` has passed; then the error says how long it waited and what it last saw."""
+    deadline = time.monotonic() + float(wait)
+    while True:
+        try:
+            status, body = request(host, port, path, timeout=timeout)
+        except PatroniError as exc:
+            last = exc
+        else:
+            if status == 200 and isinstance(body, (dict, list)):
+                return body
+            last = PatroniError("Patroni %s:%s%s answered HTTP %s" % (host, port, path, status), status)
+            if status not in RETRY_STATUSES:
+                raise last
+        if time.monotonic() + interval > deadline:
+            if wait:
+                raise PatroniError("%s (still so after waiting %ss)" % (last, wait), last.status)
+            raise last
+        time.sleep(interval)
 
 
 def normalize_role(role):

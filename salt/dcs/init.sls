@@ -49,11 +49,10 @@ etcd-service:
       - pkg: etcd-packages
 
 etcd-healthy:
-  http.wait_for_successful_query:
+  pigsty_wait.http:
     - name: http://{{ me.ip }}:{{ dcs.client_port }}/health
     - match: '"health":"true"'
-    - wait_for: 60
-    - request_interval: 1
+    - timeout: 60
     - require:
       - service: etcd-service
 {%- endif %}

@@ -30,11 +30,10 @@ alertmanager-service:
       - file: alertmanager-args
 
 alertmanager-ready:
-  http.wait_for_successful_query:
+  pigsty_wait.http:
     - name: http://127.0.0.1:{{ infra.alertmanager_port }}/-/ready
     - status: 200
-    - wait_for: 60
-    - request_interval: 1
+    - timeout: 60
     - require:
       - service: alertmanager-service
 
@@ -46,4 +45,4 @@ alertmanager-reload:
     - onchanges:
       - file: alertmanager-config
     - require:
-      - http: alertmanager-ready
+      - pigsty_wait: alertmanager-ready

@@ -68,11 +68,10 @@ prometheus-service:
       - file: prometheus-args
 
 prometheus-ready:
-  http.wait_for_successful_query:
+  pigsty_wait.http:
     - name: http://127.0.0.1:{{ infra.prometheus_port }}/-/ready
     - status: 200
-    - wait_for: 60
-    - request_interval: 1
+    - timeout: 60
     - require:
       - service: prometheus-service
 
@@ -86,4 +85,4 @@ prometheus-reload:
       - file: prometheus-config
       - file: prometheus-rules
     - require:
-      - http: prometheus-ready
+      - pigsty_wait: prometheus-ready

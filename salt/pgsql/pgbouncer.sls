@@ -62,6 +62,7 @@ pgbouncer-reload:
   module.run:
     - name: pgbouncer.reload
     - port: {{ pg.pgbouncer_port }}
+    - wait: 30        # a restart just before: its console may not accept yet
     - onchanges:
       - file: pgbouncer-databases
       - file: pgbouncer-hba

@@ -1,6 +1,7 @@
 """Foundation, against the real sandbox: minions, identity grains, pillar scoping,
 validation before any change."""
 import json
+import time
 
 from conftest import salt_json, salt_run
 
@@ -76,7 +77,19 @@ def test_highstate_is_idempotent(sandbox):
         assert all(v["result"] is True for v in states.values())
 
 
-def test_test_mode_changes_nothing(sandbox):
-    ret, rc = salt_json("node-3", "state.apply", "test=True")
-    assert rc == 0
-    assert all(v["result"] is True and not v["changes"] for v in ret["node-3"].values())
+# A dry run of every node on the converged sandbox: nothing to do, and fast. Measured on
+# this machine (2 cores, 4 nodes applying at once): see docs/benchmarks.md (bench/dry_run.py).
+DRY_RUN_BOUND_S = 90
+
+
+def test_dry_run_of_every_node_is_fast_and_reports_nothing_to_do(sandbox):
+    started = time.monotonic()
+    ret, rc = salt_json("*", "state.apply", "test=True", timeout=600)
+    took = time.monotonic() - started
+    assert rc == 0, ret
+    assert set(ret) == {"meta", "node-1", "node-2", "node-3"}
+    for minion, states in ret.items():
+        loud = {k: (v["result"], v["comment"]) for k, v in states.items()
+                if v.get("changes") or v["result"] is not True}
+        assert not loud, "%s: a dry run on a converged node reported %s" % (minion, loud)
+    assert took < DRY_RUN_BOUND_S, "dry run of every node took %.1fs" % took

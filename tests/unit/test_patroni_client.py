@@ -44,3 +44,100 @@ def test_unreachable_patroni_is_a_clear_bounded_error():
     assert "unreachable" in str(err.value) and str(port) in str(err.value)
     leader, errors = p.find_leader(["127.0.0.1"], port, timeout=1)
     assert leader is None and errors
+
+
+# ---------------------------------------------------------------- bounded, hardened client
+# Real sockets on loopback (tests/support/scripted_http.py), no mocks.
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from scripted_http import ScriptedHTTP, free_port  # noqa: E402
+
+
+def test_read_waits_through_502_while_the_cluster_bootstraps():
+    with ScriptedHTTP([(502, {}), (502, {}), (200, {"ttl": 30})]) as srv:
+        assert p.get_json("127.0.0.1", srv.port, "/config", timeout=1, wait=5, interval=0.05) == {"ttl": 30}
+        assert srv.hits == 3
+
+
+def test_read_waits_through_connection_refused_until_patroni_listens():
+    port = free_port()
+    late = socket.socket()
+    late.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def listen_later():      # Patroni starting: nothing listens for 0.4 s, then it answers
+        time.sleep(0.4)
+        late.bind(("127.0.0.1", port))
+        late.listen(4)
+        conn, _ = late.accept()
+        conn.recv(65536)
+        body = b'{"state": "running"}'
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        conn.close()
+
+    t = threading.Thread(target=listen_later, daemon=True)
+    t.start()
+    try:
+        assert p.get_json("127.0.0.1", port, "/patroni", timeout=1, wait=5, interval=0.1) == {"state": "running"}
+    finally:
+        t.join(5)
+        late.close()
+
+
+def test_read_gives_up_after_its_bound_with_a_clear_message():
+    with ScriptedHTTP([(502, {})]) as srv:
+        started = time.monotonic()
+        with pytest.raises(p.PatroniError) as err:
+            p.get_json("127.0.0.1", srv.port, "/config", timeout=1, wait=0.6, interval=0.1)
+        assert time.monotonic() - started < 2
+    assert "answered HTTP 502" in str(err.value) and "still so after waiting 0.6s" in str(err.value)
+    assert err.value.status == 502
+
+
+def test_a_read_without_wait_fails_at_once_and_other_statuses_are_not_retried():
+    with ScriptedHTTP([(502, {})]) as srv:
+        with pytest.raises(p.PatroniError):
+            p.get_json("127.0.0.1", srv.port, "/config", timeout=1)
+        assert srv.hits == 1
+    with ScriptedHTTP([(404, {})]) as srv:
+        with pytest.raises(p.PatroniError):
+            p.get_json("127.0.0.1", srv.port, "/config", timeout=1, wait=5)
+        assert srv.hits == 1
+
+
+def test_the_timeout_bounds_the_whole_call_not_each_read():
+    # headers dribbled one byte every 0.2 s: each read is quick, the whole answer is not
+    with ScriptedHTTP([("slow", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", 0.2)]) as srv:
+        started = time.monotonic()
+        with pytest.raises(p.PatroniError) as err:
+            p.request("127.0.0.1", srv.port, "/patroni", timeout=0.5)
+        took = time.monotonic() - started
+    assert took < 1.0, took
+    assert "within 0.5s" in str(err.value)
+
+
+@pytest.mark.parametrize("step, words", [
+    (("raw", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\""), "IncompleteRead"),
+    (("raw", b"garbage\r\n\r\n"), "BadStatusLine"),
+    (("close",), "RemoteDisconnected"),
+])
+def test_every_http_error_is_a_patroni_error(step, words):
+    with ScriptedHTTP([step]) as srv:
+        with pytest.raises(p.PatroniError) as err:
+            p.request("127.0.0.1", srv.port, "/patroni", timeout=1)
+    assert words in str(err.value)
+
+
+def test_redirects_are_not_followed():
+    with ScriptedHTTP([("raw", b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n")]) as srv:
+        status, _body = p.request("127.0.0.1", srv.port, "/switchover", method="POST", body={}, timeout=1)
+        assert status == 302 and srv.hits == 1
+        with pytest.raises(p.PatroniError):
+            p.get_json("127.0.0.1", srv.port, "/cluster", timeout=1)
+
+
+def test_answers_are_capped():
+    with ScriptedHTTP([(200, b"[" + b"0," * 600000 + b"0]")]) as srv:
+        with pytest.raises(p.PatroniError) as err:
+            p.request("127.0.0.1", srv.port, "/cluster", timeout=2)
+    assert "larger than" in str(err.value)

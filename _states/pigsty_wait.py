@@ -1,0 +1,72 @@
+"""Readiness checks: wait (bounded) until a local HTTP endpoint answers as expected.
+
+A readiness check changes nothing, so it never reports changes. In test mode it asks once,
+at once: a service that already answers is "ready" (result True, nothing to do); one that
+does not is reported as "would wait" (result None). Salt's own
+``http.wait_for_successful_query`` does not query in test mode and sleeps out its whole
+``wait_for`` before it answers, which made a dry run of the meta node take minutes.
+
+    prometheus-ready:
+      pigsty_wait.http:
+        - name: http://127.0.0.1:9090/-/ready
+        - timeout: 60
+"""
+import re
+import time
+import urllib.error
+import urllib.request
+
+__virtualname__ = "pigsty_wait"
+
+
+def __virtual__():
+    return __virtualname__   # standard library only
+
+
+def _probe(url, status, match, request_timeout):
+    """(ok, what was seen) for one GET of ``url``."""
+    try:
+        with urllib.request.urlopen(url, timeout=request_timeout) as resp:   # nosec: operator's URL
+            code, body = resp.status, resp.read(1 << 20).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        code, body = exc.code, ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, "no answer (%s)" % getattr(exc, "reason", exc)
+    if code != int(status):
+        return False, "HTTP %s, expected %s" % (code, status)
+    if match and not re.search(match, body):
+        return False, "HTTP %s without %r in the answer" % (code, match)
+    return True, "HTTP %s" % code
+
+
+def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2):
+    """Wait until GET ``name`` answers ``status`` (and its body matches the regular
+    expression ``match``, when given), asking every ``interval`` seconds for at most
+    ``timeout`` seconds."""
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    for field, value in (("timeout", timeout), ("interval", interval), ("request_timeout", request_timeout)):
+        try:
+            if float(value) <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            ret["result"] = False
+            ret["comment"] = "%s: %r is not a positive number of seconds" % (field, value)
+            return ret
+    deadline = time.monotonic() + float(timeout)
+    started = time.monotonic()
+    while True:
+        ok, seen = _probe(name, status, match, float(request_timeout))
+        if ok:
+            ret["comment"] = "%s is ready (%s)" % (name, seen)
+            if not __opts__["test"] and time.monotonic() - started > 0.5:
+                ret["comment"] += " after %.1fs" % (time.monotonic() - started)
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "%s is not ready (%s); would wait up to %ss" % (name, seen, timeout)
+            return ret
+        if time.monotonic() + float(interval) > deadline:
+            ret["result"] = False
+            ret["comment"] = "%s not ready after %ss: %s" % (name, timeout, seen)
+            return ret
+        time.sleep(float(interval))
