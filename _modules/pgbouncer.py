@@ -7,6 +7,7 @@ no password is involved; psql runs as the dbsu and the command goes on its stdin
     salt node-1 pgbouncer.show pools
 """
 import ipaddress
+import json
 import logging
 import os
 import pwd
@@ -75,16 +76,45 @@ def reload(port=None, wait=0, interval=0.5):
         time.sleep(interval)
 
 
+PAUSE_MARKER = "/run/pigsty/pgbouncer-paused"   # written by pause(), removed by resume()
+
+
 def pause(database=None, port=None, timeout=30):
-    """PAUSE (all databases, or one): new queries wait, server connections are released."""
+    """PAUSE (all databases, or one): new queries wait, server connections are released.
+    A marker (time, pid) says pgbouncer was paused by us, so that a pause whose owner died
+    (pigsty_handoff.resume_stale) can be told from one an operator made by hand."""
+    try:
+        os.makedirs(os.path.dirname(PAUSE_MARKER), exist_ok=True)
+        with open(PAUSE_MARKER, "w") as fh:
+            json.dump({"time": time.time(), "pid": os.getpid(), "database": database}, fh)
+    except OSError as exc:
+        log.warning("pgbouncer: pause marker not written: %s", exc)
     _console("PAUSE" + (" %s" % _db(database) if database else ""), port, timeout=timeout)
     return True
 
 
 def resume(database=None, port=None):
-    """RESUME after PAUSE."""
-    _console("RESUME" + (" %s" % _db(database) if database else ""), port)
+    """RESUME after PAUSE. Resuming a pgbouncer that is not paused is not an error."""
+    try:
+        _console("RESUME" + (" %s" % _db(database) if database else ""), port)
+    except salt.exceptions.CommandExecutionError as exc:
+        if "not paused" not in str(exc):
+            raise
+    try:
+        os.unlink(PAUSE_MARKER)
+    except OSError:
+        pass
     return True
+
+
+def paused_by_us():
+    """The pause marker ({time, pid, database}) when we paused pgbouncer, else None."""
+    try:
+        with open(PAUSE_MARKER) as fh:
+            doc = json.load(fh)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return None
 
 
 def show(what="pools", port=None):
@@ -133,7 +163,7 @@ def forward(host=None, port=None, database_file=None, resume=False):
             raise salt.exceptions.SaltInvocationError("host: %r is not an IPv4 address" % (host,))
     if host == forwarding() and (host is not None or not os.path.exists(FORWARD_FILE)):
         if resume:
-            _console("RESUME", port)
+            globals()["resume"](port=port)     # the parameter shadows the function's name
         return False
     if host is None:
         os.unlink(FORWARD_FILE)
@@ -141,6 +171,11 @@ def forward(host=None, port=None, database_file=None, resume=False):
         _write(FORWARD_FILE, host + "\n")
     _write(DATABASES_FILE, database_file or __salt__["pigsty.pgbouncer"]()["database_file"])
     _console("RELOAD; RESUME" if resume else "RELOAD", port)
+    if resume:
+        try:
+            os.unlink(PAUSE_MARKER)
+        except OSError:
+            pass
     return True
 
 

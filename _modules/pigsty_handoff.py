@@ -27,6 +27,7 @@ the unix socket by peer authentication.
 
     salt node-1 pigsty_handoff.switchover pg-test-1 '{"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12"}' candidate=pg-test-2
 """
+import fcntl
 import ipaddress
 import logging
 import os
@@ -192,7 +193,33 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
     _check_members(leader, members, candidate)
     pause_timeout, switch_timeout, catchup_timeout = _check_timeouts(
         pause_timeout=pause_timeout, switch_timeout=switch_timeout, catchup_timeout=catchup_timeout)
-    port = int(patroni_port)
+    lock = _local_lock()
+    if lock is None:
+        return {"result": False, "new": None,
+                "comment": "another hand-off runs on this node; nothing was paused or switched"}
+    with lock:
+        return _switchover(leader, members, candidate, int(patroni_port), pause_timeout, switch_timeout,
+                           early_release, catchup_timeout)
+
+
+LOCK_FILE = "/run/pigsty/handoff.lock"
+
+
+def _local_lock():
+    """This node's hand-off lock (an open file holding flock), or None when another process
+    holds it. The lock dies with its process, so a killed hand-off leaves none behind."""
+    os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
+    fh = open(LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout, early_release,
+                catchup_timeout):
     conf = __salt__["pigsty.config"]()
     if not conf:
         raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
@@ -211,58 +238,61 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
                 "comment": "pgbouncer PAUSE did not finish, nothing was switched: %s (a transaction that "
                            "stays open holds PAUSE; handoff=False switches without the hand-off)" % exc}
     t_paused = time.monotonic()
-    marks = {}
-    answer = {}
-    # every transaction the paused clients committed must be on the new primary first
-    chosen, behind = _wait_caught_up(leader, members, candidate, port, catchup_timeout)
-    if not chosen:
-        __salt__["pgbouncer.resume"]()
-        return {"result": False, "new": None, "paused_s": round(time.monotonic() - t_paused, 3),
-                "comment": "no candidate received all of the leader's WAL within %ss (%s); nothing was "
-                           "switched, pgbouncer resumed unchanged" % (catchup_timeout, behind)}
-    candidate = chosen
-    marks["candidate caught up"] = time.monotonic()
-
-    def post():
-        body = {"leader": leader}
-        if candidate:
-            body["candidate"] = candidate
-        try:
-            answer["status"], answer["body"] = pigsty_patroni.request(
-                members[leader], port, "/switchover", method="POST", body=body, timeout=switch_timeout)
-        except pigsty_patroni.PatroniError as exc:
-            answer["status"], answer["body"] = None, str(exc)
-
-    new, forwarded, resumed = None, False, False
-    poster = threading.Thread(target=post, daemon=True)
-    stop, released = threading.Event(), {}
-    def release():
-        try:
-            released["how"] = _release_early(conf, leader, members, candidate, port, stop, marks)
-        except Exception as exc:  # noqa: BLE001 - Patroni releases the key itself anyway
-            log.exception("pigsty_handoff: early release failed")
-            released["how"] = "left to Patroni (early release failed: %s: %s)" % (type(exc).__name__, exc)
-    releaser = threading.Thread(target=release, daemon=True)
+    marks, answer, released = {}, {}, {}
+    new, forwarded, resumed, refused = None, False, False, None
+    stop = threading.Event()
+    poster = releaser = None
+    # From here on pgbouncer is paused: every path, an exception included, either hands the
+    # clients over (forward + RESUME) or resumes them unchanged (finally).
     try:
-        poster.start()
-        if early_release:
-            releaser.start()
-        deadline = t_paused + switch_timeout
-        while time.monotonic() < deadline:
-            new = _new_primary(leader, members, candidate, port)
-            if new or (not poster.is_alive() and answer.get("status") != 200):
-                break
-            time.sleep(POLL)
-        marks["new primary seen"] = time.monotonic()
-        if new:
-            # RELOAD and RESUME in one console session: the clients wait no longer than that
-            forwarded = __salt__["pgbouncer.forward"](members[new], database_file=files.get(new), resume=True)
-            resumed = True
+        # every transaction the paused clients committed must be on the new primary first
+        chosen, behind = _wait_caught_up(leader, members, candidate, port, catchup_timeout)
+        if not chosen:
+            refused = ("no candidate received all of the leader's WAL within %ss (%s); nothing was "
+                       "switched, pgbouncer resumed unchanged" % (catchup_timeout, behind))
+        else:
+            candidate = chosen
+            marks["candidate caught up"] = time.monotonic()
+
+            def post():
+                body = {"leader": leader}
+                if candidate:
+                    body["candidate"] = candidate
+                try:
+                    answer["status"], answer["body"] = pigsty_patroni.request(
+                        members[leader], port, "/switchover", method="POST", body=body, timeout=switch_timeout)
+                except pigsty_patroni.PatroniError as exc:
+                    answer["status"], answer["body"] = None, str(exc)
+
+            def release():
+                try:
+                    released["how"] = _release_early(conf, leader, members, candidate, port, stop, marks)
+                except Exception as exc:  # noqa: BLE001 - Patroni releases the key itself anyway
+                    log.exception("pigsty_handoff: early release failed")
+                    released["how"] = "left to Patroni (early release failed: %s: %s)" % (type(exc).__name__, exc)
+            poster = threading.Thread(target=post, daemon=True)
+            releaser = threading.Thread(target=release, daemon=True)
+            poster.start()
+            if early_release:
+                releaser.start()
+            deadline = t_paused + switch_timeout
+            while time.monotonic() < deadline:
+                new = _new_primary(leader, members, candidate, port)
+                if new or (not poster.is_alive() and answer.get("status") != 200):
+                    break
+                time.sleep(POLL)
+            marks["new primary seen"] = time.monotonic()
+            if new:
+                # RELOAD and RESUME in one console session: the clients wait no longer than that
+                forwarded = __salt__["pgbouncer.forward"](members[new], database_file=files.get(new), resume=True)
+                resumed = True
     finally:
         stop.set()
         if not resumed:
             __salt__["pgbouncer.resume"]()
         paused = time.monotonic() - t_paused
+    if refused:
+        return {"result": False, "new": None, "paused_s": round(paused, 3), "comment": refused}
     poster.join(switch_timeout)
     if early_release:
         releaser.join(5)
@@ -280,6 +310,24 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
 def state():
     """This node's pgbouncer hand-off: where it forwards (None: local) and its clients."""
     return {"forward": __salt__["pgbouncer.forwarding"](), "clients": __salt__["pgbouncer.clients"]()}
+
+
+def resume_stale():
+    """Resume a pgbouncer that we paused and nobody will resume: paused by a hand-off or a
+    switchover whose process is gone (killed minion, crashed runner). A hand-off running on
+    this node is left alone, and so is a pause made by hand (no marker). The caller (the
+    master's reconciliation) calls it only when no planned operation of the cluster runs.
+    Returns {"resumed": bool, "paused_since": time or None}."""
+    marker = __salt__["pgbouncer.paused_by_us"]()
+    if marker is None:
+        return {"resumed": False, "paused_since": None}
+    lock = _local_lock()
+    if lock is None:
+        return {"resumed": False, "paused_since": marker.get("time"), "comment": "a hand-off runs"}
+    with lock:
+        __salt__["pgbouncer.resume"]()
+    log.warning("pigsty_handoff: resumed a pgbouncer paused since %s whose hand-off is gone", marker.get("time"))
+    return {"resumed": True, "paused_since": marker.get("time")}
 
 
 def end(primary_ip=None):

@@ -9,6 +9,7 @@ import time
 
 import salt.exceptions
 
+import pigsty_fanout
 import pigsty_inventory
 import pigsty_patroni
 import pigsty_pillar
@@ -107,6 +108,31 @@ def _live_leader(info, timeout=2):
     return pigsty_patroni.find_leader(hosts, info["patroni_port"], timeout=timeout)
 
 
+def _unconfirmed(info, members):
+    """Why each of ``members`` cannot be confirmed safe to remove: its Patroni must answer as
+    a member that is not the leader, or its minion must say that Patroni is stopped."""
+    unanswered, why = [], []
+    for m in members:
+        try:
+            st = pigsty_patroni.get_json(m["ip"], info["patroni_port"], "/patroni", timeout=2)
+        except pigsty_patroni.PatroniError:
+            unanswered.append(m)
+            continue
+        if pigsty_patroni.normalize_role(st.get("role")) in ("primary", "standby_leader"):
+            why.append("%s answers as %s" % (m["pg_instance"], st.get("role")))
+    if unanswered:
+        running = pigsty_fanout.fan_out(__opts__, [m["minion"] for m in unanswered], "service.status",
+                                        ["patroni"], timeout=10)
+        for m in unanswered:
+            state = running.get(m["minion"])
+            if state is True:
+                why.append("%s: Patroni runs but its REST API does not answer" % m["pg_instance"])
+            elif state is not False:
+                why.append("%s: Patroni does not answer and minion %s cannot confirm it is stopped (%s)" % (
+                    m["pg_instance"], m["minion"], "no answer" if state is None else state))
+    return why
+
+
 def wait_leader(name, timeout=120):
     """Wait (bounded) until cluster ``name`` has a leader; fails after ``timeout`` seconds.
 
@@ -133,6 +159,8 @@ def removal_plan(name, instances=None, force=False):
 
     Refuses (retcode 1, nothing done) to remove a whole cluster, or the instance that is
     its running leader, unless ``force=True``; refuses instances that are not members.
+    Fails closed: without ``force``, every instance to remove must answer through Patroni as
+    a non-leader, or its minion must confirm that Patroni is stopped.
 
     CLI example::
 
@@ -161,6 +189,17 @@ def removal_plan(name, instances=None, force=False):
         return {"result": False, "retcode": 1, "comment":
                 "refusing to remove %s: %s is its running primary (pass force=True / "
                 "pillar pg_rm_force: true to remove it anyway)" % (what, leader["name"])}
+    if not force:
+        # fail closed: a member whose Patroni does not answer may still be a running primary
+        # (or hold the only copy of recent data); it is removed only once its minion confirms
+        # that Patroni is stopped there
+        unsure = _unconfirmed(info, [by_instance[i] for i in targets])
+        if unsure:
+            __context__["retcode"] = 1
+            return {"result": False, "retcode": 1, "comment":
+                    "refusing to remove %s: %s (nothing was removed; start Patroni there, or stop it and "
+                    "check again, or pass force=True / pillar pg_rm_force: true)" % (
+                        "cluster %s" % name if whole else ", ".join(targets), "; ".join(unsure))}
     ordered = sorted(targets, key=lambda i: (leader is not None and i == leader["name"], i))
     _progress("%s: removal order %s" % (name, ", ".join(ordered)))
     return {"result": True, "cluster": name, "whole_cluster": whole,

@@ -134,7 +134,13 @@ def handoff_hold(leader_backends, server):
 
 
 def handoff_route(leader_backends, pgb_backends, old, new):
-    return (["set server %s/%s health up" % (be, new) for be in leader_backends]
+    """Route new clients to ``new`` and drain ``old``, in that order: the new primary is
+    given back to its checks, marked up and made ready (out of a drain an earlier hand-off
+    may have left on it) in every backend before the old primary is drained, so a leader
+    service never has no usable server (HAProxy closes new connections at once then)."""
+    return (["enable health %s/%s" % (be, new) for be in leader_backends]
+            + ["set server %s/%s health up" % (be, new) for be in leader_backends]
+            + ["set server %s/%s state ready" % (be, new) for be in pgb_backends]
             + ["set server %s/%s state drain" % (be, old) for be in pgb_backends])
 
 

@@ -78,9 +78,11 @@ def test_malformed_event_is_refused_before_anything_is_asked(runner, monkeypatch
 
 
 def test_parallel_fan_outs_get_distinct_job_ids(runner):
+    import pigsty_fanout
     jids, threads = [], []
     for _ in range(8):
-        threads.append(threading.Thread(target=lambda: jids.extend(runner._unique_jid() for _ in range(50))))
+        threads.append(threading.Thread(target=lambda: jids.extend(
+            pigsty_fanout.unique_jid(runner.__opts__) for _ in range(50))))
     for t in threads:
         t.start()
     for t in threads:
@@ -88,10 +90,12 @@ def test_parallel_fan_outs_get_distinct_job_ids(runner):
     assert len(jids) == 400 and len(set(jids)) == 400
 
 
-def test_parallel_reports_a_failing_step_instead_of_raising(runner):
+def test_parallel_reports_a_failing_step_instead_of_raising():
+    import pigsty_fanout
+
     def boom():
         raise RuntimeError("member did not answer")
-    out = runner._parallel({"ok": (lambda x: {"result": True, "x": x}, 1), "bad": (boom,)})
+    out = pigsty_fanout.parallel({"ok": (lambda x: {"result": True, "x": x}, 1), "bad": (boom,)})
     assert out["ok"] == {"result": True, "x": 1}
     assert out["bad"]["result"] is False and "RuntimeError: member did not answer" in out["bad"]["comment"]
 
@@ -119,22 +123,24 @@ def test_live_roles_tells_a_slow_leader_from_a_dead_member(runner, monkeypatch, 
 
 def test_the_master_writes_its_own_meta_node_directly_and_the_others_through_salt(runner, monkeypatch):
     inv = {"nodes": {"meta": {"ip": "10.10.10.10"}, "meta-2": {"ip": "10.10.10.20"}}}
-    monkeypatch.setattr(runner.pigsty_inventory, "meta_nodes", lambda inv: ["meta", "meta-2"])
-    monkeypatch.setattr(runner.salt.utils.network, "ip_addrs", lambda include_loopback=False: ["10.10.10.10"])
+    import pigsty_ha_steps as steps
+    monkeypatch.setattr(steps.pigsty_inventory, "meta_nodes", lambda inv: ["meta", "meta-2"])
+    monkeypatch.setattr(steps.salt.utils.network, "ip_addrs", lambda include_loopback=False: ["10.10.10.10"])
     written, fanned = [], []
-    monkeypatch.setattr(runner.pigsty_live_files, "record",
+    monkeypatch.setattr(steps.pigsty_live_files, "record",
                         lambda inv, cluster, roles, reload_dns: written.append((cluster, roles)) or {"targets": True})
     monkeypatch.setattr(runner, "_fan_out", lambda minions, fun, args: fanned.append((minions, fun)) or
                         {m: {"targets": True} for m in minions})
-    out = runner._step_meta(inv, "pg-test", {"pg-test-1": "primary"})
+    out = steps.meta(inv, "pg-test", {"pg-test-1": "primary"}, runner._fan)
     assert written == [("pg-test", {"pg-test-1": "primary"})]
     assert fanned == [(["meta-2"], "pigsty_live.record")]
     assert out["result"] is True and set(out["meta"]) == {"meta", "meta-2"}
 
 
-def test_members_that_did_not_answer_are_not_asked_through_salt(runner):
+def test_members_that_did_not_answer_are_not_asked_through_salt():
+    import pigsty_fanout
     roles = {"pg-test-1": "unresponsive", "pg-test-2": "primary", "pg-test-3": "unreachable"}
-    assert [m["pg_instance"] for m in runner._answering(MEMBERS, roles)] == ["pg-test-2"]
+    assert [m["pg_instance"] for m in pigsty_fanout.answering(MEMBERS, roles)] == ["pg-test-2"]
 
 
 def test_inventory_is_compiled_once_for_all_reactor_processes(runner, monkeypatch, tmp_path):
@@ -151,21 +157,24 @@ def test_inventory_is_compiled_once_for_all_reactor_processes(runner, monkeypatc
     def full_inventory(opts):
         compiled.append(1)
         return default_pillar(), []
-    monkeypatch.setattr(runner.pigsty_pillar, "full_inventory", full_inventory)
+    import pigsty_ha_inventory as cache
+    cache._CACHE.clear()
+    monkeypatch.setattr(cache.pigsty_pillar, "full_inventory", full_inventory)
     merged, inv = runner._inventory()
     assert len(compiled) == 1 and "pg-test" in inv["clusters"]
-    cache = tmp_path / "pigsty" / "inventory.json"
-    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
-    runner._INVENTORY_CACHE.clear()                       # another process
+    cache_file = tmp_path / "pigsty" / "inventory.json"
+    assert stat.S_IMODE(os.stat(cache_file).st_mode) == 0o600
+    cache._CACHE.clear()                                  # another process
     assert runner._inventory() == (merged, inv) and len(compiled) == 1
     os.utime(pillar_root / "top.sls", (time.time() + 5, time.time() + 5))   # a pillar edit
-    runner._INVENTORY_CACHE.clear()
+    cache._CACHE.clear()
     runner._inventory()
     assert len(compiled) == 2
 
 
-def test_inventory_that_json_cannot_give_back_is_not_cached(runner, tmp_path):
+def test_inventory_that_json_cannot_give_back_is_not_cached(tmp_path):
+    import pigsty_ha_inventory as cache
     path = str(tmp_path / "inv.json")
-    assert runner._store_inventory(path, {"merged": {1: "int key"}}) is False
+    assert cache.store(path, {"merged": {1: "int key"}}) is False
     assert not os.path.exists(path)
-    assert runner._store_inventory(path, {"merged": {"a": [1, True, None]}}) is True
+    assert cache.store(path, {"merged": {"a": [1, True, None]}}) is True

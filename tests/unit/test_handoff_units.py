@@ -149,7 +149,10 @@ def test_handoff_hold_route_release_commands():
     leader, pgb = hx.handoff_backends(*services_and_port())
     assert hx.handoff_hold(leader, "pg-test-1") == ["disable health pg-test-primary/pg-test-1"]
     assert hx.handoff_route(leader, pgb, "pg-test-1", "pg-test-2") == [
+        "enable health pg-test-primary/pg-test-2",
         "set server pg-test-primary/pg-test-2 health up",
+        "set server pg-test-primary/pg-test-2 state ready",
+        "set server pg-test-replica/pg-test-2 state ready",
         "set server pg-test-primary/pg-test-1 state drain",
         "set server pg-test-replica/pg-test-1 state drain",
     ]
@@ -173,7 +176,7 @@ def test_every_handoff_command_is_allowed():
     cmds = (hx.handoff_hold(leader, "pg-test-1") + hx.handoff_route(leader, pgb, "pg-test-1", "pg-test-2")
             + hx.handoff_release(leader, pgb, "pg-test-1", False) + hx.handoff_release(leader, pgb, "pg-test-2", True)
             + hx.plan(current_view(), {"pg-test-primary": {"pg-test-2": "up", "pg-test-3": "down"}}))
-    assert len(cmds) == 13
+    assert len(cmds) == 16
     for cmd in cmds:
         assert hx.RUNTIME_COMMAND.fullmatch(cmd), cmd
 
@@ -482,3 +485,43 @@ def test_forward_refuses_a_bad_host_before_writing(pgb, host):
         pgb.forward(host)
     assert str(err.value).startswith("host:")
     assert list(pgb.tmp.iterdir()) == [] and pgb.console == [] and pgb.chowned == []
+
+
+class HAProxyModel:
+    """Just enough of HAProxy's server state to replay runtime commands: operational state
+    (health) and admin state (drain) per backend and server, and whether checks run."""
+
+    def __init__(self, backends, servers, primary):
+        self.s = {be: {srv: {"up": srv == primary, "admin": "READY", "checks": True} for srv in servers}
+                  for be in backends}
+
+    def apply(self, cmd):
+        words = cmd.split()
+        if words[0] in ("enable", "disable"):
+            be, srv = words[2].split("/")
+            self.s[be][srv]["checks"] = words[0] == "enable"
+            return
+        be, srv = words[2].split("/")
+        if words[3] == "health":
+            self.s[be][srv]["up"] = words[4] == "up"
+        else:
+            self.s[be][srv]["admin"] = words[4].upper()
+
+    def usable(self, be):
+        return [srv for srv, st in self.s[be].items() if st["up"] and st["admin"] == "READY"]
+
+
+def test_back_and_forth_switchovers_never_leave_the_write_service_without_a_server():
+    """Issue 18: A -> B -> A, with the clients of each hand-off still connected (nothing
+    released in between): after every single command, the write service has a server."""
+    leader, pgb = hx.handoff_backends(*services_and_port())
+    model = HAProxyModel(set(leader) | set(pgb), ["pg-test-1", "pg-test-2", "pg-test-3"], "pg-test-1")
+    for old, new in (("pg-test-1", "pg-test-2"), ("pg-test-2", "pg-test-1"), ("pg-test-1", "pg-test-2")):
+        for cmd in hx.handoff_hold(leader, old):
+            model.apply(cmd)
+            assert model.usable("pg-test-primary"), cmd
+        # the switch: old's checks are held, so it stays up until the route
+        for cmd in hx.handoff_route(leader, pgb, old, new):
+            model.apply(cmd)
+            assert model.usable("pg-test-primary"), "no server after %r (%s -> %s)" % (cmd, old, new)
+        assert model.usable("pg-test-primary") == [new]

@@ -1,0 +1,84 @@
+"""The master's compiled inventory for the HA runner, cached between reactor processes.
+
+Compiling every minion's pillar takes about a second, and the reactor runs each
+reconciliation in a process of its own: the result is kept in this process and in the
+master's cache directory (root only, mode 0600, like Salt's own pillar cache) until a
+pillar file changes or ``max_age`` seconds pass.
+"""
+import json
+import logging
+import os
+import time
+
+import salt.exceptions
+
+import pigsty_inventory
+import pigsty_pillar
+
+log = logging.getLogger(__name__)
+
+_CACHE = {}
+
+
+def pillar_stamp(opts):
+    """Newest modification time under the pillar roots (a pillar edit invalidates the cache)."""
+    newest = 0.0
+    for roots in (opts.get("pillar_roots") or {}).values():
+        for root in roots:
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    try:
+                        newest = max(newest, os.path.getmtime(os.path.join(dirpath, name)))
+                    except OSError:
+                        continue
+    return newest
+
+
+def load(opts, max_age=300):
+    """(merged pillar, inventory), from this process, the cache file or a fresh compile."""
+    stamp = pillar_stamp(opts)
+    cached = _CACHE.get("inv")
+    if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
+        return cached[2], cached[3]
+    path = os.path.join(opts["cachedir"], "pigsty", "inventory.json")
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        if doc["stamp"] == stamp and 0 <= time.time() - doc["time"] < max_age:
+            _CACHE["inv"] = (stamp, doc["time"], doc["merged"], doc["inv"])
+            return doc["merged"], doc["inv"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    merged, _problems = pigsty_pillar.full_inventory(opts)
+    inv = pigsty_inventory.inventory(merged)
+    now = time.time()
+    _CACHE["inv"] = (stamp, now, merged, inv)
+    store(path, {"stamp": stamp, "time": now, "merged": merged, "inv": inv})
+    return merged, inv
+
+
+def store(path, doc):
+    """Write the inventory cache (mode 0600, atomically) if JSON gives it back unchanged."""
+    try:
+        text = json.dumps(doc, sort_keys=True)
+        if json.loads(text) != doc:         # e.g. non-string keys: not cached, compiled again
+            return False
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        return True
+    except (OSError, TypeError, ValueError) as exc:
+        log.debug("pigsty_ha: inventory cache not written: %s", exc)
+        return False
+
+
+def members(inv, cluster):
+    """The cluster's members, or a clear refusal naming the known clusters."""
+    if cluster not in (inv.get("clusters") or {}):
+        raise salt.exceptions.SaltInvocationError(
+            "cluster: %r is not a cluster of the inventory (expected one of: %s)" % (
+                cluster, ", ".join(sorted(inv.get("clusters") or {}))))
+    return pigsty_inventory.cluster_members(inv, cluster)

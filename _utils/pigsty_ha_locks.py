@@ -1,0 +1,98 @@
+"""Per-cluster locks on the master (flock: a process that dies releases its lock).
+
+- the reconcile lock: one reconciliation of a cluster at a time; it also keeps what the
+  last finished run saw, so that a burst of events coalesces;
+- the operation lock: one planned operation (switchover, failover) of a cluster at a
+  time; reconciliation leaves a hand-off alone while one is in progress.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import time
+
+import salt.exceptions
+
+
+def _path(opts, kind, cluster):
+    return os.path.join(opts["cachedir"], "pigsty", "%s-%s" % (kind, cluster))
+
+
+def _acquire(fh, wait, what):
+    deadline = time.time() + wait
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.time() >= deadline:
+                raise salt.exceptions.CommandExecutionError(what)
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def reconcile_lock(opts, cluster, wait=120):
+    """One reconciliation of a cluster at a time (others wait, bounded); yields what the
+    last finished one recorded ({"start", "roles"}), to be updated in place."""
+    path = _path(opts, "reconcile", cluster)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+") as fh:
+        _acquire(fh, wait, "another reconciliation of %s has held its lock for %ss" % (cluster, wait))
+        try:
+            fh.seek(0)
+            try:
+                last = json.loads(fh.read() or "{}")
+            except ValueError:
+                last = {}
+            yield last
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(last))
+            fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def operation_lock(opts, cluster, operation, wait=0):
+    """Hold the cluster's operation lock for ``operation`` (e.g. "switchover to pg-test-2").
+    A second operation waits up to ``wait`` seconds, then is refused with a message naming
+    the one in progress; nothing of it has run then."""
+    path = _path(opts, "operation", cluster)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            _acquire(fh, wait, "")
+        except salt.exceptions.CommandExecutionError:
+            fh.seek(0)
+            running = fh.read().strip() or "another operation"
+            raise salt.exceptions.CommandExecutionError(
+                "%s of %s refused: %s is in progress (one planned operation of a cluster at a "
+                "time; try again when it has finished)" % (operation, cluster, running))
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write("%s (pid %d, since %s)" % (operation, os.getpid(), time.strftime("%H:%M:%S")))
+            fh.flush()
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fh.flush()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def operation_in_progress(opts, cluster):
+    """True while some process holds the cluster's operation lock."""
+    path = _path(opts, "operation", cluster)
+    try:
+        fh = open(path)
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False

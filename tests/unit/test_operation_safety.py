@@ -1,0 +1,207 @@
+"""Issue 13's hand-off and runner promises, without a sandbox: every path after PAUSE resumes
+or hands off; one planned operation of a cluster at a time; a stale pause is resumed only when
+its owner is gone; reconcile_all reports one cluster's failure and goes on; a switchover
+starts from a clean HAProxy state."""
+import os
+import threading
+
+import pytest
+import salt.exceptions
+
+import pigsty_ha_locks
+from loader import load_module
+
+MEMBERS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12"}
+
+
+class Pgbouncer:
+    """pgbouncer's console as the hand-off sees it: paused or not, and what was asked."""
+
+    def __init__(self):
+        self.paused, self.calls, self.marker = False, [], None
+
+    def salt(self):
+        return {
+            "pgbouncer.pause": self.pause, "pgbouncer.resume": self.resume,
+            "pgbouncer.paused_by_us": lambda: self.marker,
+            "pgbouncer.forward": lambda *a, **k: self.calls.append("forward") or True,
+            "pigsty.config": lambda: {"pg_dbsu": "postgres", "dcs_type": "etcd"},
+            "pigsty.pgbouncer": lambda forward_to=None: {"database_file": "x"},
+            "cmd.run_all": lambda *a, **k: {"retcode": 0},
+        }
+
+    def pause(self, timeout=30):
+        self.paused, self.marker = True, {"time": 1.0}
+        self.calls.append("pause")
+        return True
+
+    def resume(self):
+        self.paused, self.marker = False, None
+        self.calls.append("resume")
+        return True
+
+
+@pytest.fixture
+def handoff(tmp_path, monkeypatch):
+    pgb = Pgbouncer()
+    mod = load_module("_modules/pigsty_handoff.py", salt=pgb.salt())
+    monkeypatch.setattr(mod, "LOCK_FILE", str(tmp_path / "handoff.lock"))
+    mod.pgb = pgb
+    return mod
+
+
+def test_an_error_while_paused_still_resumes_pgbouncer(handoff, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("Patroni answered garbage")
+    monkeypatch.setattr(handoff, "_wait_caught_up", broken)
+    with pytest.raises(RuntimeError):
+        handoff.switchover("pg-test-1", MEMBERS, "pg-test-2")
+    assert handoff.pgb.calls == ["pause", "resume"] and not handoff.pgb.paused
+
+
+def test_a_candidate_that_does_not_catch_up_resumes_and_switches_nothing(handoff, monkeypatch):
+    monkeypatch.setattr(handoff, "_wait_caught_up", lambda *a: (None, "pg-test-2: 10 bytes behind"))
+    res = handoff.switchover("pg-test-1", MEMBERS, "pg-test-2")
+    assert res["result"] is False and "10 bytes behind" in res["comment"]
+    assert handoff.pgb.calls == ["pause", "resume"]
+
+
+def test_a_second_handoff_on_the_node_is_refused_before_it_pauses(handoff):
+    held = handoff._local_lock()
+    try:
+        res = handoff.switchover("pg-test-1", MEMBERS, "pg-test-2")
+    finally:
+        held.close()
+    assert res["result"] is False and "another hand-off runs" in res["comment"]
+    assert handoff.pgb.calls == []
+
+
+def test_a_stale_pause_is_resumed_only_when_its_handoff_is_gone(handoff):
+    assert handoff.resume_stale() == {"resumed": False, "paused_since": None}   # not paused by us
+    handoff.pgb.pause()
+    held = handoff._local_lock()                      # a hand-off still running here
+    try:
+        assert handoff.resume_stale()["resumed"] is False and handoff.pgb.paused
+    finally:
+        held.close()
+    assert handoff.resume_stale() == {"resumed": True, "paused_since": 1.0}      # its owner is gone
+    assert not handoff.pgb.paused
+
+
+def test_one_planned_operation_of_a_cluster_at_a_time(tmp_path):
+    opts = {"cachedir": str(tmp_path)}
+    inside, release = threading.Event(), threading.Event()
+
+    def first():
+        with pigsty_ha_locks.operation_lock(opts, "pg-test", "switchover pg-test-1 -> pg-test-2"):
+            inside.set()
+            release.wait(5)
+    t = threading.Thread(target=first)
+    t.start()
+    assert inside.wait(5)
+    assert pigsty_ha_locks.operation_in_progress(opts, "pg-test")
+    with pytest.raises(salt.exceptions.CommandExecutionError) as err:
+        with pigsty_ha_locks.operation_lock(opts, "pg-test", "failover to pg-test-3"):
+            pytest.fail("a second operation ran")
+    assert "switchover pg-test-1 -> pg-test-2" in str(err.value) and "in progress" in str(err.value)
+    with pigsty_ha_locks.operation_lock(opts, "pg-meta", "switchover"):   # another cluster: fine
+        pass
+    release.set()
+    t.join(5)
+    assert not pigsty_ha_locks.operation_in_progress(opts, "pg-test")
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    mod = load_module("_runners/pigsty_ha.py", opts={"cachedir": str(tmp_path), "pillar_roots": {}},
+                      context={})
+    return mod
+
+
+def test_a_switchover_while_another_runs_is_refused_before_anything(runner, monkeypatch):
+    members = [{"pg_instance": n, "ip": ip, "minion": "node-%s" % n[-1]} for n, ip in MEMBERS.items()]
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {}))
+    monkeypatch.setattr(runner, "_members", lambda inv, c: members)
+    sw = runner.pigsty_ha_switchover
+    monkeypatch.setattr(sw.pigsty_inventory, "cluster_vars", lambda inv, c: {"patroni_port": 8008})
+    monkeypatch.setattr(sw.pigsty_patroni, "find_leader",
+                        lambda ips, port, timeout: ({"name": "pg-test-1", "host": "10.10.10.11"}, []))
+    monkeypatch.setattr(sw, "takeover_candidates", lambda *a: ([("pg-test-2", 0)], {}, None))
+    called = []
+    monkeypatch.setattr(runner, "_fan_out", lambda *a, **k: called.append(a) or {})
+    with pigsty_ha_locks.operation_lock(runner.__opts__, "pg-test", "switchover pg-test-2 -> pg-test-1"):
+        res = runner.switchover("pg-test")
+    assert res["result"] is False and runner.__context__["retcode"] == 1
+    assert "switchover pg-test-2 -> pg-test-1" in res["comment"] and "in progress" in res["comment"]
+    assert called == []                      # no hold, no pause, nothing asked of a minion
+
+
+def test_reconcile_all_reports_a_failing_cluster_and_goes_on(runner, monkeypatch):
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {"clusters": {"pg-a": {}, "pg-b": {}, "pg-c": {}}}))
+
+    def reconcile(name):
+        if name == "pg-b":
+            raise ValueError("garbage from Patroni")
+        return {"result": True}
+    monkeypatch.setattr(runner, "reconcile", reconcile)
+    out = runner.reconcile_all()
+    assert out["pg-a"] is True and out["pg-c"] is True
+    assert "ValueError: garbage from Patroni" in out["pg-b"]
+    assert runner.__context__["retcode"] == 1
+
+
+def test_a_switchover_releases_what_an_earlier_handoff_left_with_nobody_forwarding():
+    import pigsty_ha_switchover as sw
+    members = [{"pg_instance": "pg-test-%d" % i, "ip": "10.10.10.1%d" % i, "minion": "node-%d" % i} for i in (1, 2, 3)]
+    drained = {"op": "UP", "admin": "DRAIN", "addr": "x", "held": False}
+    ready = {"op": "UP", "admin": "READY", "addr": "x", "held": False}
+    view = {"pg-test-primary": {"pg-test-1": ready, "pg-test-2": drained, "pg-test-3": drained}}
+    sent = []
+
+    def fan(minions, fun, arg=None, kwarg=None, timeout=None):
+        if fun == "pigsty_haproxy.servers":
+            return {m: view for m in minions}
+        sent.append((fun, arg))
+        return {m: {"commands": []} for m in minions}
+    ctx = type("Ctx", (), {"fan": staticmethod(fan)})
+    # pg-test-3 still forwards clients of the earlier hand-off: its drain stays
+    cleaned = sw._leftovers(ctx, members, members[0], [members[2]], ["pg-test-primary"], ["pg-test-primary"])
+    assert cleaned == ["pg-test-2"]
+    assert sent == [("pigsty_haproxy.run", [[
+        "set server pg-test-primary/pg-test-2 health down", "enable health pg-test-primary/pg-test-2",
+        "set server pg-test-primary/pg-test-2 state ready"]])]
+
+
+@pytest.fixture
+def pigsty_runner(tmp_path, monkeypatch):
+    mod = load_module("_runners/pigsty.py", opts={"cachedir": str(tmp_path)}, context={})
+    members = [{"pg_instance": "pg-test-%d" % i, "ip": "10.10.10.1%d" % i, "minion": "node-%d" % i,
+                "pg_role": "primary" if i == 1 else "replica"} for i in (1, 2, 3)]
+    monkeypatch.setattr(mod, "cluster", lambda name: {"name": name, "members": members, "patroni_port": 8008})
+    monkeypatch.setattr(mod, "_live_leader", lambda info: (None, ["no answer"]))
+    monkeypatch.setattr(mod, "_progress", lambda text: None)
+
+    def unreachable(host, port, path, timeout=None):
+        raise mod.pigsty_patroni.PatroniError("Patroni REST API at %s unreachable" % host)
+    monkeypatch.setattr(mod.pigsty_patroni, "get_json", unreachable)
+    return mod
+
+
+@pytest.mark.parametrize("minion_says,refused", [
+    ({}, "cannot confirm it is stopped (no answer)"),
+    ({"node-1": True, "node-2": False, "node-3": False}, "pg-test-1: Patroni runs but its REST API does not answer"),
+])
+def test_removal_with_patroni_unreachable_fails_closed(pigsty_runner, monkeypatch, minion_says, refused):
+    monkeypatch.setattr(pigsty_runner.pigsty_fanout, "fan_out", lambda *a, **k: minion_says)
+    plan = pigsty_runner.removal_plan("pg-test")
+    assert plan["result"] is False and refused in plan["comment"]
+    assert "nothing was removed" in plan["comment"] and pigsty_runner.__context__["retcode"] == 1
+
+
+def test_removal_goes_ahead_when_every_minion_confirms_patroni_is_stopped(pigsty_runner, monkeypatch):
+    monkeypatch.setattr(pigsty_runner.pigsty_fanout, "fan_out",
+                        lambda *a, **k: {"node-1": False, "node-2": False, "node-3": False})
+    plan = pigsty_runner.removal_plan("pg-test")
+    assert plan["result"] is True and plan["whole_cluster"] is True
+    forced = pigsty_runner.removal_plan("pg-test", force=True)     # force skips the confirmation
+    assert forced["result"] is True
