@@ -97,15 +97,20 @@ DEFAULTS = {
 }
 
 # Pigsty's four default services (port -> what it serves); extra ones come from pg_services.
+# Membership follows the LIVE roles, not pillar's: every member is a server and Patroni's
+# checks decide. 5434 serves the live replicas (/replica) and, only when none is up, the
+# live primary: each member's backup copy ("<instance>-primary") tracks its server in the
+# primary service. 5438 serves offline members and falls back to any live replica. So after
+# a failover the read services route as they would had pillar named the new roles.
 DEFAULT_SERVICES = [
     {"name": "primary", "port": 5433, "dest": "pgbouncer", "check": "/primary",
      "selector": "all", "backup": None},
-    {"name": "replica", "port": 5434, "dest": "pgbouncer", "check": "/read-only",
-     "selector": "replica", "backup": "primary"},
+    {"name": "replica", "port": 5434, "dest": "pgbouncer", "check": "/replica",
+     "selector": "all", "backup": "all", "backup_track": "primary"},
     {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary",
      "selector": "all", "backup": None},
     {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
-     "selector": "offline", "backup": "replica"},
+     "selector": "offline", "backup": "all"},
 ]
 
 # Per-member keys allowed under ``hosts: {IP: {...}}``.

@@ -74,6 +74,8 @@ def desired_health(services, live_roles):
             continue        # its servers follow the tracked service's (no checks of their own)
         check = svc["check"].split("?")[0]
         for server in svc["servers"]:
+            if server.get("track"):
+                continue    # follows the server it tracks (HAProxy refuses health on it)
             role = live_roles.get(server["name"], "unreachable")
             if role == "unreachable":
                 health = "down"

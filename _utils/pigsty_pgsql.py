@@ -73,16 +73,20 @@ def tuning(conf, mem_mb):
         # latch the retry sleep waits on). At the default 5 s a bench switchover waited 5 s.
         "wal_retrieve_retry_interval": "500ms",
     }
+    # No profile turns synchronous_commit off: with it off, a plain crash of the primary
+    # loses commits that were already acknowledged (up to 3 x wal_writer_delay), whatever the
+    # replication. With pg_rpo: 0 (or crit) Patroni's synchronous mode makes each commit also
+    # wait for the synchronous standby's flush, so a failover loses no acknowledged commit.
     profiles = {
         "oltp": {"max_connections": 500, "shared_buffers": _mb(mem_mb * 0.25),
                  "effective_cache_size": _mb(mem_mb * 0.75),
                  "maintenance_work_mem": _mb(min(2048, mem_mb * 0.125)), "work_mem": "16MB",
-                 "max_wal_size": "16GB", "min_wal_size": "2GB", "synchronous_commit": "off"},
+                 "max_wal_size": "16GB", "min_wal_size": "2GB", "synchronous_commit": "on"},
         "olap": {"max_connections": 200, "shared_buffers": _mb(mem_mb * 0.25),
                  "effective_cache_size": _mb(mem_mb * 0.75),
                  "maintenance_work_mem": _mb(min(4096, mem_mb * 0.25)), "work_mem": "64MB",
                  "max_parallel_workers_per_gather": 4, "max_wal_size": "32GB",
-                 "min_wal_size": "4GB", "synchronous_commit": "off"},
+                 "min_wal_size": "4GB", "synchronous_commit": "on"},
         "crit": {"max_connections": 500, "shared_buffers": _mb(mem_mb * 0.25),
                  "effective_cache_size": _mb(mem_mb * 0.75),
                  "maintenance_work_mem": _mb(min(2048, mem_mb * 0.125)), "work_mem": "16MB",
@@ -90,7 +94,7 @@ def tuning(conf, mem_mb):
         "tiny": {"max_connections": 100, "shared_buffers": "64MB",
                  "effective_cache_size": "256MB", "maintenance_work_mem": "64MB",
                  "work_mem": "4MB", "max_wal_size": "1GB", "min_wal_size": "256MB",
-                 "synchronous_commit": "off", "max_worker_processes": 4},
+                 "synchronous_commit": "on", "max_worker_processes": 4},
     }
     params = dict(common)
     params.update(profiles[profile])
@@ -204,6 +208,10 @@ def dcs_config(conf, dcs_params=None, plan=None, sync=None):
         "maximum_lag_on_failover": conf["pg_rpo"] or 1048576,
         "failsafe_mode": conf["patroni_failsafe_mode"],
         "synchronous_mode": sync,
+        # Not strict: with no synchronous standby left, the primary goes on accepting writes
+        # (asynchronously) instead of blocking them; Patroni then promotes nobody but a
+        # synchronous standby, so an automatic failover still loses no acknowledged commit.
+        "synchronous_mode_strict": False,
         "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": dcs_params},
     }
 
@@ -229,12 +237,20 @@ def haproxy_services(conf):
         dest_port = conf["pgbouncer_port"] if svc.get("dest", "pgbouncer") == "pgbouncer" else conf["pg_port"]
         selector = svc.get("selector", "all")
         backup = svc.get("backup")
+        track = svc.get("backup_track")
         servers = []
         for m in conf["pg_members"]:
             if _selected(m, selector):
                 servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": False})
-            elif backup and _selected(m, backup):
+            elif backup and not track and _selected(m, backup):
                 servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": True})
+        if track:
+            # a backup copy of each member that follows its server in the ``track`` service
+            # (its state there, not this service's check): e.g. the live primary serves reads
+            # only while no replica is up
+            servers += [{"name": "%s-%s" % (m["pg_instance"], track), "ip": m["ip"], "port": dest_port,
+                         "backup": True, "track": "%s-%s/%s" % (conf["pg_cluster"], track, m["pg_instance"])}
+                        for m in conf["pg_members"] if _selected(m, backup)]
         check = svc.get("check", "/primary")
         services.append({
             "name": "%s-%s" % (conf["pg_cluster"], svc["name"]),
@@ -267,9 +283,12 @@ def _tracked(earlier, check, servers):
     """The earlier service whose checks this one can share (HAProxy `track`): same check,
     and every server of this one is checked there. One check per server instead of one per
     service keeps the fast leader checks cheap for Patroni."""
+    if any(s.get("track") for s in servers):
+        return None
     names = {s["name"] for s in servers}
     for svc in earlier:
-        if svc["check"] == check and not svc["track"] and names <= {s["name"] for s in svc["servers"]}:
+        checked = {s["name"] for s in svc["servers"] if not s.get("track")}
+        if svc["check"] == check and not svc["track"] and names <= checked:
             return svc["name"]
     return None
 

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 #   functional tests: a throwaway PostgreSQL 15 from Debian's server binaries;
 #   infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
 #   postgres exporter that runs the pgsql role's extra queries;
-#   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed).
+#   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed);
+#   HAProxy: `haproxy -c` on the rendered haproxy.cfg.
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v promtool >/dev/null || need+=(prometheus)
@@ -18,6 +19,7 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 command -v vagrant >/dev/null || need+=(vagrant)
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)     # haproxy -c on the rendered config
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

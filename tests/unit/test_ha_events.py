@@ -50,8 +50,9 @@ def test_desired_health_after_failover_to_pg_test_2():
     want = hx.desired_health(services(), {"pg-test-1": "unreachable", "pg-test-2": "primary", "pg-test-3": "replica"})
     assert want["pg-test-primary"] == {"pg-test-1": "down", "pg-test-2": "up", "pg-test-3": "down"}
     assert "pg-test-default" not in want      # tracks pg-test-primary: HAProxy refuses health on it
-    assert want["pg-test-replica"] == {"pg-test-1": "down", "pg-test-2": "up", "pg-test-3": "up"}
-    assert want["pg-test-offline"] == {"pg-test-2": "down", "pg-test-3": "up"}
+    # 5434's checked servers are up on live replicas only; the "-primary" copies follow 5433
+    assert want["pg-test-replica"] == {"pg-test-1": "down", "pg-test-2": "down", "pg-test-3": "up"}
+    assert "pg-test-offline" not in want      # tracks 5434's checked servers
 
 
 def test_old_primary_back_as_replica_returns_to_the_read_services():

@@ -40,6 +40,19 @@ def test_sync_mode_from_rpo_zero_and_crit_profile():
     assert pgsql.patroni_config(conf_of("node-1"), 4096)["bootstrap"]["dcs"]["synchronous_mode"] is False
 
 
+@pytest.mark.parametrize("profile", ["oltp", "olap", "crit", "tiny"])
+def test_no_profile_acknowledges_a_commit_before_it_is_flushed(profile):
+    """A crash must not lose an acknowledged commit in any profile (issue 13)."""
+    params = pgsql.tuning(conf_of("node-1", pg_conf=profile), 4096)
+    assert params["synchronous_commit"] == "on"
+
+
+def test_rpo_zero_waits_for_a_synchronous_standby_without_blocking_writes_when_none_is_left():
+    dcs = pgsql.dcs_config(conf_of("node-1", pg_rpo=0))
+    assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is False
+    assert pgsql.dcs_config(conf_of("node-1"))["synchronous_mode"] is False
+
+
 def test_cluster_wide_parameters_go_to_dcs_local_ones_to_the_file():
     cfg = pgsql.patroni_config(conf_of("node-1", pg_conf="tiny"), 4096)
     dcs_params = cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
@@ -92,13 +105,18 @@ def test_haproxy_services_membership():
     assert primary["port"] == 5433 and primary["check"] == "/primary"
     assert [(s["name"], s["port"], s["backup"]) for s in primary["servers"]] == [
         ("pg-test-1", 6432, False), ("pg-test-2", 6432, False), ("pg-test-3", 6432, False)]
+    # the read services hold every member and follow the live roles through the checks
     replica = services["pg-test-replica"]
-    assert replica["check"] == "/read-only"
-    assert {(s["name"], s["backup"]) for s in replica["servers"]} == {
-        ("pg-test-1", True), ("pg-test-2", False), ("pg-test-3", False)}
+    assert replica["check"] == "/replica"
+    assert {(s["name"], s["backup"], s.get("track")) for s in replica["servers"]} == {
+        ("pg-test-1", False, None), ("pg-test-2", False, None), ("pg-test-3", False, None),
+        ("pg-test-1-primary", True, "pg-test-primary/pg-test-1"),
+        ("pg-test-2-primary", True, "pg-test-primary/pg-test-2"),
+        ("pg-test-3-primary", True, "pg-test-primary/pg-test-3")}
     assert [s["port"] for s in services["pg-test-default"]["servers"]] == [5432] * 3
     offline = services["pg-test-offline"]
-    assert {(s["name"], s["backup"]) for s in offline["servers"]} == {("pg-test-2", True), ("pg-test-3", False)}
+    assert {(s["name"], s["backup"]) for s in offline["servers"]} == {
+        ("pg-test-1", True), ("pg-test-2", True), ("pg-test-3", False)}
 
 
 def test_leader_checks_rise_fast_and_are_shared():
@@ -112,7 +130,8 @@ def test_leader_checks_rise_fast_and_are_shared():
     assert primary["timing"]["slowstart"] is None      # one UP server: no warm-up at weight 0
     # 5436 checks /primary too: it tracks 5433's servers instead of checking them again
     assert primary["track"] is None and default["track"] == "pg-test-primary"
-    assert services["pg-test-replica"]["track"] is None and services["pg-test-offline"]["track"] is None
+    # 5438 checks /replica like 5434's checked servers: it tracks them
+    assert services["pg-test-replica"]["track"] is None and services["pg-test-offline"]["track"] == "pg-test-replica"
     fast = pgsql.haproxy_services(conf_of("node-2", pg_rto_plan="fast"))
     assert fast[1]["timing"]["downinter"] == "1s" and fast[0]["timing"]["downinter"] == "200ms"
 
@@ -177,17 +196,7 @@ def test_consul_client_package_only_with_consul():
     assert "python3-consul" in pigsty_infra.pgsql_packages(consul_conf()[0])
 
 
-def render_haproxy_cfg(conf):
-    """salt/pgsql/files/haproxy.cfg.jinja with the services of ``conf`` (map.jinja stubbed)."""
-    import jinja2
-    with open(os.path.join(REPO, "salt", "pgsql", "files", "haproxy.cfg.jinja")) as fh:
-        text = fh.read()
-    pg = {"pg_cluster": "pg-test", "pg_instance": "pg-test-2", "node_ip": "10.10.10.12",
-          "haproxy_admin_port": 9101, "patroni_port": 8008}
-    env = jinja2.Environment(loader=jinja2.DictLoader({
-        "haproxy.cfg": text, "pgsql/map.jinja": "{% set pg = " + repr(pg) + " %}"}))
-    services = pgsql.haproxy_services(conf)
-    return env.get_template("haproxy.cfg").render(salt={"pigsty.haproxy_services": lambda: {"services": services}})
+from render import render_haproxy_cfg  # noqa: E402  (tests/support)
 
 
 def listen_block(cfg, name):
@@ -205,7 +214,12 @@ def test_write_services_check_that_postgres_is_out_of_recovery():
     assert "http-check expect status 200" in primary
     assert """http-check expect rstring '"role": *"(master|primary)"'""" in primary
     replica = listen_block(cfg, "pg-test-replica")
-    assert "http-check send meth OPTIONS uri /read-only" in replica and "rstring" not in replica
+    assert "http-check send meth OPTIONS uri /replica" in replica and "rstring" not in replica
+    # the live primary serves reads only through its backup copy, which follows 5433
+    assert "server pg-test-1-primary 10.10.10.11:6432 track pg-test-primary/pg-test-1 backup" in replica
+    # a dead server: one short connect timeout, then another server, and marked down at once
+    assert "timeout connect 1s" in cfg and "option redispatch 1" in cfg
+    assert "observe layer4 error-limit 1 on-error mark-down" in replica
     assert pgsql.haproxy_services(conf_of("node-2"))[0]["expect_writable"] is True
 
 

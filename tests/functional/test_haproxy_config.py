@@ -1,0 +1,24 @@
+"""The rendered haproxy.cfg is accepted by Debian's HAProxy (`haproxy -c`), for the default
+inventory and for every timing plan: tracking servers, observe/on-error, redispatch."""
+import shutil
+import subprocess
+
+import pytest
+
+import pigsty_inventory
+from pillar_fixture import default_pillar
+from render import render_haproxy_cfg
+
+
+@pytest.mark.parametrize("plan", ["fast", "norm", "safe"])
+def test_haproxy_accepts_the_rendered_config(tmp_path, plan):
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_rto_plan"] = plan
+    cfg = render_haproxy_cfg(pigsty_inventory.instance_config(pillar, "node-2"))
+    # paths of the node, not of this host: the check does not bind or read them
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(cfg.replace("/var/lib/haproxy/server-state", str(tmp_path / "state")) + "\n")
+    res = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Configuration file is valid" in res.stdout + res.stderr
