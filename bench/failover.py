@@ -42,7 +42,7 @@ import psycopg2
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))   # shared test helpers (pg.py)
 from pg import user_password  # noqa: E402
 from benchlib import sandbox  # noqa: E402
 

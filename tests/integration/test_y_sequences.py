@@ -1,0 +1,276 @@
+"""Sequences and less common faults in the real sandbox (issues 13 and 18): switchovers back
+and forth with clients that connect for every transaction, two at once, a second failover
+from a primary that pillar calls a replica, a hard-killed replica, synchronous mode under a
+hard kill, removal while Patroni does not answer. Each test is bounded and puts the cluster
+back (a streaming pg-test with its primary on pg-test-1) even when it fails."""
+import json
+import subprocess
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from conftest import SANDBOX, node_exec, salt_run, wait_for
+from pg import query
+from test_pgsql import DBA, TEST, orchestrate
+from test_y_failover import Writer, held, leader, streaming_replicas_any
+
+IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
+NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
+
+
+def live_leader():
+    for ip in IPS.values():
+        name = leader(ip)
+        if name:
+            return name
+    return None
+
+
+def healthy_cluster():
+    return live_leader() in IPS and len(streaming_replicas_any()) == 2
+
+
+def switchover(candidate):
+    data, rc, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=" + candidate, timeout=300)
+    return data, rc, res
+
+
+def put_back():
+    """Every node running, pg-test streaming, the primary on pg-test-1, nothing held."""
+    for node in ("node-1", "node-2", "node-3"):
+        subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
+    wait_for(healthy_cluster, 240, 2)
+    if live_leader() != "pg-test-1":
+        wait_for(lambda: IPS["pg-test-1"] in streaming_replicas_any(), 120, 2)
+        switchover("pg-test-1")
+    wait_for(lambda: live_leader() == "pg-test-1", 60)
+    wait_for(lambda: salt_run("pigsty_ha.reconcile", "pg-test")[1] == 0
+             and all(held(n) == [] for n in ("node-1", "node-2", "node-3")), 90, 3)
+
+
+@pytest.fixture
+def cluster(sandbox):
+    wait_for(healthy_cluster, 240, 2)
+    query(IPS[live_leader()], 5436, *DBA, "drop table if exists ha_switch; "
+          "create table ha_switch (n bigint primary key, at timestamptz default now()); "
+          "grant insert, select on ha_switch to test", dbname="test")
+    try:
+        yield
+    finally:
+        put_back()
+        query(IPS["pg-test-1"], 5436, *DBA, "drop table if exists ha_switch", dbname="test")
+
+
+def rows():
+    return {r[0] for r in query(IPS[live_leader()], 5436, *DBA, "select n from ha_switch", dbname="test")}
+
+
+def stop_all(writers):
+    for w in writers:
+        w.stop.set()
+    for w in writers:
+        w.join(60)
+
+
+def test_back_and_forth_switchovers_fail_no_connection_and_keep_every_row(cluster):
+    """Issue 18: A -> B -> A -> B, 3 s apart, while 4 clients open a new connection for every
+    transaction and 2 keep theirs, through 5433 of the member that is never the leader and of
+    the first leader. The members left drained by one hand-off (their sessions are still
+    being forwarded) become primary again in the next: 0 failed, every row kept."""
+    a = live_leader()
+    b = next(i for i in ("pg-test-2", "pg-test-3", "pg-test-1") if i != a)
+    c = next(i for i in IPS if i not in (a, b))
+    writers = [Writer(IPS[c], False, k * 10 ** 6, limit=240) for k in range(1, 4)]
+    writers += [Writer(IPS[a], False, 4 * 10 ** 6, limit=240)]
+    writers += [Writer(IPS[c], True, 5 * 10 ** 6, limit=240), Writer(IPS[a], True, 6 * 10 ** 6, limit=240)]
+    for w in writers:
+        w.start()
+    results = []
+    try:
+        time.sleep(2)
+        for target in (b, a, b):
+            wait_for(lambda t=target: IPS[t] in streaming_replicas_any(), 120, 0.5)
+            data, rc, res = switchover(target)
+            results.append((target, rc, data))
+            assert rc == 0 and data["new"] == target, res.stdout + res.stderr
+            time.sleep(3)
+    finally:
+        stop_all(writers)
+    failed = [f for w in writers for f in w.failed]
+    committed = [n for w in writers for n in w.committed]
+    print("switchovers %s; %d transactions, %d failed" % (
+        [(t, d.get("clients_waited_s"), d.get("cleaned_before")) for t, _rc, d in results], len(committed), len(failed)))
+    assert failed == []
+    assert all(len(w.committed) > 20 for w in writers)
+    assert set(committed) <= rows()
+
+
+def test_two_switchovers_at_once_one_is_refused_and_no_transaction_fails(cluster):
+    a = live_leader()
+    b, c = [i for i in ("pg-test-2", "pg-test-3", "pg-test-1") if i != a][:2]
+    writers = [Writer(IPS[c], False, 7 * 10 ** 6, limit=120), Writer(IPS[b], True, 8 * 10 ** 6, limit=120)]
+    for w in writers:
+        w.start()
+    answers = {}
+    try:
+        time.sleep(1)
+        threads = [threading.Thread(target=lambda t=t: answers.__setitem__(t, switchover(t))) for t in (b, c)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(300)
+        time.sleep(2)
+    finally:
+        stop_all(writers)
+    ok = [t for t, (_d, rc, _r) in answers.items() if rc == 0]
+    refused = [t for t, (_d, rc, r) in answers.items() if rc != 0]
+    # one switched; the other was refused while the first ran (or, serialised, ran after it)
+    assert len(ok) >= 1, answers
+    for t in refused:
+        out = answers[t][2].stdout
+        assert "in progress" in out or "cannot take over" in out or "is the leader already" in out, out
+    assert [f for w in writers for f in w.failed] == []
+    assert set(n for w in writers for n in w.committed) <= rows()
+
+
+class Reader(threading.Thread):
+    """Opens a new connection through 5434 for every query (libpq's shortest connect
+    timeout, 2 s), bounded in time; keeps every failure with its time."""
+
+    def __init__(self, host, limit):
+        super().__init__(daemon=True)
+        self.host, self.limit = host, limit
+        self.ok, self.failed, self.stop = 0, [], threading.Event()
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn = psycopg2.connect(host=self.host, port=5434, user=TEST[0], password=TEST[1], dbname="test",
+                                        connect_timeout=2, application_name="pigsty-tests-reader")
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("select 1")
+                        cur.fetchall()
+                finally:
+                    conn.close()
+                self.ok += 1
+            except psycopg2.Error as exc:
+                self.failed.append((time.monotonic(), str(exc).strip()[:160]))
+            time.sleep(0.05)
+
+
+def read_through(hosts, seconds, during):
+    readers = [Reader(h, seconds + 30) for h in hosts]
+    for r in readers:
+        r.start()
+    try:
+        time.sleep(1)
+        during()
+        time.sleep(seconds)
+    finally:
+        for r in readers:
+            r.stop.set()
+        for r in readers:
+            r.join(30)
+    return readers
+
+
+def test_a_second_failover_from_a_drifted_primary_fails_no_new_read(cluster):
+    """Issue 13: after a switchover the primary is a member pillar calls a replica; it is
+    hard-killed. New connections through 5434 on the surviving members: 0 failed in 12 s."""
+    target = "pg-test-2"
+    if live_leader() != target:
+        wait_for(lambda: IPS[target] in streaming_replicas_any(), 120, 0.5)
+        data, rc, res = switchover(target)
+        assert rc == 0, res.stdout + res.stderr
+    wait_for(lambda: len(streaming_replicas_any()) == 2, 120, 1)
+    time.sleep(5)
+    survivors = [IPS["pg-test-1"], IPS["pg-test-3"]]
+    readers = read_through(survivors, 12, lambda: subprocess.run(SANDBOX + ["kill", "node-2"], check=True,
+                                                                 capture_output=True, timeout=60))
+    failed = [f for r in readers for f in r.failed]
+    print("5434 after a hard kill of the drifted primary: %d reads, %d failed %s" % (
+        sum(r.ok for r in readers), len(failed), failed[:3]))
+    assert failed == [] and all(r.ok > 20 for r in readers)
+    wait_for(lambda: live_leader() in ("pg-test-1", "pg-test-3"), 90, 1)
+
+
+def test_a_hard_killed_replica_fails_no_new_read(cluster):
+    primary = live_leader()
+    victim = next(i for i in ("pg-test-3", "pg-test-2", "pg-test-1") if i != primary)
+    survivor = next(i for i in IPS if i not in (primary, victim))
+    time.sleep(3)
+    readers = read_through([IPS[survivor], IPS[primary]], 12,
+                           lambda: subprocess.run(SANDBOX + ["kill", NODES[victim]], check=True,
+                                                  capture_output=True, timeout=60))
+    failed = [f for r in readers for f in r.failed]
+    print("5434 after a hard kill of replica %s: %d reads, %d failed %s" % (
+        victim, sum(r.ok for r in readers), len(failed), failed[:3]))
+    assert failed == [] and all(r.ok > 20 for r in readers)
+
+
+def patroni_patch(body):
+    import urllib.request
+    req = urllib.request.Request("http://%s:8008/config" % IPS[live_leader()], data=json.dumps(body).encode(),
+                                 method="PATCH", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def sync_standby():
+    import urllib.request
+    with urllib.request.urlopen("http://%s:8008/cluster" % IPS[live_leader()], timeout=3) as resp:
+        return [m["name"] for m in json.load(resp)["members"] if m["role"] == "sync_standby"]
+
+
+def test_synchronous_mode_loses_no_acknowledged_commit_on_a_hard_kill(cluster):
+    """Issue 13: pg_rpo 0's synchronous mode (set here through Patroni's dynamic config and
+    set back after); 4 writers commit through 5433 while the primary's machine is killed:
+    every commit the clients saw acknowledged is on the new primary."""
+    patroni_patch({"synchronous_mode": True})
+    try:
+        wait_for(sync_standby, 60, 1)
+        old = live_leader()
+        entry = [IPS[i] for i in IPS if i != old]
+        writers = [Writer(entry[k % 2], bool(k % 2), (9 + k) * 10 ** 6, limit=90) for k in range(4)]
+        for w in writers:
+            w.start()
+        try:
+            time.sleep(3)
+            subprocess.run(SANDBOX + ["kill", NODES[old]], check=True, capture_output=True, timeout=60)
+            wait_for(lambda: live_leader() not in (None, old), 90, 0.5)
+            time.sleep(5)
+        finally:
+            stop_all(writers)
+        acknowledged = {n for w in writers for n in w.committed}
+        present = rows()
+        lost = acknowledged - present
+        print("sync mode, hard kill of %s: %d acknowledged, %d lost, %d failed attempts" % (
+            old, len(acknowledged), len(lost), sum(len(w.failed) for w in writers)))
+        assert len(acknowledged) > 50 and lost == set()
+    finally:
+        subprocess.run(SANDBOX + ["start", "node-1"], capture_output=True, timeout=120)
+        for node in ("node-2", "node-3"):
+            subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
+        wait_for(lambda: live_leader() is not None, 120, 1)
+        patroni_patch({"synchronous_mode": False})
+
+
+def test_removal_while_patroni_does_not_answer_is_refused_and_deletes_nothing(cluster):
+    """Issue 13: pg-test-3's Patroni runs but its REST API is cut off from the master; without
+    pg_rm_force the removal is refused, and its data directory and services stay."""
+    rule = ["INPUT", "-p", "tcp", "--dport", "8008", "!", "-s", "127.0.0.1", "-j", "DROP"]
+    node_exec("node-3", "iptables", "-A", *rule, check=True)
+    try:
+        ok, _changed, _failures, res = orchestrate("orch.pgsql_remove",
+                                                   {"pg_cluster": "pg-test", "pg_instances": ["pg-test-3"]})
+        out = res.stdout + res.stderr
+        assert not ok and "Patroni runs but its REST API does not answer" in out, out[-3000:]
+    finally:
+        node_exec("node-3", "iptables", "-D", *rule)
+    assert node_exec("node-3", "systemctl", "is-active", "patroni").stdout.strip() == "active"
+    assert node_exec("node-3", "test", "-f", "/pg/data/PG_VERSION").returncode == 0
