@@ -13,7 +13,7 @@ def render_haproxy_cfg(conf):
         text = fh.read()
     pg = {"pg_cluster": conf["pg_cluster"], "pg_instance": conf["pg_instance"], "node_ip": conf["node_ip"],
           "haproxy_admin_port": conf["haproxy_admin_port"], "patroni_port": conf["patroni_port"]}
-    env = jinja2.Environment(loader=jinja2.DictLoader({
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, loader=jinja2.DictLoader({   # as Salt renders
         "haproxy.cfg": text, "pgsql/map.jinja": "{% set pg = " + repr(pg) + " %}"}))
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={"pigsty.haproxy_services": lambda: {"services": services}})
