@@ -20,5 +20,9 @@ def test_haproxy_accepts_the_rendered_config(tmp_path, plan):
     path = tmp_path / "haproxy.cfg"
     path.write_text(cfg.replace("/var/lib/haproxy/server-state", str(tmp_path / "state")) + "\n")
     res = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "Configuration file is valid" in res.stdout + res.stderr
+    assert res.returncode == 0, res.stdout + res.stderr      # `quiet`: nothing printed when valid
+    # the check can fail: the same config with a server line HAProxy cannot parse
+    broken = tmp_path / "broken.cfg"
+    broken.write_text(path.read_text().replace(" on-error mark-down", " on-error sometimes", 1))
+    bad = subprocess.run([haproxy, "-c", "-f", str(broken)], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "on-error" in bad.stdout + bad.stderr
