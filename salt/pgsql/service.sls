@@ -11,7 +11,7 @@ haproxy-config:
     - name: /etc/haproxy/haproxy.cfg
     - source: salt://pgsql/files/haproxy.cfg.jinja
     - template: jinja
-    - check_cmd: /usr/sbin/haproxy -c -q -f
+    - check_cmd: /usr/sbin/haproxy -V -c -f     # -V: say why, despite `quiet` in the config
     - require:
       - pkg: pgsql-packages
 

@@ -19,10 +19,10 @@ def test_haproxy_accepts_the_rendered_config(tmp_path, plan):
     # paths of the node, not of this host: the check does not bind or read them
     path = tmp_path / "haproxy.cfg"
     path.write_text(cfg.replace("/var/lib/haproxy/server-state", str(tmp_path / "state")) + "\n")
-    res = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
-    assert res.returncode == 0, res.stdout + res.stderr      # `quiet`: nothing printed when valid
+    res = subprocess.run([haproxy, "-V", "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
     # the check can fail: the same config with a server line HAProxy cannot parse
     broken = tmp_path / "broken.cfg"
     broken.write_text(path.read_text().replace("check port 8008 observe layer4", "check port 8008 observe layer9", 1))
-    bad = subprocess.run([haproxy, "-c", "-f", str(broken)], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run([haproxy, "-V", "-c", "-f", str(broken)], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "layer9" in bad.stdout + bad.stderr
