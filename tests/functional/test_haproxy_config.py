@@ -23,6 +23,6 @@ def test_haproxy_accepts_the_rendered_config(tmp_path, plan):
     assert res.returncode == 0, res.stdout + res.stderr
     # the check can fail: the same config with a server line HAProxy cannot parse
     broken = tmp_path / "broken.cfg"
-    broken.write_text(path.read_text().replace("check port 8008 observe layer4", "check port 8008 observe layer9", 1))
+    broken.write_text(path.read_text().replace("check port 8008", "check port 8008 observe layer9", 1))
     bad = subprocess.run([haproxy, "-V", "-c", "-f", str(broken)], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "layer9" in bad.stdout + bad.stderr
