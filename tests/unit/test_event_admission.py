@@ -8,6 +8,7 @@ import os
 import pytest
 
 import pigsty_events as ev
+import pigsty_ha_history as history
 import pigsty_inventory as inv
 from pillar_fixture import REPO, default_pillar
 
@@ -150,52 +151,52 @@ def test_rate_limiter_survives_a_corrupt_bucket(tmp_path):
                                   "pg_test", "-pg", "pg-test\n", "a" * 100, 5])
 def test_history_file_refuses_what_is_not_a_cluster_name(tmp_path, name):
     with pytest.raises(ValueError) as err:
-        ev.history_file(str(tmp_path), name)
+        history.history_file(str(tmp_path), name)
     assert "is not a cluster name" in str(err.value)
 
 
 def test_history_file_of_a_cluster():
-    assert ev.history_file("/var/cache/x", "pg-test") == "/var/cache/x/pg-test.jsonl"
+    assert history.history_file("/var/cache/x", "pg-test") == "/var/cache/x/pg-test.jsonl"
 
 
 def test_history_is_rotated_and_bounded(tmp_path):
     path = str(tmp_path / "hist" / "pg-test.jsonl")
     for i in range(200):
-        ev.append_jsonl(path, {"i": i, "pad": "x" * 80}, max_bytes=1000, keep=3)
+        history.append_jsonl(path, {"i": i, "pad": "x" * 80}, max_bytes=1000, keep=3)
     files = sorted(os.listdir(tmp_path / "hist"))
     assert files == ["pg-test.jsonl", "pg-test.jsonl.1", "pg-test.jsonl.2", "pg-test.jsonl.3",
                      "pg-test.jsonl.lock"]
     for name in files[:-1]:
         assert os.path.getsize(tmp_path / "hist" / name) <= 1000
         assert oct(os.stat(tmp_path / "hist" / name).st_mode & 0o777) == "0o600"
-    newest = [e["i"] for e in ev.read_jsonl(path, last=25, keep=3)]
+    newest = [e["i"] for e in history.read_jsonl(path, last=25, keep=3)]
     assert newest == list(range(175, 200))
-    everything = [e["i"] for e in ev.read_jsonl(path, last=10000, keep=3)]
+    everything = [e["i"] for e in history.read_jsonl(path, last=10000, keep=3)]
     assert everything == list(range(200 - len(everything), 200)) and len(everything) < 50
 
 
 def test_history_reader_skips_damaged_lines_and_missing_files(tmp_path):
     path = str(tmp_path / "pg-test.jsonl")
-    assert ev.read_jsonl(path) == []
-    ev.append_jsonl(path, {"i": 1})
+    assert history.read_jsonl(path) == []
+    history.append_jsonl(path, {"i": 1})
     with open(path, "a") as fh:
         fh.write("{truncated\n[1, 2]\n")
-    ev.append_jsonl(path, {"i": 2})
-    assert ev.read_jsonl(path) == [{"i": 1}, {"i": 2}]
-    assert ev.read_jsonl(path, last=0) == []
+    history.append_jsonl(path, {"i": 2})
+    assert history.read_jsonl(path) == [{"i": 1}, {"i": 2}]
+    assert history.read_jsonl(path, last=0) == []
 
 
 def test_history_without_rotated_copies(tmp_path):
     path = str(tmp_path / "pg-test.jsonl")
     for i in range(30):
-        ev.append_jsonl(path, {"i": i}, max_bytes=50, keep=0)
+        history.append_jsonl(path, {"i": i}, max_bytes=50, keep=0)
     assert not os.path.exists(path + ".1") and os.path.getsize(path) <= 50
-    kept = [e["i"] for e in ev.read_jsonl(path, keep=0)]
+    kept = [e["i"] for e in history.read_jsonl(path, keep=0)]
     assert kept == list(range(30 - len(kept), 30)) and len(kept) < 6
 
 
 def test_history_lines_are_json_of_the_entry(tmp_path):
     path = str(tmp_path / "pg-test.jsonl")
-    ev.append_jsonl(path, {"b": 1, "a": "caf\u00e9\nline"})
+    history.append_jsonl(path, {"b": 1, "a": "caf\u00e9\nline"})
     with open(path) as fh:
         assert json.loads(fh.read().splitlines()[0]) == {"a": "caf\u00e9\nline", "b": 1}
