@@ -381,6 +381,6 @@ def dashboard_exprs(directory=DASHBOARD_DIR, variables=None):
     return out
 
 
-if __name__ == "__main__":   # list every dashboard expression (for humans and scripts)
-    for fname, title, _raw, expr in dashboard_exprs():
-        print("%s\t%s\t%s" % (fname, title, expr))
+if __name__ == "__main__":   # every dashboard, console and rule expression (humans, scripts)
+    for where, expr in all_exprs():
+        print("%s\t%s" % (where, expr))

@@ -12,7 +12,6 @@ import subprocess
 import jinja2
 import pytest
 
-import pigsty_monitor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pillar_fixture import default_pillar
