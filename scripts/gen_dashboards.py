@@ -72,11 +72,15 @@ class Panel:
                           colorMode="value", thresholds=[{"color": "green", "value": None}],
                           **common)
         if self.kind == "table":
+            # one row per series, one column per query, named by its legend
+            rename = {("Value #%s" % t.refId if len(targets) > 1 else "Value"): fmt
+                      for t, (_e, fmt) in zip(targets, self.exprs)}
             return G.Table(unit=self.unit, transformations=[
                 {"id": "merge", "options": {}},
                 {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True,
                                                                  "job": True, "instance": True,
-                                                                 "server": True}}}],
+                                                                 "server": True},
+                                               "renameByName": rename}}],
                 **common)
         return G.TimeSeries(unit=self.unit, fillOpacity=10 if self.stack else 0,
                             stacking={"mode": "normal"} if self.stack else {},

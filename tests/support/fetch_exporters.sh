@@ -15,7 +15,11 @@ fi
 debs=$(mktemp -d)
 trap 'rm -rf "$debs"' EXIT
 chmod 777 "$debs"        # apt's _apt user downloads into it
-(cd "$debs" && apt-get download -q "${PKGS[@]}" >/dev/null)
+# a machine whose package lists were never fetched (or were cleaned) needs them first
+if ! (cd "$debs" && apt-get download -q "${PKGS[@]}" >/dev/null 2>&1); then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  (cd "$debs" && apt-get download -q "${PKGS[@]}" >/dev/null)
+fi
 rm -rf "$ROOT.new" && mkdir -p "$ROOT.new"
 for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$ROOT.new"; done
 echo "${PKGS[*]}" > "$ROOT.new/.packages"
