@@ -124,7 +124,7 @@ PAGES = {
                 ("pg_wal", "pg_wal_dir_bytes{ins='%s'}", "bytes"),
                 ("blocked sessions", "pg_lock_blocked_sessions{ins='%s'}", "short"),
             ]),
-            Table("Databases", "pg_database_size_bytes{ins='$ins'}", "datname", [
+            Table("Databases", "pg_database_size_bytes{ins='$ins',datname!~'template.*'}", "datname", [
                 ("size", "pg_database_size_bytes{ins='$ins',datname='%s'}", "bytes"),
                 ("commits/s", "rate(pg_stat_database_xact_commit{ins='$ins',datname='%s'}[$__rate_interval])", "ops"),
                 ("backends", "pg_stat_database_numbackends{ins='$ins',datname='%s'}", "short"),

@@ -419,7 +419,8 @@ def stack(cluster, exporters):
         shutil.copytree(os.path.join(REPO, "salt", "infra", "files", "console_libraries"),
                         st.path("console_libraries"))
         prom_cfg = st.write("prometheus.yml", pigsty_monitor.dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            # 2 s: the postgres exporter's scrape (every database) may take over 1 s on a busy machine
+            "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [
                 "127.0.0.1:%d" % ports["alertmanager"]]}]}]},
             "rule_files": [rules],
