@@ -27,6 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The monitoring stack test runs node_exporter, etcd, HAProxy and Pgbouncer on loopback from
+# their unpacked Debian packages (nothing installed, no service started).
+bash tests/support/fetch_exporters.sh
 VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
 if [ $# -eq 0 ]; then set -- tests/unit tests/functional tests/integration; fi
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

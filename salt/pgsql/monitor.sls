@@ -20,7 +20,9 @@ node-exporter-service:
     - watch:
       - file: node-exporter-args
 
-# Queries on top of the exporter's defaults: postmaster start time, replication lag, XID age.
+# Queries on top of the exporter's defaults (salt://pgsql/files/pg_exporter_queries.yml:
+# replication, slots, WAL, checkpoints, archiver, locks, transaction age, tables, bloat,
+# pg_stat_statements). The exporter discovers the databases: per-table queries run in each.
 pg-exporter-queries:
   file.managed:
     - name: /etc/pigsty/pg_exporter_queries.yml
@@ -55,7 +57,7 @@ pg-exporter-env:
         # Managed by Salt (Pigsty on Salt)
         DATA_SOURCE_NAME='host=/var/run/postgresql port={{ pg.pg_port }} user={{ pg.pg_monitor_username }} dbname=postgres sslmode=disable'
         PGPASSFILE=/etc/pigsty/pg_exporter.pgpass
-        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }} --extend.query-path=/etc/pigsty/pg_exporter_queries.yml"
+        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }} --extend.query-path=/etc/pigsty/pg_exporter_queries.yml --auto-discover-databases --exclude-databases=template0,template1"
     - require:
       - pkg: pgsql-packages
 
