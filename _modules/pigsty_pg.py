@@ -7,17 +7,21 @@
     salt-call pigsty_pg.db_info meta
     salt-call pigsty_pg.db_ensure meta owner=dbuser_meta schemas='[app]'
     salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
+    salt-call pigsty_pg.pgbouncer_userlist      # what pgsql.pgbouncer writes to userlist.txt
 
 Connects as ``postgres`` to database ``postgres`` over the unix socket: directory from the
 ``pigsty_pg.socket_dir`` option (default /var/run/postgresql), port from ``pigsty_pg.port``
 (default 5432); every function takes ``host``, ``port``, ``user`` and ``dbname`` to
 override them. Changes are refused on a replica. The SQL comes from ``pigsty_sql``; a
 password travels only as a verifier and is logged and reported as '***' / "changed".
+A stored verifier that the pillar password reproduces is kept (random salts, no churn), and
+pgbouncer's userlist carries the verifier this instance stores (SCRAM pass-through).
 """
 import contextlib
 import logging
 import time
 
+import pigsty_pgsql
 import pigsty_sql
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
@@ -36,6 +40,7 @@ CONNECT_TIMEOUT = 10            # seconds
 STATEMENT_TIMEOUT = 30000       # milliseconds, for every statement of every connection
 CONNECTION_KEYS = ("host", "port", "user", "dbname", "connect_wait")
 DEFAULT_PRIVILEGE_DATABASES = ("template1", "postgres")
+USERLIST_PATH = "/etc/pgbouncer/userlist.txt"
 
 
 def __virtual__():
@@ -370,3 +375,78 @@ def default_roles_ensure(test=False, admin_user=None, **kwargs):
             if statements and not test:
                 _apply(db, statements, "default privileges in %s" % dbname)
     return _result("default roles", changes, test)
+
+
+# ------------------------------------------------------------------ pgbouncer's userlist
+def _stored_verifiers(conn, names):
+    """({name: rolpassword or None}, in recovery?) from the local pg_authid, or (None, None)
+    when Postgres does not answer (not running yet, restarting)."""
+    try:
+        with _connect(conn) as db:
+            rows = _query(db, "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
+                          (list(names),))
+            return dict(rows), not _is_primary(db)
+    except CommandExecutionError as exc:
+        log.info("pigsty_pg: pgbouncer userlist without the local Postgres (%s)",
+                 pigsty_sql.redact(str(exc)).splitlines()[0])
+        return None, None
+
+
+def _userlist_on_disk(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return pigsty_sql.parse_userlist(fh.read())
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def pgbouncer_userlist(users=None, path=USERLIST_PATH, wait=10, **kwargs):
+    """The lines of pgbouncer's auth_file (userlist.txt): the dbsu (peer authentication
+    only) and one SCRAM verifier per user that logs in through pgbouncer.
+
+    For each user the verifier is, in this order: the one the local Postgres stores
+    (pg_authid) when the pillar password reproduces it, so SCRAM pass-through works (it
+    needs the same salt and keys on both sides); else the one already in ``path`` when it
+    still matches (Postgres not answering: nothing changes); else a new one with a random
+    salt. A hash given in pillar is written as it is. On a replica whose pg_authid does not
+    match yet (the primary is changing the password in the same run), it waits up to
+    ``wait`` seconds for replication (never in test mode). ``users``: [[name, password],
+    ...]; default: this instance's users from pillar (pigsty.config).
+
+    The result holds verifiers (secrets, like the file): the pgsql.pgbouncer state renders
+    it into a file written with show_changes False.
+
+    CLI example::
+
+        salt-call pigsty_pg.pgbouncer_userlist
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("pgbouncer_userlist", rest)
+    conn.setdefault("connect_wait", 2)
+    conf = __salt__["pigsty.config"]() if users is None else None
+    if users is None:
+        if conf is None:
+            raise CommandExecutionError("pigsty_pg: this minion hosts no Postgres instance in "
+                                        "the pillar inventory (no pgbouncer users)")
+        users = pigsty_pgsql.pgbouncer_users(conf)
+    users = [(name, password) for name, password in users]
+    dbsu = conf["pg_dbsu"] if conf else __salt__["config.option"]("pgbouncer.dbsu", "postgres")
+    deadline = time.monotonic() + float(wait)
+    while True:
+        stored, replica = _stored_verifiers(conn, [name for name, _pw in users])
+        behind = [name for name, password in users if stored is not None
+                  and not pigsty_sql.password_matches(stored.get(name), password)]
+        left = deadline - time.monotonic()
+        if not behind or not replica or __opts__.get("test") or left <= 0:
+            break
+        time.sleep(min(0.5, left))
+    if behind:
+        log.info("pigsty_pg: pgbouncer userlist: the local Postgres%s holds no matching "
+                 "verifier for %s (a new or kept one is used; re-apply once Postgres has it)",
+                 " (a replica)" if replica else "", ", ".join(behind))
+    on_disk = _userlist_on_disk(path)
+    lines = [pigsty_sql.userlist_line(dbsu, "")]
+    for name, password in users:
+        keep = [(stored or {}).get(name), on_disk.get(name)]
+        lines.append(pigsty_sql.userlist_line(name, pigsty_sql.password_hash(name, password, keep)))
+    return lines

@@ -5,6 +5,7 @@ says is true, and run planned operations.
     salt-run pigsty_ha.reconcile_all            # every cluster (the master's schedule)
     salt-run pigsty_ha.status pg-test           # members, roles, lag, VIP holder, HAProxy view
     salt-run pigsty_ha.history pg-test          # events and what was done about them
+    salt-run pigsty_ha.events                   # beacon events acted on and refused, by reason
     salt-run pigsty_ha.switchover pg-test [candidate=pg-test-2]   # clients through 5433 do not fail
     salt-run pigsty_ha.failover pg-test pg-test-2                 # when there is no healthy leader
 
@@ -22,6 +23,7 @@ on the old primary, _modules/pigsty_handoff.py. The compiled inventory comes fro
 pigsty_ha_inventory.py, minion calls from pigsty_fanout.py.
 """
 import logging
+import os
 import time
 import types
 
@@ -66,6 +68,10 @@ def _fan(*args, **kwargs):
     return _fan_out(*args, **kwargs)      # looked up at call time (tests replace _fan_out)
 
 
+def _events_dir():
+    return os.path.join(__opts__["cachedir"], "pigsty", "events")
+
+
 def _record(cluster, entry):
     pigsty_ha_history.record(__opts__, cluster, entry)
 
@@ -106,9 +112,10 @@ def reconcile(cluster=None, event=None, handoff=False):
     merged, inv = _inventory()
     t_inventory = time.time()
     if event is not None:
-        clusters = {name: {m["pg_instance"]: m["ip"] for m in pigsty_inventory.cluster_members(inv, name)}
-                    for name in (inv.get("clusters") or {})}
-        problems = pigsty_events.check_payload(event, clusters)
+        # acted on only when the tag's minion owns the instance it names, within that
+        # minion's rate limit, on a well-formed payload; refusals are counted
+        members = {name: pigsty_inventory.cluster_members(inv, name) for name in (inv.get("clusters") or {})}
+        event, problems = pigsty_events.admit(event, members, _events_dir())
         if problems:
             log.error("pigsty_ha: refusing Patroni event: %s", "; ".join(problems))
             __context__["retcode"] = 1
@@ -187,6 +194,17 @@ def reconcile_all():
     if not all(v is True for v in out.values()):
         __context__["retcode"] = 1
     return out
+
+
+def events():
+    """Counts of the beacon events acted on and refused (by reason and by minion), with the
+    last refusal.
+
+    CLI example::
+
+        salt-run pigsty_ha.events
+    """
+    return pigsty_events.EventCounters(_events_dir()).read()
 
 
 def history(cluster, last=20):

@@ -1,40 +1,105 @@
 """Each cluster's HA history on the master: one JSON line per reconciliation (the event
-that caused it, the live roles, what each step did), and a readable summary of it."""
+that caused it, the live roles, what each step did), rotated by size, and a readable
+summary of it."""
+import contextlib
+import fcntl
 import json
 import os
 import time
 
 import pigsty_events
 
+HISTORY_MAX_BYTES = 1024 * 1024
+HISTORY_KEEP = 5
+
+
+def history_file(directory, cluster):
+    """``directory``/<cluster>.jsonl; ValueError when ``cluster`` is not a cluster name
+    (the runner's history reader takes it from the command line)."""
+    if not isinstance(cluster, str) or not pigsty_events.CLUSTER_RE.fullmatch(cluster):
+        raise ValueError("cluster: %r is not a cluster name (lowercase letters, digits and '-')"
+                         % (cluster,))
+    return os.path.join(directory, cluster + ".jsonl")
+
+
+def _rotated(path, n):
+    return "%s.%d" % (path, n)
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                        # releases the lock
+
+
+def append_jsonl(path, entry, max_bytes=HISTORY_MAX_BYTES, keep=HISTORY_KEEP):
+    """Append ``entry`` as one JSON line. When the file would grow past ``max_bytes`` it
+    becomes ``path.1`` first (``path.1`` -> ``path.2`` ..., at most ``keep`` rotated files,
+    the oldest dropped), so the history takes at most about (keep + 1) * max_bytes. Safe
+    across processes (a lock file beside it)."""
+    line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
+    with _file_lock(path + ".lock"):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        if size and size + len(line) > max_bytes:
+            if keep:
+                for n in range(keep - 1, 0, -1):
+                    if os.path.exists(_rotated(path, n)):
+                        os.replace(_rotated(path, n), _rotated(path, n + 1))
+                os.replace(path, _rotated(path, 1))
+            else:
+                os.remove(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+def read_jsonl(path, last=20, keep=HISTORY_KEEP):
+    """The last ``last`` entries across ``path`` and its rotated files, oldest first;
+    lines that are not JSON objects are skipped."""
+    out = []
+    for source in [path] + [_rotated(path, n) for n in range(1, keep + 1)]:
+        try:
+            with open(source, encoding="utf-8", errors="replace") as fh:
+                lines = fh.readlines()
+        except OSError:
+            continue
+        entries = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        out = entries + out
+        if len(out) >= last:
+            break
+    return out[-last:] if last > 0 else []
+
 
 def path(opts, cluster):
     """The history file of ``cluster``; the name is checked (it becomes a file name)."""
-    if not isinstance(cluster, str) or not pigsty_events.CLUSTER_RE.match(cluster):
-        raise ValueError("cluster: %r is not a cluster name (expected lowercase letters, digits "
-                         "and '-')" % (cluster,))
-    return os.path.join(opts["cachedir"], "pigsty", "history", "%s.jsonl" % cluster)
+    return history_file(os.path.join(opts["cachedir"], "pigsty", "history"), cluster)
 
 
 def record(opts, cluster, entry):
-    target = path(opts, cluster)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "a") as fh:
-        fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+    append_jsonl(path(opts, cluster), entry)
 
 
 def read(opts, cluster, last=20):
     """The last ``last`` entries, summarised: trigger, primary, roles, what changed."""
-    target = path(opts, cluster)
-    if not os.path.exists(target):
-        return []
-    with open(target) as fh:
-        lines = fh.readlines()[-int(last):]
     out = []
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue                       # a line cut by a crash mid-write
+    for e in read_jsonl(path(opts, cluster), int(last)):
         ev = e.get("event") or {}
         steps = e.get("steps") or {}
         out.append({

@@ -26,6 +26,7 @@ import re
 
 import pigsty_defaults as D
 import pigsty_hba
+import pigsty_syntax
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
 NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -207,6 +208,7 @@ def validate(pillar, private=None):
     for name in sorted(clusters):
         _validate_cluster(inv, name, clusters[name], nodes, node_owner, vips, problems,
                           private is None or name in private)
+    problems.extend(pigsty_syntax.validate(inv, private))
     return problems
 
 

@@ -201,6 +201,48 @@ ALERTS = [
      "etcd {{ $labels.ins }} is down"),
     ("EtcdNoLeader", "CRIT", "1m", 'etcd_server_has_leader{job="etcd"} < 1',
      "etcd {{ $labels.ins }} has no leader"),
+    # ---- exporter depth (salt/pgsql/files/pg_exporter_queries.yml, Patroni's /metrics)
+    # a slot on a live primary that nobody consumes keeps WAL forever (replicas may hold
+    # slots of the other members, unused until a failover)
+    ("PostgresSlotInactive", "WARN", "5m",
+     'pg_slot_active{job="pgsql"} == 0 and on (ins) pg_recovery_in_recovery{job="pgsql"} == 0',
+     "Replication slot {{ $labels.slot_name }} on {{ $labels.ins }} is not used by any consumer"),
+    ("PostgresSlotWalRetained", "WARN", "5m", 'pg_slot_retained_bytes{job="pgsql"} > 4294967296',
+     "Replication slot {{ $labels.slot_name }} on {{ $labels.ins }} retains more than 4 GiB of WAL"),
+    ("PostgresSlotLost", "CRIT", "0s", 'pg_slot_active{job="pgsql",wal_status=~"lost|unreserved"} >= 0',
+     "Replication slot {{ $labels.slot_name }} on {{ $labels.ins }} is {{ $labels.wal_status }}: "
+     "its consumer will miss WAL"),
+    ("PostgresArchiveFailing", "WARN", "0s",
+     'increase(pg_stat_archiver_failed_count{job="pgsql"}[5m]) > 0',
+     "PostgreSQL {{ $labels.ins }} failed to archive WAL in the last 5 minutes"),
+    ("PostgresArchiveBacklog", "WARN", "10m", 'pg_archiver_pending_files{job="pgsql"} > 64',
+     "PostgreSQL {{ $labels.ins }} has more than 64 WAL segments waiting to be archived"),
+    # WAL since the last checkpoint's redo point: a long crash recovery ahead
+    ("PostgresCheckpointBehind", "WARN", "5m",
+     '(pg_wal_lsn{job="pgsql"} - pg_checkpoint_redo_lsn{job="pgsql"}) '
+     '> 2 * pg_settings_max_wal_size_bytes{job="pgsql"}',
+     "PostgreSQL {{ $labels.ins }}: more than twice max_wal_size of WAL since the last checkpoint"),
+    ("PostgresLongTransaction", "WARN", "1m", 'pg_xact_oldest_age_seconds{job="pgsql"} > 1800',
+     "PostgreSQL {{ $labels.ins }} has a transaction open for more than 30 minutes"),
+    ("PostgresBlockedSessions", "WARN", "2m", 'pg_lock_blocked_sessions{job="pgsql"} > 5',
+     "PostgreSQL {{ $labels.ins }}: more than 5 sessions wait for another session's lock"),
+    ("PostgresDeadlock", "WARN", "0s", 'increase(pg_stat_database_deadlocks{job="pgsql"}[5m]) > 0',
+     "PostgreSQL {{ $labels.ins }}: deadlocks in database {{ $labels.datname }} in the last 5 minutes"),
+    ("PostgresReplayPaused", "WARN", "5m", 'pg_recovery_replay_paused{job="pgsql"} == 1',
+     "Replica {{ $labels.ins }} has WAL replay paused"),
+    ("PostgresTableBloat", "INFO", "30m",
+     'pg_table_bloat_ratio{job="pgsql"} > 0.5 and pg_table_bloat_bytes{job="pgsql"} > 1073741824',
+     "Table {{ $labels.datname }}.{{ $labels.relname }} on {{ $labels.ins }} is more than half bloat "
+     "(over 1 GiB)"),
+    ("PgbouncerClientsWaiting", "WARN", "2m",
+     'sum by (cls, ins, ip, role) (pgbouncer_pools_cl_waiting{job="pgbouncer"}) > 8',
+     "Pgbouncer {{ $labels.ins }}: more than 8 clients wait for a server connection"),
+    ("PatroniDcsUnreachable", "WARN", "1m", 'time() - patroni_dcs_last_seen{job="patroni"} > 60',
+     "Patroni {{ $labels.ins }} has not reached the DCS for more than a minute"),
+    ("PatroniPendingRestart", "INFO", "10m", 'patroni_pending_restart{job="patroni"} == 1',
+     "PostgreSQL {{ $labels.ins }} needs a restart for a changed parameter"),
+    ("PatroniPaused", "INFO", "10m", 'patroni_is_paused{job="patroni"} == 1',
+     "Patroni of {{ $labels.cls }} is paused (no automatic failover)"),
 ]
 
 
@@ -247,7 +289,7 @@ def alertmanager_config(inv):
 DASHBOARD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "salt", "infra", "files", "dashboards")
 # values for the dashboards' template variables when a query runs outside Grafana
-DEFAULT_VARIABLES = {"cls": "pg-test", "ins": "pg-test-1", "ip": "10.10.10.11",
+DEFAULT_VARIABLES = {"cls": "pg-test", "ins": "pg-test-1", "ip": "10.10.10.11", "datname": ".*",
                      "__rate_interval": "1m", "__interval": "1m", "__range": "5m"}
 _VAR_RE = re.compile(r"\$\{?(\w+)\}?")
 
@@ -266,6 +308,44 @@ def substitute(expr, variables=None):
         return values[name]
 
     return _VAR_RE.sub(repl, expr)
+
+
+# ------------------------------------------------------------------ expressions
+_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+             "group_right", "bool", "offset", "inf", "nan"}
+
+
+def metric_names(expr):
+    """Metric (and recording rule) names in a PromQL expression: identifiers that are not
+    functions, keywords, label names or strings."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)   # strings
+    expr = re.sub(r"\{[^}]*\}", "{}", expr)                               # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "[]", expr)                              # ranges
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for m in re.finditer(r"(?<![\w:.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", expr):
+        name, call = m.group(1), m.group(2)
+        if call or name.lower() in _KEYWORDS or re.fullmatch(r"\d+[smhdwy]", name):
+            continue
+        names.add(name)
+    return names
+
+
+def rule_exprs(inv=None):
+    """(where, expr) of every recording and alerting rule."""
+    return ([("rule " + name, expr) for name, expr in RECORDING]
+            + [("alert " + a[0], a[3]) for a in ALERTS])
+
+
+def all_exprs(variables=None):
+    """(where, expr) of every expression a person or Prometheus evaluates: the dashboards'
+    (variables substituted), the consoles' and the rules'."""
+    import pigsty_consoles
+
+    out = [("dashboard %s: %s" % (f, t), e) for f, t, _raw, e in dashboard_exprs(variables=variables)]
+    out += [("console %s: %s" % (page, title), e)
+            for page, title, e in pigsty_consoles.exprs(variables)]
+    return out + rule_exprs()
 
 
 def _panels(panels):
@@ -301,6 +381,6 @@ def dashboard_exprs(directory=DASHBOARD_DIR, variables=None):
     return out
 
 
-if __name__ == "__main__":   # list every dashboard expression (for humans and scripts)
-    for fname, title, _raw, expr in dashboard_exprs():
-        print("%s\t%s\t%s" % (fname, title, expr))
+if __name__ == "__main__":   # every dashboard, console and rule expression (humans, scripts)
+    for where, expr in all_exprs():
+        print("%s\t%s" % (where, expr))

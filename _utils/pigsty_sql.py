@@ -12,9 +12,12 @@ value is the whole truth (``roles: []`` revokes every membership). Boolean attri
 connection limits always have a value (Pigsty's defaults).
 
 Passwords: SQL carries only a verifier, never the plain text: a plain password becomes a
-SCRAM-SHA-256 verifier computed here with a salt derived from user name and password, so
-the same spec always gives the same verifier. An md5 or SCRAM hash given as the password is
-stored as it is. No message, change or log line carries a password or verifier (``redact``).
+SCRAM-SHA-256 verifier computed here with a random salt. Idempotence comes from verifying
+what is stored: a stored verifier that the pillar password reproduces (with the stored salt
+and iteration count) is kept, so applying twice changes nothing. An md5 or SCRAM hash given
+as the password is stored as it is. Pgbouncer's userlist keeps the verifier Postgres stores
+(``password_hash(..., keep=...)``), which SCRAM pass-through needs. No message, change or
+log line carries a password or verifier (``redact``).
 
 Pure Python (no Salt, no driver): the execution module and the unit tests import it.
 """
@@ -22,6 +25,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import os
 import re
 import stringprep
 import unicodedata
@@ -36,6 +40,8 @@ MD5_RE = re.compile(r"^md5[0-9a-f]{32}$")
 SCRAM_RE = re.compile(r"^SCRAM-SHA-256\$([1-9][0-9]*):([A-Za-z0-9+/]+=*)"
                       r"\$([A-Za-z0-9+/]+=*):([A-Za-z0-9+/]+=*)$")
 SCRAM_ITERATIONS = 4096
+SCRAM_SALT_BYTES = 16            # as PostgreSQL (SCRAM_DEFAULT_SALT_LEN)
+SCRAM_MAX_ITERATIONS = 1000000    # a stored verifier above this is replaced, not verified
 _PASSWORD_LITERAL = re.compile(r"PASSWORD\s+E?'(?:[^']|'')*'?", re.IGNORECASE)
 
 
@@ -117,19 +123,45 @@ def scram_verifier(username, password, iterations=SCRAM_ITERATIONS, salt=None):
     SaltedPassword = PBKDF2-HMAC-SHA256(saslprep(password), salt, iterations),
     StoredKey = SHA256(HMAC(SaltedPassword, "Client Key")),
     ServerKey = HMAC(SaltedPassword, "Server Key").
-    The salt defaults to the first 16 bytes of HMAC-SHA256(password, "pigsty-scram:" + user),
-    so that one user's one password always gives the same verifier (idempotent applies),
-    while two users with the same password still get different salts.
+    The salt defaults to 16 random bytes, as PostgreSQL's own: the same password gives a
+    different verifier each time, for each user and in each cluster. ``username`` does not
+    enter the computation (SCRAM does not salt with it); it names the role for readers.
     """
+    del username
     if salt is None:
-        salt = hmac.new(password.encode("utf-8"), b"pigsty-scram:" + username.encode("utf-8"),
-                        hashlib.sha256).digest()[:16]
+        salt = os.urandom(SCRAM_SALT_BYTES)
+    stored_key, server_key = _scram_keys(password, salt, iterations)
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, _b64(salt), _b64(stored_key),
+                                          _b64(server_key))
+
+
+def _scram_keys(password, salt, iterations):
+    """(StoredKey, ServerKey) of ``password`` with this salt and iteration count."""
     salted = hashlib.pbkdf2_hmac("sha256", saslprep(password).encode("utf-8"), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, _b64(salt),
-                                          _b64(hashlib.sha256(client_key).digest()),
-                                          _b64(server_key))
+    return hashlib.sha256(client_key).digest(), server_key
+
+
+def scram_verifies(verifier, password, min_iterations=SCRAM_ITERATIONS):
+    """True when ``verifier`` (a stored SCRAM-SHA-256 verifier) was computed from the plain
+    ``password``: ClientKey, StoredKey and ServerKey are computed again with the verifier's
+    own salt and iteration count and compared (in constant time). A verifier with fewer than
+    ``min_iterations`` PBKDF2 rounds, or that is not a well-formed SCRAM verifier (md5,
+    None, garbage), does not verify: it is replaced by a stronger one."""
+    match = SCRAM_RE.fullmatch(verifier) if isinstance(verifier, str) else None
+    if match is None or not isinstance(password, str):
+        return False
+    iterations = int(match.group(1))
+    if iterations < min_iterations or iterations > SCRAM_MAX_ITERATIONS:
+        return False
+    try:
+        salt, stored, server = (base64.b64decode(match.group(i), validate=True)
+                                for i in (2, 3, 4))
+    except ValueError:
+        return False
+    stored_key, server_key = _scram_keys(password, salt, iterations)
+    return hmac.compare_digest(stored_key, stored) and hmac.compare_digest(server_key, server)
 
 
 def is_hashed(password):
@@ -139,12 +171,54 @@ def is_hashed(password):
                                               or SCRAM_RE.fullmatch(password))
 
 
-def password_hash(username, password):
-    """What to send as PASSWORD, and what pg_authid must then hold: a hash unchanged, a
-    plain password as its deterministic SCRAM verifier. A stored verifier with another salt
-    (set by psql's \\password, say) is replaced once: Pgbouncer's userlist carries this same
-    verifier, and SCRAM pass-through needs it identical to the server's."""
-    return password if is_hashed(password) else scram_verifier(username, password)
+def password_matches(stored, password):
+    """True when what pg_authid (or pgbouncer's userlist) holds, ``stored``, already stands
+    for the pillar's ``password``: the same hash when the pillar gives a hash, else a SCRAM
+    verifier that the plain password reproduces (see scram_verifies). An md5 hash of a plain
+    password does not match: it is upgraded to SCRAM."""
+    if stored is None or password is None:
+        return False
+    if is_hashed(password):
+        return stored == password
+    return scram_verifies(stored, password)
+
+
+def password_hash(username, password, keep=()):
+    """What to store for ``password``: a hash as given; for a plain password the first of
+    ``keep`` (verifiers already stored: pg_authid's, the userlist's) that it reproduces, else
+    a new verifier with a random salt. So a re-apply keeps what is there, and pgbouncer's
+    userlist can carry exactly the verifier Postgres stores (SCRAM pass-through needs the same
+    salt, iteration count and keys on both sides)."""
+    if is_hashed(password):
+        return password
+    for stored in keep:
+        if password_matches(stored, password):
+            return stored
+    return scram_verifier(username, password)
+
+
+# ------------------------------------------------------------------ pgbouncer's userlist
+_USERLIST_FIELD = r'"((?:[^"]|"")*)"'
+_USERLIST_LINE = re.compile(r"^\s*%s\s+%s" % (_USERLIST_FIELD, _USERLIST_FIELD))
+
+
+def parse_userlist(text):
+    """{user: secret} of a pgbouncer auth_file (``"user" "secret"`` lines, ``""`` inside a
+    field for a quote, anything else ignored, as pgbouncer reads it)."""
+    out = {}
+    for line in (text or "").splitlines():
+        match = _USERLIST_LINE.match(line)
+        if match:
+            out[match.group(1).replace('""', '"')] = match.group(2).replace('""', '"')
+    return out
+
+
+def userlist_line(name, secret):
+    """One auth_file line; refuses what pgbouncer's line format cannot carry."""
+    for value in (name, secret):
+        if not isinstance(value, str) or any(c in value for c in "\x00\r\n"):
+            raise ValueError("pgbouncer userlist: a name or secret is not a single-line string")
+    return '"%s" "%s"' % (name.replace('"', '""'), secret.replace('"', '""'))
 
 
 def _check_password(value):
@@ -426,6 +500,8 @@ def user_plan(desired, current, today=None):
     ('YYYY-MM-DD', 'infinity' or None), ``roles`` (the roles it is a member of),
     ``parameters`` ({name: stored value}, see role_parameters), ``comment`` and
     ``password`` (the stored verifier or None). ``today`` anchors ``expire_in``.
+    The password changes only when the stored verifier does not verify against the spec's
+    password (password_matches); a new one gets a random salt.
     """
     role = quote_ident(desired["name"])
     if desired["state"] == "absent":
@@ -440,9 +516,9 @@ def user_plan(desired, current, today=None):
     if current is None or cur.get("connlimit") != desired["connlimit"]:
         options.append("CONNECTION LIMIT %d" % desired["connlimit"])
         _change(changes, "connlimit", cur.get("connlimit"), desired["connlimit"])
-    verifier = None if desired["password"] is None else password_hash(desired["name"],
-                                                                        desired["password"])
-    if verifier is not None and cur.get("password") != verifier:
+    if desired["password"] is not None and not password_matches(cur.get("password"),
+                                                                 desired["password"]):
+        verifier = password_hash(desired["name"], desired["password"])
         options.append("PASSWORD %s" % quote_literal(verifier))
         changes["password"] = "changed"
     expiry = _expiry(desired, today or datetime.date.today())

@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 /usr/bin/python3 sandbox/sandbox.py prepare
 # Host tools the tests use, installed in one apt run (with its own `apt-get update`, so a
 # machine whose package lists were never fetched or were cleaned works too):
-#   functional tests: a throwaway PostgreSQL 15 from Debian's server binaries;
+#   functional tests: a throwaway PostgreSQL 15 from Debian's server binaries, and pgbouncer
+#   in front of it (SCRAM pass-through with the verifiers the userlist carries);
 #   infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
 #   postgres exporter that runs the pgsql role's extra queries;
 #   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed);
 #   HAProxy: `haproxy -c` on the rendered haproxy.cfg.
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -25,6 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The monitoring stack test runs node_exporter, etcd, HAProxy and Pgbouncer on loopback from
+# their unpacked Debian packages (nothing installed, no service started).
+bash tests/support/fetch_exporters.sh
 VENV=${PIGSTY_SALT_VENV:-/opt/pigsty/venv}
 if [ $# -eq 0 ]; then set -- tests/unit tests/functional tests/integration; fi
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

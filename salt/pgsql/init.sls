@@ -4,9 +4,10 @@
 include:
   - pgsql.install
   - pgsql.patroni
+  # users before pgbouncer: pgbouncer's userlist copies the verifiers Postgres stores
+  - pgsql.user
   - pgsql.pgbouncer
   - pgsql.service
   - pgsql.vip
   - pgsql.monitor
-  - pgsql.user
   - pgsql.beacon

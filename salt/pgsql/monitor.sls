@@ -20,7 +20,9 @@ node-exporter-service:
     - watch:
       - file: node-exporter-args
 
-# Queries on top of the exporter's defaults: postmaster start time, replication lag, XID age.
+# Queries on top of the exporter's defaults (salt://pgsql/files/pg_exporter_queries.yml:
+# replication, slots, WAL, checkpoints, archiver, locks, transaction age, tables, bloat,
+# pg_stat_statements). The exporter discovers the databases: per-table queries run in each.
 pg-exporter-queries:
   file.managed:
     - name: /etc/pigsty/pg_exporter_queries.yml
@@ -28,16 +30,34 @@ pg-exporter-queries:
     - makedirs: True
     - mode: '0644'
 
-# The monitor password is read by systemd (root) from this file: never on a command line.
+# The monitor password is in a libpq password file that only the exporter's user
+# (Debian's unit: prometheus) reads, with '\\' and ':' escaped as libpq reads them; the DSN
+# names no password. Exporter 0.11 splits its DSN on spaces (a password with a space breaks
+# it, in every DSN form) and then logs the whole DSN, so the password must not be in it.
+# Validation (pigsty_syntax) refuses control characters, which no pgpass line can carry.
+pg-exporter-pgpass:
+  file.managed:
+    - name: /etc/pigsty/pg_exporter.pgpass
+    - user: prometheus
+    - group: prometheus
+    - mode: '0600'
+    - makedirs: True
+    - show_changes: False
+    - contents: |
+        *:{{ pg.pg_port }}:*:{{ pg.pg_monitor_username }}:{{ pg.pg_monitor_password | replace('\\', '\\\\') | replace(':', '\\:') }}
+    - require:
+      - pkg: pgsql-packages
+
+# Read by systemd (root): no secret in it, and none on a command line.
 pg-exporter-env:
   file.managed:
     - name: /etc/default/prometheus-postgres-exporter
     - mode: '0600'
-    - show_changes: False
     - contents: |
         # Managed by Salt (Pigsty on Salt)
-        DATA_SOURCE_NAME='host=/var/run/postgresql port={{ pg.pg_port }} user={{ pg.pg_monitor_username }} password={{ pg.pg_monitor_password }} dbname=postgres sslmode=disable'
-        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }} --extend.query-path=/etc/pigsty/pg_exporter_queries.yml"
+        DATA_SOURCE_NAME='host=/var/run/postgresql port={{ pg.pg_port }} user={{ pg.pg_monitor_username }} dbname=postgres sslmode=disable'
+        PGPASSFILE=/etc/pigsty/pg_exporter.pgpass
+        ARGS="--web.listen-address={{ pg.node_ip }}:{{ pg.pg_exporter_port }} --extend.query-path=/etc/pigsty/pg_exporter_queries.yml --auto-discover-databases --exclude-databases=template0,template1"
     - require:
       - pkg: pgsql-packages
 
@@ -47,6 +67,7 @@ pg-exporter-service:
     - enable: True
     - watch:
       - file: pg-exporter-env
+      - file: pg-exporter-pgpass
       - file: pg-exporter-queries
 
 # Debian's prometheus-pgbouncer-exporter crashes against Debian's pgbouncer 1.18, so the

@@ -1,7 +1,9 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 # Pgbouncer on {{ pg.pgbouncer_port }}: databases and users from pillar. The userlist holds
-# SCRAM verifiers (the same ones Postgres stores), never plain passwords, so clients log in
-# with SCRAM and pgbouncer passes the authentication through to Postgres.
+# SCRAM verifiers, never plain passwords: the very verifiers the local Postgres stores (read
+# from pg_authid and checked against the pillar password), so clients log in with SCRAM and
+# pgbouncer passes the authentication through to Postgres. A verifier that still matches is
+# kept, so a re-apply changes nothing. pgsql.user runs first (init.sls) on the primary.
 include:
   - pgsql.install
 

@@ -27,3 +27,13 @@ pgsql-remove-patroni-config:
     - name: /etc/patroni/config.yml
     - require:
       - service: pgsql-remove-patroni
+
+# Files that hold this cluster's secrets: the exporter's password, pgbouncer's verifiers.
+pgsql-remove-secrets:
+  file.absent:
+    - names:
+      - /etc/pigsty/pg_exporter.pgpass
+      - /etc/pgbouncer/userlist.txt
+    - require:
+      - service: pgsql-remove-prometheus-postgres-exporter
+      - service: pgsql-remove-pgbouncer

@@ -35,6 +35,15 @@ pg-system-user-{{ pg.pg_monitor_username }}:
     - require:
       - pigsty_pg: pg-default-roles
 
+# pg_stat_statements (preloaded by the tuning profiles) in the database the postgres exporter
+# connects to: its pg_query collector reads the view there (cluster-wide, every database).
+pg-monitor-extensions:
+  pigsty_pg.database_present:
+    - name: postgres
+    - extensions: [pg_stat_statements]
+    - require:
+      - pigsty_pg: pg-default-roles
+
 pg-system-user-{{ pg.pg_replication_username }}:
   pigsty_pg.user_present:
     - name: {{ pg.pg_replication_username }}

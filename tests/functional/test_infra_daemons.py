@@ -4,47 +4,16 @@ extra queries (salt/pgsql/files/pg_exporter_queries.yml) with Debian's postgres 
 against the throwaway PostgreSQL 15 (see conftest)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from local_http import free_port, get, wait_http
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORTER = "/usr/bin/prometheus-postgres-exporter"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(url, data=None, timeout=3):
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}
-                                 if data is not None else {})
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def wait_http(url, proc, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("%s exited early (rc %s): %s" % (proc.args[0], proc.returncode,
-                                                         proc.stderr.read() if proc.stderr else ""))
-        try:
-            return get(url)
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail("%s did not answer within %ss" % (url, timeout))
 
 
 @pytest.fixture()
@@ -118,3 +87,73 @@ def test_postgres_exporter_exports_the_extra_queries(pg, daemon):
     assert "pg_exporter_user_queries_load_error{" in text
     assert [l for l in text.splitlines() if l.startswith("pg_exporter_user_queries_load_error{")][0].endswith(" 0")
     assert "\npg_replication_lag{" in text and 'pg_database_xid_age{datname="postgres"' in text
+
+
+def _render_monitor_sls(pg_vars):
+    """salt/pgsql/monitor.sls rendered as Salt would (Jinja, then YAML), map.jinja stubbed."""
+    import jinja2
+    import yaml
+    with open(os.path.join(REPO, "salt", "pgsql", "monitor.sls")) as fh:
+        text = fh.read()
+    env = jinja2.Environment(loader=jinja2.DictLoader({
+        "monitor.sls": text, "pgsql/map.jinja": "{% set pg = " + repr(pg_vars) + " %}"}))
+    return yaml.safe_load(env.get_template("monitor.sls").render())
+
+
+def _contents(sls, state_id):
+    return next(arg["contents"] for arg in sls[state_id]["file.managed"] if "contents" in arg)
+
+
+# systemd's EnvironmentFile: a value in single quotes without ', \ or a line break is taken
+# literally; so is an unquoted one without blanks, quotes, \ or $.
+SAFE_ENV_LINE = r"^[A-Z_]+=('[^'\\\n]*'|\"[^\"\\$`\n]*\"|[^\s'\"\\$`]*)$"
+
+
+@pytest.mark.parametrize("password", ["with space", "it's", 'dq"uote; x', "per%cent:co:lon",
+                                      "back\\slash", " lead and trail ", "caf\u00e9,comma"])
+def test_postgres_exporter_logs_in_with_a_hostile_monitor_password(pg, daemon, password):
+    """The exporter's files as monitor.sls renders them: the password only in the pgpass
+    file, escaped; the exporter logs in (pg_up 1) and never prints the password."""
+    import re
+    import pwd
+    if not os.access(EXPORTER, os.X_OK):
+        pytest.fail("%s is missing (Debian package prometheus-postgres-exporter; tests/run.sh "
+                    "installs it)" % EXPORTER)
+    user = "mon_%d" % abs(hash(password))
+    pg.query('DROP ROLE IF EXISTS "%s"' % user)
+    pg.query('CREATE ROLE "%s" LOGIN PASSWORD %%s' % user, (password,))
+    sls = _render_monitor_sls({"pg_port": pg.port, "pg_monitor_username": user,
+                               "pg_monitor_password": password, "node_ip": "127.0.0.1",
+                               "pg_exporter_port": free_port(), "node_exporter_port": 9100,
+                               "pgbouncer_exporter_port": 9631, "pgbouncer_port": 6432,
+                               "pg_dbsu": "postgres"})
+    env_file = _contents(sls, "pg-exporter-env")
+    assert password not in env_file
+    settings = {}
+    for line in env_file.splitlines():
+        if line and not line.startswith("#"):
+            assert re.match(SAFE_ENV_LINE, line), line
+            key, value = line.split("=", 1)
+            settings[key] = value.strip("'\"")
+    pgpass = os.path.join(pg.host, "exporter.pgpass")       # a directory postgres can read
+    with open(pgpass, "w") as fh:
+        fh.write(_contents(sls, "pg-exporter-pgpass"))
+    postgres = pwd.getpwnam("postgres")
+    os.chown(pgpass, postgres.pw_uid, postgres.pw_gid)
+    os.chmod(pgpass, 0o600)
+    dsn = settings["DATA_SOURCE_NAME"].replace("host=/var/run/postgresql", "host=" + pg.host)
+    port = free_port()
+    proc = daemon(["runuser", "-u", "postgres", "--", "env", "DATA_SOURCE_NAME=" + dsn,
+                   "PGPASSFILE=%s" % pgpass, EXPORTER, "--web.listen-address=127.0.0.1:%d" % port])
+    url = "http://127.0.0.1:%d/metrics" % port
+    wait_http(url, proc)
+    deadline = time.monotonic() + 15
+    text = ""
+    while time.monotonic() < deadline and "\npg_up 1" not in text:
+        text = get(url, timeout=10)[1]
+        time.sleep(0.3)
+    proc.terminate()
+    _out, err = proc.communicate(timeout=10)
+    assert "\npg_up 1" in text, err[-2000:].replace(password, "***")
+    assert password not in err
+    pg.query('DROP ROLE "%s"' % user)

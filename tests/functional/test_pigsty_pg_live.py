@@ -2,6 +2,12 @@
 import base64
 import hashlib
 import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 
 import psycopg2
@@ -124,15 +130,59 @@ def test_statements_are_logged_without_password(pg, pg_mod, caplog):
     pg_mod.user_remove(user, **pg.conn)
 
 
-def test_password_set_elsewhere_is_replaced_once_by_password_hash(pg, pg_mod):
+def _stored(pg, user):
+    return pg.query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (user,))[0][0]
+
+
+def test_password_set_elsewhere_is_kept_when_it_verifies(pg, pg_mod):
+    """PostgreSQL's own verifier (random salt) for the pillar password is left alone."""
     user = _name("dbuser")
-    pg.query("CREATE ROLE %s LOGIN PASSWORD 'psql-set'" % user)   # random salt
-    assert pg_mod.user_ensure(user, **pg.conn, password="psql-set")["changes"] == \
-        {"password": "changed"}
-    stored = pg.query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (user,))[0][0]
-    assert stored == pigsty_sql.password_hash(user, "psql-set")    # what pgbouncer's userlist has
+    pg.query("CREATE ROLE %s LOGIN PASSWORD 'psql-set'" % user)
+    stored = _stored(pg, user)
     assert pg_mod.user_ensure(user, **pg.conn, password="psql-set")["changes"] == {}
-    assert _can_login(pg, user, "psql-set")
+    assert _stored(pg, user) == stored and _can_login(pg, user, "psql-set")
+    assert pg_mod.user_ensure(user, **pg.conn, password="other")["changes"] == \
+        {"password": "changed"}
+    assert _can_login(pg, user, "other") and not _can_login(pg, user, "psql-set")
+    pg.query("DROP ROLE %s" % user)
+
+
+def test_reapply_is_a_no_op_and_a_change_is_applied(pg, pg_mod):
+    user = _name("dbuser")
+    created = pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD)["changes"]
+    assert created["role"] == "created" and created["password"] == "changed"
+    first = _stored(pg, user)
+    for _ in range(3):
+        assert pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD)["changes"] == {}
+    assert _stored(pg, user) == first                        # the random salt stays
+    planned = pg_mod.user_ensure(user, test=True, **pg.conn, password="changed pw")
+    assert planned["changes"] == {"password": "changed"} and _stored(pg, user) == first
+    assert pg_mod.user_ensure(user, **pg.conn, password="changed pw")["changes"] == \
+        {"password": "changed"}
+    assert _stored(pg, user) != first
+    assert _can_login(pg, user, "changed pw") and not _can_login(pg, user, HOSTILE_PASSWORD)
+    pg_mod.user_remove(user, **pg.conn)
+
+
+def test_same_password_gives_different_verifiers(pg, pg_mod):
+    users = [_name("dbuser") for _ in range(2)]
+    for user in users:
+        pg_mod.user_ensure(user, **pg.conn, password=HOSTILE_PASSWORD)
+    one, two = (_stored(pg, user) for user in users)
+    assert one != two
+    assert pigsty_sql.SCRAM_RE.match(one).group(2) != pigsty_sql.SCRAM_RE.match(two).group(2)
+    assert all(_can_login(pg, user, HOSTILE_PASSWORD) for user in users)
+    for user in users:
+        pg_mod.user_remove(user, **pg.conn)
+
+
+def test_weak_verifier_is_replaced(pg, pg_mod):
+    user = _name("dbuser")
+    weak = pigsty_sql.scram_verifier(user, "pw", 1024)
+    pg.query("CREATE ROLE %s LOGIN PASSWORD %%s" % user, (weak,))
+    assert _can_login(pg, user, "pw")
+    assert pg_mod.user_ensure(user, **pg.conn, password="pw")["changes"] == {"password": "changed"}
+    assert _stored(pg, user).startswith("SCRAM-SHA-256$4096:") and _can_login(pg, user, "pw")
     pg.query("DROP ROLE %s" % user)
 
 
@@ -305,3 +355,151 @@ def test_state_database_and_default_roles(pg, pg_state, pg_mod):
     pg_state.default_roles_present("pigsty-default-roles")
     ret = pg_state.default_roles_present("pigsty-default-roles")
     assert ret["result"] is True and ret["changes"] == {}
+
+
+# ------------------------------------------------------------------ pgbouncer's userlist
+def test_userlist_carries_the_verifiers_postgres_stores(pg, pg_mod, tmp_path):
+    users = [[_name("dbuser"), HOSTILE_PASSWORD], [_name("dbuser"), HOSTILE_PASSWORD]]
+    for name, password in users:
+        pg_mod.user_ensure(name, **pg.conn, password=password)
+    path = str(tmp_path / "userlist.txt")
+    lines = pg_mod.pgbouncer_userlist(users=users, path=path, **pg.conn)
+    assert lines[0] == '"postgres" ""'
+    parsed = pigsty_sql.parse_userlist("\n".join(lines))
+    for name, _password in users:
+        assert parsed[name] == _stored(pg, name)
+    assert HOSTILE_PASSWORD not in "\n".join(lines)
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    assert pg_mod.pgbouncer_userlist(users=users, path=path, **pg.conn) == lines    # no change
+    # Postgres not answering: what is on disk is kept; a user not on disk gets a new one
+    down = dict(pg.conn, port=1, connect_wait=0)
+    extra = [_name("dbuser"), "new-user-pw"]
+    kept = pg_mod.pgbouncer_userlist(users=users + [extra], path=path, **down)
+    assert kept[:3] == lines
+    assert pigsty_sql.scram_verifies(pigsty_sql.parse_userlist(kept[3])[extra[0]], "new-user-pw")
+    # a password change on the primary: the userlist follows pg_authid
+    pg_mod.user_ensure(users[0][0], **pg.conn, password="rotated")
+    rotated = [[users[0][0], "rotated"], users[1]]
+    after = pigsty_sql.parse_userlist("\n".join(
+        pg_mod.pgbouncer_userlist(users=rotated, path=path, **pg.conn)))
+    assert after[users[0][0]] == _stored(pg, users[0][0]) != parsed[users[0][0]]
+    assert after[users[1][0]] == parsed[users[1][0]]
+    for name, _password in users:
+        pg_mod.user_remove(name, **pg.conn)
+
+
+def test_userlist_pillar_users_and_hashes(pg, pg_mod, tmp_path, monkeypatch):
+    name = _name("dbuser")
+    md5 = "md5" + hashlib.md5(("secret" + name).encode()).hexdigest()
+    conf = {"pg_dbsu": "postgres", "pg_admin_username": "dbuser_dba", "pg_admin_password": "a",
+            "pg_monitor_username": "dbuser_monitor", "pg_monitor_password": "m",
+            "pg_users": [{"name": name, "password": md5, "pgbouncer": True},
+                         {"name": "not_pooled", "password": "x"}]}
+    monkeypatch.setitem(pg_mod.__salt__, "pigsty.config", lambda: conf)
+    lines = pg_mod.pgbouncer_userlist(path=str(tmp_path / "none"), **pg.conn)
+    parsed = pigsty_sql.parse_userlist("\n".join(lines))
+    assert list(parsed) == ["postgres", "dbuser_dba", "dbuser_monitor", name]
+    assert parsed[name] == md5 and pigsty_sql.scram_verifies(parsed["dbuser_dba"], "a")
+
+
+def test_userlist_on_a_replica_waits_for_replication_bounded(pg, pg_mod, tmp_path, monkeypatch):
+    monkeypatch.setattr(pg_mod, "_is_primary", lambda db: False)
+    name = _name("dbuser")                 # not (yet) in pg_authid: the primary would create it
+    t0 = time.monotonic()
+    lines = pg_mod.pgbouncer_userlist(users=[[name, "pw"]], path=str(tmp_path / "x"), wait=1,
+                                      **pg.conn)
+    assert 0.9 <= time.monotonic() - t0 < 5
+    assert pigsty_sql.scram_verifies(pigsty_sql.parse_userlist(lines[1])[name], "pw")
+    monkeypatch.setitem(pg_mod.__opts__, "test", True)           # test mode never waits
+    t0 = time.monotonic()
+    pg_mod.pgbouncer_userlist(users=[[name, "pw"]], path=str(tmp_path / "x"), wait=5, **pg.conn)
+    assert time.monotonic() - t0 < 2
+
+
+def _pgbouncer_binary():
+    found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access(
+        "/usr/sbin/pgbouncer", os.X_OK) else None)
+    if not found:
+        message = "pgbouncer is not installed (Debian package pgbouncer; tests/run.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture()
+def pgbouncer(pg):
+    """A pgbouncer on loopback in front of the test server (auth_type scram-sha-256, the
+    databases without a user: SCRAM pass-through), run as postgres."""
+    binary = _pgbouncer_binary()
+    base = tempfile.mkdtemp(prefix="pigsty-pgb-test-")
+    os.chown(base, *(lambda pw: (pw.pw_uid, pw.pw_gid))(__import__("pwd").getpwnam("postgres")))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ini = os.path.join(base, "pgbouncer.ini")
+    userlist = os.path.join(base, "userlist.txt")
+    with open(ini, "w") as fh:
+        fh.write("[databases]\npostgres = host=%s port=%d dbname=postgres\n[pgbouncer]\n"
+                 "listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir = %s\n"
+                 "auth_type = scram-sha-256\nauth_file = %s\nlogfile = %s/pgbouncer.log\n"
+                 "pidfile = %s/pgbouncer.pid\npool_mode = transaction\n"
+                 % (pg.host, pg.port, port, base, userlist, base, base))
+    open(userlist, "w").close()
+    proc = {}
+
+    def start(lines):
+        with open(userlist, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        if "p" in proc:
+            proc["p"].terminate()
+            proc["p"].wait(10)
+        proc["p"] = subprocess.Popen(["runuser", "-u", "postgres", "--", binary, ini],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return port
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("pgbouncer did not listen on %d" % port)
+
+    yield start
+    if "p" in proc:
+        proc["p"].terminate()
+        proc["p"].wait(10)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _login_through(port, user, password):
+    try:
+        db = psycopg2.connect(host="127.0.0.1", port=port, dbname="postgres", user=user,
+                              password=password, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        return str(exc).strip().splitlines()[0]
+    try:
+        with db.cursor() as cur:
+            cur.execute("SELECT current_user")
+            return cur.fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_scram_pass_through_pgbouncer(pg, pg_mod, pgbouncer, tmp_path):
+    """A client logs in through pgbouncer with SCRAM, and pgbouncer logs in to Postgres
+    with the client's proof: that works only with the very verifier pg_authid stores."""
+    name = _name("dbuser")
+    pg_mod.user_ensure(name, **pg.conn, password=HOSTILE_PASSWORD)
+    lines = pg_mod.pgbouncer_userlist(users=[[name, HOSTILE_PASSWORD]],
+                                      path=str(tmp_path / "u"), **pg.conn)
+    port = pgbouncer(lines)
+    assert _login_through(port, name, HOSTILE_PASSWORD) == name
+    assert _login_through(port, name, "wrong") != name
+    # the same password with another salt in the userlist: pgbouncer accepts the client,
+    # the server refuses pgbouncer (what the old deterministic salt risked after \password)
+    other = pigsty_sql.userlist_line(name, pigsty_sql.scram_verifier(name, HOSTILE_PASSWORD))
+    port = pgbouncer([lines[0], other])
+    assert _login_through(port, name, HOSTILE_PASSWORD) != name
+    pg_mod.user_remove(name, **pg.conn)

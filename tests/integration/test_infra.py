@@ -1,7 +1,7 @@
 """infra role against the real sandbox (after orch.site): Prometheus scrapes every expected
 target, an alert travels Prometheus -> Alertmanager -> the webhook sink and resolves,
 Nginx's name-based virtual hosts, dnsmasq's records, chrony, the local package repository,
-the dashboards' expressions, and a second apply that changes nothing.
+and a second apply that changes nothing (the dashboards' expressions: test_observability.py).
 
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
@@ -172,25 +172,6 @@ def test_db_nodes_install_from_the_meta_repository_only(infra):
     res = node_exec("node-3", "apt-get", "install", "-y", "-q", "--download-only", "etcd-client",
                     timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-
-
-def test_every_dashboard_expression_returns_data(infra):
-    exprs = pigsty_monitor.dashboard_exprs()
-    assert exprs
-
-    def empty():
-        return [(f, t, e) for f, t, _raw, e in exprs if not prom_query(e)]
-
-    last = []
-
-    def none_empty():
-        last[:] = empty()
-        return not last
-
-    try:
-        wait_for(none_empty, 90, interval=10)
-    except AssertionError:
-        raise AssertionError("dashboard expressions without data: %s" % last)
 
 
 def test_second_infra_apply_changes_nothing(infra):

@@ -108,9 +108,28 @@ def test_old_primary_rejoins_as_replica_and_returns_to_the_replica_service(healt
 
 
 def test_forged_event_changes_nothing(healthy):
+    # through the CLI, without a beacon's tag: refused before anything
     data, rc, res = salt_run("pigsty_ha.reconcile", 'event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99", "new_role": "primary"}')
     assert rc != 0
-    assert "event data:instance: pg-test-9 is not a member of pg-test" in res.stdout + res.stderr
+    assert "not a Patroni beacon tag" in res.stdout + res.stderr
+
+
+def test_an_event_node_2_forges_for_pg_meta_is_refused_and_counted(healthy):
+    """Issue 12: node-2 sends a well-formed beacon event naming pg-meta's instance; the
+    reactor hands it to the runner, which refuses it (node-2 does not own pg-meta-1), counts
+    it against node-2 and records nothing in pg-meta's history."""
+    def refused_from_node_2():
+        counts = salt_run("pigsty_ha.events")[0] or {}
+        return (counts.get("refused_by_minion") or {}).get("node-2", 0)
+    before = refused_from_node_2()
+    history_before = len(salt_run("pigsty_ha.history", "pg-meta", "last=1000")[0] or [])
+    forged = json.dumps({"cluster": "pg-meta", "instance": "pg-meta-1", "ip": "10.10.10.10",
+                         "old_role": "primary", "new_role": "replica", "source": "beacon"})
+    node_exec("meta", "salt", "node-2", "event.send", "salt/beacon/node-2/patroni/pigsty/patroni/change", forged,
+              check=True)
+    assert wait_for(lambda: refused_from_node_2() > before, 30)
+    assert len(salt_run("pigsty_ha.history", "pg-meta", "last=1000")[0] or []) == history_before
+    assert leader("10.10.10.10") == "pg-meta-1"
 
 
 class Writer(threading.Thread):

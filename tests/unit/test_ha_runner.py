@@ -71,7 +71,7 @@ def test_malformed_event_is_refused_before_anything_is_asked(runner, monkeypatch
     monkeypatch.setattr(runner, "live_roles", must_not_be_called)
     monkeypatch.setattr(runner, "_fan_out", must_not_be_called)
     out = runner.reconcile(event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99",
-                                  "new_role": "primary"})
+                                  "new_role": "primary", "_tag": "salt/beacon/node-1/patroni/pigsty/patroni/change"})
     assert out["result"] is False and out["retcode"] == 1
     assert "event refused" in out["comment"] and "pg-test-9" in out["comment"]
     assert runner.__context__["retcode"] == 1
@@ -178,3 +178,13 @@ def test_inventory_that_json_cannot_give_back_is_not_cached(tmp_path):
     assert cache.store(path, {"merged": {1: "int key"}}) is False
     assert not os.path.exists(path)
     assert cache.store(path, {"merged": {"a": [1, True, None]}}) is True
+
+
+def test_an_event_without_a_beacon_tag_is_refused_and_counted(runner, monkeypatch):
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {"clusters": {"pg-test": {}}}))
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_members",
+                        lambda inv, name: [{"pg_instance": "pg-test-1", "ip": "10.10.10.11", "minion": "node-1"}])
+    out = runner.reconcile(event={"cluster": "pg-test", "instance": "pg-test-1", "ip": "10.10.10.11",
+                                  "new_role": "primary"})
+    assert out["result"] is False and "not a Patroni beacon tag" in out["comment"]
+    assert runner.events()["refused"] == {"unknown sender": 1}

@@ -1,9 +1,7 @@
 """Monitoring on the meta node: Prometheus targets (one file per cluster, labels, live roles),
 config, rules, Alertmanager config, and the dashboards' expressions."""
-import importlib.util
-import json
+import glob
 import os
-import re
 
 import pytest
 import yaml
@@ -12,46 +10,12 @@ import pigsty_inventory as inv
 import pigsty_monitor as mon
 from pillar_fixture import REPO, default_pillar
 
-# Metric names the sandbox's Prometheus holds with the Debian 12 exporters (node_exporter
-# 1.5, postgres_exporter 0.11 + salt/pgsql/files/pg_exporter_queries.yml, the role's
-# pgbouncer exporter, HAProxy 2.6, Patroni 3.0.2, etcd 3.4); read from its
-# /api/v1/label/__name__/values. Rules and dashboards may use these only.
-EXPORTED = {
-    "up", "etcd_server_has_leader", "etcd_server_is_leader",
-    "haproxy_backend_active_servers", "haproxy_backend_backup_servers",
-    "haproxy_backend_bytes_in_total", "haproxy_backend_current_sessions",
-    "haproxy_backend_sessions_total", "haproxy_backend_status", "haproxy_server_status",
-    "haproxy_server_current_sessions", "haproxy_process_nbthread",
-    "node_boot_time_seconds", "node_cpu_seconds_total", "node_filesystem_avail_bytes",
-    "node_filesystem_size_bytes", "node_load1", "node_load15", "node_load5",
-    "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes",
-    "node_network_receive_bytes_total", "node_network_transmit_bytes_total",
-    "node_time_seconds", "node_uname_info", "node_timex_offset_seconds",
-    "patroni_dcs_last_seen", "patroni_master", "patroni_primary", "patroni_pending_restart",
-    "patroni_postgres_running", "patroni_postgres_timeline", "patroni_postmaster_start_time",
-    "patroni_replica", "patroni_xlog_location", "patroni_xlog_replayed_location",
-    "patroni_xlog_received_location",
-    "pg_database_size_bytes", "pg_database_xid_age", "pg_locks_count",
-    "pg_settings_max_connections", "pg_stat_activity_count",
-    "pg_stat_bgwriter_checkpoints_req_total", "pg_stat_bgwriter_checkpoints_timed_total",
-    "pg_stat_database_blks_hit", "pg_stat_database_blks_read",
-    "pg_stat_database_tup_deleted", "pg_stat_database_tup_fetched",
-    "pg_stat_database_tup_inserted", "pg_stat_database_tup_updated",
-    "pg_stat_database_xact_commit", "pg_stat_database_xact_rollback",
-    "pg_stat_replication_pg_wal_lsn_diff", "pg_postmaster_start_time_seconds",
-    "pg_replication_lag", "pg_up",
-    "pgbouncer_pools_cl_active", "pgbouncer_pools_cl_waiting", "pgbouncer_pools_sv_active",
-    "pgbouncer_pools_sv_idle", "pgbouncer_stats_total_xact_count", "pgbouncer_up",
-}
-METRIC_RE = re.compile(r"\b((?:pg|node|pgbouncer|haproxy|patroni|etcd)_[A-Za-z0-9_]+|up)\b")
+from exported_metrics import EXPORTED
 
 
 def metric_names(expr):
-    """Metric names in a PromQL expression (strings and label matchers removed)."""
-    expr = re.sub(r'"[^"]*"', '""', expr)
-    expr = re.sub(r"\{[^}]*\}", "{}", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)
-    return set(METRIC_RE.findall(expr))
+    """Metric names of an expression, less recording rules (their inputs are checked)."""
+    return {m for m in mon.metric_names(expr) if ":" not in m}
 
 
 @pytest.fixture()
@@ -153,10 +117,23 @@ def test_rules_use_only_exported_metrics(pillar):
 
 
 def test_every_alert_has_a_promtool_unit_test():
-    with open(os.path.join(REPO, "tests", "promtool", "pigsty_rules_test.yml")) as fh:
-        doc = yaml.safe_load(fh)
-    tested = {t["alertname"] for case in doc["tests"] for t in case.get("alert_rule_test", [])}
-    assert {a[0] for a in mon.ALERTS} <= tested
+    tested = set()
+    for path in glob.glob(os.path.join(REPO, "tests", "promtool", "*_test.yml")):
+        with open(path) as fh:
+            doc = yaml.safe_load(fh)
+        tested |= {t["alertname"] for case in doc["tests"] for t in case.get("alert_rule_test", [])
+                   if t.get("exp_alerts")}
+    assert {a[0] for a in mon.ALERTS} <= tested, sorted({a[0] for a in mon.ALERTS} - tested)
+
+
+def test_metric_names_of_an_expression():
+    assert mon.metric_names(
+        'sum by (cls) (rate(pg_stat_database_xact_commit{role="primary",x=~"a|b"}[5m])) '
+        'or on() label_replace(vector(0), "severity", "none", "", "")') == {"pg_stat_database_xact_commit"}
+    assert mon.metric_names(
+        "histogram_quantile(0.99, sum by (le) (rate(etcd_disk_wal_fsync_duration_seconds_bucket[1m]))) "
+        "/ node:ins:cpu_usage and on (ins) up == bool 0 offset 5m") == {
+        "etcd_disk_wal_fsync_duration_seconds_bucket", "node:ins:cpu_usage", "up"}
 
 
 def test_alertmanager_route_and_receivers_come_from_pillar(pillar):
@@ -167,54 +144,3 @@ def test_alertmanager_route_and_receivers_come_from_pillar(pillar):
     pillar["pigsty"]["vars"].pop("alertmanager_receivers")
     cfg = mon.alertmanager_config(inv.inventory(pillar))
     assert cfg["route"]["receiver"] == "default" and cfg["receivers"] == [{"name": "default"}]
-
-
-# ------------------------------------------------------------------ dashboards
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "gen_dashboards", os.path.join(REPO, "scripts", "gen_dashboards.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_dashboards_are_what_the_generator_writes():
-    for name, text in _generator().render().items():
-        with open(os.path.join(mon.DASHBOARD_DIR, name)) as fh:
-            assert fh.read() == text, "%s is stale: run python3 scripts/gen_dashboards.py" % name
-
-
-def test_the_five_dashboards_exist_with_unique_uids():
-    docs = {}
-    for name in sorted(os.listdir(mon.DASHBOARD_DIR)):
-        with open(os.path.join(mon.DASHBOARD_DIR, name)) as fh:
-            docs[name] = json.load(fh)
-    assert {d["title"] for d in docs.values()} >= {"PGSQL Cluster", "PGSQL Instance", "Node",
-                                                   "HAProxy Service", "Patroni HA"}
-    uids = [d["uid"] for d in docs.values()]
-    assert len(uids) == len(set(uids))
-    for doc in docs.values():
-        assert all(p.get("targets") for p in doc["panels"]), doc["title"]
-
-
-def test_dashboard_exprs_are_listed_substituted_and_use_exported_metrics():
-    exprs = mon.dashboard_exprs()
-    assert len(exprs) > 40
-    files = {e[0] for e in exprs}
-    assert files == {"pgsql-cluster.json", "pgsql-instance.json", "node.json", "haproxy.json",
-                     "patroni.json"}
-    for name, title, raw, expr in exprs:
-        assert "$" not in expr, (name, title, expr)
-        unknown = metric_names(raw) - EXPORTED
-        unknown = {m for m in unknown if ":" not in m}
-        assert not unknown, (name, title, unknown)
-    sample = [e for e in exprs if e[1] == "Connections" and e[0] == "pgsql-cluster.json"][0]
-    assert sample[3] == 'sum by (ins) (pg_stat_activity_count{cls="pg-test"})'
-    other = mon.dashboard_exprs(variables={"cls": "pg-meta"})
-    assert 'sum by (ins) (pg_stat_activity_count{cls="pg-meta"})' in [e[3] for e in other]
-
-
-def test_substitute_refuses_an_unknown_variable():
-    with pytest.raises(KeyError) as err:
-        mon.substitute('up{x="$nope"}')
-    assert "$nope" in str(err.value)

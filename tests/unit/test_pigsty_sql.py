@@ -3,6 +3,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import re
 
 import pytest
 
@@ -113,19 +114,52 @@ def test_scram_verifier_rfc7677_exchange():
         == b"6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
 
-def test_scram_verifier_is_deterministic_and_salted_per_user():
+def test_scram_verifier_salt_is_random():
     one = sql.scram_verifier("dbuser_a", SECRET)
-    assert one == sql.scram_verifier("dbuser_a", SECRET)
     assert sql.SCRAM_RE.match(one) and one.startswith("SCRAM-SHA-256$4096:")
-    salt = base64.b64decode(sql.SCRAM_RE.match(one).group(2))
-    assert salt == hmac.new(SECRET.encode(), b"pigsty-scram:dbuser_a", hashlib.sha256).digest()[:16]
-    other_user = sql.scram_verifier("dbuser_b", SECRET)
-    assert other_user.split("$")[1] != one.split("$")[1]
-    assert sql.scram_verifier("dbuser_a", SECRET + "!") != one
+    assert len(base64.b64decode(sql.SCRAM_RE.match(one).group(2))) == 16
+    salts = {sql.SCRAM_RE.match(sql.scram_verifier(user, SECRET)).group(2)
+             for user in ("dbuser_a", "dbuser_a", "dbuser_b", "dbuser_c")}
+    assert len(salts) == 4                          # same password, same or other user
+    old_salt = hmac.new(SECRET.encode(), b"pigsty-scram:dbuser_a", hashlib.sha256).digest()[:16]
+    assert base64.b64decode(sql.SCRAM_RE.match(one).group(2)) != old_salt
     assert SECRET not in one
 
 
-def test_is_hashed_and_password_hash():
+def test_scram_verifies_recomputes_the_keys_with_the_stored_salt():
+    verifier = sql.scram_verifier("u", SECRET)
+    assert sql.scram_verifies(verifier, SECRET)
+    assert not sql.scram_verifies(verifier, SECRET + "x")
+    assert not sql.scram_verifies(verifier, SECRET.upper())
+    for password, stored in POSTGRES_VERIFIERS.items():           # PostgreSQL's own
+        assert sql.scram_verifies(stored, password)
+        assert not sql.scram_verifies(stored, "other")
+
+
+def test_scram_verifies_checks_both_keys():
+    verifier = sql.scram_verifier("u", SECRET)
+    head, keys = verifier.rsplit("$", 1)
+    stored, server = keys.split(":")
+    other = sql.scram_verifier("u", "other").rsplit("$", 1)[1].split(":")
+    assert not sql.scram_verifies("%s$%s:%s" % (head, stored, other[1]), SECRET)
+    assert not sql.scram_verifies("%s$%s:%s" % (head, other[0], server), SECRET)
+
+
+@pytest.mark.parametrize("stored", [
+    None, "", "md5" + "0" * 32, "SCRAM-SHA-256$4096:abc", "SCRAM-SHA-256$4096:!!$x:y",
+    "SCRAM-SHA-256$4096:YWJj$YWJj:YWJj", 42])
+def test_scram_verifies_refuses_what_is_not_a_matching_verifier(stored):
+    assert not sql.scram_verifies(stored, SECRET)
+
+
+def test_scram_verifies_refuses_weak_iteration_counts():
+    weak = sql.scram_verifier("u", SECRET, 1024)
+    assert not sql.scram_verifies(weak, SECRET)
+    assert sql.scram_verifies(weak, SECRET, min_iterations=1024)
+    assert sql.scram_verifies(sql.scram_verifier("u", SECRET, 8192), SECRET)
+
+
+def test_is_hashed_password_matches_and_password_hash():
     md5 = "md5" + hashlib.md5(b"secretdbuser_a").hexdigest()
     scram = sql.scram_verifier("dbuser_a", "secret")
     assert sql.is_hashed(md5) and sql.is_hashed(scram)
@@ -134,7 +168,38 @@ def test_is_hashed_and_password_hash():
         assert not sql.is_hashed(plain)
     assert sql.password_hash("dbuser_a", md5) == md5
     assert sql.password_hash("dbuser_a", scram) == scram
-    assert sql.password_hash("dbuser_a", "secret") == scram
+    fresh = sql.password_hash("dbuser_a", "secret")
+    assert fresh != scram and sql.scram_verifies(fresh, "secret")
+    # what is stored is kept when the password reproduces it, first match first
+    other = sql.scram_verifier("dbuser_a", "secret")
+    assert sql.password_hash("dbuser_a", "secret", keep=[scram, other]) == scram
+    assert sql.password_hash("dbuser_a", "secret", keep=[None, md5, other]) == other
+    assert sql.password_hash("dbuser_a", "changed", keep=[scram]) != scram
+    # a hash in pillar matches only itself; md5 of a plain password does not (upgraded)
+    assert sql.password_matches(md5, md5) and not sql.password_matches(scram, md5)
+    assert not sql.password_matches(md5, "secret")
+    assert sql.password_matches(scram, "secret") and not sql.password_matches(None, "secret")
+
+
+USERLIST_NAMES = ["dbuser_a", 'we"ird', "sp ace", "semi;colon", "per%cent", "back\\slash"]
+
+
+def test_userlist_lines_round_trip():
+    secrets = {name: sql.scram_verifier(name, SECRET) for name in USERLIST_NAMES}
+    text = "\n".join(sql.userlist_line(n, v) for n, v in secrets.items()) + "\n"
+    assert sql.userlist_line('we"ird', "x") == '"we""ird" "x"'
+    assert sql.parse_userlist(text) == secrets
+    assert sql.parse_userlist('\n;; comment\n"postgres" ""\n"u" "s" trailing\nbad line\n') == \
+        {"postgres": "", "u": "s"}
+    assert sql.parse_userlist("") == {} and sql.parse_userlist(None) == {}
+
+
+@pytest.mark.parametrize("name, secret", [("u\n\"x\" \"y", "s"), ("u", "s\r\n\"evil\" \"z"),
+                                          ("u", "a\x00b"), (None, "s"), ("u", 5)])
+def test_userlist_line_refuses_what_breaks_the_format(name, secret):
+    with pytest.raises(ValueError) as err:
+        sql.userlist_line(name, secret)
+    assert "single-line" in str(err.value) and "evil" not in str(err.value)
 
 
 # ------------------------------------------------------------------ validation
@@ -244,7 +309,8 @@ def test_user_create_statements():
     statements = sql.user_sql(spec, None, TODAY)
     assert statements[0].startswith('CREATE ROLE "dbuser_a" WITH NOSUPERUSER NOCREATEDB')
     assert "LOGIN" in statements[0] and "CONNECTION LIMIT 5" in statements[0]
-    assert "PASSWORD '%s'" % sql.scram_verifier("dbuser_a", SECRET) in statements[0]
+    verifier = re.search(r"PASSWORD '(SCRAM-SHA-256\$[^']+)'", statements[0]).group(1)
+    assert sql.scram_verifies(verifier, SECRET)
     assert "VALID UNTIL '2025-01-11'" in statements[0]
     assert statements[1:] == ['GRANT "dbrole_readonly" TO "dbuser_a"',
                               'ALTER ROLE "dbuser_a" SET "work_mem" = \'64MB\'',
@@ -272,8 +338,9 @@ def test_user_alter_statements():
                            "comment": "old"},
                           parameters={"DateStyle": "ISO, MDY", "work_mem": "1MB"})
     changes, statements = sql.user_plan(sql.normalize_user(spec), current)
-    assert statements[0] == 'ALTER ROLE "dbuser_a" WITH CREATEDB PASSWORD %s' % \
-        sql.quote_literal(sql.scram_verifier("dbuser_a", SECRET))
+    head, verifier = re.fullmatch(r"(.* PASSWORD )'(.*)'", statements[0]).groups()
+    assert head == 'ALTER ROLE "dbuser_a" WITH CREATEDB PASSWORD '
+    assert sql.scram_verifies(verifier, SECRET)
     assert statements[1:] == ['GRANT "dbrole_readwrite" TO "dbuser_a"',
                               'REVOKE "dbrole_readonly" FROM "dbuser_a"',
                               'ALTER ROLE "dbuser_a" SET "datestyle" = \'ISO\'',
@@ -291,15 +358,29 @@ def test_user_unmanaged_fields_are_left_alone():
     assert sql.user_sql({"name": "u"}, current) == []
 
 
+def test_user_password_kept_when_the_stored_verifier_verifies():
+    """Whatever salt the stored verifier has (ours, PostgreSQL's, psql's \\password), the
+    pillar password reproducing it means no change: a re-apply is a no-op."""
+    for stored in (sql.scram_verifier("u", SECRET, 4096, b"0123456789abcdef"),
+                   sql.scram_verifier("u", SECRET, 8192)):
+        current = _current_of({"name": "u"}, password=stored)
+        assert sql.user_sql({"name": "u", "password": SECRET}, current) == []
+        assert sql.user_changes({"name": "u", "password": SECRET}, current) == {}
+
+
 @pytest.mark.parametrize("stored", [
-    sql.scram_verifier("u", SECRET, 4096, b"0123456789abcdef"),   # same password, other salt
+    sql.scram_verifier("u", "old password"),                       # another password
+    sql.scram_verifier("u", SECRET, 1024),                         # too few iterations
     "md5" + hashlib.md5((SECRET + "u").encode()).hexdigest(),     # same password as md5
     None])
-def test_user_password_reset_unless_stored_verifier_is_password_hash(stored):
-    """Pgbouncer's userlist holds password_hash(): the server must hold exactly that."""
+def test_user_password_reset_unless_stored_verifier_verifies(stored):
     current = _current_of({"name": "u"}, password=stored)
-    assert sql.user_sql({"name": "u", "password": SECRET}, current) == [
-        "ALTER ROLE \"u\" WITH PASSWORD '%s'" % sql.password_hash("u", SECRET)]
+    changes, statements = sql.user_plan(sql.normalize_user({"name": "u", "password": SECRET}),
+                                        current)
+    assert changes == {"password": "changed"}
+    verifier = re.fullmatch(r"ALTER ROLE \"u\" WITH PASSWORD '(.*)'", statements[0]).group(1)
+    assert verifier != stored and sql.scram_verifies(verifier, SECRET)
+    assert len(statements) == 1
 
 
 def test_user_hashed_password_is_sent_as_is():

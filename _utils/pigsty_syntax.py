@@ -1,0 +1,239 @@
+"""Field syntax of the pillar values that end up in a configuration file.
+
+The inventory checks (``pigsty_inventory.validate``) check the topology: names, members,
+ports, VIPs, passwords being there. This module checks that each value a template prints
+into a file is valid for that file's syntax, so that a value cannot add a line, a keyword or
+a server to it (an injected ``server`` line in ``haproxy.cfg``, a second key in vip-manager's
+YAML, a broken pgpass line...):
+
+- HAProxy (``haproxy.cfg``): the extra services of ``pg_services`` (every field, unknown
+  ones refused: Pigsty's raw ``options`` string is not supported);
+- pgbouncer: the pool fields of users and databases; user and database names are
+  identifiers (checked by the inventory) and the userlist quotes them (pigsty_sql);
+- the postgres exporter and Patroni: system passwords must fit a pgpass line (libpq's
+  escaping covers ``\\`` and ``:``, nothing can carry a line break): ``pgpass_line``;
+- vip-manager's YAML and Patroni's configuration: ``pg_vip_interface``, ``pg_namespace``,
+  ``pg_data``;
+- users and databases: the whole spec as pigsty_pg would check it at apply time.
+
+Passwords are legitimately free text: they are quoted where they go (SQL: a SCRAM verifier;
+pgpass: escaped; YAML: dumped), never refused for a space, a quote, ``%`` or ``;``, and never
+shown in a message.
+
+Pure Python (no Salt). ``validate(inv, private)`` is called once from
+``pigsty_inventory.validate``.
+"""
+import re
+
+import pigsty_defaults as D
+
+SERVICE_KEYS = ("name", "port", "dest", "check", "selector", "backup", "balance", "maxconn")
+SERVICE_DESTS = ("pgbouncer", "postgres")
+SERVICE_SELECTORS = ("all", "primary", "replica", "offline")
+SERVICE_BACKUPS = ("primary", "replica", "offline")
+# HAProxy's balance algorithms that take no argument and work in tcp mode.
+HAPROXY_BALANCE = ("roundrobin", "static-rr", "leastconn", "first", "source", "random")
+SERVICE_MAXCONN = (1, 100000)
+# Patroni 3's health endpoints (GET/OPTIONS answer 200 or 503) and their query arguments.
+PATRONI_CHECKS = ("/", "/primary", "/master", "/leader", "/standby-leader", "/standby_leader",
+                  "/replica", "/read-only", "/read-write", "/synchronous", "/sync",
+                  "/asynchronous", "/async", "/health", "/liveness", "/readiness")
+CHECK_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]+(&[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]+)*$")
+
+POOL_MODES = ("session", "transaction", "statement")
+# pgbouncer-side fields of a pg_users entry (pgsql.user leaves them out of the role spec).
+USER_POOL_FIELDS = ("pgbouncer", "pool_mode", "pool_connlimit")
+
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")          # Linux: IFNAMSIZ - 1
+NAMESPACE_RE = re.compile(r"^/([A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?)?$")
+PATH_RE = re.compile(r"^(/[A-Za-z0-9_.+-]+)+/?$")
+# What no configuration line can carry: every C0 control character (line breaks included),
+# DEL and NUL.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _word(value):
+    """repr of a value for a message, cut short (hostile values can be long)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ------------------------------------------------------------------ quoting
+def pgpass_line(user, password, host="*", port="*", dbname="*"):
+    """One line of a libpq password file (``host:port:dbname:user:password``), ``\\`` and
+    ``:`` escaped as libpq reads them. A value with a control character cannot be written
+    (ValueError, without the value)."""
+    fields = [str(host), str(port), str(dbname), user, password]
+    if not all(isinstance(f, str) for f in fields) or any(CONTROL_RE.search(f) for f in fields):
+        raise ValueError("pgpass: a field is not a single-line string without control characters")
+    return ":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields)
+
+
+# ------------------------------------------------------------------ field checks
+def check_check(value):
+    """None when ``value`` is a Patroni health endpoint for HAProxy's ``http-check send
+    uri``, else what was expected."""
+    expected = ("a Patroni health endpoint (%s), optionally with ?NAME=VALUE arguments "
+                "of letters, digits, '_', '.', '-'" % ", ".join(PATRONI_CHECKS))
+    if not isinstance(value, str):
+        return expected
+    path, _sep, query = value.partition("?")
+    if path not in PATRONI_CHECKS or (_sep and not CHECK_QUERY_RE.fullmatch(query)):
+        return expected
+    return None
+
+
+def service_problems(svc, spath):
+    """Problems of one extra HAProxy service (``pg_services`` entry) at pillar path
+    ``spath``; name and port are the inventory's (names, clashes)."""
+    if not isinstance(svc, dict):
+        return []                               # the inventory says it is not a mapping
+    problems = []
+    for key in sorted(set(svc) - set(SERVICE_KEYS), key=str):
+        problems.append("%s:%s: unknown field (expected one of: %s)" % (
+            spath, key, ", ".join(SERVICE_KEYS)))
+    if "dest" in svc and svc["dest"] not in SERVICE_DESTS:
+        problems.append("%s:dest: expected one of %s, got %s" % (
+            spath, ", ".join(SERVICE_DESTS), _word(svc["dest"])))
+    if "selector" in svc and svc["selector"] not in SERVICE_SELECTORS:
+        problems.append("%s:selector: expected one of %s, got %s" % (
+            spath, ", ".join(SERVICE_SELECTORS), _word(svc["selector"])))
+    if svc.get("backup") is not None and svc["backup"] not in SERVICE_BACKUPS:
+        problems.append("%s:backup: expected one of %s (or null), got %s" % (
+            spath, ", ".join(SERVICE_BACKUPS), _word(svc["backup"])))
+    if "check" in svc and check_check(svc["check"]) is not None:
+        problems.append("%s:check: expected %s, got %s" % (
+            spath, check_check(svc["check"]), _word(svc["check"])))
+    if "balance" in svc and svc["balance"] not in HAPROXY_BALANCE:
+        problems.append("%s:balance: expected one of HAProxy's algorithms %s, got %s" % (
+            spath, ", ".join(HAPROXY_BALANCE), _word(svc["balance"])))
+    low, high = SERVICE_MAXCONN
+    if "maxconn" in svc and not (_is_int(svc["maxconn"]) and low <= svc["maxconn"] <= high):
+        problems.append("%s:maxconn: expected an integer %d-%d, got %s" % (
+            spath, low, high, _word(svc["maxconn"])))
+    return problems
+
+
+def _pool_problems(entry, path, fields):
+    problems = []
+    if "pgbouncer" in fields and "pgbouncer" in entry and not isinstance(entry["pgbouncer"], bool):
+        problems.append("%s:pgbouncer: expected true or false, got %s" % (
+            path, _word(entry["pgbouncer"])))
+    if "pool_mode" in fields and "pool_mode" in entry and entry["pool_mode"] not in POOL_MODES:
+        problems.append("%s:pool_mode: expected one of %s, got %s" % (
+            path, ", ".join(POOL_MODES), _word(entry["pool_mode"])))
+    if "pool_connlimit" in fields and "pool_connlimit" in entry and not (
+            _is_int(entry["pool_connlimit"]) and entry["pool_connlimit"] >= -1):
+        problems.append("%s:pool_connlimit: expected an integer >= -1 (-1: no limit), got %s" % (
+            path, _word(entry["pool_connlimit"])))
+    return problems
+
+
+def secret_problems(conf, vpath):
+    """System passwords that no pgpass or configuration line can carry (a control
+    character: a line break would start a new line). The message never shows the value."""
+    problems = []
+    for key in D.REQUIRED_SECRETS:
+        value = conf.get(key)
+        if isinstance(value, str) and CONTROL_RE.search(value):
+            problems.append("%s:%s: the password contains a control character (a line break, "
+                            "tab, NUL...): it cannot be written to a pgpass or configuration "
+                            "line; spaces, quotes and any other printable character are fine"
+                            % (vpath, key))
+    return problems
+
+
+def _spec_problems(spec, path, normalize):
+    """The spec as pigsty_pg checks it at apply time, reported now (before any change)."""
+    try:
+        normalize(spec)
+    except ValueError as exc:
+        # "user NAME: field: expected ...; field: ..." -> under the entry's pillar path
+        return ["%s: %s" % (path, str(exc).split(": ", 1)[-1])]
+    return []
+
+
+def _named_entries(entries):
+    """(name, entry) of the list's mappings with a valid name (the inventory reports the
+    others)."""
+    from pigsty_inventory import PG_NAME_RE  # pylint: disable=import-outside-toplevel
+    return [(e["name"], e) for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and isinstance(e.get("name"), str)
+            and PG_NAME_RE.fullmatch(e["name"])]
+
+
+def user_problems(users, vpath):
+    """pg_users entries: pgbouncer pool fields, and each spec as pigsty_pg checks it."""
+    import pigsty_sql  # pylint: disable=import-outside-toplevel  (it imports pigsty_inventory)
+    problems = []
+    for name, user in _named_entries(users):
+        upath = "%s:pg_users[%s]" % (vpath, name)
+        problems += _pool_problems(user, upath, USER_POOL_FIELDS)
+        spec = {k: v for k, v in user.items() if k not in USER_POOL_FIELDS}
+        problems += _spec_problems(spec, upath, pigsty_sql.normalize_user)
+    return problems
+
+
+def database_problems(dbs, vpath):
+    """pg_databases entries, each spec as pigsty_pg checks it (``pgbouncer`` included)."""
+    import pigsty_sql  # pylint: disable=import-outside-toplevel
+    problems = []
+    for name, db in _named_entries(dbs):
+        problems += _spec_problems(db, "%s:pg_databases[%s]" % (vpath, name),
+                                   pigsty_sql.normalize_database)
+    return problems
+
+
+def node_problems(conf, vpath):
+    """Values of a cluster's configuration that vip-manager's YAML and Patroni's config
+    print as they are."""
+    problems = []
+    if "pg_vip_interface" in conf and not (isinstance(conf["pg_vip_interface"], str)
+                                           and INTERFACE_RE.fullmatch(conf["pg_vip_interface"])):
+        problems.append("%s:pg_vip_interface: expected a network interface name (letters, "
+                        "digits, '_', '.', '-', at most 15), got %s" % (
+                            vpath, _word(conf["pg_vip_interface"])))
+    if "pg_namespace" in conf and not (isinstance(conf["pg_namespace"], str)
+                                       and NAMESPACE_RE.fullmatch(conf["pg_namespace"])):
+        problems.append("%s:pg_namespace: expected a DCS namespace such as /service (names of "
+                        "letters, digits, '_', '.', '-' between slashes), got %s" % (
+                            vpath, _word(conf["pg_namespace"])))
+    data = conf.get("pg_data")
+    if "pg_data" in conf and not (isinstance(data, str) and PATH_RE.fullmatch(data)
+                                  and "/../" not in data + "/" and "/./" not in data + "/"):
+        problems.append("%s:pg_data: expected an absolute path of letters, digits, '_', '.', "
+                        "'+', '-' (no '..'), got %s" % (vpath, _word(data)))
+    return problems
+
+
+# ------------------------------------------------------------------ the inventory
+def validate(inv, private=None):
+    """Problems of every field a configuration file prints, for every cluster of the
+    inventory ``inv`` (the ``pigsty`` pillar key); the private part (users, databases,
+    passwords) only of the clusters named in ``private`` (None: all). Messages name the
+    pillar path and never carry a password. Malformed structures are left to the inventory
+    checks (they report them)."""
+    import pigsty_inventory  # pylint: disable=import-outside-toplevel  (it imports this module)
+    problems = []
+    clusters = inv.get("clusters") if isinstance(inv, dict) else None
+    if not isinstance(clusters, dict) or not isinstance(inv.get("vars") or {}, dict):
+        return problems
+    for name in sorted(clusters, key=str):
+        cls = clusters[name]
+        if not isinstance(cls, dict) or not isinstance(cls.get("vars") or {}, dict):
+            continue
+        vpath = "pigsty:clusters:%s:vars" % name
+        conf = pigsty_inventory.cluster_vars(inv, name)
+        problems += node_problems(conf, vpath)
+        services = conf.get("pg_services")
+        for i, svc in enumerate(services if isinstance(services, list) else []):
+            problems += service_problems(svc, "%s:pg_services[%d]" % (vpath, i))
+        if private is None or name in private:
+            problems += secret_problems(conf, vpath)
+            problems += user_problems(conf.get("pg_users"), vpath)
+            problems += database_problems(conf.get("pg_databases"), vpath)
+    return problems

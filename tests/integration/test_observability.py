@@ -1,0 +1,140 @@
+"""Observability against the real sandbox (after orch.site): every expression of every
+Grafana dashboard, Prometheus console and rule returns at least one series from the sandbox's
+Prometheus (an alert, which fires only on a fault: its metrics exist), the postgres exporter's
+queries run without errors on every instance, the console pages render with the live roles,
+and the portal links them.
+
+The local twin of these checks runs in tests/functional/test_monitoring_stack.py.
+Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import wait_for
+from pg import query, user_password
+
+import pigsty_monitor  # noqa: E402
+
+META = "10.10.10.10"
+PROM = "http://%s:9090" % META
+CLUSTER = "pg-test"
+PROBE_DB, PROBE_TABLE = "test", "pigsty_obs_probe"
+
+
+def http(url, host=None, timeout=10):
+    """(status, body) of a GET, with an optional Host header (Nginx's virtual hosts)."""
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def prom_query(expr):
+    status, body = http("%s/api/v1/query?%s" % (PROM, urllib.parse.urlencode({"query": expr})))
+    assert status == 200, (expr, body)
+    return json.loads(body)["data"]["result"]
+
+
+def live_members():
+    """{instance: (role, host)} from Patroni."""
+    status, body = http("http://10.10.10.11:8008/cluster", timeout=3)
+    assert status == 200, body
+    return {m["name"]: (m["role"], m["host"]) for m in json.loads(body)["members"]}
+
+
+def live_primary():
+    return [(n, host) for n, (role, host) in live_members().items()
+            if role in ("leader", "master", "primary")][0]
+
+
+@pytest.fixture(scope="module")
+def observed(sandbox):
+    """Prometheus up, and a table in pg-test's database `test` (created by the admin user, so
+    the monitor user may read its statistics), so the per-table collectors have a row."""
+    wait_for(lambda: http(PROM + "/-/ready")[0] == 200, 60)
+    ins, host = wait_for(live_primary, 60)
+    dba = ("dbuser_dba", user_password(CLUSTER, "dbuser_dba"))
+    for sql in ("CREATE TABLE IF NOT EXISTS %s (id int PRIMARY KEY, v text)" % PROBE_TABLE,
+                "INSERT INTO %s SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g "
+                "ON CONFLICT DO NOTHING" % PROBE_TABLE,
+                "DELETE FROM %s WHERE id %% 2 = 0" % PROBE_TABLE,
+                "ANALYZE %s" % PROBE_TABLE):
+        query(host, 5432, dba[0], dba[1], sql, dbname=PROBE_DB)
+    yield ins
+    query(host, 5432, dba[0], dba[1], "DROP TABLE IF EXISTS %s" % PROBE_TABLE, dbname=PROBE_DB)
+
+
+def test_exporter_queries_run_without_errors_everywhere(observed):
+    def clean():
+        errors = prom_query('pg_exporter_last_scrape_error{job="pgsql"} != 0 '
+                            'or pg_exporter_user_queries_load_error{job="pgsql"} != 0')
+        ups = prom_query('pg_up{job="pgsql"} == 1')
+        return not errors and len(ups) >= 4 and ups
+    wait_for(clean, 60, interval=5)
+
+
+def test_every_dashboard_console_and_rule_expression_returns_data(observed):
+    exprs = pigsty_monitor.all_exprs({"cls": CLUSTER, "ins": observed})
+    assert len(exprs) > 300
+    last = []
+
+    def empty():
+        bad = []
+        for where, expr in exprs:
+            names = pigsty_monitor.metric_names(expr)
+            if where.startswith("alert ") or names <= {"ALERTS"}:
+                # fires only on a fault: its metrics exist (ALERTS: the rules are loaded)
+                probes = ['count({__name__="%s"})' % n for n in sorted(names - {"ALERTS"})]
+                if "ALERTS" in names:
+                    probes.append("sum(prometheus_rule_group_rules) > 0")
+            else:
+                probes = [expr]
+            bad += [(where, p) for p in probes if not prom_query(p)]
+        last[:] = bad
+        return not bad
+
+    try:
+        wait_for(empty, 180, interval=15)    # a scrape (10 s) and a 1m rate window
+    except AssertionError:
+        raise AssertionError("expressions without data:\n%s" % "\n".join(
+            "%s: %s" % item for item in last))
+
+
+def test_per_table_and_statement_collectors_see_the_sandbox(observed):
+    rows = prom_query('pg_table_live_tup{cls="%s",datname="%s",relname="public.%s"}'
+                      % (CLUSTER, PROBE_DB, PROBE_TABLE))
+    assert {r["metric"]["ins"] for r in rows} == set(live_members())      # every member
+    assert prom_query('pg_query_calls{ins="%s"}' % observed)             # pg_stat_statements
+    assert prom_query('pg_slot_active{ins="%s"} == 1' % observed)        # Patroni's slots
+    assert len(prom_query('pg_recv_flush_lsn{cls="%s"}' % CLUSTER)) == len(live_members()) - 1
+
+
+def test_console_pages_show_the_live_roles(observed):
+    status, body = http("http://%s/consoles/pigsty-overview.html" % META, host="p.pigsty")
+    assert status == 200 and "pigsty-cluster.html?cls=pg-test" in body and "pg-meta" in body
+    status, body = http("http://%s/consoles/pigsty-cluster.html?cls=%s" % (META, CLUSTER),
+                        host="p.pigsty")
+    assert status == 200 and "error executing template" not in body
+    # the primary's row carries the primary mark, the others not
+    for ins in live_members():
+        row = body.split('pigsty-instance.html?ins=%s"' % ins)[1].split("</tr>")[0]
+        assert ("pigsty-role-primary" in row) == (ins == observed), (ins, row)
+    status, body = http("http://%s/consoles/pigsty-instance.html?ins=%s" % (META, observed),
+                        host="p.pigsty")
+    assert status == 200 and ">test</td>" in body and "new PromConsole.Graph(" in body
+    status, _ = http("http://%s/classic/static/js/prom_console.js" % META, host="p.pigsty")
+    assert status == 200
+
+
+def test_portal_links_the_consoles(observed):
+    status, body = http("http://%s/" % META, host="pigsty")
+    assert status == 200
+    assert '<a href="http://p.pigsty/consoles/pigsty-overview.html">' in body
+    assert 'href="http://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test"' in body
+    assert 'href="http://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-3"' in body

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Unpacks the Debian 12 packages of the daemons the monitoring stack test runs on loopback
+# (tests/functional/test_monitoring_stack.py): node_exporter, etcd, HAProxy, Pgbouncer and
+# the shared libraries they may lack, plus Patroni (its /metrics code is read, not run).
+# They are downloaded with `apt-get download` and unpacked with `dpkg-deb -x` into
+# $PIGSTY_TEST_ROOT (default /var/cache/pigsty-test-root): nothing is installed on the host and
+# no service is started. Re-running with everything in place does nothing.
+set -euo pipefail
+ROOT=${PIGSTY_TEST_ROOT:-/var/cache/pigsty-test-root}
+PKGS=(prometheus-node-exporter etcd-server haproxy pgbouncer patroni
+      liblua5.3-0 libopentracing-c-wrapper0 libopentracing1 libevent-2.1-7 libc-ares2)
+if [ -f "$ROOT/.packages" ] && [ "$(cat "$ROOT/.packages")" = "${PKGS[*]}" ]; then
+  exit 0
+fi
+debs=$(mktemp -d)
+trap 'rm -rf "$debs"' EXIT
+chmod 777 "$debs"        # apt's _apt user downloads into it
+# a machine whose package lists were never fetched (or were cleaned) needs them first
+if ! (cd "$debs" && apt-get download -q "${PKGS[@]}" >/dev/null 2>&1); then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  (cd "$debs" && apt-get download -q "${PKGS[@]}" >/dev/null)
+fi
+rm -rf "$ROOT.new" && mkdir -p "$ROOT.new"
+for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$ROOT.new"; done
+echo "${PKGS[*]}" > "$ROOT.new/.packages"
+rm -rf "$ROOT" && mv "$ROOT.new" "$ROOT"
+echo "tests/support/fetch_exporters.sh: unpacked ${PKGS[*]} into $ROOT"
