@@ -86,3 +86,16 @@ def test_runner_validate_lists_the_problems_and_fails(tmp_path):
     assert ret["summary"] == ("inventory invalid: 4 problems in 1 cluster; 6 clusters, "
                               "18 instances, 19 nodes (meta: meta)")
     assert len(ret["problems"]) == 4 and all("pg-c00003" in p for p in ret["problems"])
+
+
+@pytest.mark.parametrize("merge_lists", [False, True])
+def test_merge_into_merges_as_salt_does(merge_lists):
+    import copy
+    import salt.utils.dictupdate
+    a = {"pigsty": {"vars": {"x": [1, 2], "y": {"z": 1}}, "clusters": {"a": {"vars": {"p": 1}}}},
+         "other": 1}
+    b = {"pigsty": {"vars": {"x": [2, 3], "y": 5}, "clusters": {"a": {"vars": {"q": 2}},
+                                                                 "b": {"hosts": {}}}},
+         "other": {"now": "a mapping"}, "new": [1]}
+    want = salt.utils.dictupdate.update(copy.deepcopy(a), copy.deepcopy(b), merge_lists=merge_lists)
+    assert pigsty_pillar.merge_into(copy.deepcopy(a), copy.deepcopy(b), merge_lists) == want
