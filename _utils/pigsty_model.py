@@ -19,6 +19,7 @@ Compound values are parsed here and nowhere else: ``pg_vip_address`` (ADDRESS/PR
 Pure Python (no Salt imports).
 """
 import collections
+import collections.abc
 import hashlib
 import ipaddress
 import types
@@ -196,6 +197,30 @@ class Inventory(dict):
                 for m in cls.members:
                     self._instances.setdefault(m["pg_instance"], (cls, m))
         return self._instances.get(name, (None, None))
+
+    def instance_addresses(self):
+        """cluster -> {instance: address}, resolved per cluster when asked (what
+        pigsty_events.check_payload takes): O(1) per event instead of a map of every cluster."""
+        return _InstanceAddresses(self)
+
+
+class _InstanceAddresses(collections.abc.Mapping):
+    def __init__(self, idx):
+        self._idx = idx
+
+    def __getitem__(self, name):
+        if name not in self._idx.clusters_raw:
+            raise KeyError(name)
+        return {m["pg_instance"]: m["ip"] for m in self._idx.cluster(name).members}
+
+    def __iter__(self):
+        return iter(self._idx.cluster_names)
+
+    def __len__(self):
+        return len(self._idx.cluster_names)
+
+    def __contains__(self, name):
+        return name in self._idx.clusters_raw
 
 
 def index(inv):

@@ -44,6 +44,24 @@ def test_index_answers_what_the_functions_answer(inv):
     assert dict(inv_mod.node_by_ip(inv)) == idx.node_by_ip
 
 
+def test_instance_addresses_is_what_an_event_check_takes(inv):
+    import pigsty_events
+    idx = pigsty_model.index(inv)
+    full = {name: {m["pg_instance"]: m["ip"] for m in inv_mod.cluster_members(inv, name)}
+            for name in inv["clusters"]}
+    lazy = idx.instance_addresses()
+    assert dict(lazy) == full and "pg-test" in lazy and "pg-nope" not in lazy and len(lazy) == 2
+    for event in ({"cluster": "pg-test", "instance": "pg-test-2", "ip": "10.10.10.12"},
+                  {"cluster": "pg-nope", "instance": "pg-nope-1", "ip": "10.10.10.12"},
+                  {"cluster": "pg-test", "instance": "pg-test-7", "ip": "10.10.10.12"},
+                  {"cluster": "pg-test", "instance": "pg-test-2", "ip": "10.10.10.13"}):
+        event = dict(event, new_role="primary")
+        assert pigsty_events.check_payload(event, lazy) == pigsty_events.check_payload(event, full)
+    assert [len(pigsty_events.check_payload(dict(e, new_role="primary"), lazy)) for e in (
+        {"cluster": "pg-test", "instance": "pg-test-2", "ip": "10.10.10.12"},
+        {"cluster": "pg-nope", "instance": "pg-nope-1", "ip": "10.10.10.12"})] == [0, 1]
+
+
 def test_functions_return_copies_the_index_stays_intact(inv):
     idx = pigsty_model.index(inv)
     conf = inv_mod.cluster_vars(idx, "pg-test")
