@@ -99,3 +99,22 @@ def test_merge_into_merges_as_salt_does(merge_lists):
          "other": {"now": "a mapping"}, "new": [1]}
     want = salt.utils.dictupdate.update(copy.deepcopy(a), copy.deepcopy(b), merge_lists=merge_lists)
     assert pigsty_pillar.merge_into(copy.deepcopy(a), copy.deepcopy(b), merge_lists) == want
+
+
+def test_site_orchestration_gets_every_cluster_from_the_runner(tmp_path):
+    """orch.site creates the clusters pigsty.validate names: it asks for them (verbose), as
+    the summary alone names none."""
+    import json
+    import jinja2
+    runner = _runner(master_opts(tmp_path, [os.path.join(REPO, "pillar")]))
+    calls = []
+
+    def saltutil_runner(name, arg=None, kwarg=None):
+        calls.append((name, arg, kwarg))
+        assert name == "pigsty.validate" and not arg
+        return runner.validate(**(kwarg or {}))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")))
+    env.filters["json"] = json.dumps
+    text = env.get_template("orch/site.sls").render(salt={"saltutil.runner": saltutil_runner})
+    assert len(calls) == 1
+    assert "site-pg-meta:" in text and "site-pg-test:" in text and "site-infra:" in text
