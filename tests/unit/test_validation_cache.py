@@ -176,3 +176,21 @@ def test_ext_pillar_unknown_minion_and_foreign_pillar(ext):
         ext.ext_pillar("stranger", default_pillar(clusters=[]))
     assert "pigsty:nodes:stranger" in str(err.value)
     assert ext.ext_pillar("other", {"something": "else"}) == {}
+
+
+def test_salt_loaders_of_one_process_share_the_cache(tmp_path, monkeypatch):
+    """Salt builds a new pillar loader for each compile; the cache lives in the _utils module,
+    which every loader of the master worker process imports once (sys.modules)."""
+    salt_loader = pytest.importorskip("salt.loader")
+    from pillar_fixture import REPO
+    from salt_master import master_opts
+    import os
+    monkeypatch.setattr(inv_mod, "VALIDATIONS", inv_mod.ValidationCache())
+    opts = master_opts(tmp_path, [os.path.join(REPO, "pillar")])
+    opts.update(pillar_dirs=[os.path.join(REPO, "_pillar")], utils_dirs=[os.path.join(REPO, "_utils")])
+    public = synthetic.pillar(10, private=None)
+    for i in range(3):
+        ext_pillar = salt_loader.pillars(opts, {})["pigsty"]
+        assert ext_pillar(synthetic.minion(i, 1), synthetic.minion_pillar(public, synthetic.cluster_name(i))) == {}
+    # 10 public cluster checks + the global part once, then each minion's own cluster with secrets
+    assert inv_mod.VALIDATIONS.stats()["misses"] == 11 + 3
