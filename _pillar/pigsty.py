@@ -7,6 +7,12 @@ minion is refused with the message before any state runs ("nothing is applied").
 The minion sees the public inventory (nodes, every cluster's hosts and public vars) and the
 private part of its own cluster only, so its own cluster is validated fully and the others
 structurally. ``salt-run pigsty.validate`` validates every cluster fully.
+
+Each part of the inventory is validated once per version, not once per minion: results are
+kept in this process (pigsty_inventory.VALIDATIONS, keyed by digests of the data), and a
+minion's pillar differs from the next one's only in its own cluster's private part. A
+pillar refresh of N minions therefore validates each cluster about twice in all, then costs
+each further minion a digest of its pillar's inventory.
 """
 import logging
 
@@ -26,14 +32,32 @@ def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-ar
         # Not a Pigsty-managed minion (no inventory targeted to it): nothing to check.
         return {}
     inv = pigsty_inventory.inventory(pillar)
+    cache = pigsty_inventory.VALIDATIONS
     if minion_id == __opts__.get("id"):
         # the master's own pillar (orchestrate, runners): the public inventory only
-        pigsty_inventory.check(pillar, private=set())
+        pigsty_inventory.check(pillar, private=set(), cache=cache)
         return {}
-    if minion_id not in (inv.get("nodes") or {}):
+    nodes = inv.get("nodes")
+    if not isinstance(nodes, dict) or minion_id not in nodes:
         raise pigsty_inventory.InventoryError([
             "pigsty:nodes:%s: minion %s is not in the node map (expected an entry "
             "{ip: ADDRESS} for it in pillar/pigsty.sls)" % (minion_id, minion_id)])
-    cluster, _member = pigsty_inventory.cluster_of_node(inv, minion_id)
-    pigsty_inventory.check(pillar, private={cluster} if cluster else set())
+    cluster = _cluster_of(inv, minion_id)
+    pigsty_inventory.check(pillar, private={cluster} if cluster else set(), cache=cache)
     return {}
+
+
+def _cluster_of(inv, minion_id):
+    """The cluster of the minion's instance: one pass over the clusters' hosts (no index:
+    building one would cost more than the whole cached validation)."""
+    node = inv["nodes"].get(minion_id)
+    ip = str(node.get("ip")) if isinstance(node, dict) else None
+    clusters = inv.get("clusters")
+    if ip is None or not isinstance(clusters, dict):
+        return None
+    for name in sorted(clusters):
+        cls = clusters[name]
+        hosts = cls.get("hosts") if isinstance(cls, dict) else None
+        if isinstance(hosts, dict) and any(str(h) == ip for h in hosts):
+            return name
+    return None

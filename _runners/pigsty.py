@@ -1,7 +1,8 @@
 """Pigsty-on-Salt operator runner.
 
     salt-run pigsty.validate          validate the whole inventory (every cluster, with its
-                                      private part), as the master sees it
+                                      private part), as the master sees it: a one-line
+                                      summary and the problems
     salt-run pigsty.identity node-1   the grains a node gets from the inventory
 """
 import logging
@@ -31,27 +32,54 @@ def _full_inventory():
     return pigsty_pillar.full_inventory(__opts__)
 
 
-def validate():
-    """Validate the whole Pigsty inventory; exits non-zero and lists every problem (each
-    naming the pillar path of the field and what was expected) when it is invalid.
+def validate(verbose=False):
+    """Validate the whole Pigsty inventory: a one-line summary, and every problem (each
+    naming the pillar path of the field and what was expected); exits non-zero when it is
+    invalid. ``verbose=True`` also lists every cluster's instances.
 
     CLI example::
 
         salt-run pigsty.validate
+        salt-run pigsty.validate verbose=True
     """
     merged, problems = _full_inventory()
     problems += pigsty_inventory.validate(merged)
+    try:
+        idx = pigsty_inventory.index(pigsty_inventory.inventory(merged))
+    except pigsty_inventory.InventoryError:
+        idx = pigsty_inventory.index({})
+    summary = _summary(idx, problems)
     if problems:
         __context__["retcode"] = 1
-        return {"result": False, "retcode": 1, "problems": problems}
-    inv = pigsty_inventory.inventory(merged)
-    return {
-        "result": True,
-        "nodes": len(inv.get("nodes") or {}),
-        "meta": pigsty_inventory.meta_nodes(inv),
-        "clusters": {name: [m["pg_instance"] for m in pigsty_inventory.cluster_members(inv, name)]
-                     for name in sorted(inv.get("clusters") or {})},
-    }
+        return {"result": False, "retcode": 1, "summary": summary, "problems": problems}
+    ret = {"result": True, "summary": summary, "nodes": len(idx.nodes),
+           "meta": list(idx.meta_nodes)}
+    if verbose:
+        ret["clusters"] = {cls.name: [m["pg_instance"] for m in cls.members]
+                           for cls in idx.clusters()}
+    return ret
+
+
+def _summary(idx, problems):
+    """One line: valid or not, how many problems in how many clusters, the inventory's size."""
+    size = "%d cluster%s, %d instance%s, %d node%s" % _plural(
+        len(idx.cluster_names), len(idx.host_owner), len(idx.nodes))
+    size += " (meta: %s)" % (", ".join(idx.meta_nodes) or "none")
+    if not problems:
+        return "inventory valid: " + size
+    clusters = {p.split(":", 3)[2] for p in problems
+                if p.startswith("pigsty:clusters:") and p.count(":") >= 3}
+    return "inventory invalid: %d problem%s%s; %s" % (
+        len(problems), "" if len(problems) == 1 else "s",
+        " in %d cluster%s" % (len(clusters), "" if len(clusters) == 1 else "s") if clusters else "",
+        size)
+
+
+def _plural(*counts):
+    out = ()
+    for n in counts:
+        out += (n, "" if n == 1 else "s")
+    return out
 
 
 def identity(minion_id):
@@ -89,7 +117,7 @@ def cluster(name):
         salt-run pigsty.cluster pg-test
     """
     merged, _problems = _full_inventory()
-    inv = pigsty_inventory.inventory(merged)
+    inv = pigsty_inventory.index(pigsty_inventory.inventory(merged))
     _require_cluster(inv, name)
     members = pigsty_inventory.cluster_members(inv, name)
     return {

@@ -11,49 +11,45 @@ make dnsmasq re-read with SIGHUP.
 
 Pure Python (no Salt imports).
 """
-import ipaddress
-
-import pigsty_inventory
+import pigsty_model
 
 HOSTS_FILE = "/etc/pigsty/dns/hosts"
 
 
 def records(inv, primaries=None):
     """Sorted list of (name, address). ``primaries`` maps cluster -> the instance (name,
-    e.g. pg-test-2) that is its primary now; clusters it does not name use pillar's."""
-    gvars = pigsty_inventory.global_vars(inv)
-    nodes = inv.get("nodes") or {}
-    clusters = inv.get("clusters") or {}
+    e.g. pg-test-2) that is its primary now; clusters it does not name use pillar's.
+    ``inv``: the inventory or its index (pigsty_model.Inventory); O(N) either way."""
+    idx = pigsty_model.index(inv)
+    gvars = idx.gvars
     primaries = dict(primaries or {})
-    unknown = sorted(set(primaries) - set(clusters))
+    unknown = sorted(set(primaries) - set(idx.clusters_raw))
     if unknown:
         raise ValueError("primaries: %s not cluster(s) of the inventory (expected some of: %s)"
-                         % (", ".join(unknown), ", ".join(sorted(clusters)) or "none"))
+                         % (", ".join(unknown), ", ".join(idx.cluster_names) or "none"))
     out = set()
-    for nid, node in nodes.items():
+    for nid, node in idx.nodes.items():
         if isinstance(node, dict) and node.get("ip"):
             out.add((str(nid), str(node["ip"])))
-    for cluster in clusters:
-        conf = pigsty_inventory.cluster_vars(inv, cluster)
-        members = pigsty_inventory.cluster_members(inv, cluster)
-        by_instance = {m["pg_instance"]: m["ip"] for m in members}
-        for m in members:
+    for cls in idx.clusters():
+        cluster = cls.name
+        by_instance = {m["pg_instance"]: m["ip"] for m in cls.members}
+        for m in cls.members:
             out.add((m["pg_instance"], m["ip"]))
         primary = primaries.get(cluster)
         if primary is None:
-            primary = next((m["pg_instance"] for m in members if m["pg_role"] == "primary"), None)
+            primary = cls.primary["pg_instance"] if cls.primary else None
         elif primary not in by_instance:
             raise ValueError("primaries:%s: %r is not an instance of %s (expected one of: %s)" % (
                 cluster, primary, cluster, ", ".join(sorted(by_instance))))
         if primary is not None:
             out.add(("%s-primary" % cluster, by_instance[primary]))
-        if conf.get("pg_vip_enabled") and conf.get("pg_vip_address"):
-            out.add((cluster, str(ipaddress.IPv4Interface(str(conf["pg_vip_address"])).ip)))
+        if cls.vip is not None:
+            out.add((cluster, cls.vip.ip))
         elif primary is not None:
             out.add((cluster, by_instance[primary]))
-    metas = pigsty_inventory.meta_nodes(inv)
-    if metas:
-        meta_ip = str(nodes[metas[0]]["ip"])
+    if idx.meta_ips:
+        meta_ip = idx.meta_ips[0]
         for entry in (gvars.get("infra_portal") or {}).values():
             if isinstance(entry, dict) and entry.get("domain"):
                 out.add((str(entry["domain"]), meta_ip))

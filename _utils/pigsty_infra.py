@@ -5,7 +5,7 @@ Pure Python (no Salt imports): _modules/pigsty.py exposes these to the templates
 unit tests call them directly.
 """
 import pigsty_defaults as D
-import pigsty_inventory
+import pigsty_model
 
 REPO_NAME = "pigsty"                    # served at http://META/pigsty/
 REPO_CACHE = "/var/cache/pigsty-repo"   # apt's download cache for the repository
@@ -13,17 +13,16 @@ REPO_LIST = "/var/lib/pigsty-repo/packages.list"   # what the repository must ca
 
 
 def meta_ips(inv):
-    nodes = inv.get("nodes") or {}
-    return [str(nodes[n]["ip"]) for n in pigsty_inventory.meta_nodes(inv)]
+    return list(pigsty_model.index(inv).meta_ips)
 
 
 # ------------------------------------------------------------------ local repository
 def repo_packages(inv):
     """The packages the local repository carries (their dependencies are added when it is
     built): what pgsql.install, dcs and the node role install, plus repo_packages_extra."""
-    gvars = pigsty_inventory.global_vars(inv)
-    versions = {pigsty_inventory.cluster_vars(inv, c)["pg_version"]
-                for c in (inv.get("clusters") or {})} or {gvars["pg_version"]}
+    idx = pigsty_model.index(inv)
+    gvars = idx.gvars
+    versions = {cls.conf["pg_version"] for cls in idx.clusters()} or {gvars["pg_version"]}
     pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES)
     for version in versions:
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
@@ -41,14 +40,16 @@ def pgsql_packages(conf):
 
 
 def repo_url(inv):
-    gvars = pigsty_inventory.global_vars(inv)
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     ips = meta_ips(inv)
     port = gvars["nginx_port"]
     return "http://%s%s/%s" % (ips[0], "" if port == 80 else ":%d" % port, REPO_NAME)
 
 
 def repo(inv):
-    gvars = pigsty_inventory.global_vars(inv)
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     return {
         "packages": repo_packages(inv),
         "dir": "%s/%s" % (gvars["nginx_home"].rstrip("/"), REPO_NAME),
@@ -67,7 +68,8 @@ def _domain(gvars, name):
 
 def grafana(inv):
     """How Grafana is installed: {'enabled', 'repo', 'package_url', 'port', 'reason'}."""
-    gvars = pigsty_inventory.global_vars(inv)
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     repo_line, url = gvars.get("grafana_repo"), gvars.get("grafana_package_url")
     return {
         "enabled": bool(repo_line or url),
@@ -81,8 +83,9 @@ def grafana(inv):
 
 
 def nginx(inv):
-    """Everything the Nginx config and the portal pages print."""
-    gvars = pigsty_inventory.global_vars(inv)
+    """Everything the Nginx config and the portal pages print. O(N): indexed once."""
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     ips = meta_ips(inv)
     gf = grafana(inv)
     proxies = []
@@ -96,10 +99,9 @@ def nginx(inv):
                             "reason": None if enabled else gf["reason"]})
     haproxy = []
     clusters = []
-    for cluster in sorted(inv.get("clusters") or {}):
-        conf = pigsty_inventory.cluster_vars(inv, cluster)
-        members = pigsty_inventory.cluster_members(inv, cluster)
-        vip = str(conf["pg_vip_address"]).split("/")[0] if conf.get("pg_vip_enabled") else None
+    for cls in inv.clusters():
+        cluster, conf, members = cls.name, cls.conf, cls.members
+        vip = cls.vip.ip if cls.vip else None
         clusters.append({"name": cluster, "vip": vip, "members": [
             {"ins": m["pg_instance"], "ip": m["ip"], "role": m["pg_role"], "node": m["minion"]}
             for m in members]})
@@ -128,7 +130,8 @@ def nginx(inv):
 def chrony(inv, minion_id):
     """chrony for one node: the meta nodes serve time (from ntp_upstream, or their local
     clock), the others sync from them."""
-    gvars = pigsty_inventory.global_vars(inv)
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     node = (inv.get("nodes") or {}).get(minion_id) or {}
     is_meta = bool(node.get("meta"))
     if is_meta:
@@ -149,7 +152,8 @@ def chrony(inv, minion_id):
 
 def node(inv, minion_id):
     """The node role's infra clients: resolver, NTP, local repository."""
-    gvars = pigsty_inventory.global_vars(inv)
+    inv = pigsty_model.index(inv)
+    gvars = inv.gvars
     n = (inv.get("nodes") or {}).get(minion_id) or {}
     is_meta = bool(n.get("meta"))
     return {

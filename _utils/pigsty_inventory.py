@@ -23,9 +23,12 @@ and what was expected, and never include a password.
 import copy
 import ipaddress
 import re
+import threading
+import types
 
 import pigsty_defaults as D
 import pigsty_hba
+import pigsty_model
 import pigsty_syntax
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
@@ -65,62 +68,39 @@ def inventory(pillar):
 
 
 # ------------------------------------------------------------------ resolution
+# Every function below takes the inventory as a plain dict or as a pigsty_model.Inventory
+# (the index): with a plain dict each call indexes it first (O(N)); code that makes many
+# lookups indexes once (pigsty_model.index(inv)) and passes the index (O(1) each).
+index = pigsty_model.index
+
+
 def node_by_ip(inv):
-    return {str(n.get("ip")): nid for nid, n in (inv.get("nodes") or {}).items()
-            if isinstance(n, dict)}
+    """Address -> node id (a read-only view of the index's map)."""
+    return types.MappingProxyType(index(inv).node_by_ip)
 
 
 def cluster_of_node(inv, minion_id):
     """(cluster name, member entry) of the node, or (None, None) when it hosts no instance."""
-    node = (inv.get("nodes") or {}).get(minion_id)
-    if not isinstance(node, dict):
-        return None, None
-    ip = str(node.get("ip"))
-    for name, cls in sorted((inv.get("clusters") or {}).items()):
-        hosts = (cls or {}).get("hosts") or {}
-        for hip, member in hosts.items():
-            if str(hip) == ip:
-                return name, member or {}
-    return None, None
+    return index(inv).cluster_of_node(minion_id)
 
 
 def global_vars(inv):
-    """Global parameters: DEFAULTS < pigsty:vars."""
-    merged = copy.deepcopy(D.DEFAULTS)
-    merged.update(copy.deepcopy(inv.get("vars") or {}))
-    return merged
+    """Global parameters: DEFAULTS < pigsty:vars (a copy of its own)."""
+    return copy.deepcopy(dict(index(inv).gvars))
 
 
 def cluster_vars(inv, name):
-    """Cluster-level parameters: DEFAULTS < pigsty:vars < clusters:NAME:vars."""
-    merged = global_vars(inv)
-    merged.update(copy.deepcopy(((inv.get("clusters") or {}).get(name) or {}).get("vars") or {}))
-    merged["pg_cluster"] = name
-    return merged
+    """Cluster-level parameters: DEFAULTS < pigsty:vars < clusters:NAME:vars (a copy)."""
+    return copy.deepcopy(index(inv).cluster(name).conf)
 
 
 def cluster_members(inv, name):
     """Members of a cluster sorted by pg_seq: dicts with identity, address and minion id."""
-    by_ip = node_by_ip(inv)
-    hosts = ((inv.get("clusters") or {}).get(name) or {}).get("hosts") or {}
-    members = []
-    for ip, member in hosts.items():
-        member = member or {}
-        seq = member.get("pg_seq")
-        members.append({
-            "ip": str(ip),
-            "minion": by_ip.get(str(ip)),
-            "pg_seq": seq,
-            "pg_role": member.get("pg_role"),
-            "pg_instance": "%s-%s" % (name, seq),
-            "pg_offline_query": bool(member.get("pg_offline_query", False)),
-        })
-    return sorted(members, key=lambda m: (m["pg_seq"] if _is_int(m["pg_seq"]) else 0, m["ip"]))
+    return [dict(m) for m in index(inv).cluster(name).members]
 
 
 def meta_nodes(inv):
-    return sorted(nid for nid, n in (inv.get("nodes") or {}).items()
-                  if isinstance(n, dict) and n.get("meta"))
+    return list(index(inv).meta_nodes)
 
 
 def identity(pillar, minion_id):
@@ -130,16 +110,19 @@ def identity(pillar, minion_id):
     pg_cluster, pg_seq, pg_role, pg_instance. A node without an instance gets None for the
     pg_* keys (the state removes those grains).
     """
-    inv = inventory(pillar)
-    node = (inv.get("nodes") or {}).get(minion_id)
-    if not isinstance(node, dict):
+    return _identity(index(inventory(pillar)), minion_id)
+
+
+def _identity(idx, minion_id):
+    node = idx.node(minion_id)
+    if node is None:
         raise InventoryError(["pigsty:nodes:%s: this minion is not in the node map "
                               "(expected an entry with its 'ip')" % minion_id])
-    name, member = cluster_of_node(inv, minion_id)
+    name, member = idx.cluster_of_node(minion_id)
     grains = {
         "node_ip": str(node.get("ip")),
         "pigsty_meta": bool(node.get("meta", False)),
-        "pigsty_meta_nodes": meta_nodes(inv),
+        "pigsty_meta_nodes": list(idx.meta_nodes),
         "pg_cluster": None, "pg_seq": None, "pg_role": None, "pg_instance": None,
     }
     if name:
@@ -154,36 +137,131 @@ def identity(pillar, minion_id):
 
 def instance_config(pillar, minion_id):
     """The resolved configuration of the instance on this node (cluster vars + identity +
-    member list), or None when the node hosts no instance."""
-    inv = inventory(pillar)
-    name, member = cluster_of_node(inv, minion_id)
+    member list), or None when the node hosts no instance. Its own copy: O(one cluster)
+    once the inventory is indexed."""
+    idx = index(inventory(pillar))
+    name, member = idx.cluster_of_node(minion_id)
     if not name:
         return None
-    conf = cluster_vars(inv, name)
+    cls = idx.cluster(name)
+    conf = copy.deepcopy(cls.conf)
     for key, value in (member or {}).items():
         conf[key] = copy.deepcopy(value)
-    conf.update(identity(pillar, minion_id))
-    conf["pg_members"] = cluster_members(inv, name)
-    nodes = inv.get("nodes") or {}
-    conf["pigsty_meta_ips"] = [str(nodes[n]["ip"]) for n in meta_nodes(inv)]
+    conf.update(_identity(idx, minion_id))
+    conf["pg_members"] = [dict(m) for m in cls.members]
+    conf["pigsty_meta_ips"] = list(idx.meta_ips)
     conf["pg_default_services"] = copy.deepcopy(D.DEFAULT_SERVICES)
     return conf
 
 
 # ------------------------------------------------------------------ validation
-def validate(pillar, private=None):
+def validate(pillar, private=None, cache=None):
     """Return the list of problems in the inventory (empty when valid).
 
     ``private``: names of the clusters whose private part (users, databases, passwords) is
     expected in this pillar; None means every cluster (the master's full view). A minion's
     pillar holds only its own cluster's private part, so the ext_pillar passes that one.
+
+    ``cache``: a ValidationCache (e.g. VALIDATIONS, this process's) to reuse the results of
+    the parts of the inventory (global part, each cluster) it has validated before; None
+    validates everything. The problems are the same either way.
     """
     try:
         inv = inventory(pillar)
     except InventoryError as exc:
         return exc.problems
-    problems = []
-    nodes = _validate_nodes(inv, problems)
+    return _validate(inv, private, cache if cache is not None else _NO_CACHE)
+
+
+def check(pillar, private=None, cache=None):
+    """Raise InventoryError with every problem, or return the inventory when valid."""
+    problems = validate(pillar, private, cache)
+    if problems:
+        raise InventoryError(problems)
+    return inventory(pillar)
+
+
+class ValidationCache:
+    """In-process memo of validation results, keyed by digests of the inventory's data.
+
+    The global part (nodes and vars) is validated once per version of it; each cluster
+    once per version of its own data (hosts, vars) and of the global part, with or without
+    its private part. A minion's pillar differs from another's only by its own cluster's
+    private part, so a pillar refresh of N minions validates each cluster about twice
+    (as another minion's neighbour, and with its secrets for its own members), not N times;
+    what changed is validated again. The checks across clusters (a node in two clusters,
+    a VIP used twice) are cheap and run on every call.
+
+    Bounded: beyond ``max_entries`` the oldest entries go first (what is still in use is
+    validated again and comes back). Safe to share between threads: a lookup is one dict
+    read, an insertion holds a lock.
+    """
+
+    enabled = True
+
+    def __init__(self, max_entries=250000):
+        self.max_entries = max_entries
+        self._entries = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def put(self, key, value):
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = value
+            while len(self._entries) > self.max_entries:
+                del self._entries[next(iter(self._entries))]
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def stats(self):
+        return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses}
+
+
+class _NoCache:
+    enabled = False
+
+    @staticmethod
+    def get(_key):
+        return None
+
+    @staticmethod
+    def put(_key, _value):
+        pass
+
+
+_NO_CACHE = _NoCache()
+# This process's cache: the ext_pillar (one per master worker process) and pigsty.validate.
+VALIDATIONS = ValidationCache()
+
+# markers in a cluster's cached result, resolved against the other clusters on every call
+_OWNER = "owner"      # (_OWNER, address, path): the node is a member of this cluster
+_VIP = "vip"          # (_VIP, address, path): the cluster's VIP
+
+
+def _validate(inv, private, cache):
+    gkey = None
+    if cache.enabled:
+        gkey = ("global", pigsty_model.digest((inv.get("nodes"), inv.get("vars"))))
+    glob = cache.get(gkey) if gkey else None
+    if glob is None:
+        glob = _validate_global(inv)
+        if gkey:
+            cache.put(gkey, glob)
+    node_problems, var_problems, nodes, gconf = glob
+    problems = list(node_problems)
     clusters = inv.get("clusters")
     if clusters is None:
         clusters = {}
@@ -191,6 +269,43 @@ def validate(pillar, private=None):
         problems.append("pigsty:clusters: expected a mapping of cluster name -> "
                         "{hosts, vars}, got %s" % type(clusters).__name__)
         clusters = {}
+    problems.extend(var_problems)
+    node_owner = {}
+    vips = {}
+    for name in sorted(clusters):
+        cls = clusters[name]
+        full = private is None or name in private
+        key = (gkey[1], name, full, pigsty_model.digest(cls)) if gkey else None
+        items = cache.get(key) if key else None
+        if items is None:
+            items = []
+            _validate_cluster(name, cls, nodes, gconf, items, full)
+            items.extend(pigsty_syntax.cluster_problems(inv, name, full))
+            items = tuple(items)
+            if key:
+                cache.put(key, items)
+        for item in items:
+            if isinstance(item, str):
+                problems.append(item)
+            elif item[0] == _OWNER:
+                if item[1] in node_owner:
+                    problems.append("%s: node is already a member of cluster %s (one instance "
+                                    "per node)" % (item[2], node_owner[item[1]]))
+                node_owner.setdefault(item[1], name)
+            else:
+                if item[1] in vips:
+                    problems.append("%s: %s is also the VIP of cluster %s" % (
+                        item[2], item[1], vips[item[1]]))
+                vips.setdefault(item[1], name)
+    return problems
+
+
+def _validate_global(inv):
+    """(node problems, vars problems, address -> node id of the valid nodes, global
+    parameters) of the inventory's global part."""
+    node_problems = []
+    nodes = _validate_nodes(inv, node_problems)
+    problems = []
     gvars = inv.get("vars") or {}
     if not isinstance(gvars, dict):
         problems.append("pigsty:vars: expected a mapping of parameters")
@@ -202,22 +317,9 @@ def validate(pillar, private=None):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
                                 "pillar file (pillar/clusters/CLUSTER.sls), not in the global "
                                 "vars that every node reads" % secret)
-    _validate_dcs(global_vars(inv) if isinstance(gvars, dict) else D.DEFAULTS, problems)
-    node_owner = {}
-    vips = {}
-    for name in sorted(clusters):
-        _validate_cluster(inv, name, clusters[name], nodes, node_owner, vips, problems,
-                          private is None or name in private)
-    problems.extend(pigsty_syntax.validate(inv, private))
-    return problems
-
-
-def check(pillar, private=None):
-    """Raise InventoryError with every problem, or return the inventory when valid."""
-    problems = validate(pillar, private)
-    if problems:
-        raise InventoryError(problems)
-    return inventory(pillar)
+    gconf = dict(pigsty_model.index({"vars": gvars}).gvars)
+    _validate_dcs(gconf if isinstance(gvars, dict) else D.DEFAULTS, problems)
+    return tuple(node_problems), tuple(problems), nodes, gconf
 
 
 DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
@@ -370,7 +472,9 @@ def _check_known_vars(path, values, problems):
                             "a typo?)" % (path, key))
 
 
-def _validate_cluster(inv, name, cls, nodes, node_owner, vips, problems, private):
+def _validate_cluster(name, cls, nodes, gconf, problems, private):
+    """The checks of one cluster, into ``problems``: messages, and (_OWNER / _VIP, address,
+    path) markers that _validate resolves against the other clusters."""
     path = "pigsty:clusters:%s" % name
     if not CLUSTER_RE.fullmatch(str(name)):
         problems.append("%s: bad cluster name (expected lowercase letters, digits and '-', "
@@ -391,17 +495,19 @@ def _validate_cluster(inv, name, cls, nodes, node_owner, vips, problems, private
     if cvars.get("pg_cluster") not in (None, name):
         problems.append("%s:vars:pg_cluster: %r differs from the cluster's key %r" % (
             path, cvars.get("pg_cluster"), name))
-    members = _validate_hosts(name, cls.get("hosts"), nodes, node_owner, problems)
-    conf = cluster_vars(inv, name)
+    members = _validate_hosts(name, cls.get("hosts"), nodes, problems)
+    conf = dict(gconf)
+    conf.update(cvars)
+    conf["pg_cluster"] = name
     _validate_ports(path, conf, problems)
-    _validate_vip(path, conf, members, nodes, vips, problems)
+    _validate_vip(path, conf, members, nodes, problems)
     _validate_plan(path, conf, problems)
     if private:
         _validate_private(path, conf, problems)
         problems.extend(pigsty_hba.validate(conf, path + ":vars"))
 
 
-def _validate_hosts(name, hosts, nodes, node_owner, problems):
+def _validate_hosts(name, hosts, nodes, problems):
     path = "pigsty:clusters:%s:hosts" % name
     if not isinstance(hosts, dict) or not hosts:
         problems.append("%s: expected a non-empty mapping of node address -> "
@@ -419,11 +525,8 @@ def _validate_hosts(name, hosts, nodes, node_owner, problems):
         members.append(ip)
         if ip not in nodes:
             problems.append("%s: no node has this address (expected one of pigsty:nodes' "
-                            "addresses: %s)" % (mpath, ", ".join(sorted(nodes)) or "none"))
-        if ip in node_owner:
-            problems.append("%s: node is already a member of cluster %s (one instance per "
-                            "node)" % (mpath, node_owner[ip]))
-        node_owner.setdefault(ip, name)
+                            "addresses: %s)" % (mpath, _some(nodes)))
+        problems.append((_OWNER, ip, mpath))
         if not isinstance(member, dict):
             problems.append("%s: expected a mapping with pg_seq and pg_role" % mpath)
             continue
@@ -452,6 +555,14 @@ def _validate_hosts(name, hosts, nodes, node_owner, problems):
         problems.append("%s: %d primaries (%s); expected exactly one member with pg_role: "
                         "primary" % (path, len(primaries), ", ".join(primaries)))
     return members
+
+
+def _some(names, limit=8):
+    """Up to ``limit`` of ``names``, sorted, for a message ("none" when there are none)."""
+    names = sorted(names)
+    if len(names) > limit:
+        return "%s ... (%d in all)" % (", ".join(names[:limit]), len(names))
+    return ", ".join(names) or "none"
 
 
 def _port(path, key, value, problems):
@@ -497,7 +608,7 @@ def _validate_ports(path, conf, problems):
         claim(_port(spath, "port", svc.get("port"), problems), "service %s" % sname)
 
 
-def _validate_vip(path, conf, members, nodes, vips, problems):
+def _validate_vip(path, conf, members, nodes, problems):
     vpath = path + ":vars:pg_vip_address"
     enabled = conf.get("pg_vip_enabled")
     if not isinstance(enabled, bool):
@@ -505,27 +616,23 @@ def _validate_vip(path, conf, members, nodes, vips, problems):
     address = conf.get("pg_vip_address")
     if address is None:
         if enabled:
-            problems.append("%s: pg_vip_enabled is true but no address is given (expected "
-                            "ADDRESS/PREFIX such as 10.10.10.3/24)" % vpath)
+            problems.append("%s: pg_vip_enabled is true but no address is given (%s)" % (
+                vpath, pigsty_model.VIP_EXPECTED))
         return
     try:
-        iface = ipaddress.IPv4Interface(str(address))
-        if "/" not in str(address):
-            raise ValueError
-    except ValueError:
-        problems.append("%s: expected ADDRESS/PREFIX such as 10.10.10.3/24, got %r" % (vpath, address))
+        parsed = pigsty_model.parse_vip(address)
+    except ValueError as exc:
+        problems.append("%s: %s" % (vpath, exc))
         return
-    vip = str(iface.ip)
+    vip = parsed.ip
     if vip in nodes:
         problems.append("%s: %s is the address of node %s (a VIP must be a free address)" % (
             vpath, vip, nodes[vip]))
     for ip in members:
-        if ipaddress.IPv4Address(ip) not in iface.network:
+        if ipaddress.IPv4Address(ip) not in parsed.network:
             problems.append("%s: member %s is outside the VIP's network %s (the VIP must be in "
-                            "the members' L2 network)" % (vpath, ip, iface.network))
-    if vip in vips:
-        problems.append("%s: %s is also the VIP of cluster %s" % (vpath, vip, vips[vip]))
-    vips.setdefault(vip, path.rsplit(":", 1)[-1])
+                            "the members' L2 network)" % (vpath, ip, parsed.network))
+    problems.append((_VIP, vip, vpath))
 
 
 # HA timing plans (Pigsty v4 pg_rto_plan numbers); checked against Patroni's rule.

@@ -9,6 +9,7 @@ import logging
 import os
 
 import pigsty_dns
+import pigsty_model
 import pigsty_monitor
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,13 @@ def record(inv, cluster, live, reload_dns, live_dir=LIVE_DIR, target_dir=None, h
     Raises ValueError for a cluster or instance the inventory does not know."""
     if not isinstance(live, dict):
         raise ValueError("live: expected {instance: role}, got %r" % (live,))
+    inv = pigsty_model.index(inv)           # one O(N) pass for the targets and DNS below
     groups = pigsty_monitor.cluster_targets(inv, cluster, live)
     target_dir = target_dir or pigsty_monitor.TARGET_DIR
     hosts_file = hosts_file or pigsty_dns.HOSTS_FILE
     changed = {"record": write_if_changed(os.path.join(live_dir, cluster + ".json"),
                                           json.dumps(live, sort_keys=True) + "\n")}
-    target_path = "%s/pgsql/%s.yml" % (target_dir, cluster)
+    target_path = pigsty_monitor.target_path(cluster, target_dir)
     changed["targets"] = False
     if os.path.isdir(os.path.dirname(target_path)):
         changed["targets"] = write_if_changed(

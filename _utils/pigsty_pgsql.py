@@ -7,6 +7,7 @@ the Jinja templates only print it.
 import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
+import pigsty_model
 
 # ------------------------------------------------------------------ HA timing
 # Patroni timing per plan (Pigsty v4 pg_rto_plan) and HAProxy health-check timing.
@@ -183,10 +184,10 @@ def leader_key(conf):
 
 def vip_manager_config(conf):
     """vip-manager's settings: the VIP follows the leader key of this cluster."""
-    vip, prefix = str(conf["pg_vip_address"]).split("/")
+    vip = pigsty_model.parse_vip(conf["pg_vip_address"])
     key = leader_key(conf)
     return {
-        "ip": vip, "netmask": int(prefix), "interface": conf["pg_vip_interface"],
+        "ip": vip.ip, "netmask": vip.prefix, "interface": conf["pg_vip_interface"],
         "trigger-key": key, "trigger-value": conf["pg_instance"],
         "dcs-type": conf["dcs_type"],
         "dcs-endpoints": ",".join("http://%s" % e for e in dcs_endpoints(conf)),

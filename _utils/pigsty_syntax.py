@@ -217,11 +217,34 @@ def validate(inv, private=None):
     passwords) only of the clusters named in ``private`` (None: all). Messages name the
     pillar path and never carry a password. Malformed structures are left to the inventory
     checks (they report them)."""
-    import pigsty_inventory  # pylint: disable=import-outside-toplevel  (it imports this module)
-    problems = []
     clusters = inv.get("clusters") if isinstance(inv, dict) else None
-    if not isinstance(clusters, dict) or not isinstance(inv.get("vars") or {}, dict):
-        return problems
+    if not isinstance(clusters, dict):
+        return []
+    problems = []
+    for name in sorted(clusters, key=str):
+        problems += cluster_problems(inv, name, private is None or name in private)
+    return problems
+
+
+def cluster_problems(inv, name, full=True):
+    """The problems of cluster ``name`` (its private part too when ``full``)."""
+    import pigsty_inventory  # pylint: disable=import-outside-toplevel  (it imports this module)
+    cls = (inv.get("clusters") or {}).get(name)
+    if not isinstance(inv.get("vars") or {}, dict) or not isinstance(cls, dict) \
+            or not isinstance(cls.get("vars") or {}, dict):
+        return []
+    problems = []
+    vpath = "pigsty:clusters:%s:vars" % name
+    conf = pigsty_inventory.cluster_vars(inv, name)
+    problems += node_problems(conf, vpath)
+    services = conf.get("pg_services")
+    for i, svc in enumerate(services if isinstance(services, list) else []):
+        problems += service_problems(svc, "%s:pg_services[%d]" % (vpath, i))
+    if full:
+        problems += secret_problems(conf, vpath)
+        problems += user_problems(conf.get("pg_users"), vpath)
+        problems += database_problems(conf.get("pg_databases"), vpath)
+    return problems
     for name in sorted(clusters, key=str):
         cls = clusters[name]
         if not isinstance(cls, dict) or not isinstance(cls.get("vars") or {}, dict):

@@ -77,7 +77,7 @@ def prometheus_role(instance):
 
 def targets_file_role(instance):
     """The role the reconciler wrote for the instance into meta's file_sd file."""
-    text = sandbox("exec", "meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.yml", check=False)
+    text = sandbox("exec", "meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.json", check=False)
     for group in yaml.safe_load(text) or []:
         if group.get("labels", {}).get("ins") == instance:
             return group["labels"].get("role")

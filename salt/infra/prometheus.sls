@@ -1,6 +1,6 @@
 {%- from 'infra/map.jinja' import infra with context %}
 # Prometheus on {{ infra.prometheus_port }}: scrapes every database node's exporters
-# (node, postgres, pgbouncer, HAProxy, Patroni) from file_sd targets, one file per cluster,
+# (node, postgres, pgbouncer, HAProxy, Patroni) from file_sd targets, one JSON file per cluster,
 # and the infra (itself, Alertmanager, etcd). A config or rule file that promtool rejects is
 # never installed (check_cmd). It also serves Pigsty's console templates (overview, cluster,
 # instance) at /consoles/pigsty-overview.html: something to look at without Grafana.
@@ -39,10 +39,13 @@ prometheus-targets-{{ path }}:
       - file: prometheus-targets-clean
 {%- endfor %}
 
-# targets of clusters no longer in pillar go away
+# targets of clusters no longer in pillar go away, and so do the YAML target files of
+# earlier versions (the targets are JSON files now: *.json is what prometheus.yml reads)
 prometheus-targets-clean:
   file.directory:
-    - name: /etc/prometheus/targets/pgsql
+    - names:
+      - /etc/prometheus/targets/pgsql
+      - /etc/prometheus/targets/infra
     - clean: True
 
 prometheus-rules:

@@ -5,7 +5,7 @@
     The infra comes before the other nodes' node role because that role points them at it:
     resolver (dnsmasq), time (chrony) and, with node_repo_local, their only apt source.
     This is the sandbox's main job. -#}
-{%- set v = salt['saltutil.runner']('pigsty.validate') %}
+{%- set v = salt['saltutil.runner']('pigsty.validate', kwarg={'verbose': True}) %}
 {%- set meta = v.meta if v is mapping and v.get('meta') else [] %}
 site-validate:
   salt.runner:

@@ -49,7 +49,10 @@ def test_node_cannot_read_another_clusters_passwords(sandbox):
 def test_runner_validate_accepts_the_default_inventory(sandbox):
     data, rc, res = salt_run("pigsty.validate")
     assert rc == 0, res.stdout + res.stderr
-    assert data["result"] is True
+    assert data["result"] is True and "clusters" not in data     # a summary, not every instance
+    assert data["summary"].startswith("inventory valid: 2 clusters, 4 instances")
+    data, rc, res = salt_run("pigsty.validate", "verbose=True")
+    assert rc == 0, res.stdout + res.stderr
     assert data["clusters"]["pg-test"] == ["pg-test-1", "pg-test-2", "pg-test-3"]
 
 

@@ -36,7 +36,7 @@ def haproxy_up(node, backend):
 
 def target_role(instance):
     """The role label of an instance's targets in meta's file_sd file for pg-test."""
-    text = node_exec("meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.yml").stdout
+    text = node_exec("meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.json").stdout
     roles = {g["labels"]["role"] for g in yaml.safe_load(text) if g["labels"]["ins"] == instance}
     return roles.pop() if len(roles) == 1 else roles
 

@@ -1,9 +1,9 @@
 """The live-roles files on a meta node (record, Prometheus targets, DNS hosts), written the
 same way by the pigsty_live module and by the runner on the master's own meta node."""
+import json
 import os
 
 import pytest
-import yaml
 
 import pigsty_inventory as inv_mod
 import pigsty_live_files as live
@@ -24,7 +24,7 @@ def test_record_writes_roles_targets_and_dns_then_nothing_on_a_repeat(dirs):
     roles = {"pg-test-1": "unreachable", "pg-test-2": "primary", "pg-test-3": "replica"}
     changed = live.record(inv, "pg-test", roles, lambda: reloads.append(1), **dirs)
     assert changed == {"record": True, "targets": True, "dns": True} and reloads == [1]
-    groups = yaml.safe_load(open(os.path.join(dirs["target_dir"], "pgsql", "pg-test.yml")))
+    groups = json.load(open(os.path.join(dirs["target_dir"], "pgsql", "pg-test.json")))
     by_ins = {g["labels"]["ins"]: g["labels"]["role"] for g in groups}
     assert by_ins["pg-test-2"] == "primary" and by_ins["pg-test-1"] == "unreachable"
     hosts = open(dirs["hosts_file"]).read()

@@ -1,6 +1,7 @@
 """Monitoring on the meta node: Prometheus targets (one file per cluster, labels, live roles),
 config, rules, Alertmanager config, and the dashboards' expressions."""
 import glob
+import json
 import os
 
 import pytest
@@ -65,21 +66,30 @@ def test_cluster_ports_follow_cluster_vars(pillar):
 
 def test_one_file_per_cluster_plus_infra_and_it_is_valid_file_sd(pillar):
     files = mon.target_files(inv.inventory(pillar), roles={"pg-test-2": "primary"})
-    assert sorted(files) == ["/etc/prometheus/targets/infra/infra.yml",
-                             "/etc/prometheus/targets/pgsql/pg-meta.yml",
-                             "/etc/prometheus/targets/pgsql/pg-test.yml"]
-    test = yaml.safe_load(files["/etc/prometheus/targets/pgsql/pg-test.yml"])
+    assert sorted(files) == ["/etc/prometheus/targets/infra/infra.json",
+                             "/etc/prometheus/targets/pgsql/pg-meta.json",
+                             "/etc/prometheus/targets/pgsql/pg-test.json"]
+    # file_sd's JSON: a list of target groups (json.loads, as Prometheus reads a .json file)
+    test = json.loads(files["/etc/prometheus/targets/pgsql/pg-test.json"])
     assert test == mon.cluster_targets(inv.inventory(pillar), "pg-test", {"pg-test-2": "primary"})
-    assert files["/etc/prometheus/targets/pgsql/pg-test.yml"].startswith("# Managed by Salt")
-    meta = yaml.safe_load(files["/etc/prometheus/targets/pgsql/pg-meta.yml"])
+    assert all(set(g) == {"targets", "labels"} and isinstance(g["targets"], list) for g in test)
+    # one target group per line, so a diff of a role change shows the groups that changed
+    assert files["/etc/prometheus/targets/pgsql/pg-test.json"].count("\n") == len(test) + 2
+    meta = json.loads(files["/etc/prometheus/targets/pgsql/pg-meta.json"])
     assert {g["labels"]["ins"] for g in meta} == {"pg-meta-1"}
-    infra = {g["labels"]["job"]: g for g in yaml.safe_load(files["/etc/prometheus/targets/infra/infra.yml"])}
+    infra = {g["labels"]["job"]: g for g in json.loads(files["/etc/prometheus/targets/infra/infra.json"])}
     assert infra["prometheus"]["targets"] == ["10.10.10.10:9090"]
     assert infra["alertmanager"]["targets"] == ["10.10.10.10:9093"]
     assert infra["etcd"]["targets"] == ["10.10.10.10:2379"]
     assert infra["etcd"]["labels"]["cls"] == "etcd"
     # the same bytes every time (Salt and a runner write identical files)
     assert mon.target_files(inv.inventory(pillar), roles={"pg-test-2": "primary"}) == files
+    # and the same targets whether the inventory comes indexed or not
+    assert mon.target_files(inv.index(inv.inventory(pillar)), roles={"pg-test-2": "primary"}) == files
+
+
+def test_targets_file_of_no_groups_is_an_empty_list():
+    assert json.loads(mon.targets_file([], "nothing")) == []
 
 
 def test_prometheus_config_from_pillar(pillar):
@@ -88,7 +98,7 @@ def test_prometheus_config_from_pillar(pillar):
     assert cfg["global"]["scrape_interval"] == "15s" and cfg["global"]["scrape_timeout"] == "5s"
     assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.10.10.10:9093"]
     files = [f for job in cfg["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]]
-    assert files == ["/etc/prometheus/targets/pgsql/*.yml", "/etc/prometheus/targets/infra/*.yml"]
+    assert files == ["/etc/prometheus/targets/pgsql/*.json", "/etc/prometheus/targets/infra/*.json"]
 
 
 REQUIRED_ALERTS = {"PostgresDown", "PgbouncerDown", "PatroniDown", "PostgresReplicationBreak",
