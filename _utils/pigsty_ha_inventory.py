@@ -8,6 +8,7 @@ pillar file changes or ``max_age`` seconds pass.
 import json
 import logging
 import os
+import threading
 import time
 
 import salt.exceptions
@@ -18,6 +19,14 @@ import pigsty_pillar
 log = logging.getLogger(__name__)
 
 _CACHE = {}
+_COMPILE = threading.Lock()     # reactor threads of one process compile once, not each
+
+
+def _indexed(merged, inv):
+    """(merged, inv) with the inventory indexed once (pigsty_model): every later lookup of
+    a cluster, instance or address costs O(1) instead of re-indexing the whole inventory."""
+    inv = pigsty_inventory.index(inv)
+    return dict(merged, pigsty=inv), inv
 
 
 def pillar_stamp(opts):
@@ -40,21 +49,27 @@ def load(opts, max_age=300):
     cached = _CACHE.get("inv")
     if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
         return cached[2], cached[3]
-    path = os.path.join(opts["cachedir"], "pigsty", "inventory.json")
-    try:
-        with open(path) as fh:
-            doc = json.load(fh)
-        if doc["stamp"] == stamp and 0 <= time.time() - doc["time"] < max_age:
-            _CACHE["inv"] = (stamp, doc["time"], doc["merged"], doc["inv"])
-            return doc["merged"], doc["inv"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    merged, _problems = pigsty_pillar.full_inventory(opts)
-    inv = pigsty_inventory.inventory(merged)
-    now = time.time()
-    _CACHE["inv"] = (stamp, now, merged, inv)
-    store(path, {"stamp": stamp, "time": now, "merged": merged, "inv": inv})
-    return merged, inv
+    with _COMPILE:
+        cached = _CACHE.get("inv")          # another thread may have loaded it meanwhile
+        if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
+            return cached[2], cached[3]
+        path = os.path.join(opts["cachedir"], "pigsty", "inventory.json")
+        try:
+            with open(path) as fh:
+                doc = json.load(fh)
+            if doc["stamp"] == stamp and 0 <= time.time() - doc["time"] < max_age:
+                merged, inv = _indexed(doc["merged"], doc["inv"])
+                _CACHE["inv"] = (stamp, doc["time"], merged, inv)
+                return merged, inv
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        merged, _problems = pigsty_pillar.full_inventory(opts)
+        inv = pigsty_inventory.inventory(merged)
+        now = time.time()
+        store(path, {"stamp": stamp, "time": now, "merged": merged, "inv": inv})
+        merged, inv = _indexed(merged, inv)
+        _CACHE["inv"] = (stamp, now, merged, inv)
+        return merged, inv
 
 
 def store(path, doc):
