@@ -2,6 +2,11 @@
 """Benchmark: sandbox up from a cold cache, up from a warm cache, and down.
 
     /usr/bin/python3 bench/sandbox_lifecycle.py [--runs N] [--skip-cold]
+    /usr/bin/python3 bench/sandbox_lifecycle.py --stress N
+
+--stress N: the bootstrap stress check (issue 17): N times in a row, new machines from the
+cached image (`down`, then `up` with the main job); every up is counted as passed or
+failed (with the first error line of a failed one) and the next one goes on.
 
 Cold = no cached base image and an empty apt cache (the Salt venv is kept: it is a host
 prerequisite, built once by `sandbox.py prepare`). Warm = cached image, machines down.
@@ -12,9 +17,10 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import time
 
-from benchlib import sandbox  # noqa: E402
+from benchlib import SANDBOX, sandbox  # noqa: E402
 HOME = os.environ.get("PIGSTY_SANDBOX_HOME", "/var/lib/pigsty-sandbox")
 
 
@@ -24,11 +30,33 @@ def timed(*args):
     return time.monotonic() - t0
 
 
+def stress(runs):
+    passed, times = 0, []
+    for i in range(runs):
+        sandbox("down")
+        t0 = time.monotonic()
+        res = subprocess.run(SANDBOX + ["up"], capture_output=True, text=True, timeout=3600)
+        took = time.monotonic() - t0
+        times.append(took)
+        if res.returncode == 0:
+            passed += 1
+            print("up #%d from new machines: passed in %.1f s" % (i + 1, took), flush=True)
+        else:
+            error = next((l for l in (res.stdout + res.stderr).splitlines() if "ERROR" in l or "FAIL" in l),
+                         "exit %d" % res.returncode)
+            print("up #%d from new machines: FAILED after %.1f s: %s" % (i + 1, took, error[:300]), flush=True)
+    sandbox("down")
+    print("\n%d of %d ups passed; median %.1f s, max %.1f s" % (passed, runs, statistics.median(times), max(times)))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, help="warm up/down cycles (default 3)")
     p.add_argument("--skip-cold", action="store_true", help="do not rebuild the image cache")
+    p.add_argument("--stress", type=int, metavar="N", help="N ups from new machines in a row, counted")
     args = p.parse_args()
+    if args.stress:
+        return stress(args.stress)
     figures = {"up-cold": [], "up-warm": [], "down": []}
     timed("down")
     if not args.skip_cold:
