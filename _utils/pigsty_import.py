@@ -25,11 +25,13 @@ Every parameter gets a row with one status:
 Secrets (the system passwords, users' passwords) go to the private per-cluster part only,
 and no row ever shows a secret's value.
 
+What each Pigsty parameter means for us is in ``pigsty_import_catalog`` (tables);
+selectors and access rules are translated by ``pigsty_import_rules``.
+
 Pure Python (standard library + PyYAML, plus our own pure modules): the runner
 ``pigsty.import`` and the unit tests call it.
 """
 import copy
-import ipaddress
 import json
 import os
 import re
@@ -39,30 +41,14 @@ import yaml
 
 import pigsty_defaults as D
 import pigsty_hba
+import pigsty_import_catalog as C
+import pigsty_import_rules as R
 import pigsty_inventory
 import pigsty_sql
 
 MAPPED, CHANGED, UNSUPPORTED, SKIPPED = "mapped", "changed", "unsupported", "skipped"
 STATUSES = (MAPPED, CHANGED, UNSUPPORTED, SKIPPED)
 GLOBAL = "all.vars"
-
-# Pigsty's published default passwords (v1 and v2): carried over, but flagged.
-PUBLISHED_PASSWORDS = {"DBUser.DBA", "DBUser.Monitor", "DBUser.Replicator", "DBUser.Meta",
-                       "DBUser.Viewer", "DBUser.Stats", "pigsty", "Patroni.API", "test"}
-SECRET_NAME_RE = re.compile(r"password|passwd|secret|token", re.I)
-# Extensions that Debian's postgresql-15 package ships (contrib); others need packages
-# that we do not install (pg_extensions is not implemented yet).
-CONTRIB_EXTENSIONS = frozenset((
-    "adminpack amcheck autoinc bloom btree_gin btree_gist citext cube dblink dict_int "
-    "dict_xsyn earthdistance file_fdw fuzzystrmatch hstore insert_username intagg intarray isn "
-    "lo ltree moddatetime old_snapshot pageinspect pg_buffercache pg_freespacemap pg_prewarm "
-    "pg_stat_statements pg_surgery pg_trgm pg_visibility pg_walinspect pgcrypto pgrowlocks "
-    "pgstattuple plpgsql postgres_fdw refint seg sslinfo tablefunc tcn tsm_system_rows "
-    "tsm_system_time unaccent uuid-ossp xml2").split())
-PROFILES = {"oltp", "olap", "crit", "tiny"}
-RTO_BY_TTL = {20: "fast", 30: "norm", 60: "safe"}
-PIGSTY_SERVER_OPTIONS = ("inter 3s fastinter 1s downinter 5s rise 3 fall 3 on-marked-down "
-                         "shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100")
 
 
 class Refused(ValueError):
@@ -96,12 +82,6 @@ def load(path):
     return doc
 
 
-def _ipv4(value):
-    try:
-        return str(ipaddress.IPv4Address(str(value)))
-    except ValueError:
-        return None
-
 
 def _empty(value):
     return value is None or value == "" or value == [] or value == {}
@@ -116,576 +96,7 @@ def _short(value, limit=70):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-# ------------------------------------------------------------------ JMESPath selectors
-class _SelectorError(ValueError):
-    pass
-
-
-_TOKEN_RE = re.compile(r"\s*(\|\||&&|==|!=|!|\(|\)|`[^`]*`|'[^']*'|[A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _tokens(text):
-    pos, out = 0, []
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if not m:
-            raise _SelectorError("cannot read %r" % text[pos:])
-        out.append(m.group(1))
-        pos = m.end()
-    return out
-
-
-def selector(text):
-    """A predicate over a member (``{"pg_role", "pg_offline_query"}``) for the JMESPath
-    filters Pigsty uses (``[]``, ``[? pg_role == `primary` || pg_offline_query ]``, with
-    ``&&``, ``||``, ``!``, ``==``, ``!=`` and parentheses on pg_role / pg_offline_query);
-    None for an empty selector (no members). _SelectorError for anything else."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return None
-    if not isinstance(text, str):
-        raise _SelectorError("expected a JMESPath string, got %r" % (text,))
-    body = text.strip()
-    if body in ("[]", "[*]"):
-        return lambda m: True
-    if not (body.startswith("[?") and body.endswith("]")):
-        raise _SelectorError("%r is not a filter [? ...]" % text)
-    toks = _tokens(body[2:-1])
-    pos = [0]
-
-    def peek():
-        return toks[pos[0]] if pos[0] < len(toks) else None
-
-    def take():
-        pos[0] += 1
-        return toks[pos[0] - 1]
-
-    def literal(tok):
-        raw = tok[1:-1]
-        if tok.startswith("`"):
-            try:
-                return json.loads(raw)
-            except ValueError:
-                return raw
-        return raw
-
-    def atom():
-        tok = take() if peek() is not None else None
-        if tok == "(":
-            inner = disj()
-            if take() != ")":
-                raise _SelectorError("unbalanced parentheses")
-            return inner
-        if tok == "!":
-            inner = atom()
-            return lambda m: not inner(m)
-        if tok not in ("pg_role", "pg_offline_query"):
-            raise _SelectorError("only pg_role and pg_offline_query can be translated, got %r" % tok)
-        field = tok
-        if peek() in ("==", "!="):
-            op = take()
-            lit = take() if peek() is not None else None
-            if lit is None or lit[0] not in "`'":
-                raise _SelectorError("expected a literal after %s" % op)
-            value = literal(lit)
-            if op == "==":
-                return lambda m: m.get(field) == value
-            return lambda m: m.get(field) != value
-        return lambda m: bool(m.get(field))
-
-    def conj():
-        left = atom()
-        while peek() == "&&":
-            take()
-            right, prev = atom(), left
-            left = (lambda a, b: lambda m: a(m) and b(m))(prev, right)
-        return left
-
-    def disj():
-        left = conj()
-        while peek() == "||":
-            take()
-            right, prev = conj(), left
-            left = (lambda a, b: lambda m: a(m) or b(m))(prev, right)
-        return left
-
-    pred = disj()
-    if peek() is not None:
-        raise _SelectorError("unexpected %r" % peek())
-    return pred
-
-
-KINDS = [{"pg_role": r, "pg_offline_query": q} for r in ("primary", "replica", "offline")
-         for q in (False, True)]
-OUR_SELECTORS = ("all", "primary", "replica", "offline")
-
-
-def _kind_name(k):
-    return k["pg_role"] + (" with pg_offline_query" if k["pg_offline_query"] else "")
-
-
-def _ours(name):
-    def pred(m):
-        role = m["pg_role"]
-        return {"all": True, "primary": role == "primary", "replica": role == "replica",
-                "offline": role == "offline" or m["pg_offline_query"]}[name]
-    return pred
-
-
-def pigsty_membership(sel, backup):
-    """Pigsty's routing per kind of member: servers are selector + backup members, and the
-    backup selector's members are marked backup (its HAProxy template)."""
-    out = []
-    for k in KINDS:
-        is_backup = bool(backup and backup(k))
-        out.append("backup" if is_backup else "normal" if sel and sel(k) else None)
-    return out
-
-
-def our_membership(sel_name, backup_name):
-    sel, bk = _ours(sel_name), _ours(backup_name) if backup_name else None
-    return ["normal" if sel(k) else "backup" if bk and bk(k) else None for k in KINDS]
-
-
-def translate_selectors(sel_text, backup_text, present=None):
-    """(selector, backup, differs) of ours routing as Pigsty's pair does: for every kind of
-    member (differs empty), or else for the kinds of member ``present`` in the cluster
-    (``differs``: the kinds, absent today, that would be routed differently).
-    _SelectorError when none does."""
-    want = pigsty_membership(selector(sel_text), selector(backup_text))
-    candidates = [(s, b) for s in OUR_SELECTORS for b in (None,) + OUR_SELECTORS]
-    for s, b in candidates:
-        if our_membership(s, b) == want:
-            return s, b, []
-    if present:
-        idx = [i for i, k in enumerate(KINDS) if (k["pg_role"], k["pg_offline_query"]) in present]
-        for s, b in candidates:
-            mine = our_membership(s, b)
-            if all(mine[i] == want[i] for i in idx):
-                return s, b, [_kind_name(KINDS[i]) for i in range(len(KINDS))
-                              if i not in idx and mine[i] != want[i]]
-    raise _SelectorError("no selector of ours (all, primary, replica, offline, with a backup "
-                         "selector) routes the same members (%s)" % ", ".join(
-                             "%s: %s" % (_kind_name(k), w or "none") for k, w in zip(KINDS, want)))
-
-
-def membership_difference(sel_text, backup_text, ours_sel, ours_backup):
-    """What differs between Pigsty's selection and one of ours, per kind of member."""
-    theirs = pigsty_membership(selector(sel_text), selector(backup_text))
-    mine = our_membership(ours_sel, ours_backup)
-    return ["%s: Pigsty %s, ours %s" % (_kind_name(k), t or "not a server", o or "not a server")
-            for k, t, o in zip(KINDS, theirs, mine) if t != o]
-
-
-# ------------------------------------------------------------------ HBA
-PG_METHODS = {"md5": ("pwd", "md5 -> scram-sha-256 (we store SCRAM verifiers only)"),
-              "scram-sha-256": ("pwd", None), "password": ("pwd", "password -> scram-sha-256"),
-              "trust": ("trust", None), "reject": ("deny", None), "peer": ("ident", None),
-              "cert": ("cert", None)}
-V2_AUTH = {"pwd": ("pwd", None), "md5": ("pwd", "md5 -> scram-sha-256 (we store SCRAM verifiers only)"),
-           "sha": ("pwd", None), "scram": ("pwd", None), "scram-sha-256": ("pwd", None),
-           "ssl": ("ssl", None), "ssl-md5": ("ssl", "ssl-md5 -> ssl with scram-sha-256"),
-           "ssl-sha": ("ssl", None), "cert": ("cert", None), "trust": ("trust", None),
-           "deny": ("deny", None), "reject": ("deny", None), "ident": ("ident", None),
-           "peer": ("ident", None), "os": ("ident", None)}
-V2_ADDR = {"local": "local", "localhost": "localhost", "intra": "intra", "intranet": "intra",
-           "infra": "infra", "world": "world"}
-
-
-def _cidr(addr, mask=None):
-    try:
-        if mask is not None:
-            return str(ipaddress.ip_network("%s/%s" % (addr, mask), strict=False))
-        if "/" in str(addr):
-            return str(ipaddress.ip_network(str(addr), strict=False))
-    except ValueError:
-        return None
-    return None
-
-
-def parse_hba_line(line, pgbouncer=False):
-    """(rules, notes) for one raw HBA line, or raise ValueError with the reason."""
-    text = str(line).split("#", 1)[0].strip()
-    toks = text.split()
-    if not toks:
-        raise ValueError("empty line")
-    kind = toks[0]
-    if kind == "local":
-        if len(toks) < 4:
-            raise ValueError("expected: local DATABASE USER METHOD")
-        dbs, users, addr, rest = toks[1], toks[2], "local", toks[3:]
-    elif kind in ("host", "hostssl"):
-        if len(toks) < 5:
-            raise ValueError("expected: %s DATABASE USER ADDRESS METHOD" % kind)
-        dbs, users = toks[1], toks[2]
-        if _ipv4(toks[3]) and len(toks) >= 6 and _ipv4(toks[4]):
-            addr, rest = _cidr(toks[3], toks[4]), toks[5:]
-        elif toks[3] == "all":
-            addr, rest = "world", toks[4:]
-        else:
-            addr, rest = _cidr(toks[3]), toks[4:]
-        if addr is None:
-            raise ValueError("address %r: only CIDR addresses (or all) can be translated" % toks[3])
-    else:
-        raise ValueError("connection type %r: only local, host and hostssl can be translated" % kind)
-    method, options = rest[0], rest[1:]
-    if options:
-        raise ValueError("authentication options %r are not supported" % " ".join(options))
-    if method not in PG_METHODS:
-        raise ValueError("method %r: expected one of %s" % (method, ", ".join(sorted(PG_METHODS))))
-    auth, note = PG_METHODS[method]
-    notes = [note] if note else []
-    if kind == "hostssl":
-        if auth == "pwd":
-            auth = "ssl"
-        elif auth != "cert":
-            raise ValueError("hostssl with %s: ours renders hostssl only for ssl and cert" % method)
-    elif auth == "cert":
-        raise ValueError("cert needs hostssl")
-    if auth == "ident" and addr != "local":
-        raise ValueError("peer works on the local socket only")
-    if pgbouncer and auth not in pigsty_hba.PGBOUNCER_AUTH:
-        raise ValueError("pgbouncer rules take %s only" % ", ".join(pigsty_hba.PGBOUNCER_AUTH))
-    rules = []
-    for db in dbs.split(","):
-        for user in users.split(","):
-            if db.startswith("@") or user.startswith("@") or db in ("sameuser", "samerole"):
-                raise ValueError("%s: file includes and sameuser/samerole are not supported" % (
-                    db if db.startswith("@") or db in ("sameuser", "samerole") else user))
-            rules.append({"user": user, "db": db, "addr": addr, "auth": auth})
-    return rules, notes
-
-
-def _substitute(value, names):
-    if not isinstance(value, str):
-        return value
-    for key, name in names.items():
-        value = value.replace("${%s}" % key, name)
-    return value
-
-
-def convert_v2_rule(rule, names, ctx, pgbouncer=False):
-    """(rules, notes) for one ``{user, db, addr, auth, title, role, order}`` rule."""
-    unknown = sorted(set(rule) - {"user", "db", "addr", "auth", "title", "role", "order"})
-    if unknown:
-        raise ValueError("unknown field(s) %s" % ", ".join(unknown))
-    notes = []
-    user = _substitute(rule.get("user", "all"), names)
-    db = _substitute(rule.get("db", "all"), names)
-    addr = rule.get("addr", "world")
-    auth_in = rule.get("auth", "pwd")
-    if auth_in not in V2_AUTH:
-        raise ValueError("auth %r: expected one of %s" % (auth_in, ", ".join(sorted(V2_AUTH))))
-    auth, note = V2_AUTH[auth_in]
-    if note:
-        notes.append(note)
-    if pgbouncer and auth not in pigsty_hba.PGBOUNCER_AUTH:
-        raise ValueError("pgbouncer rules take %s only" % ", ".join(pigsty_hba.PGBOUNCER_AUTH))
-    addrs = []
-    if addr in V2_ADDR:
-        addrs = [V2_ADDR[addr]]
-        if addr == "intranet":
-            notes.append("addr intranet -> intra")
-    elif addr == "admin":
-        if not ctx.get("admin_ip"):
-            raise ValueError("addr admin: the inventory has no admin_ip")
-        addrs = ["%s/32" % ctx["admin_ip"]]
-        notes.append("addr admin -> %s/32 (admin_ip)" % ctx["admin_ip"])
-    elif addr == "cluster":
-        addrs = ["%s/32" % ip for ip in ctx.get("members", [])]
-        notes.append("addr cluster -> one rule per member address")
-    elif _ipv4(addr):
-        addrs = ["%s/32" % _ipv4(addr)]
-    elif _cidr(addr):
-        addrs = [_cidr(addr)]
-    else:
-        raise ValueError("addr %r: expected local, localhost, intra, infra, admin, cluster, "
-                         "world or a CIDR" % (addr,))
-    role = rule.get("role", "common")
-    out = []
-    for a in addrs:
-        r = {"user": user, "db": db, "addr": a, "auth": auth}
-        if role != "common":
-            r["role"] = role
-        if "order" in rule:
-            r["order"] = rule["order"]
-        out.append(r)
-    return out, notes
-
-
 # ------------------------------------------------------------------ the importer
-PG_MODES_SKIPPED = {"citus": "Citus", "gpsql": "Greenplum", "mssql": "Babelfish (MSSQL)",
-                    "ivory": "IvorySQL", "polar": "PolarDB", "oracle": "Oracle compatible",
-                    "mysql": "OpenHalo (MySQL)", "mxdb": "MatrixDB"}
-COMPONENT_KEYS = [  # (var or host key that marks a group, component, reason)
-    ("redis_cluster", "Redis", "we run no Redis"),
-    ("minio_cluster", "MinIO", "we run no MinIO (object storage for backups: the backup issue)"),
-    ("mongo_cluster", "MongoDB/FerretDB", "we run no FerretDB/MongoDB"),
-    ("kafka_cluster", "Kafka", "we run no Kafka"),
-    ("gp_role", "Greenplum/MatrixDB", "we run no Greenplum/MatrixDB"),
-    ("pg_shard", "sharded PostgreSQL (Citus/Greenplum)", "we run plain HA clusters only"),
-    ("supa_cluster", "Supabase", "we run no Supabase"),
-]
-
-# Component prefixes of parameters for components we do not run at all.
-SKIPPED_PREFIXES = [
-    ("redis_", "Redis"), ("minio_", "MinIO"), ("mongo_", "FerretDB/MongoDB"),
-    ("ferret_", "FerretDB"), ("docker_", "Docker"), ("loki_", "Loki"), ("promtail_", "Promtail"),
-    ("kafka_", "Kafka"), ("gp_", "Greenplum"), ("mx_", "MatrixDB"), ("juice", "JuiceFS"),
-    ("vector_", "Vector"), ("vlogs_", "VictoriaLogs"), ("vmetrics_", "VictoriaMetrics"),
-    ("vtraces_", "VictoriaTraces"), ("supa_", "Supabase"), ("app_", "Docker apps"),
-    ("citus_", "Citus"), ("pg_shard", "sharding"), ("pg_sindex", "sharding"),
-    ("pg_group", "Citus"), ("blackbox_", "blackbox exporter"), ("pushgateway_", "Pushgateway"),
-    ("keepalived_", "keepalived (we move the VIP with vip-manager)"),
-]
-
-# Parameters without a counterpart: exact names, then prefixes -> the reason.
-REASONS = {
-    "proxy_env": "download proxy: our nodes reach packages through apt (and meta's repository)",
-    "region": "package mirror region: our nodes use Debian's mirrors or meta's repository",
-    "nginx_indexes": "portal links: our portal is rendered from the inventory",
-    "nginx_sslmode": "TLS on Nginx is not implemented",
-    "nginx_upstream": None,  # special
-    "grafana_endpoint": "Grafana runs on the meta nodes at grafana_port",
-    "prometheus_data_dir": "Prometheus keeps Debian's data directory (/var/lib/prometheus)",
-    "prometheus_sd_interval": "our targets are file_sd files rewritten on each change",
-    "prometheus_reload": "Salt restarts or reloads Prometheus when its config changes",
-    "dcs_name": "Consul's datacenter name: we run etcd (or use your Consul)",
-    "dcs_safeguard": "we never purge a running DCS",
-    "dcs_clean": "we never purge a running DCS",
-    "dcs_registry": "we register no services in the DCS (Prometheus reads file_sd targets)",
-    "consul_enabled": "Debian 12 has no Consul package: we run etcd on the meta nodes",
-    "consul_data_dir": "Debian 12 has no Consul package: we run etcd on the meta nodes",
-    "etcd_enabled": "etcd always runs on the meta nodes",
-    "etcd_data_dir": "etcd keeps Debian's data directory (/var/lib/etcd)",
-    "etcd_data": "etcd keeps Debian's data directory (/var/lib/etcd)",
-    "exporter_install": "exporters come from Debian packages",
-    "exporter_repo_url": "exporters come from Debian packages",
-    "node_exporter_options": "node_exporter runs with Debian's default collectors",
-    "pg_exporter_config": "the postgres exporter runs with our own queries",
-    "pg_exporter_params": "the postgres exporter connects over the unix socket",
-    "pg_exporter_url": "the postgres exporter connects over the unix socket",
-    "pg_exporter_options": "the postgres exporter runs with our options",
-    "pg_exporter_auto_discovery": "the postgres exporter scrapes the postgres database only",
-    "pg_exporter_exclude_database": "the postgres exporter scrapes the postgres database only",
-    "pg_exporter_include_database": "the postgres exporter scrapes the postgres database only",
-    "pgbouncer_exporter_url": "our pgbouncer exporter reads the admin console over the socket",
-    "pgbouncer_exporter_options": "our pgbouncer exporter takes no options",
-    "haproxy_client_timeout": "ours: 24h, fixed",
-    "haproxy_server_timeout": "ours: 24h, fixed",
-    "haproxy_admin_username": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
-    "haproxy_admin_password": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
-    "grafana_admin_username": "Grafana keeps its own admin account",
-    "grafana_admin_password": "Grafana keeps its own admin account",
-    "nodename_overwrite": "Salt does not rename hosts: minion ids are the node names",
-    "nodename_exchange": "Salt does not write /etc/hosts entries of other nodes",
-    "node_cluster": "node clusters (cls of node metrics) are not modelled; node targets carry the pg cluster",
-    "node_etc_hosts_default": "/etc/hosts is not managed (dnsmasq on meta answers these names)",
-    "node_etc_hosts": "/etc/hosts is not managed (dnsmasq on meta answers these names)",
-    "node_dns_servers": None,  # special
-    "node_dns_options": "resolv.conf options are not managed",
-    "node_dns_hosts": "/etc/hosts is not managed (dnsmasq on meta answers these names)",
-    "node_dns_hosts_extra": "/etc/hosts is not managed (dnsmasq on meta answers these names)",
-    "node_repo_remove": "with node_repo_local the nodes' other apt sources are set aside",
-    "node_repo_local_urls": "the local repository is meta's http://META/pigsty",
-    "node_repo_modules": "the local repository is meta's http://META/pigsty",
-    "node_packages_default": "EL package names: the node role installs Debian's",
-    "node_default_packages": "package names of Pigsty's distributions: the node role installs Debian's",
-    "node_packages_meta": "EL package names: the infra role installs Debian's",
-    "node_packages_meta_pip": "pip packages are not installed",
-    "node_packages": "node_packages is not implemented yet (issue 14)",
-    "node_tune": "tuned profiles are not implemented yet (issue 14)",
-    "node_sysctl_params": "node_sysctl_params is not implemented yet (issue 14)",
-    "node_timezone": "node_timezone is not implemented yet (issue 14)",
-    "node_crontab": "node_crontab is not implemented yet (issue 14)",
-    "node_crontab_overwrite": "node_crontab is not implemented yet (issue 14)",
-    "node_ntp_service": None,  # special
-    "node_ntp_servers": None,  # special
-    "node_data_dir": "data directories are Debian's",
-    "node_disable_firewall": "the firewall is not managed",
-    "node_disable_selinux": "Debian has no SELinux",
-    "node_selinux_mode": "Debian has no SELinux",
-    "node_firewall_mode": "the firewall is not managed",
-    "node_disable_numa": "NUMA is not managed",
-    "node_disable_swap": "swap is not managed",
-    "node_static_network": "the network is not managed",
-    "node_disk_prefetch": "disk prefetch is not managed",
-    "node_kernel_modules": "kernel modules are not managed",
-    "node_hugepage_count": "huge pages are not managed",
-    "node_hugepage_ratio": "huge pages are not managed",
-    "node_overcommit_ratio": "overcommit is not managed",
-    "node_write_etc_hosts": "/etc/hosts is not managed",
-    "node_id_from_pg": None,  # special (node names)
-    "nodename": None,
-    "pg_dbsu_uid": "Debian's postgresql package creates the dbsu with its own uid",
-    "pg_dbsu_sudo": "the dbsu gets no sudo rules",
-    "pg_dbsu_home": "the dbsu's home is Debian's /var/lib/postgresql",
-    "pg_dbsu_ssh_exchange": "no ssh keys are exchanged (Salt reaches every node)",
-    "pg_dbsu_password": "the dbsu logs in over the local socket only (peer), without a password",
-    "pg_bin_dir": "binaries are Debian's /usr/lib/postgresql/15/bin",
-    "pg_log_dir": "logs are Debian's /var/log/postgresql",
-    "pg_packages": "EL package names: pgsql.install installs Debian's",
-    "pg_extensions": "pg_extensions (extension packages) is not implemented yet (issue 14)",
-    "pgdg_repo": "packages come from Debian (and meta's repository)",
-    "pg_add_repo": "packages come from Debian (and meta's repository)",
-    "pg_safeguard": "we never wipe a running instance on create; removal needs orch.pgsql_remove",
-    "pg_clean": "we never wipe a running instance on create; removal needs orch.pgsql_remove",
-    "pg_rm_data": "removal is orch.pgsql_remove",
-    "pg_rm_backup": "removal is orch.pgsql_remove",
-    "pg_rm_pkg": "removal is orch.pgsql_remove",
-    "pg_fs_main": "data stays on the node's filesystem at pg_data",
-    "pg_fs_bkup": "data stays on the node's filesystem at pg_data",
-    "pg_fs_backup": "data stays on the node's filesystem at pg_data",
-    "pg_dummy_filesize": "no reserve file is created",
-    "pg_init": "no custom init script is run",
-    "pg_preflight_skip": "identity is checked by our validation, always",
-    "pg_backup": "backups: the backup issue",
-    "pg_hostname": None,  # special (node names)
-    "pg_instances": "several instances per node are not supported (one instance per node)",
-    "pg_upstream": "standby clusters and cascaded replicas belong to the backup issue (not yet)",
-    "pg_exporters": "remote monitoring of other Postgres is not implemented",
-    "pg_conf_custom": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
-    "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
-    "pg_files": "extra files are not copied",
-    "pg_spec": "instance sizing comes from the node's memory",
-    "pg_ssl_enabled": "TLS is not implemented",
-    "pg_pwd_enc": None,  # special
-    "pg_default_version": None,
-    "pg_mode": None,  # handled on the cluster
-    "patroni_ssl_enabled": "TLS for Patroni's REST API is not implemented",
-    "patroni_username": "Patroni's REST API has no login in ours",
-    "patroni_password": "Patroni's REST API has no login in ours",
-    "patroni_log_dir": "Patroni logs to the journal",
-    "patroni_citus_db": "Citus is not run",
-    "pgbouncer_log_dir": "Pgbouncer logs to /var/log/postgresql",
-    "pgbouncer_auth_query": "Pgbouncer authenticates with its userlist (SCRAM verifiers)",
-    "pgbouncer_sslmode": "TLS is not implemented",
-    "pgbouncer_max_db_conn": "ours sets no per-database server limit (pgbouncer_max_db_conn: issue 14)",
-    "pgbouncer_exporter_enabled": None,
-    "pgbackrest_enabled": None,
-    "pgbackrest_method": "backups (pgBackRest) belong to the backup issue (not yet)",
-    "pgbackrest_repo": "backups (pgBackRest) belong to the backup issue (not yet)",
-    "pg_vip_enabled": None,
-    "vip_reload": "vip-manager is restarted by Salt when its config changes",
-    "ca_method": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_subject": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_homedir": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_cert": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_key": "Pigsty's self-signed CA: TLS is not implemented",
-    "cert_validity": "Pigsty's self-signed CA: TLS is not implemented",
-    "repo_name": "the local repository is served at http://META/pigsty",
-    "repo_address": "the local repository is served at http://META/pigsty",
-    "repo_endpoint": "the local repository is served at http://META/pigsty",
-    "repo_rebuild": "the local repository is rebuilt when its package list changes",
-    "repo_remove": "the nodes' own apt sources are set aside with node_repo_local",
-    "repo_upstreams": "yum/apt sources of Pigsty's distributions: the local repository is built from Debian's",
-    "repo_upstream": "yum/apt sources of Pigsty's distributions: the local repository is built from Debian's",
-    "repo_packages": "package names of Pigsty's distributions (repo_packages_extra takes Debian package names)",
-    "repo_url_packages": "downloads by URL are not supported (repo_packages_extra takes Debian package names)",
-    "repo_modules": "the local repository is built from Debian's",
-    "repo_extra_packages": "package names of Pigsty's distributions (repo_packages_extra takes Debian package names)",
-    "repo_enabled": None,
-    "infra_seq": None,
-    "etcd_seq": None,
-    "etcd_cluster": None,
-    "meta_node": None,
-    "version": None,
-    "admin_ip": None,
-    "ansible_group_priority": "Ansible's group precedence: ours is fixed (member > cluster > global)",
-}
-UNSUPPORTED_PREFIXES = [
-    ("ansible_", "Ansible's connection settings: Salt reaches the nodes through their minions"),
-    ("node_admin_", "node_admin_* is not implemented yet (issue 14)"),
-    ("grafana_", "Grafana is configured from its Debian-less package source only (grafana_repo / grafana_package_url)"),
-    ("prometheus_", "Prometheus runs with our configuration"),
-    ("alertmanager_", "Alertmanager runs with our configuration"),
-    ("nginx_", "Nginx runs with our configuration"),
-    ("dns_", "dnsmasq runs with our configuration"),
-    ("pgbackrest_", "backups (pgBackRest) belong to the backup issue (not yet)"),
-    ("pg_exporter_", "the postgres exporter runs with our configuration"),
-    ("pgbouncer_", "Pgbouncer runs with our configuration"),
-    ("haproxy_", "HAProxy runs with our configuration"),
-    ("patroni_", "Patroni runs with our configuration"),
-    ("etcd_", "etcd runs with our configuration on the meta nodes"),
-    ("vip_", "the VIP is vip-manager's (pg_vip_*)"),
-    ("node_", "the node role does not manage this"),
-    ("infra_", "the infra role runs with our configuration"),
-    ("repo_", "the local repository is built from Debian's packages"),
-    ("pg_", "no counterpart in Pigsty on Salt"),
-]
-
-# Parameters without a counterpart whose value may equal what we always do:
-# name -> (values that equal ours, what we do).
-SAME_AS_OURS = {
-    "pg_encoding": (("UTF8", "UTF-8", "utf8"), "clusters are initialised with encoding UTF8"),
-    "pg_localhost": (("/var/run/postgresql", "/run/postgresql"), "the unix socket is in /var/run/postgresql"),
-    "pg_reload": ((True,), "HBA changes are reloaded"),
-    "pg_provision": ((True,), "users and databases are created"),
-    "patroni_enabled": ((True,), "every member runs under Patroni"),
-    "patroni_mode": (("default",), "Patroni manages the cluster (no pause)"),
-    "pgbouncer_enabled": ((True,), "every member runs Pgbouncer"),
-    "pgbouncer_poolmode": (("transaction",), "pool_mode = transaction"),
-    "pgbouncer_auth_query": ((False,), "Pgbouncer uses its userlist"),
-    "pg_exporter_enabled": ((True,), "every member runs the postgres exporter"),
-    "pgbouncer_exporter_enabled": ((True,), "every member runs the pgbouncer exporter"),
-    "node_exporter_enabled": ((True,), "every node runs node_exporter"),
-    "haproxy_enabled": ((True,), "every member runs HAProxy"),
-    "haproxy_reload": ((True,), "HAProxy is reloaded on config changes"),
-    "haproxy_auth_enabled": ((False,), "the HAProxy admin page has no login"),
-    "haproxy_client_timeout": (("24h",), "timeout client 24h"),
-    "haproxy_server_timeout": (("24h",), "timeout server 24h"),
-    "exporter_metrics_path": (("/metrics",), "exporters serve /metrics"),
-    "nginx_enabled": ((True,), "Nginx runs on the meta nodes"),
-    "nameserver_enabled": ((True,), "dnsmasq runs on the meta nodes"),
-    "dns_enabled": ((True,), "dnsmasq runs on the meta nodes"),
-    "prometheus_enabled": ((True,), "Prometheus runs on the meta nodes"),
-    "alertmanager_enabled": ((True,), "Alertmanager runs on the meta nodes"),
-    "infra_enabled": ((True,), "the infra role runs on the meta nodes"),
-    "etcd_enabled": ((True,), "etcd runs on the meta nodes"),
-    "dcs_registry": (("none",), "no services are registered in the DCS"),
-    "patroni_watchdog_mode": (("off",), "Patroni runs without a watchdog"),
-    "pg_default_service_dest": (("pgbouncer",), "the primary and replica services route to Pgbouncer"),
-    "pg_delay": ((0,), "replicas apply WAL without delay"),
-    "pg_weight": ((100,), "every server has HAProxy weight 100"),
-    "pg_offline_query": ((False,), "instances take offline queries only with pg_offline_query: true on the member"),
-    "pg_dbsu_password": (("",), "the dbsu has no password (local peer login only)"),
-    "prometheus_sd_method": (("static",), "targets are files on the meta nodes (file_sd)"),
-    "node_ntp_service": (("chrony",), "the nodes run chrony"),
-    "loki_enabled": ((False,), "we run no Loki"),
-    "promtail_enabled": ((False,), "we run no Promtail"),
-    "docker_enabled": ((False,), "we run no Docker"),
-    "consul_enabled": ((False,), "we run no Consul"),
-    "pgbackrest_enabled": ((False,), "no backups yet (the backup issue)"),
-    "vip_mode": (("none",), "no VIP"),
-    "pg_checksum": ((True,), "clusters are initialised with data checksums"),
-    "pg_libs": (("pg_stat_statements",), "shared_preload_libraries = pg_stat_statements"),
-    "pg_listen": (("*",), "PostgreSQL listens on every address ('*')"),
-    "pg_locale": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
-    "pg_lc_collate": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
-    "pg_lc_ctype": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
-    "pg_ssl_enabled": ((False,), "no TLS"),
-    "patroni_ssl_enabled": ((False,), "no TLS"),
-    "repo_enabled": ((True,), "meta serves the local repository"),
-    "node_repo_remove": ((False,), "the nodes' own sources are kept unless node_repo_local is on"),
-}
-
-# Same name and meaning as ours: written as is (our validation has the last word).
-DIRECT = frozenset(k for k in D.DEFAULTS if k not in {
-    "pg_cluster", "pg_version", "pg_conf", "pg_users", "pg_databases", "pg_hba_rules",
-    "pgb_hba_rules", "pg_services", "node_dns_method", "infra_portal", "dcs_type",
-    "pg_admin_password", "pg_replication_password", "pg_monitor_password",
-    "pg_vip_enabled", "pg_vip_address"})
-
-SECRETS = D.REQUIRED_SECRETS
-# Parameters composed per cluster (a cluster's value wins over the global one).
-COMPOSED = {"pg_users", "pg_databases", "pg_default_roles", "pg_hba_rules", "pg_hba_rules_extra",
-            "pgbouncer_hba_rules", "pgbouncer_hba_rules_extra", "pg_default_hba_rules",
-            "pgb_default_hba_rules", "pgb_hba_rules", "pg_services", "pg_services_extra",
-            "pg_default_services", "vip_mode", "vip_address", "vip_cidrmask", "vip_interface",
-            "pg_vip_enabled", "pg_vip_address", "pg_vip_interface"} | set(SECRETS)
-IDENTITY_HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query"}
-
-
 class _Row(dict):
     """One line of the table; ``refs`` (not printed) tie it to what was written."""
 
@@ -734,33 +145,62 @@ class Importer:
             prefix = "all.children"
         else:
             gvars, children, prefix = {}, doc, ""
-        groups = []
+        defs = {}   # Ansible merges every definition of a group name
 
-        def walk(name, group, inherited, path):
+        def walk(name, group, parent, path):
+            if group is None:
+                group = {}
             if not isinstance(group, dict):
-                if group is None:
-                    group = {}
-                else:
-                    raise Refused(path, "expected a group (a mapping with hosts and vars)")
+                raise Refused(path, "expected a group (a mapping with hosts and vars)")
             gv = group.get("vars") or {}
             if not isinstance(gv, dict):
                 raise Refused(path + ".vars", "expected a mapping of parameters")
             hosts = group.get("hosts") or {}
             if not isinstance(hosts, dict):
                 raise Refused(path + ".hosts", "expected a mapping of host address -> variables")
-            merged = dict(inherited)
-            merged.update(gv)
             sub = group.get("children") or {}
-            if hosts or not sub:
-                groups.append({"name": str(name), "vars": merged, "own_vars": gv, "hosts": hosts,
-                               "path": path, "parent_vars": inherited})
             if not isinstance(sub, dict):
                 raise Refused(path + ".children", "expected a mapping of groups")
+            d = defs.setdefault(str(name), {"name": str(name), "own_vars": {}, "hosts": {},
+                                            "parents": [], "children": [], "path": path})
+            if (gv or hosts) and not (d["own_vars"] or d["hosts"]):
+                d["path"] = path
+            d["own_vars"].update(gv)
+            for key, hv in hosts.items():
+                if isinstance(d["hosts"].get(key), dict) and isinstance(hv, dict):
+                    d["hosts"][key].update(hv)
+                else:
+                    d["hosts"][key] = hv
+            if parent and parent not in d["parents"]:
+                d["parents"].append(parent)
             for cname, child in sub.items():
-                walk(cname, child, merged, "%s.children.%s" % (path, cname))
+                if str(cname) not in d["children"]:
+                    d["children"].append(str(cname))
+                walk(cname, child, str(name), "%s.children.%s" % (path, cname))
 
         for name, group in children.items():
-            walk(name, group, {}, "%s.%s" % (prefix, name) if prefix else str(name))
+            walk(name, group, None, "%s.%s" % (prefix, name) if prefix else str(name))
+
+        def inherited(name, seen=()):
+            out = {}
+            for parent in defs[name]["parents"]:
+                if parent in seen:
+                    continue
+                out.update(inherited(parent, seen + (name,)))
+                out.update(defs[parent]["own_vars"])
+            return out
+
+        groups = []
+        for name, d in defs.items():
+            if d["hosts"] or not d["children"]:
+                merged = inherited(name)
+                merged.update(d["own_vars"])
+                groups.append({"name": name, "vars": merged, "own_vars": d["own_vars"],
+                               "hosts": d["hosts"], "path": d["path"]})
+            else:
+                self.row("group " + name, "(group)", MAPPED, "a parent of %s: its %d parameter(s) "
+                         "apply to those groups and are reported there" % (
+                             ", ".join(d["children"]), len(d["own_vars"])))
         return gvars, groups
 
     def _detect_shape(self, gvars, groups):
@@ -786,10 +226,10 @@ class Importer:
 
     # -------------------------------------------------------------- identity
     def _host_ip(self, key, hvars, path):
-        ip = _ipv4(key)
+        ip = R.ipv4(key)
         if ip:
             return ip
-        alt = _ipv4((hvars or {}).get("ansible_host")) if isinstance(hvars, dict) else None
+        alt = R.ipv4((hvars or {}).get("ansible_host")) if isinstance(hvars, dict) else None
         if alt:
             return alt
         raise Refused(path, "expected a node's IPv4 address as the key (or ansible_host: IP)")
@@ -801,14 +241,14 @@ class Importer:
             hostvars = [h for h in hosts.values() if isinstance(h, dict)]
             name = g["name"]
             component = None
-            for key, comp, reason in COMPONENT_KEYS:
+            for key, comp, reason in C.COMPONENT_KEYS:
                 if key in g["own_vars"] or any(key in h for h in hostvars):
                     component = (comp, reason)
                     break
             mode = gv.get("pg_mode", "pgsql")
             if component is None and mode not in (None, "pgsql") and (
                     "pg_cluster" in gv or any("pg_seq" in h for h in hostvars)):
-                component = (PG_MODES_SKIPPED.get(mode, "pg_mode %s" % mode),
+                component = (C.PG_MODES_SKIPPED.get(mode, "pg_mode %s" % mode),
                              "we run plain PostgreSQL only (pg_mode: pgsql)")
             if component:
                 other.append((g, component))
@@ -878,7 +318,7 @@ class Importer:
                 if ip not in ips:
                     ips.append(ip)
         if not ips and self.meta_arg:
-            ip = _ipv4(self.meta_arg)
+            ip = R.ipv4(self.meta_arg)
             if not ip:
                 raise Refused("meta", "expected the meta node's IPv4 address, got %r" % (self.meta_arg,))
             ips.append(ip)
@@ -894,7 +334,7 @@ class Importer:
         hostvars = {}
         for g in all_groups:
             for key, hv in g["hosts"].items():
-                ip = _ipv4(key) or (_ipv4(hv.get("ansible_host")) if isinstance(hv, dict) else None)
+                ip = R.ipv4(key) or (R.ipv4(hv.get("ansible_host")) if isinstance(hv, dict) else None)
                 if ip:
                     hostvars.setdefault(ip, []).append((g, key, hv if isinstance(hv, dict) else {}))
         member_of = {ip: (c, m) for c, info in self.clusters.items() for ip, m in info["members"].items()}
@@ -903,7 +343,7 @@ class Importer:
         for ip in ips:
             entries = hostvars.get(ip, [])
             nodename = next((hv["nodename"] for _g, _k, hv in entries if hv.get("nodename")), None)
-            named_key = next((str(k) for _g, k, _hv in entries if not _ipv4(k)), None)
+            named_key = next((str(k) for _g, k, _hv in entries if not R.ipv4(k)), None)
             by_pg = True
             if ip in member_of:
                 cvars = self.clusters[member_of[ip][0]]["group"]["vars"]
@@ -944,15 +384,15 @@ class Importer:
     def param(self, scope, where, key, value):
         """One plain (not composed) parameter at a scope. ``where``: "global", ("cluster", c),
         or None (a scope we cannot write to: the meta/etcd group)."""
-        secret = bool(SECRET_NAME_RE.search(key))
+        secret = bool(C.SECRET_NAME_RE.search(key))
         shown = "(secret, not shown)" if secret else _short(value)
-        if key in COMPOSED and where != ("cluster", getattr(self, "_current", None)):
+        if key in C.COMPOSED and where != ("cluster", getattr(self, "_current", None)):
             return self.row(scope, key, UNSUPPORTED, "%s: set on a group that is not a cluster "
                             "(ours: globally or per cluster)" % shown)
         handler = getattr(self, "_p_" + key, None)
         if handler is not None:
             return handler(scope, where, key, value)
-        if key in DIRECT:
+        if key in C.DIRECT:
             if where is None:
                 return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster: "
                                 "set it globally or on a cluster")
@@ -960,21 +400,21 @@ class Importer:
                 return self._cluster_infra(scope, where, key, value)
             self._write(where, key, value)
             return self.row(scope, key, MAPPED, shown, ref=(where, key))
-        if key in SAME_AS_OURS:
-            values, ours = SAME_AS_OURS[key]
+        if key in C.SAME_AS_OURS:
+            values, ours = C.SAME_AS_OURS[key]
             if value in values or (isinstance(value, str) and value in [str(v) for v in values]):
                 return self.row(scope, key, MAPPED, "%s: same as ours (%s); nothing written" % (shown, ours))
-            reason = REASONS.get(key) or "ours is fixed: %s" % ours
+            reason = C.REASONS.get(key) or "ours is fixed: %s" % ours
             return self.row(scope, key, UNSUPPORTED, "%s: %s" % (shown, reason))
-        for prefix, comp in SKIPPED_PREFIXES:
+        for prefix, comp in C.SKIPPED_PREFIXES:
             if key.startswith(prefix):
                 return self.row(scope, key, SKIPPED, "%s parameter: we do not run %s" % (comp, comp))
         if _empty(value) or value is False and key.endswith(("_enabled", "_overwrite")):
             return self.row(scope, key, MAPPED, "%s: empty or off, nothing to carry over" % (
                 "''" if value == "" else shown))
-        reason = REASONS.get(key)
+        reason = C.REASONS.get(key)
         if reason is None:
-            reason = next((r for p, r in UNSUPPORTED_PREFIXES if key.startswith(p)),
+            reason = next((r for p, r in C.UNSUPPORTED_PREFIXES if key.startswith(p)),
                           "not a Pigsty parameter we know")
         return self.row(scope, key, UNSUPPORTED, "%s: %s" % (shown, reason))
 
@@ -1001,7 +441,7 @@ class Importer:
         base = name[:-4] if name.endswith(".yml") else name
         if where is None:
             return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
-        if base not in PROFILES:
+        if base not in C.PROFILES:
             return self.row(scope, key, UNSUPPORTED, "%s: not one of our tuning profiles (oltp, "
                             "olap, crit, tiny); the default oltp applies" % _short(value))
         self._write(where, key, base)
@@ -1011,7 +451,7 @@ class Importer:
                         "sized from the node's memory)" % (name, base), ref=(where, key))
 
     def _p_pg_rto(self, scope, where, key, value):
-        plan = RTO_BY_TTL.get(value) if _is_int(value) else None
+        plan = C.RTO_BY_TTL.get(value) if _is_int(value) else None
         if where is None or plan is None:
             return self.row(scope, key, UNSUPPORTED, "%s: ours has HA timing plans fast (ttl 20), "
                             "norm (30) and safe (60) only (pg_rto_plan)" % _short(value))
@@ -1037,7 +477,7 @@ class Importer:
         return self.row(scope, key, UNSUPPORTED, "%s: ours runs etcd (or uses your Consul)" % _short(value))
 
     def _p_dcs_servers(self, scope, where, key, value):
-        ips = [_ipv4(v) for v in (value or {}).values()] if isinstance(value, dict) else []
+        ips = [R.ipv4(v) for v in (value or {}).values()] if isinstance(value, dict) else []
         metas = [ip for ip, n in self.nodes.items() if n["meta"]]
         if ips and all(ips) and set(ips) <= set(metas):
             return self.row(scope, key, CHANGED, "DCS servers %s are meta nodes: etcd runs there "
@@ -1187,7 +627,7 @@ class Importer:
                         "checksums (fixed)" % _short(value))
 
     def _locale(self, scope, where, key, value):
-        if str(value) in SAME_AS_OURS[key][0]:
+        if str(value) in C.SAME_AS_OURS[key][0]:
             return self.row(scope, key, MAPPED, "%s: same as ours; nothing written" % value)
         return self.row(scope, key, CHANGED, "%s -> C.UTF-8: ours initialises every cluster with "
                         "locale C.UTF-8 (fixed; code-point collation like C, Unicode character "
@@ -1361,7 +801,8 @@ class Importer:
             mask, ms = v1["vip_cidrmask"]
             if mode == "l2" and address:
                 self._write(where, "pg_vip_enabled", True)
-                value = "%s/%s" % (address, mask if mask is not None else 24)
+                value = str(address) if "/" in str(address) else "%s/%s" % (
+                    address, mask if mask is not None else 24)
                 self._write(where, "pg_vip_address", value)
                 self.row(label, "vip_mode", CHANGED, "l2 -> pg_vip_enabled: true (vip-manager "
                          "moves the VIP with the leader key)", ref=(where, "pg_vip_enabled"))
@@ -1395,14 +836,14 @@ class Importer:
 
     def _secrets(self, c):
         where = ("private", c)
-        for key in SECRETS:
+        for key in C.SECRETS:
             value, s = self._eff(c, key)
             if isinstance(value, str) and value:
                 self._write(where, key, value)
                 detail = "moved to the cluster's private file" if s == GLOBAL else "private file"
-                if value in PUBLISHED_PASSWORDS:
+                if value in C.PUBLISHED_PASSWORDS:
                     detail += "; this is Pigsty's published default password: change it"
-                self.row(self._label(c, s), key, CHANGED if s == GLOBAL or value in PUBLISHED_PASSWORDS
+                self.row(self._label(c, s), key, CHANGED if s == GLOBAL or value in C.PUBLISHED_PASSWORDS
                          else MAPPED, detail, ref=(where, key))
             else:
                 self._write(where, key, self.new_password())
@@ -1457,7 +898,7 @@ class Importer:
             user["password"] = password
             if not pigsty_sql.is_hashed(password):
                 notes.append("password stored as a SCRAM-SHA-256 verifier")
-            if password in PUBLISHED_PASSWORDS:
+            if password in C.PUBLISHED_PASSWORDS:
                 notes.append("Pigsty's published default password: change it")
         elif password is not None:
             user["password"] = self.new_password()
@@ -1576,7 +1017,7 @@ class Importer:
                     kept, dropped = [], []
                     for e in v:
                         ename = e.get("name") if isinstance(e, dict) else e
-                        (kept if ename in CONTRIB_EXTENSIONS else dropped).append(e)
+                        (kept if ename in C.CONTRIB_EXTENSIONS else dropped).append(e)
                     if dropped:
                         notes.append("extensions %s left out (not in Debian's postgresql-15 "
                                      "contrib; pg_extensions: issue 14)" % ", ".join(
@@ -1641,7 +1082,7 @@ class Importer:
         where = ("private", c)
         builtin, conf = self._builtin_lines(c, pgbouncer)
         members = sorted(self.clusters[c]["members"])
-        ctx = {"admin_ip": _ipv4(self.gvars_in.get("admin_ip")), "members": members}
+        ctx = {"admin_ip": R.ipv4(self.gvars_in.get("admin_ip")), "members": members}
         names = self._names(c)
         out = []
         for key in sources:
@@ -1677,13 +1118,13 @@ class Importer:
                     raise ValueError("unknown field(s) %s" % ", ".join(unknown))
                 for line in item.get("rules") or []:
                     try:
-                        got, n = parse_hba_line(line, pgbouncer)
+                        got, n = R.parse_hba_line(line, pgbouncer)
                     except ValueError as exc:
                         notes.append("line %r left out: %s" % (str(line).strip(), exc))
                         continue
                     for r in got:
-                        r["user"] = _substitute(r["user"], names)
-                        r["db"] = _substitute(r["db"], names)
+                        r["user"] = R.substitute(r["user"], names)
+                        r["db"] = R.substitute(r["db"], names)
                         if role != "common":
                             r["role"] = role
                         if "order" in item:
@@ -1691,7 +1132,7 @@ class Importer:
                     rules += got
                     notes += [x for x in n if x not in notes]
             else:
-                rules, n = convert_v2_rule(item, names, ctx, pgbouncer)
+                rules, n = R.convert_v2_rule(item, names, ctx, pgbouncer)
                 notes += n
         except ValueError as exc:
             return self.row(label, pname, UNSUPPORTED, str(exc))
@@ -1701,7 +1142,7 @@ class Importer:
                 r["title"] = str(title).replace("\n", " ")
             problems = pigsty_hba.rule_problems(r, pname, pgbouncer=pgbouncer)
             if problems:
-                notes.append("%s left out: %s" % (_hba_text(r), "; ".join(
+                notes.append("%s left out: %s" % (R.rule_text(r), "; ".join(
                     p.split(": ", 1)[-1] for p in problems)))
                 continue
             lines = set(self._render([dict(r, role="common")], conf, pgbouncer))
@@ -1712,7 +1153,7 @@ class Importer:
                 dup += 1
                 continue
             kept.append(r)
-        kept = _collapse_intra(kept)
+        kept = R.collapse_intra(kept)
         out += kept
         if not kept and dup and not any("left out" in n for n in notes):
             return self.row(label, pname, MAPPED, "already among our built-in rules (not written)")
@@ -1721,7 +1162,7 @@ class Importer:
         status = MAPPED if not notes else CHANGED
         if not kept and not dup:
             status = UNSUPPORTED
-        text = "; ".join([", ".join(_hba_text(r) for r in kept)] if kept else [])
+        text = "; ".join([", ".join(R.rule_text(r) for r in kept)] if kept else [])
         detail = "; ".join(x for x in [text] + notes if x)
         self.row(label, pname, status, detail or "nothing to carry over")
 
@@ -1778,8 +1219,8 @@ class Importer:
         if not isinstance(check, str) or not check.startswith("/"):
             raise ValueError("check %r: expected a Patroni URL path" % (check,))
         try:
-            ours_sel, ours_backup, differs = translate_selectors(sel, backup, conf.get("_kinds"))
-        except _SelectorError as exc:
+            ours_sel, ours_backup, differs = R.translate_selectors(sel, backup, conf.get("_kinds"))
+        except R.SelectorError as exc:
             raise ValueError("selector %s / backup %s: %s" % (sel, backup, exc)) from None
         if differs:
             notes.append("selector %s / backup %s -> %s / %s: the same servers for this cluster's "
@@ -1796,7 +1237,7 @@ class Importer:
                 raise ValueError("maxconn %r: expected a positive integer" % (maxconn,))
             svc["maxconn"] = maxconn
         if options is not None:
-            if " ".join(str(options).split()) == PIGSTY_SERVER_OPTIONS:
+            if " ".join(str(options).split()) == C.PIGSTY_SERVER_OPTIONS:
                 notes.append("server options: ours come from the HA timing plan (pg_rto_plan)")
             else:
                 raise ValueError("server options %r: ours come from the HA timing plan" % options)
@@ -1878,7 +1319,7 @@ class Importer:
                 svc["name"], ", ".join(diffs)))
         sel = item.get("selector", "[]")
         backup = item.get("selector_backup", item.get("backup"))
-        diff = membership_difference(sel, backup, mine["selector"], mine["backup"])
+        diff = R.membership_difference(sel, backup, mine["selector"], mine["backup"])
         extra = [k for k in ("balance", "maxconn") if k in svc and svc[k] != {"balance": "roundrobin",
                                                                               "maxconn": 3000}[k]]
         notes = list(notes) + (["members differ: " + "; ".join(diff)] if diff else []) + (
@@ -1905,7 +1346,7 @@ class Importer:
 
         # global parameters (composed ones are reported per cluster)
         for key in sorted(gvars):
-            if key in COMPOSED:
+            if key in C.COMPOSED:
                 continue
             self.param(GLOBAL, "global", key, gvars[key])
         # groups we do not write: meta / infra / etcd / others
@@ -1934,7 +1375,7 @@ class Importer:
             self._current = name
             self._cluster(name)
         self._current = None
-        for key in sorted(set(gvars) & COMPOSED):
+        for key in sorted(set(gvars) & C.COMPOSED):
             if (GLOBAL, key) not in self.consumed:
                 self.row(GLOBAL, key, MAPPED if self.shape == "v1" or key not in (
                     "pg_services_extra",) else UNSUPPORTED,
@@ -1942,7 +1383,7 @@ class Importer:
                          "over" if any((c, key) in self.consumed for c in self.clusters) else
                          "not read for the %s shape of the inventory" % self.shape)
         for c in sorted(self.clusters):
-            for key in sorted(set(self.clusters[c]["group"]["vars"]) & COMPOSED):
+            for key in sorted(set(self.clusters[c]["group"]["vars"]) & C.COMPOSED):
                 if (c, key) not in self.consumed:
                     self.row(c, key, UNSUPPORTED, "not read for the %s shape of the inventory" % self.shape)
         self._check_and_prune()
@@ -1950,9 +1391,9 @@ class Importer:
 
     def _aux_group(self, g, what, meta_ips):
         scope = "group " + g["name"]
+        ips = [R.ipv4(k) or R.ipv4((v or {}).get("ansible_host")) for k, v in g["hosts"].items()]
         self.row(scope, "hosts", MAPPED, "%s: %s" % (what, ", ".join(
-            self.nodes[_ipv4(k) or _ipv4(v.get("ansible_host"))]["id"] for k, v in g["hosts"].items()
-            if (_ipv4(k) or _ipv4((v or {}).get("ansible_host"))) in self.nodes)))
+            self.nodes[ip]["id"] for ip in ips if ip in self.nodes)))
         for key in sorted(g["own_vars"]):
             value = g["own_vars"][key]
             if key in D.INFRA_PARAMS or key in D.DEFAULTS:
@@ -1983,7 +1424,7 @@ class Importer:
         if g["name"] != c:
             self.row(g["path"], "(group)", CHANGED, "cluster named %s after its pg_cluster" % c)
         for key in sorted(g["vars"]):
-            if key in COMPOSED:
+            if key in C.COMPOSED:
                 continue
             scope = c if key in g["own_vars"] else "%s (from a parent group)" % c
             self.param(scope, where, key, g["vars"][key])
@@ -2014,13 +1455,13 @@ class Importer:
                     self._p_nodename(scope, None, hk, value)
                 elif hk in ("pg_weight", "pg_delay", "pg_upstream") or hk.startswith("ansible_"):
                     self.param(scope, None, hk, value)
-                elif hk in COMPOSED or hk in DIRECT or hk in D.DEFAULTS:
+                elif hk in C.COMPOSED or hk in C.DIRECT or hk in D.DEFAULTS:
                     cval = g["vars"].get(hk, self.gvars_in.get(hk))
                     if value == cval:
                         self.row(scope, hk, MAPPED, "same as the cluster's value")
                     else:
                         self.row(scope, hk, UNSUPPORTED, "%s: a per-instance value; ours sets "
-                                 "this per cluster" % ("(secret, not shown)" if SECRET_NAME_RE.search(hk)
+                                 "this per cluster" % ("(secret, not shown)" if C.SECRET_NAME_RE.search(hk)
                                                        else _short(value)))
                 else:
                     self.param(scope, None, hk, value)
@@ -2043,7 +1484,7 @@ class Importer:
                            "clusters": clusters}}
 
     def private(self):
-        order = list(SECRETS) + ["pg_users", "pg_databases", "pg_hba_rules", "pgb_hba_rules"]
+        order = list(C.SECRETS) + ["pg_users", "pg_databases", "pg_hba_rules", "pgb_hba_rules"]
         out = {}
         for c in sorted(self.clusters):
             v = self.private_vars.get(c, {})
@@ -2159,32 +1600,6 @@ class Importer:
         return {"shape": self.shape, "public": self.public(), "private": self.private(),
                 "rows": rows, "counts": counts,
                 "summary": summary_line(counts, len(self.clusters), len(self.nodes))}
-
-
-def _collapse_intra(rules):
-    """Rules that differ only in the three private ranges become one rule with addr intra."""
-    intra = set(pigsty_hba.INTRA)
-    out, done = [], set()
-    for i, r in enumerate(rules):
-        if i in done:
-            continue
-        if r["addr"] in intra:
-            same = [j for j, o in enumerate(rules) if j not in done and o["addr"] in intra and
-                    {k: v for k, v in o.items() if k != "addr"} == {k: v for k, v in r.items() if k != "addr"}]
-            if {rules[j]["addr"] for j in same} == intra:
-                done |= set(same)
-                out.append(dict(r, addr="intra"))
-                continue
-        done.add(i)
-        out.append(r)
-    return out
-
-
-def _hba_text(r):
-    text = "%s %s %s %s" % (r["user"], r["db"], r["addr"], r["auth"])
-    if r.get("role", "common") != "common":
-        text += " (%s)" % r["role"]
-    return text
 
 
 def _svc_text(s):

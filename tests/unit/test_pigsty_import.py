@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 import pigsty_import as imp
+import pigsty_import_catalog as catalog
+import pigsty_import_rules as rules
 import pigsty_inventory as inv
 from loader import load_module
 from pillar_fixture import REPO, merge
@@ -212,7 +214,7 @@ def _secret_values(node, key=""):
     elif isinstance(node, list):
         for v in node:
             yield from _secret_values(v, key)
-    elif isinstance(node, str) and imp.SECRET_NAME_RE.search(key) and node:
+    elif isinstance(node, str) and catalog.SECRET_NAME_RE.search(key) and node:
         yield node
 
 
@@ -224,7 +226,7 @@ def _public_values(node, key=""):
     elif isinstance(node, list):
         for v in node:
             yield from _public_values(v, key)
-    elif not imp.SECRET_NAME_RE.search(key):
+    elif not catalog.SECRET_NAME_RE.search(key):
         yield str(node)
 
 
@@ -340,17 +342,17 @@ def test_v2_result(v2):
     ("[]", "[? pg_role == `primary` || pg_role == `offline` ]", ("replica", "all")),
 ])
 def test_selectors_translate_exactly(sel, backup, expected):
-    assert imp.translate_selectors(sel, backup)[:2] == expected
+    assert rules.translate_selectors(sel, backup)[:2] == expected
 
 
 def test_a_selector_we_cannot_express_is_refused():
-    with pytest.raises(imp._SelectorError):
-        imp.translate_selectors("[? pg_seq == `2`]", None)
-    with pytest.raises(imp._SelectorError):
-        imp.translate_selectors("pg_role", None)
+    with pytest.raises(rules.SelectorError):
+        rules.translate_selectors("[? pg_seq == `2`]", None)
+    with pytest.raises(rules.SelectorError):
+        rules.translate_selectors("pg_role", None)
 
 
-@pytest.mark.parametrize("line,rules", [
+@pytest.mark.parametrize("line,expected", [
     ("host all all 10.0.0.0/8 md5", [{"user": "all", "db": "all", "addr": "10.0.0.0/8", "auth": "pwd"}]),
     ("local all +dbrole_readonly md5", [{"user": "+dbrole_readonly", "db": "all", "addr": "local", "auth": "pwd"}]),
     ("hostssl app u1,u2 192.168.1.0 255.255.255.0 scram-sha-256",
@@ -358,8 +360,8 @@ def test_a_selector_we_cannot_express_is_refused():
       {"user": "u2", "db": "app", "addr": "192.168.1.0/24", "auth": "ssl"}]),
     ("host all all all reject", [{"user": "all", "db": "all", "addr": "world", "auth": "deny"}]),
 ])
-def test_v1_hba_lines(line, rules):
-    assert imp.parse_hba_line(line)[0] == rules
+def test_v1_hba_lines(line, expected):
+    assert rules.parse_hba_line(line)[0] == expected
 
 
 @pytest.mark.parametrize("line", ["host all all samenet md5", "host all all 10.0.0.0/8 ldap",
@@ -367,7 +369,7 @@ def test_v1_hba_lines(line, rules):
                                   "host all all 10.0.0.0/8 md5 clientcert=verify-full"])
 def test_v1_hba_lines_we_cannot_translate(line):
     with pytest.raises(ValueError):
-        imp.parse_hba_line(line)
+        rules.parse_hba_line(line)
 
 
 def _tiny(**cluster_vars):
@@ -507,3 +509,23 @@ def test_out_directory(runner, tmp_path):
     assert out["result"] is True
     assert (target / "pigsty.sls").exists() and (target / "clusters" / "pg-test.sls").exists()
     assert list(runner.root.iterdir()) == []
+
+
+def test_parent_groups_host_names_and_repeated_groups():
+    """Ansible shapes real inventories use: a parent group whose vars reach its children, a
+    group listed again under a parent, hosts keyed by name with ansible_host."""
+    doc = _tiny()
+    groups = doc["all"]["children"]
+    groups["meta"] = {"hosts": {"admin": {"ansible_host": "10.1.0.10"}}}
+    groups["pgsql"] = {"vars": {"pg_conf": "olap.yml"}, "children": {"pg-x": None}}
+    groups["pg-x"]["hosts"] = {"db1": {"ansible_host": "10.1.0.11", "pg_seq": 1, "pg_role": "primary"},
+                               "10.1.0.12": {"pg_seq": 2, "pg_role": "replica"}}
+    result = imp.convert(doc)
+    assert inv.validate(merged(result)) == []
+    public = result["public"]["pigsty"]
+    assert public["nodes"] == {"admin": {"ip": "10.1.0.10", "meta": True}, "db1": {"ip": "10.1.0.11"},
+                               "pg-x-2": {"ip": "10.1.0.12"}}
+    assert sorted(public["clusters"]["pg-x"]["hosts"]) == ["10.1.0.11", "10.1.0.12"]
+    assert public["clusters"]["pg-x"]["vars"]["pg_conf"] == "olap"
+    assert one_row(result, "pg-x (from a parent group)", "pg_conf")["status"] == "changed"
+    assert "a parent of pg-x" in one_row(result, "group pgsql", "(group)")["detail"]
