@@ -49,6 +49,8 @@ import pigsty_sql
 MAPPED, CHANGED, UNSUPPORTED, SKIPPED = "mapped", "changed", "unsupported", "skipped"
 STATUSES = (MAPPED, CHANGED, UNSUPPORTED, SKIPPED)
 GLOBAL = "all.vars"
+# What a malformed value raises while it is read (reported as a row, never a crash).
+UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 
 
 class Refused(ValueError):
@@ -89,6 +91,28 @@ def _empty(value):
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+PLACEHOLDERS = ("${dbsu}", "${admin}", "${repl}", "${monitor}")   # Pigsty v2's name templates
+SYSTEM_ROLE_FIELDS = {"name", "superuser", "roles", "comment", "replication", "bypassrls"}
+NAME_PARAMS = ("pg_dbsu", "pg_admin_username", "pg_replication_username", "pg_monitor_username")
+
+
+def _direct_problem(key, value):
+    """What a parameter of ours expects when ``value`` is not even of its kind (our validation
+    checks the rest), or None."""
+    default = D.DEFAULTS[key]
+    if key in NAME_PARAMS:
+        ok = isinstance(value, str) and pigsty_inventory.PG_NAME_RE.fullmatch(value)
+        return None if ok else "a safe identifier (lowercase letters, digits, '_')"
+    if default is None:
+        return None if isinstance(value, (str, int, float)) else "a single value"
+    for kind, what in ((bool, "true or false"), (int, "an integer"), (str, "a string"),
+                       (list, "a list"), (dict, "a mapping")):
+        if isinstance(default, kind):
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            return None if ok else what
+    return None
 
 
 def _short(value, limit=70):
@@ -384,6 +408,7 @@ class Importer:
     def param(self, scope, where, key, value):
         """One plain (not composed) parameter at a scope. ``where``: "global", ("cluster", c),
         or None (a scope we cannot write to: the meta/etcd group)."""
+        key = str(key)
         secret = bool(C.SECRET_NAME_RE.search(key))
         shown = "(secret, not shown)" if secret else _short(value)
         if key in C.COMPOSED and where != ("cluster", getattr(self, "_current", None)):
@@ -391,13 +416,19 @@ class Importer:
                             "(ours: globally or per cluster)" % shown)
         handler = getattr(self, "_p_" + key, None)
         if handler is not None:
-            return handler(scope, where, key, value)
+            try:
+                return handler(scope, where, key, value)
+            except UNREADABLE as exc:
+                return self.row(scope, key, UNSUPPORTED, "%s: cannot read it (%s)" % (shown, exc))
         if key in C.DIRECT:
             if where is None:
                 return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster: "
                                 "set it globally or on a cluster")
             if key in D.INFRA_PARAMS and where != "global":
                 return self._cluster_infra(scope, where, key, value)
+            expected = _direct_problem(key, value)
+            if expected:
+                return self.row(scope, key, UNSUPPORTED, "%s: expected %s" % (shown, expected))
             self._write(where, key, value)
             return self.row(scope, key, MAPPED, shown, ref=(where, key))
         if key in C.SAME_AS_OURS:
@@ -768,13 +799,14 @@ class Importer:
 
     def compose(self, cluster):
         """The parameters a cluster takes from itself or else from all.vars."""
-        self._vip(cluster)
-        self._secrets(cluster)
-        self._users(cluster)
-        self._databases(cluster)
-        self._hba(cluster, pgbouncer=False)
-        self._hba(cluster, pgbouncer=True)
-        self._services(cluster)
+        steps = [("VIP", self._vip), ("system passwords", self._secrets), ("pg_users", self._users),
+                 ("pg_databases", self._databases), ("pg_hba_rules", lambda c: self._hba(c, False)),
+                 ("pgb_hba_rules", lambda c: self._hba(c, True)), ("services", self._services)]
+        for what, step in steps:
+            try:
+                step(cluster)
+            except UNREADABLE as exc:
+                self.row(cluster, what, UNSUPPORTED, "cannot read it: %s (left out)" % exc)
 
     def _label(self, cluster, scope):
         return cluster if scope == cluster else "%s (from %s)" % (cluster, scope)
@@ -925,18 +957,21 @@ class Importer:
             self.row(label, "pg_users", MAPPED,
                      "%d user(s): private file (each below)" % len(items) if items else "empty")
         for i, spec in enumerate(items):
-            user, notes = self._user(spec)
-            pname = "pg_users[%s]" % (spec.get("name") if isinstance(spec, dict) and spec.get("name") else i)
-            if user is None:
-                self.row(label, pname, UNSUPPORTED, notes)
-                continue
-            if user["name"] in names:
-                self.row(label, pname, UNSUPPORTED, "defined twice, or a system user")
-                continue
-            names.add(user["name"])
-            users.append(user)
-            self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(notes) or "private file",
-                     ref=(where, "pg_users", user["name"]))
+            try:
+                user, notes = self._user(spec)
+                pname = "pg_users[%s]" % (spec.get("name") if isinstance(spec, dict) and spec.get("name") else i)
+                if user is None:
+                    self.row(label, pname, UNSUPPORTED, notes)
+                    continue
+                if user["name"] in names:
+                    self.row(label, pname, UNSUPPORTED, "defined twice, or a system user")
+                    continue
+                names.add(user["name"])
+                users.append(user)
+                self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(notes) or "private file",
+                         ref=(where, "pg_users", user["name"]))
+            except UNREADABLE as exc:
+                self.row(label, "pg_users[%d]" % i, UNSUPPORTED, "cannot read this entry: %s" % exc)
         if users:
             self._write(where, "pg_users", users)
 
@@ -949,35 +984,35 @@ class Importer:
         self.row(label, "pg_default_roles", CHANGED, "%d role(s): built-in ones are kept as ours "
                  "(each below); others are added to the cluster's pg_users" % len(value))
         for i, spec in enumerate(value):
-            name = spec.get("name") if isinstance(spec, dict) else None
-            pname = "pg_default_roles[%s]" % (name or i)
-            if name in builtin:
-                mine = builtin[name]
-                same = (spec.get("login", True) == mine.get("login", True) and
-                        sorted(spec.get("roles") or []) == sorted(mine.get("roles") or []))
-                self.row(label, pname, MAPPED if same else CHANGED,
-                         "our built-in role" + ("" if same else " (its attributes are ours: %s)" % _short(
-                             {k: v for k, v in mine.items() if k != "comment"}, 120)))
-            elif name in system.values() or name in ("${dbsu}", "${admin}", "${repl}", "${monitor}"):
-                self.row(label, pname, MAPPED if set(spec) <= {"name", "superuser", "roles", "comment",
-                                                               "replication", "bypassrls"} else CHANGED,
-                         "our built-in system user (its attributes are ours%s)" % (
-                             "" if set(spec) <= {"name", "superuser", "roles", "comment", "replication",
-                                                 "bypassrls"} else "; left out: %s" % ", ".join(
-                                 sorted(set(spec) - {"name", "superuser", "roles", "comment",
-                                                     "replication", "bypassrls"}))))
-            else:
-                user, notes = self._user(spec)
-                if user is None:
-                    self.row(label, pname, UNSUPPORTED, notes)
-                    continue
-                if user["name"] in names:
-                    self.row(label, pname, UNSUPPORTED, "defined twice")
-                    continue
-                names.add(user["name"])
-                users.append(user)
-                self.row(label, pname, CHANGED, "; ".join(["added to pg_users (a default role of "
-                         "every cluster in Pigsty)"] + notes), ref=(("private", c), "pg_users", user["name"]))
+            try:
+                name = spec.get("name") if isinstance(spec, dict) else None
+                pname = "pg_default_roles[%s]" % (name or i)
+                if name in builtin:
+                    mine = builtin[name]
+                    same = (spec.get("login", True) == mine.get("login", True) and
+                            sorted(spec.get("roles") or [], key=str) == sorted(mine.get("roles") or []))
+                    ours = _short({k: v for k, v in mine.items() if k != "comment"}, 120)
+                    self.row(label, pname, MAPPED if same else CHANGED, "our built-in role" + (
+                        "" if same else " (its attributes are ours: %s)" % ours))
+                elif name in system.values() or name in PLACEHOLDERS:
+                    extra = sorted(set(spec) - SYSTEM_ROLE_FIELDS, key=str)
+                    self.row(label, pname, CHANGED if extra else MAPPED,
+                             "our built-in system user (its attributes are ours%s)" % (
+                                 "; left out: %s" % ", ".join(extra) if extra else ""))
+                else:
+                    user, notes = self._user(spec)
+                    if user is None:
+                        self.row(label, pname, UNSUPPORTED, notes)
+                        continue
+                    if user["name"] in names:
+                        self.row(label, pname, UNSUPPORTED, "defined twice")
+                        continue
+                    names.add(user["name"])
+                    users.append(user)
+                    self.row(label, pname, CHANGED, "; ".join(["added to pg_users (a default role of "
+                             "every cluster in Pigsty)"] + notes), ref=(("private", c), "pg_users", user["name"]))
+            except UNREADABLE as exc:
+                self.row(label, "pg_default_roles[%d]" % i, UNSUPPORTED, "cannot read this entry: %s" % exc)
 
     # ---- databases
     def _databases(self, c):
@@ -994,60 +1029,63 @@ class Importer:
         users |= set(self._names(c).values())
         dbs, seen = [], set()
         for i, spec in enumerate(value):
-            name = spec.get("name") if isinstance(spec, dict) else None
-            pname = "pg_databases[%s]" % (name or i)
-            if not isinstance(name, str) or not pigsty_inventory.PG_NAME_RE.fullmatch(name):
-                self.row(label, pname, UNSUPPORTED, "name %r is not a database name we accept" % (name,))
-                continue
-            if name in seen:
-                self.row(label, pname, UNSUPPORTED, "defined twice")
-                continue
-            seen.add(name)
-            db, notes = {"name": name}, []
-            for key, v in spec.items():
-                if key == "name":
-                    continue
-                if key == "baseline":
-                    notes.append("baseline %s left out (SQL baseline files are not run yet: issue 14)" % v)
-                    continue
-                if key == "parameters":
-                    notes.append("parameters left out (ALTER DATABASE SET is not supported yet: issue 14)")
-                    continue
-                if key == "extensions" and isinstance(v, list):
-                    kept, dropped = [], []
-                    for e in v:
-                        ename = e.get("name") if isinstance(e, dict) else e
-                        (kept if ename in C.CONTRIB_EXTENSIONS else dropped).append(e)
-                    if dropped:
-                        notes.append("extensions %s left out (not in Debian's postgresql-15 "
-                                     "contrib; pg_extensions: issue 14)" % ", ".join(
-                                         str(e.get("name") if isinstance(e, dict) else e) for e in dropped))
-                    if not kept:
-                        continue
-                    v = kept
-                if key not in pigsty_sql.DATABASE_FIELDS:
-                    notes.append("%s left out (%s)" % (key, "not supported: pool settings are "
-                                 "Pgbouncer's global ones" if key.startswith("pool_")
-                                 else "not supported"))
-                    continue
-                try:
-                    pigsty_sql.normalize_database({"name": name, key: v})
-                except ValueError as exc:
-                    notes.append("%s left out (%s)" % (key, str(exc).split(": ", 1)[-1]))
-                    continue
-                if key == "owner" and v not in users:
-                    notes.append("owner %s left out: not a user of this cluster" % v)
-                    continue
-                db[key] = v
             try:
-                pigsty_sql.normalize_database(db)
-            except ValueError as exc:
-                notes.append(str(exc))
-                for key in ("schemas", "extensions"):
-                    db.pop(key, None)
-            dbs.append(db)
-            self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(notes) or "private file",
-                     ref=(where, "pg_databases", name))
+                name = spec.get("name") if isinstance(spec, dict) else None
+                pname = "pg_databases[%s]" % (name or i)
+                if not isinstance(name, str) or not pigsty_inventory.PG_NAME_RE.fullmatch(name):
+                    self.row(label, pname, UNSUPPORTED, "name %r is not a database name we accept" % (name,))
+                    continue
+                if name in seen:
+                    self.row(label, pname, UNSUPPORTED, "defined twice")
+                    continue
+                seen.add(name)
+                db, notes = {"name": name}, []
+                for key, v in spec.items():
+                    if key == "name":
+                        continue
+                    if key == "baseline":
+                        notes.append("baseline %s left out (SQL baseline files are not run yet: issue 14)" % v)
+                        continue
+                    if key == "parameters":
+                        notes.append("parameters left out (ALTER DATABASE SET is not supported yet: issue 14)")
+                        continue
+                    if key == "extensions" and isinstance(v, list):
+                        kept, dropped = [], []
+                        for e in v:
+                            ename = e.get("name") if isinstance(e, dict) else e
+                            (kept if ename in C.CONTRIB_EXTENSIONS else dropped).append(e)
+                        if dropped:
+                            notes.append("extensions %s left out (not in Debian's postgresql-15 "
+                                         "contrib; pg_extensions: issue 14)" % ", ".join(
+                                             str(e.get("name") if isinstance(e, dict) else e) for e in dropped))
+                        if not kept:
+                            continue
+                        v = kept
+                    if key not in pigsty_sql.DATABASE_FIELDS:
+                        notes.append("%s left out (%s)" % (key, "not supported: pool settings are "
+                                     "Pgbouncer's global ones" if key.startswith("pool_")
+                                     else "not supported"))
+                        continue
+                    try:
+                        pigsty_sql.normalize_database({"name": name, key: v})
+                    except ValueError as exc:
+                        notes.append("%s left out (%s)" % (key, str(exc).split(": ", 1)[-1]))
+                        continue
+                    if key == "owner" and v not in users:
+                        notes.append("owner %s left out: not a user of this cluster" % v)
+                        continue
+                    db[key] = v
+                try:
+                    pigsty_sql.normalize_database(db)
+                except ValueError as exc:
+                    notes.append(str(exc))
+                    for key in ("schemas", "extensions"):
+                        db.pop(key, None)
+                dbs.append(db)
+                self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(notes) or "private file",
+                         ref=(where, "pg_databases", name))
+            except UNREADABLE as exc:
+                self.row(label, "pg_databases[%d]" % i, UNSUPPORTED, "cannot read this entry: %s" % exc)
         if dbs:
             self._write(where, "pg_databases", dbs)
 
@@ -1099,9 +1137,12 @@ class Importer:
             self.row(label, key, CHANGED, "%d rule(s) -> %s, after our built-in rules (which come "
                      "first and cannot be replaced); each below" % (len(value), ours))
             for i, item in enumerate(value):
-                title = item.get("title") if isinstance(item, dict) else None
-                pname = "%s[%d]%s" % (key, i, " '%s'" % title if title else "")
-                self._hba_item(c, label, pname, item, pgbouncer, names, ctx, conf, builtin, out)
+                try:
+                    title = item.get("title") if isinstance(item, dict) else None
+                    pname = "%s[%d]%s" % (key, i, " '%s'" % title if title else "")
+                    self._hba_item(c, label, pname, item, pgbouncer, names, ctx, conf, builtin, out)
+                except UNREADABLE as exc:
+                    self.row(label, "%s[%d]" % (key, i), UNSUPPORTED, "cannot read this entry: %s" % exc)
         if out:
             self._write(where, ours, out)
 
@@ -1113,7 +1154,7 @@ class Importer:
         title = item.get("title")
         try:
             if "rules" in item:
-                unknown = sorted(set(item) - {"title", "role", "rules", "order"})
+                unknown = sorted(set(item) - {"title", "role", "rules", "order"}, key=str)
                 if unknown:
                     raise ValueError("unknown field(s) %s" % ", ".join(unknown))
                 for line in item.get("rules") or []:
@@ -1197,7 +1238,7 @@ class Importer:
             port, dest, check = item.get("port"), item.get("dest", "default"), item.get("check", "/")
             sel, backup, ip = item.get("selector", "[]"), item.get("backup"), item.get("ip", "*")
             maxconn, balance, options = item.get("maxconn"), item.get("balance"), item.get("options")
-        unknown = sorted(set(item) - known)
+        unknown = sorted(set(item) - known, key=str)
         if unknown:
             raise ValueError("unknown field(s) %s" % ", ".join(unknown))
         if not isinstance(name, str) or not pigsty_inventory.CLUSTER_RE.fullmatch(name):
@@ -1266,9 +1307,12 @@ class Importer:
                          "the default services: ours are built in (each below)" + (
                              "; ours also run %s" % ", ".join(missing) if missing else ""))
                 for i, item in enumerate(value):
-                    name = item.get("name") if isinstance(item, dict) else None
-                    pname = "%s[%s]" % (default_key, name or i)
-                    self._default_service(label, pname, item, conf, builtin, extras)
+                    try:
+                        name = item.get("name") if isinstance(item, dict) else None
+                        pname = "%s[%s]" % (default_key, name or i)
+                        self._default_service(label, pname, item, conf, builtin, extras)
+                    except UNREADABLE as exc:
+                        self.row(label, "%s[%d]" % (default_key, i), UNSUPPORTED, "cannot read this entry: %s" % exc)
         for key in extra_keys:
             value, s = self._eff(c, key)
             if not s:
@@ -1280,20 +1324,23 @@ class Importer:
             self.row(label, key, MAPPED, "%d extra service(s) -> pg_services (each below)" % len(value)
                      if value else "empty")
             for i, item in enumerate(value):
-                name = item.get("name") if isinstance(item, dict) else None
-                pname = "%s[%s]" % (key, name or i)
                 try:
-                    svc, notes = self._service(item, conf)
-                except ValueError as exc:
-                    self.row(label, pname, UNSUPPORTED, str(exc))
-                    continue
-                if svc["name"] in builtin or any(e["name"] == svc["name"] for e in extras):
-                    self.row(label, pname, UNSUPPORTED, "service %s is defined twice (or is one of "
-                             "our built-in services)" % svc["name"])
-                    continue
-                extras.append(svc)
-                self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(
-                    ["-> %s" % _svc_text(svc)] + notes), ref=(where, "pg_services", svc["name"]))
+                    name = item.get("name") if isinstance(item, dict) else None
+                    pname = "%s[%s]" % (key, name or i)
+                    try:
+                        svc, notes = self._service(item, conf)
+                    except ValueError as exc:
+                        self.row(label, pname, UNSUPPORTED, str(exc))
+                        continue
+                    if svc["name"] in builtin or any(e["name"] == svc["name"] for e in extras):
+                        self.row(label, pname, UNSUPPORTED, "service %s is defined twice (or is one of "
+                                 "our built-in services)" % svc["name"])
+                        continue
+                    extras.append(svc)
+                    self.row(label, pname, CHANGED if notes else MAPPED, "; ".join(
+                        ["-> %s" % _svc_text(svc)] + notes), ref=(where, "pg_services", svc["name"]))
+                except UNREADABLE as exc:
+                    self.row(label, "%s[%d]" % (key, i), UNSUPPORTED, "cannot read this entry: %s" % exc)
         if extras:
             self._write(where, "pg_services", extras)
 
@@ -1345,7 +1392,7 @@ class Importer:
         self.row("inventory", "shape", MAPPED, "read as Pigsty %s" % self.shape)
 
         # global parameters (composed ones are reported per cluster)
-        for key in sorted(gvars):
+        for key in sorted(gvars, key=str):
             if key in C.COMPOSED:
                 continue
             self.param(GLOBAL, "global", key, gvars[key])
@@ -1359,7 +1406,7 @@ class Importer:
                      "etcd members %s: ours runs etcd on the meta nodes (%s)%s" % (
                          ", ".join(ips), ", ".join(meta_ips), "" if inside else
                          "; members elsewhere are not run (DCS on any nodes needs a validation change)"))
-            for key in sorted(g["own_vars"]):
+            for key in sorted(g["own_vars"], key=str):
                 self.param("group " + g["name"], None, key, g["own_vars"][key])
             self._aux_hostvars(g)
         for g, component in other:
@@ -1375,7 +1422,7 @@ class Importer:
             self._current = name
             self._cluster(name)
         self._current = None
-        for key in sorted(set(gvars) & C.COMPOSED):
+        for key in sorted(set(gvars) & C.COMPOSED, key=str):
             if (GLOBAL, key) not in self.consumed:
                 self.row(GLOBAL, key, MAPPED if self.shape == "v1" or key not in (
                     "pg_services_extra",) else UNSUPPORTED,
@@ -1383,7 +1430,7 @@ class Importer:
                          "over" if any((c, key) in self.consumed for c in self.clusters) else
                          "not read for the %s shape of the inventory" % self.shape)
         for c in sorted(self.clusters):
-            for key in sorted(set(self.clusters[c]["group"]["vars"]) & C.COMPOSED):
+            for key in sorted(set(self.clusters[c]["group"]["vars"]) & C.COMPOSED, key=str):
                 if (c, key) not in self.consumed:
                     self.row(c, key, UNSUPPORTED, "not read for the %s shape of the inventory" % self.shape)
         self._check_and_prune()
@@ -1394,7 +1441,7 @@ class Importer:
         ips = [R.ipv4(k) or R.ipv4((v or {}).get("ansible_host")) for k, v in g["hosts"].items()]
         self.row(scope, "hosts", MAPPED, "%s: %s" % (what, ", ".join(
             self.nodes[ip]["id"] for ip in ips if ip in self.nodes)))
-        for key in sorted(g["own_vars"]):
+        for key in sorted(g["own_vars"], key=str):
             value = g["own_vars"][key]
             if key in D.INFRA_PARAMS or key in D.DEFAULTS:
                 self._meta_param(scope, key, value)
@@ -1412,7 +1459,11 @@ class Importer:
 
     def _aux_hostvars(self, g):
         for key, hv in g["hosts"].items():
-            for hk in sorted(hv or {}):
+            if hv is not None and not isinstance(hv, dict):
+                self.row("%s host %s" % (g["name"], key), "(host)", UNSUPPORTED,
+                         "expected the host's variables (a mapping), got %s" % _short(hv))
+                continue
+            for hk in sorted(hv or {}, key=str):
                 self.param("%s host %s" % (g["name"], key), None, hk, hv[hk])
 
     def _cluster(self, c):
@@ -1423,7 +1474,7 @@ class Importer:
         self.private_vars.setdefault(c, {})
         if g["name"] != c:
             self.row(g["path"], "(group)", CHANGED, "cluster named %s after its pg_cluster" % c)
-        for key in sorted(g["vars"]):
+        for key in sorted(g["vars"], key=str):
             if key in C.COMPOSED:
                 continue
             scope = c if key in g["own_vars"] else "%s (from a parent group)" % c
@@ -1440,7 +1491,7 @@ class Importer:
                 self.row(scope, "pg_role", MAPPED, m["role"])
             self.row(scope, "pg_seq", MAPPED, "%s (instance %s-%s on minion %s)" % (
                 m["seq"], c, m["seq"], self.nodes[ip]["id"]))
-            for hk in sorted(m["vars"]):
+            for hk in sorted(m["vars"], key=str):
                 if hk in ("pg_seq", "pg_role"):
                     continue
                 value = m["vars"][hk]

@@ -529,3 +529,45 @@ def test_parent_groups_host_names_and_repeated_groups():
     assert public["clusters"]["pg-x"]["vars"]["pg_conf"] == "olap"
     assert one_row(result, "pg-x (from a parent group)", "pg_conf")["status"] == "changed"
     assert "a parent of pg-x" in one_row(result, "group pgsql", "(group)")["detail"]
+
+
+ODD_VALUES = [None, 1, -1, "x", "", [], {}, ["a"], {"a": 1}, True, 3.5, "10.10.10.300", [{"name": 1}],
+              [None], "UPPER-Case", {"name": "x"}]
+
+
+@pytest.mark.parametrize("path", [V1, V2])
+def test_malformed_values_are_reported_never_a_crash(path):
+    """Any value replaced by one of the wrong kind (or removed): the import either refuses
+    with Refused, or gives a result that passes validation."""
+    import random
+    rnd = random.Random(14)
+    doc = imp.load(path)
+
+    def paths(node, p=()):
+        if p:
+            yield p
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            yield from paths(v, p + (k,))
+
+    every = list(paths(doc))
+    for _case in range(80):
+        d = copy.deepcopy(doc)
+        for _ in range(rnd.randint(1, 3)):
+            p = rnd.choice(every)
+            try:
+                node = d
+                for k in p[:-1]:
+                    node = node[k]
+                if rnd.random() < 0.3:
+                    del node[p[-1]]
+                else:
+                    node[p[-1]] = copy.deepcopy(rnd.choice(ODD_VALUES))
+            except (KeyError, IndexError, TypeError):
+                continue
+        try:
+            result = imp.convert(d, meta="10.10.10.10")
+        except imp.Refused:
+            continue
+        assert inv.validate(merged(result)) == []
+        imp.render_files(result)
