@@ -115,6 +115,13 @@ def _direct_problem(key, value):
     return None
 
 
+def _text(value):
+    """A number where Ansible would read text (a password written 123456) as that text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _short(value, limit=70):
     text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -644,6 +651,19 @@ class Importer:
         return self._p_nginx_upstream(scope, where, key, [
             dict(v, name=k) for k, v in value.items() if isinstance(v, dict)])
 
+    def _p_dns_records(self, scope, where, key, value):
+        admin = R.ipv4(self.gvars_in.get("admin_ip"))
+        if where != "global":
+            return self._cluster_infra(scope, where, key, value)
+        if not isinstance(value, list):
+            return self.row(scope, key, UNSUPPORTED, "%s: expected a list of \"ADDRESS NAME...\" "
+                            "lines" % _short(value))
+        records = [str(r).replace("${admin_ip}", admin) if admin else r for r in value]
+        self._write(where, key, records)
+        changed = records != value
+        return self.row(scope, key, CHANGED if changed else MAPPED, _short(records) + (
+            " (${admin_ip} -> %s)" % admin if changed else ""), ref=(where, key))
+
     def _p_grafana_enabled(self, scope, where, key, value):
         if value is False:
             return self.row(scope, key, MAPPED, "false: no Grafana (ours without a package source)")
@@ -870,6 +890,7 @@ class Importer:
         where = ("private", c)
         for key in C.SECRETS:
             value, s = self._eff(c, key)
+            value = _text(value)
             if isinstance(value, str) and value:
                 self._write(where, key, value)
                 detail = "moved to the cluster's private file" if s == GLOBAL else "private file"
@@ -919,7 +940,7 @@ class Importer:
             notes.append("expire_at left out: expire_in wins, as in Pigsty")
         if isinstance(user.get("roles"), list) and name in user["roles"]:
             user["roles"] = [r for r in user["roles"] if r != name]
-        password = spec.get("password")
+        password = _text(spec.get("password"))
         login = user.get("login", True)
         if isinstance(password, str) and pigsty_sql.MD5_RE.fullmatch(password):
             user["password"] = self.new_password()
@@ -1194,6 +1215,9 @@ class Importer:
                 dup += 1
                 continue
             kept.append(r)
+        if any(r["auth"] in ("ssl", "cert") for r in kept):
+            notes.append("hostssl rules match only once PostgreSQL has TLS, which ours does not "
+                         "configure yet")
         kept = R.collapse_intra(kept)
         out += kept
         if not kept and dup and not any("left out" in n for n in notes):

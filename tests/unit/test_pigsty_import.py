@@ -289,7 +289,10 @@ V2_EXPECTED = [
     ("pg-meta", "pg_users[dbuser_nopass]", "changed", "generated"),
     ("pg-test", "pg_users[test]", "changed", "expire_at left out"),
     ("pg-meta", "pg_databases[app]", "changed", "postgis, vector left out"),
-    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "mapped", "dbuser_app app world ssl"),
+    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "changed", "dbuser_app app world ssl"),
+    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "changed", "only once PostgreSQL has TLS"),
+    ("all.vars", "dns_records", "changed", "${admin_ip} -> 10.20.0.10"),
+    ("pg-meta", "pg_users[dbuser_num]", "changed", "SCRAM"),
     ("pg-meta", "pg_hba_rules[1] 'reports from the BI subnet'", "changed", "md5 -> scram"),
     ("pg-meta", "pg_hba_rules[2] 'admin from the admin node'", "mapped", "built-in"),
     ("pg-meta", "pg_hba_rules[3] 'members of the cluster'", "changed", "10.20.0.10/32"),
@@ -331,6 +334,8 @@ def test_v2_result(v2):
     assert {r["addr"] for r in private["pg_hba_rules"]} == {"world", "10.30.0.0/16", "10.20.0.10/32",
                                                             "10.40.0.5/32"}
     assert private["pg_databases"][0]["extensions"] == [{"name": "pg_trgm", "schema": "public"}]
+    assert {u["name"]: u.get("password") for u in private["pg_users"]}["dbuser_num"] == "20240101"
+    assert public["vars"]["dns_records"] == ["10.20.0.10 i.pigsty"]
 
 
 # ------------------------------------------------------------------ pieces
