@@ -1685,9 +1685,10 @@ def _svc_text(s):
 
 
 def summary_line(counts, clusters, nodes):
-    return ("%d cluster(s), %d node(s); parameters: %d mapped, %d changed, %d not supported, "
-            "%d skipped" % (clusters, nodes, counts[MAPPED], counts[CHANGED], counts[UNSUPPORTED],
-                            counts[SKIPPED]))
+    return ("%d cluster(s), %d node(s); %d rows (parameters and their entries): %d mapped, "
+            "%d changed, %d not supported, %d skipped" % (
+                clusters, nodes, sum(counts.values()), counts[MAPPED], counts[CHANGED],
+                counts[UNSUPPORTED], counts[SKIPPED]))
 
 
 def convert(doc, meta=None, password_factory=None):

@@ -158,6 +158,8 @@ REASONS = {
     "pg_hostname": None,  # special (node names)
     "pg_instances": "several instances per node are not supported (one instance per node)",
     "pg_upstream": "standby clusters and cascaded replicas belong to the backup issue (not yet)",
+    "pg_delay": "delayed replicas belong to the backup issue (not yet)",
+    "pg_weight": "HAProxy weights are not implemented yet (issue 14): every server has weight 100",
     "pg_exporters": "remote monitoring of other Postgres is not implemented",
     "pg_conf_custom": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
     "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
@@ -211,7 +213,8 @@ REASONS = {
 UNSUPPORTED_PREFIXES = [
     ("ansible_", "Ansible's connection settings: Salt reaches the nodes through their minions"),
     ("node_admin_", "node_admin_* is not implemented yet (issue 14)"),
-    ("grafana_", "Grafana is configured from its Debian-less package source only (grafana_repo / grafana_package_url)"),
+    ("grafana_", "Grafana's own settings are not managed (installed from grafana_repo or "
+                 "grafana_package_url, with our datasource and dashboards)"),
     ("prometheus_", "Prometheus runs with our configuration"),
     ("alertmanager_", "Alertmanager runs with our configuration"),
     ("nginx_", "Nginx runs with our configuration"),

@@ -173,7 +173,8 @@ def test_v1_counts_and_summary(v1):
     assert sum(counts.values()) == len(v1["rows"])
     assert counts["mapped"] >= 100 and counts["changed"] >= 60 and counts["unsupported"] >= 90
     assert counts["skipped"] >= 30
-    assert v1["summary"].startswith("2 cluster(s), 4 node(s); parameters: %d mapped" % counts["mapped"])
+    assert v1["summary"].startswith("2 cluster(s), 4 node(s); %d rows (parameters and their entries): "
+                                    "%d mapped" % (len(v1["rows"]), counts["mapped"]))
 
 
 def _all_keys(doc):
@@ -306,6 +307,7 @@ V2_EXPECTED = [
     ("pg-meta", "pg_services[reporting]", "mapped", "5440 -> postgres"),
     ("pg-meta", "pg_services[weird]", "unsupported", "6543"),
     ("pg-test host 10.20.0.12", "pg_weight", "unsupported", "weight 100"),
+    ("pg-test host 10.20.0.12", "pg_weight", "unsupported", "issue 14"),
     ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
     ("all.vars", "patroni_password", "unsupported", "not shown"),
     ("all.vars", "pgbackrest_method", "unsupported", "backup issue"),
