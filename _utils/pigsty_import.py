@@ -1729,14 +1729,28 @@ def dump(data):
                           width=100)
 
 
+JINJA_MARKS = ("{{", "{%", "{#")
+
+
+def jinja_safe(text):
+    """Salt renders pillar files (and top.sls's import_yaml) with Jinja first: a value that
+    holds Jinja's markers (a password "a{{b", say) is kept verbatim inside a raw block."""
+    if not any(mark in text for mark in JINJA_MARKS):
+        return text
+    if re.search(r"{%-?\s*endraw", text):
+        raise Refused("import", "a value holds Jinja's {% endraw %}, which a pillar file "
+                      "cannot carry verbatim")
+    return "{% raw %}\n" + text + "{% endraw %}\n"
+
+
 def render_files(result, source="inventory"):
     """{relative path: (text, mode)} of the pillar files."""
     files = {"pigsty.sls": (HEADER_PUBLIC % {"shape": result["shape"], "source": source}
-                            + dump(result["public"]), 0o644)}
+                            + jinja_safe(dump(result["public"])), 0o644)}
     for cluster, data in sorted(result["private"].items()):
         files[os.path.join("clusters", "%s.sls" % cluster)] = (
             HEADER_PRIVATE % {"cluster": cluster, "shape": result["shape"], "source": source}
-            + dump(data), 0o600)
+            + jinja_safe(dump(data)), 0o600)
     return files
 
 
