@@ -4,13 +4,17 @@
                                       private part), as the master sees it: a one-line
                                       summary and the problems
     salt-run pigsty.identity node-1   the grains a node gets from the inventory
+    salt-run pigsty.import path=pigsty.yml [out=DIR] [test=True] [force=True] [meta=IP]
+                                      import a Pigsty inventory into this pillar
 """
 import logging
+import os
 import time
 
 import salt.exceptions
 
 import pigsty_fanout
+import pigsty_import
 import pigsty_inventory
 import pigsty_patroni
 import pigsty_pillar
@@ -18,6 +22,7 @@ import pigsty_pillar
 log = logging.getLogger(__name__)
 
 __virtualname__ = "pigsty"
+__func_alias__ = {"import_": "import"}
 
 
 def __virtual__():
@@ -233,3 +238,93 @@ def removal_plan(name, instances=None, force=False):
     return {"result": True, "cluster": name, "whole_cluster": whole,
             "minions": [by_instance[i]["minion"] for i in ordered], "instances": ordered,
             "leader": leader["name"] if leader else None}
+
+
+# ------------------------------------------------------------------ import
+REPO_TOP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pillar", "top.sls")
+
+
+def _refuse(message):
+    __context__["retcode"] = 1
+    return {"result": False, "retcode": 1, "comment": message}
+
+
+def _pillar_root():
+    roots = (__opts__.get("pillar_roots") or {}).get("base") or []
+    return roots[0] if roots else None
+
+
+def import_(path=None, out=None, test=False, force=False, meta=None):
+    """Import a Pigsty inventory (v1 ``all.children``/``meta`` or v2+ ``infra``/``etcd``
+    shape) into our pillar: ``OUT/pigsty.sls`` (public) and ``OUT/clusters/CLUSTER.sls``
+    (users, databases, access rules, passwords; mode 0600), each written atomically.
+
+    Prints a row for every parameter met: mapped, changed (and how), not supported (and
+    why) or skipped (groups and components we do not run), then a one-line summary. The
+    result passes ``salt-run pigsty.validate``.
+
+    path
+        the inventory (``pigsty.yml``)
+    out
+        where to write; default: the master's pillar root (``pillar_roots:base``)
+    test
+        True: print the table and what would be written, write nothing
+    force
+        True: overwrite existing files (without it, existing files are never touched)
+    meta
+        IP of the admin (meta) node, for an inventory without a ``meta``/``infra`` group
+
+    Bad input (missing file, not YAML, no cluster, a cluster without a primary, a duplicate
+    ``pg_seq``...) is refused with the field named, before anything is written.
+
+    CLI example::
+
+        salt-run pigsty.import path=/tmp/pigsty.yml test=True
+        salt-run pigsty.import path=/tmp/pigsty.yml out=/srv/pillar-new
+    """
+    try:
+        result = pigsty_import.convert(pigsty_import.load(path), meta=meta)
+    except pigsty_import.Refused as exc:
+        return _refuse("refused, nothing written: %s" % exc)
+    out_dir = out or _pillar_root()
+    if not out_dir:
+        return _refuse("out: no directory given and the master has no pillar_roots:base")
+    out_dir = os.path.abspath(out_dir)
+    files = pigsty_import.render_files(result, source=os.path.basename(path))
+    if not os.path.exists(os.path.join(out_dir, "top.sls")) and os.path.isfile(REPO_TOP):
+        with open(REPO_TOP, encoding="utf-8") as fh:
+            files["top.sls"] = (fh.read(), 0o644)
+    targets = {os.path.join(out_dir, rel): spec for rel, spec in files.items()}
+    existing = sorted(p for p in targets if os.path.exists(p))
+    imported = {os.path.join("clusters", "%s.sls" % c) for c in result["private"]}
+    stale = sorted(os.path.join("clusters", f) for f in os.listdir(os.path.join(out_dir, "clusters"))
+                   if f.endswith(".sls") and os.path.join("clusters", f) not in imported
+                   ) if os.path.isdir(os.path.join(out_dir, "clusters")) else []
+    ret = {"parameters": pigsty_import.table_lines(result["rows"]),
+           "files": {p: "mode %s" % oct(mode)[2:] for p, (_text, mode) in sorted(targets.items())}}
+    notes = []
+    if stale:
+        notes.append("left in place (not in this inventory): %s" % ", ".join(stale))
+    if existing and not force:
+        ret.update(_refuse("refused, nothing written: %s exist%s in %s; pass force=True to "
+                           "overwrite %s" % (", ".join(os.path.relpath(p, out_dir) for p in existing),
+                                             "s" if len(existing) == 1 else "",
+                                             out_dir, "it" if len(existing) == 1 else "them")))
+        if test:
+            ret["result"] = None
+        ret["summary"] = result["summary"]
+        return ret
+    if test:
+        ret["result"] = None
+        ret["summary"] = "%s; test=True: nothing written (would write %d files to %s)%s" % (
+            result["summary"], len(targets), out_dir, "".join("; " + n for n in notes))
+        return ret
+    # private files first, the public one (which top.sls reads) last
+    for target in sorted(targets, key=lambda p: (p.endswith("pigsty.sls"), p)):
+        text, mode = targets[target]
+        pigsty_import.write_atomic(target, text, mode)
+    ret["result"] = True
+    ret["summary"] = "%s; wrote %d files to %s%s%s" % (
+        result["summary"], len(targets), out_dir, " (overwritten: %d)" % len(existing) if existing else "",
+        "".join("; " + n for n in notes))
+    return ret
