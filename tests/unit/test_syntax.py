@@ -42,7 +42,7 @@ def test_default_pillar_has_no_syntax_problem():
     ("maxconn", "3000\n    server evil 6.6.6.6:5432"), ("maxconn", True), ("maxconn", 0),
     ("maxconn", 10 ** 9), ("maxconn", 3.5),
     ("dest", "pgbouncer\n"), ("dest", "mysql"),
-    ("selector", "all\nserver x"), ("selector", "[]"), ("backup", "all"), ("backup", "x y"),
+    ("selector", "all\nserver x"), ("selector", "[]"), ("backup", "every"), ("backup", "x y"),
 ])
 def test_hostile_service_field_is_refused(field, value):
     found = [p for p in problems(service(**{field: value}))
