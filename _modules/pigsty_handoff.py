@@ -180,8 +180,19 @@ def _release_early(conf, leader, members, candidate, port, stop, marks):
     return "left to Patroni (no etcd endpoint answered)"
 
 
+def checkpoint():
+    """CHECKPOINT on this node's instance, so that the one PostgreSQL writes while shutting
+    down for a demotion is short. The runner calls it before it pauses anything."""
+    conf = __salt__["pigsty.config"]()
+    if not conf:
+        raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
+    res = __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=conf["pg_dbsu"],
+                                  python_shell=False, timeout=60, ignore_retcode=True, output_loglevel="debug")
+    return res.get("retcode") == 0
+
+
 def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout=10, switch_timeout=30,
-               early_release=True, catchup_timeout=5):
+               early_release=True, catchup_timeout=5, checkpoint=True):
     """Switch the cluster's primary (this node, instance ``leader``) over to ``candidate`` (or
     to the replica Patroni picks), handing pgbouncer's clients over; returns what happened
     and how long clients waited (``paused_s``).
@@ -199,7 +210,7 @@ def switchover(leader, members, candidate=None, patroni_port=8008, pause_timeout
                 "comment": "another hand-off runs on this node; nothing was paused or switched"}
     with lock:
         return _switchover(leader, members, candidate, int(patroni_port), pause_timeout, switch_timeout,
-                           early_release, catchup_timeout)
+                           early_release, catchup_timeout, checkpoint)
 
 
 LOCK_FILE = "/run/pigsty/handoff.lock"
@@ -219,14 +230,16 @@ def _local_lock():
 
 
 def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout, early_release,
-                catchup_timeout):
+                catchup_timeout, checkpoint):
     conf = __salt__["pigsty.config"]()
     if not conf:
         raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
     dbsu = conf["pg_dbsu"]
     # a checkpoint now makes the one PostgreSQL writes while shutting down for the demotion short
-    __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=dbsu, python_shell=False,
-                            timeout=60, ignore_retcode=True, output_loglevel="debug")
+    # (the runner has done it already, before it paused other members' forwarded clients)
+    if checkpoint:
+        __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=dbsu, python_shell=False,
+                                timeout=60, ignore_retcode=True, output_loglevel="debug")
     # what pgbouncer's databases will be, for each possible new primary: ready before the pause
     files = {name: __salt__["pigsty.pgbouncer"](forward_to=ip)["database_file"]
              for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}

@@ -117,13 +117,17 @@ def _switch(ctx, merged, members, port, leader, candidate, handoff, early_releas
                   and states[m["minion"]].get("forward")]
     # a clean start: what an earlier hand-off left held, with nobody forwarding, is released
     cleaned = _leftovers(ctx, members, old, forwarders, leader_be, pgb_be)
+    # the old primary's checkpoint before anything waits (it took seconds under write load,
+    # while the forwarders' clients below were paused)
+    ctx.fan([old["minion"]], "pigsty_handoff.checkpoint", timeout=60)
     paused_fw = [n for n, ok in ctx.fan([m["minion"] for m in forwarders], "pgbouncer.pause").items()
                  if ok is True]
     res = {"result": False, "comment": "the hand-off did not start"}
     try:
         ctx.fan(minions, "pigsty_haproxy.run", [pigsty_haproxy.handoff_hold(leader_be, old["pg_instance"])])
         answers = ctx.fan([old["minion"]], "pigsty_handoff.switchover", [leader["name"], ips],
-                          {"candidate": candidate, "patroni_port": port, "early_release": early_release},
+                          {"candidate": candidate, "patroni_port": port, "early_release": early_release,
+                           "checkpoint": False},
                           timeout=90)
         res = answers.get(old["minion"])
         if not isinstance(res, dict):

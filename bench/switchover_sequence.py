@@ -19,7 +19,9 @@ import statistics
 import threading
 import time
 
-from failover import MEMBERS, TEST_PW, Writer, leader_now, role, sandbox, streaming_from  # noqa: F401
+import psycopg2
+
+from failover import MEMBERS, Writer, leader_now, sandbox, streaming_from, user_password
 
 
 def switchover(candidate):
@@ -78,6 +80,13 @@ def main():
     p.add_argument("--sequences", type=int, default=7)
     p.add_argument("--pause", type=float, default=3.0)
     args = p.parse_args()
+    leader = leader_now()
+    conn = psycopg2.connect(host=MEMBERS[leader], port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
+                            password=user_password("pg-test", "dbuser_dba"))
+    conn.autocommit = True
+    conn.cursor().execute("create table if not exists bench_failover (id bigserial primary key, at timestamptz); "
+                          "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test")
+    conn.close()
     results = []
     for i in range(args.sequences):
         r = one_sequence(args.pause)
