@@ -117,6 +117,7 @@ def exporters(cluster):
     # as monitor.sls runs it: the password in a libpq password file, none in the DSN, the
     # environment or a command line
     pgpass_dir = tempfile.mkdtemp(prefix="pigsty-exporter-pgpass-")
+    os.chmod(pgpass_dir, 0o711)             # the exporter runs as postgres: it must reach the file
     pgpass = os.path.join(pgpass_dir, "pgpass")
     with open(pgpass, "w") as fh:
         fh.write("*:*:*:%s:%s\n" % (MON_USER, MON_PASSWORD))
