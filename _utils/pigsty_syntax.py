@@ -245,18 +245,3 @@ def cluster_problems(inv, name, full=True):
         problems += user_problems(conf.get("pg_users"), vpath)
         problems += database_problems(conf.get("pg_databases"), vpath)
     return problems
-    for name in sorted(clusters, key=str):
-        cls = clusters[name]
-        if not isinstance(cls, dict) or not isinstance(cls.get("vars") or {}, dict):
-            continue
-        vpath = "pigsty:clusters:%s:vars" % name
-        conf = pigsty_inventory.cluster_vars(inv, name)
-        problems += node_problems(conf, vpath)
-        services = conf.get("pg_services")
-        for i, svc in enumerate(services if isinstance(services, list) else []):
-            problems += service_problems(svc, "%s:pg_services[%d]" % (vpath, i))
-        if private is None or name in private:
-            problems += secret_problems(conf, vpath)
-            problems += user_problems(conf.get("pg_users"), vpath)
-            problems += database_problems(conf.get("pg_databases"), vpath)
-    return problems

@@ -5,42 +5,21 @@ and a second apply that changes nothing (the dashboards' expressions: test_obser
 
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
-import os
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from conftest import REPO, node_exec, salt_json, wait_for
+from meta_http import PROM, http, prom_query
+from conftest import node_exec, salt_json, wait_for
 
 import pigsty_inventory  # noqa: E402
 import pigsty_monitor  # noqa: E402
 from pillar_fixture import default_pillar
 
 META = "10.10.10.10"
-PROM = "http://%s:9090" % META
 SINK = "/var/lib/pigsty-alerts/alerts.jsonl"
 DB_NODES = ("node-1", "node-2", "node-3")
 
 
-
-
-def http(url, host=None, timeout=5):
-    """(status, body) of a GET, with an optional Host header (Nginx's virtual hosts)."""
-    req = urllib.request.Request(url, headers={"Host": host} if host else {})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-def prom_query(expr):
-    status, body = http("%s/api/v1/query?%s" % (PROM, urllib.parse.urlencode({"query": expr})))
-    assert status == 200, body
-    return json.loads(body)["data"]["result"]
 
 
 def expected_targets():

@@ -7,38 +7,18 @@ and the portal links them.
 The local twin of these checks runs in tests/functional/test_monitoring_stack.py.
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
+from meta_http import PROM, http, prom_query
 from conftest import wait_for
 from pg import query, user_password
 
 import pigsty_monitor  # noqa: E402
 
 META = "10.10.10.10"
-PROM = "http://%s:9090" % META
 CLUSTER = "pg-test"
 PROBE_DB, PROBE_TABLE = "test", "pigsty_obs_probe"
-
-
-def http(url, host=None, timeout=10):
-    """(status, body) of a GET, with an optional Host header (Nginx's virtual hosts)."""
-    req = urllib.request.Request(url, headers={"Host": host} if host else {})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-def prom_query(expr):
-    status, body = http("%s/api/v1/query?%s" % (PROM, urllib.parse.urlencode({"query": expr})))
-    assert status == 200, (expr, body)
-    return json.loads(body)["data"]["result"]
 
 
 def live_members():
