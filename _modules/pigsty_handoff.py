@@ -230,16 +230,14 @@ def _local_lock():
 
 
 def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout, early_release,
-                catchup_timeout, checkpoint):
+                catchup_timeout, do_checkpoint):
     conf = __salt__["pigsty.config"]()
     if not conf:
         raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
-    dbsu = conf["pg_dbsu"]
     # a checkpoint now makes the one PostgreSQL writes while shutting down for the demotion short
     # (the runner has done it already, before it paused other members' forwarded clients)
-    if checkpoint:
-        __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=dbsu, python_shell=False,
-                                timeout=60, ignore_retcode=True, output_loglevel="debug")
+    if do_checkpoint:
+        checkpoint()
     # what pgbouncer's databases will be, for each possible new primary: ready before the pause
     files = {name: __salt__["pigsty.pgbouncer"](forward_to=ip)["database_file"]
              for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}
