@@ -157,12 +157,19 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
         "targets_dns": (pigsty_ha_steps.meta, inv, cluster, roles, _fan),
     }
     operating = pigsty_ha_locks.operation_in_progress(__opts__, cluster)
+    if operating:
+        # A planned switchover routes HAProxy and the VIP itself, and reconciles when it
+        # ends: a view read mid-switch is stale by the time it would be applied.
+        del calls["haproxy"], calls["vip"]
     if event is None and not operating:
         # not on the event path (a promotion's reconciliation stays as short as it can be):
         # the schedule, a minion's start and the end of a switchover look for stale pauses
         calls["pgbouncer"] = (pigsty_ha_steps.stale_pauses, members, roles, _fan)
     steps = pigsty_fanout.parallel(calls)
     t_steps = time.time()
+    for name in ("haproxy", "vip"):
+        steps.setdefault(name, {"result": True, "comment": "left to the planned operation in progress "
+                                                           "(it routes, and reconciles when it ends)"})
     held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
     if (held or handoff) and not operating:
         steps["handoff"] = pigsty_ha_steps.handoff(merged, members, roles, set(held), _fan)

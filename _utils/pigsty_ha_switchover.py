@@ -80,6 +80,10 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
         candidate = healthy[0][0]       # the streaming replica with the least lag
     try:
         with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "switchover %s -> %s" % (leader["name"], candidate)):
+            # a reconciliation that started before the lock applies what it read first: wait
+            # for it (the ones after see the operation and leave routing to it)
+            with pigsty_ha_locks.reconcile_lock(ctx.opts, cluster, wait=60):
+                pass
             res, new_name, paused, t0 = _switch(ctx, merged, members, port, leader, candidate, handoff,
                                                 early_release)
     except salt.exceptions.CommandExecutionError as exc:

@@ -69,6 +69,12 @@ def desired_health(services, live_roles):
     ``live_roles``: instance -> primary | replica | unreachable (| other, such as
     "unresponsive" for a leader whose API did not answer in time: left alone)."""
     want = {}
+    # Without a primary in the view (a promotion in progress: the old leader stopped, the
+    # new one not yet answering as primary), the leader services are left to their checks:
+    # forcing the members down then would cut the candidate that HAProxy's own check has
+    # just marked up, by the time the command lands (seen in a switchover: new connections
+    # closed with "server closed the connection unexpectedly"). Unreachable ones still go.
+    has_primary = "primary" in live_roles.values()
     for svc in services:
         if svc.get("track"):
             continue        # its servers follow the tracked service's (no checks of their own)
@@ -82,7 +88,7 @@ def desired_health(services, live_roles):
             elif role not in ("primary", "replica", "stopped", "demoting"):
                 health = None
             elif check in LEADER_CHECKS:
-                health = "up" if role == "primary" else "down"
+                health = ("up" if role == "primary" else "down") if has_primary else None
             elif check == "/read-only":
                 health = "up" if role in ("primary", "replica") else None
             elif check == "/replica":

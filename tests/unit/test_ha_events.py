@@ -75,5 +75,19 @@ def test_an_unresponsive_leader_is_left_to_the_health_checks():
     """A leader whose REST API was too slow to answer is not a dead one: the reconciler must
     not force it down (that would cut writes); HAProxy's own checks decide."""
     want = hx.desired_health(services(), {"pg-test-1": "unresponsive", "pg-test-2": "replica", "pg-test-3": "replica"})
-    assert "pg-test-1" not in want["pg-test-primary"] and "pg-test-1" not in want["pg-test-replica"]
-    assert want["pg-test-primary"] == {"pg-test-2": "down", "pg-test-3": "down"}
+    assert "pg-test-1" not in want.get("pg-test-primary", {}) and "pg-test-1" not in want["pg-test-replica"]
+    # with no primary in the view, the live replicas are left to the checks too (see below)
+    assert want.get("pg-test-primary", {}) == {}
+
+
+def test_a_view_without_primary_forces_no_live_member_down_in_the_leader_service():
+    """Mid-promotion (old leader stopped, candidate still answering as a replica) the view has
+    no primary; by the time the commands land, HAProxy's check may already have marked the
+    candidate up, and forcing it down closes new connections (issue 18, seen in the sandbox).
+    Only unreachable members are forced down; the replica service still follows the view."""
+    want = hx.desired_health(services(), {"pg-test-1": "stopped", "pg-test-2": "replica", "pg-test-3": "unreachable"})
+    assert want["pg-test-primary"] == {"pg-test-3": "down"}
+    assert want["pg-test-replica"]["pg-test-2"] == "up" and want["pg-test-replica"]["pg-test-3"] == "down"
+    # once a primary is in the view, the others are forced down in the leader service again
+    want = hx.desired_health(services(), {"pg-test-1": "stopped", "pg-test-2": "primary", "pg-test-3": "replica"})
+    assert want["pg-test-primary"] == {"pg-test-1": "down", "pg-test-2": "up", "pg-test-3": "down"}

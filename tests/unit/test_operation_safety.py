@@ -205,3 +205,26 @@ def test_removal_goes_ahead_when_every_minion_confirms_patroni_is_stopped(pigsty
     assert plan["result"] is True and plan["whole_cluster"] is True
     forced = pigsty_runner.removal_plan("pg-test", force=True)     # force skips the confirmation
     assert forced["result"] is True
+
+
+def test_a_reconciliation_during_a_planned_operation_leaves_haproxy_and_the_vip_to_it(runner, monkeypatch):
+    """A view read mid-switchover is stale when applied: the event path must not route."""
+    members = [{"pg_instance": n, "ip": ip, "minion": "node-%s" % n[-1]} for n, ip in MEMBERS.items()]
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {}))
+    monkeypatch.setattr(runner, "_members", lambda inv, c: members)
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_vars", lambda inv, c: {"patroni_port": 8008})
+    monkeypatch.setattr(runner, "live_roles", lambda m, p: (
+        {"pg-test-1": "stopped", "pg-test-2": "replica", "pg-test-3": "replica"}, {}))
+    ran = []
+    steps = runner.pigsty_ha_steps
+    for name in ("haproxy", "vip", "meta", "stale_pauses"):
+        monkeypatch.setattr(steps, name, lambda *a, _n=name: ran.append(_n) or {"result": True})
+    monkeypatch.setattr(runner, "_record", lambda cluster, entry: None)
+    with pigsty_ha_locks.operation_lock(runner.__opts__, "pg-test", "switchover pg-test-1 -> pg-test-2"):
+        res = runner.reconcile("pg-test")
+    assert ran == ["meta"]
+    assert "planned operation in progress" in res["steps"]["haproxy"]["comment"]
+    assert res["result"] is True
+    ran.clear()
+    res = runner.reconcile("pg-test")        # the operation ended: everything runs again
+    assert sorted(ran) == ["haproxy", "meta", "stale_pauses", "vip"]
