@@ -79,14 +79,22 @@ def reload(port=None, wait=0, interval=0.5):
 PAUSE_MARKER = "/run/pigsty/pgbouncer-paused"   # written by pause(), removed by resume()
 
 
-def pause(database=None, port=None, timeout=30):
+def pause(database=None, port=None, timeout=30, hold=120):
     """PAUSE (all databases, or one): new queries wait, server connections are released.
-    A marker (time, pid) says pgbouncer was paused by us, so that a pause whose owner died
-    (pigsty_handoff.resume_stale) can be told from one an operator made by hand."""
+    A marker (time, pid, expires) says pgbouncer was paused by us, so that a pause whose
+    owner died (pigsty_handoff.resume_stale, and the node's pigsty-pgbouncer-watchdog once
+    ``hold`` seconds have passed) can be told from one an operator made by hand."""
+    try:
+        hold = float(hold)
+    except (TypeError, ValueError):
+        hold = -1
+    if not 0 < hold <= 3600:
+        raise salt.exceptions.SaltInvocationError("hold: %r, expected seconds in (0, 3600]" % (hold,))
     try:
         os.makedirs(os.path.dirname(PAUSE_MARKER), exist_ok=True)
+        now = time.time()
         with open(PAUSE_MARKER, "w") as fh:
-            json.dump({"time": time.time(), "pid": os.getpid(), "database": database}, fh)
+            json.dump({"time": now, "pid": os.getpid(), "database": database, "expires": now + hold}, fh)
     except OSError as exc:
         log.warning("pgbouncer: pause marker not written: %s", exc)
     _console("PAUSE" + (" %s" % _db(database) if database else ""), port, timeout=timeout)

@@ -242,7 +242,9 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
     files = {name: __salt__["pigsty.pgbouncer"](forward_to=ip)["database_file"]
              for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}
     try:
-        __salt__["pgbouncer.pause"](timeout=pause_timeout)
+        # the node's watchdog resumes this pause on its own if nobody has by then
+        __salt__["pgbouncer.pause"](timeout=pause_timeout,
+                                    hold=pause_timeout + catchup_timeout + switch_timeout + 15)
     except salt.exceptions.CommandExecutionError as exc:
         __salt__["pgbouncer.resume"]()
         return {"result": False, "new": None,

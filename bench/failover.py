@@ -3,6 +3,7 @@
 
     /opt/pigsty/venv/bin/python bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
     /opt/pigsty/venv/bin/python bench/failover.py --switchover [--runs N]
+    /opt/pigsty/venv/bin/python bench/failover.py --switchover --sequences N [--pause S]
 
 Per run: the primary (pg-test-1 on node-1) is hard-killed (`sandbox.py kill node-1`) while
 a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
@@ -25,6 +26,8 @@ Then node-1 is started again, rejoins, and the primary is switched back to pg-te
 members, while one client writes on a single connection and one connects per transaction,
 both through 5433 (every 20 ms); printed per run: how long the runner says clients waited,
 the longest gap between commits of each client, failed transactions.
+--switchover --sequences N: back-and-forth sequences (A -> B -> A -> B) with clients that
+open a new connection per transaction and long sessions (bench/switchover_sequence.py).
 --no-reactor stops the salt-master during the runs (health-check-only routing, the
 baseline) and starts it again at the end. Traffic goes only to 10.10.10.0/24; every loop is
 bounded in time.
@@ -370,7 +373,13 @@ def main():
                    help="planned switchovers through the runner instead of hard kills")
     p.add_argument("--no-early-release", action="store_true",
                    help="with --switchover: let Patroni release the leader key itself")
+    p.add_argument("--sequences", type=int, default=0,
+                   help="with --switchover: N back-and-forth sequences with connection churn")
+    p.add_argument("--pause", type=float, default=3.0, help="with --sequences: seconds between switchovers")
     args = p.parse_args()
+    if args.switchover and args.sequences:
+        import switchover_sequence          # it imports this module's helpers
+        return switchover_sequence.run(args.sequences, args.pause)
     psycopg2.connect(host="10.10.10.11", port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
                      password=user_password("pg-test", "dbuser_dba")).cursor().execute(
         "create table if not exists bench_failover (id bigserial primary key, at timestamptz); "

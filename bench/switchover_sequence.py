@@ -80,6 +80,12 @@ def main():
     p.add_argument("--sequences", type=int, default=7)
     p.add_argument("--pause", type=float, default=3.0)
     args = p.parse_args()
+    run(args.sequences, args.pause)
+
+
+def run(sequences, pause):
+    """``sequences`` back-and-forth sequences, ``pause`` seconds between switchovers; prints
+    each and the median / max (also reached as `bench/failover.py --switchover --sequences N`)."""
     leader = leader_now()
     conn = psycopg2.connect(host=MEMBERS[leader], port=5436, user="dbuser_dba", dbname="test", connect_timeout=3,
                             password=user_password("pg-test", "dbuser_dba"))
@@ -88,8 +94,8 @@ def main():
                           "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test")
     conn.close()
     results = []
-    for i in range(args.sequences):
-        r = one_sequence(args.pause)
+    for i in range(sequences):
+        r = one_sequence(pause)
         results.append(r)
         print("sequence %d: %s | %d transactions, failed: per-transaction clients %d, long sessions %d | "
               "longest commit gap: per-transaction %.3fs, long %.3fs | clients waited max %.3fs" % (

@@ -7,6 +7,7 @@ include:
   # users before pgbouncer: pgbouncer's userlist copies the verifiers Postgres stores
   - pgsql.user
   - pgsql.pgbouncer
+  - pgsql.pause_watchdog
   - pgsql.service
   - pgsql.vip
   - pgsql.monitor

@@ -3,7 +3,7 @@
 # Run it through orch.pgsql_remove, which refuses to remove a running primary unless told.
 # Every service a pgsql state starts (service.running in salt/pgsql/; a unit test keeps the
 # list complete), the exporters first, patroni last.
-{%- set role_services = ['pigsty-pgbouncer-exporter', 'prometheus-postgres-exporter', 'prometheus-node-exporter',
+{%- set role_services = ['pigsty-pgbouncer-watchdog.timer', 'pigsty-pgbouncer-exporter', 'prometheus-postgres-exporter', 'prometheus-node-exporter',
                          'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
 {%- for svc in role_services %}
 pgsql-remove-{{ svc }}:

@@ -21,4 +21,4 @@ def services_stopped_by_pgsql_remove():
     """The services pgsql.remove stops, in its order."""
     with open(os.path.join(REPO, "salt", "pgsql", "remove.sls")) as fh:
         listed = re.search(r"set role_services = \[(.*?)\]", fh.read(), re.S).group(1)
-    return re.findall(r"'([\w-]+)'", listed)
+    return re.findall(r"'([\w.-]+)'", listed)
