@@ -19,6 +19,9 @@ pgbouncer-watchdog-units:
             After=pgbouncer.service
             [Service]
             Type=oneshot
+            # a run every 5 s is a steady state, not worth a journal line (systemd's own
+            # start/finish lines included); a resume is logged at warning level
+            LogLevelMax=notice
             ExecStart=/usr/local/bin/pigsty-pgbouncer-watchdog --port {{ pg.pgbouncer_port }} --dbsu {{ pg.pg_dbsu }}
       - /etc/systemd/system/pigsty-pgbouncer-watchdog.timer:
         - contents: |
@@ -45,4 +48,3 @@ pgbouncer-watchdog-timer:
     - require:
       - module: pgbouncer-watchdog-daemon-reload
       - file: pgbouncer-watchdog-script
-      - service: pgbouncer-service

@@ -80,7 +80,7 @@ def run(port, dbsu, marker_path=MARKER, lock_path=LOCK, resume=console_resume, n
                 os.unlink(marker_path)
             except FileNotFoundError:
                 pass
-            print("resumed pgbouncer on port %s: paused at %s by pid %s, expired at %s, its hand-off is gone" % (
+            print("<4>resumed pgbouncer on port %s: paused at %s by pid %s, expired at %s, its hand-off is gone" % (
                 port, marker.get("time"), marker.get("pid"), marker.get("expires")), flush=True)
         return verdict
 
@@ -93,7 +93,7 @@ def main(argv=None):
     try:
         run(args.port, args.dbsu)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
-        print("pigsty-pgbouncer-watchdog: %s" % exc, file=sys.stderr, flush=True)
+        print("<3>pigsty-pgbouncer-watchdog: %s" % exc, file=sys.stderr, flush=True)
         return 1
     return 0
 
