@@ -79,11 +79,13 @@ def reload(port=None, wait=0, interval=0.5):
 PAUSE_MARKER = "/run/pigsty/pgbouncer-paused"   # written by pause(), removed by resume()
 
 
-def pause(database=None, port=None, timeout=30, hold=120):
+def pause(database=None, port=None, timeout=30, hold=120, while_alive=False):
     """PAUSE (all databases, or one): new queries wait, server connections are released.
     A marker (time, pid, expires) says pgbouncer was paused by us, so that a pause whose
     owner died (pigsty_handoff.resume_stale, and the node's pigsty-pgbouncer-watchdog once
-    ``hold`` seconds have passed) can be told from one an operator made by hand."""
+    ``hold`` seconds have passed) can be told from one an operator made by hand. With
+    ``while_alive`` the pause belongs to this process: the watchdog resumes it as soon as the
+    process is gone (a hand-off, which resumes before it returns)."""
     try:
         hold = float(hold)
     except (TypeError, ValueError):
@@ -94,7 +96,8 @@ def pause(database=None, port=None, timeout=30, hold=120):
         os.makedirs(os.path.dirname(PAUSE_MARKER), exist_ok=True)
         now = time.time()
         with open(PAUSE_MARKER, "w") as fh:
-            json.dump({"time": now, "pid": os.getpid(), "database": database, "expires": now + hold}, fh)
+            json.dump({"time": now, "pid": os.getpid(), "database": database, "expires": now + hold,
+                       "while_alive": bool(while_alive)}, fh)
     except OSError as exc:
         log.warning("pgbouncer: pause marker not written: %s", exc)
     _console("PAUSE" + (" %s" % _db(database) if database else ""), port, timeout=timeout)

@@ -243,7 +243,8 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
              for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}
     try:
         # the node's watchdog resumes this pause on its own if nobody has by then
-        __salt__["pgbouncer.pause"](timeout=pause_timeout,
+        # (at once if this process dies: the pause is ours while we live)
+        __salt__["pgbouncer.pause"](timeout=pause_timeout, while_alive=True,
                                     hold=pause_timeout + catchup_timeout + switch_timeout + 15)
     except salt.exceptions.CommandExecutionError as exc:
         __salt__["pgbouncer.resume"]()

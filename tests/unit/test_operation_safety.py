@@ -30,7 +30,7 @@ class Pgbouncer:
             "cmd.run_all": lambda *a, **k: {"retcode": 0},
         }
 
-    def pause(self, timeout=30, hold=120):
+    def pause(self, timeout=30, hold=120, while_alive=False):
         assert hold >= timeout              # the watchdog must not resume while PAUSE may still wait
         self.paused, self.marker = True, {"time": 1.0, "expires": 1.0 + hold}
         self.calls.append("pause")

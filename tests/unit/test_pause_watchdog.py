@@ -72,3 +72,17 @@ def test_a_failed_resume_keeps_the_marker_for_the_next_round(paths):
     with pytest.raises(RuntimeError):
         wd.run(6432, "postgres", marker, lock, resume=fail, now=10.0)
     assert os.path.exists(marker)
+
+
+def test_a_pause_that_belongs_to_a_dead_process_ends_with_it_before_expiry():
+    marker = {"time": 1000.0, "pid": 4242, "expires": 1060.0, "while_alive": True}
+    assert wd.decide(marker, 1001.0, True, is_alive=lambda pid: False) == "resume"
+    assert wd.decide(marker, 1001.0, True, is_alive=lambda pid: True) == "not expired"
+    assert wd.decide(marker, 1001.0, False, is_alive=lambda pid: False) == "hand-off running"
+    # a pause without while_alive (the runner's, of forwarding members) waits for its expiry
+    assert wd.decide(dict(marker, while_alive=False), 1001.0, True, is_alive=lambda pid: False) == "not expired"
+
+
+def test_alive_tells_this_process_from_a_pid_that_does_not_exist():
+    assert wd.alive(os.getpid()) is True
+    assert wd.alive(2 ** 22 + 12345) is False

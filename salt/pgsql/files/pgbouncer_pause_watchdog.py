@@ -24,15 +24,28 @@ LOCK = "/run/pigsty/handoff.lock"
 DEFAULT_HOLD = 120          # a marker without "expires" (older code) expires this long after "time"
 
 
-def decide(marker, now, lock_free):
-    """'resume', or why not: 'no marker', 'not expired', 'hand-off running'."""
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError):
+        return True                         # exists (another user's), or unknown: assume alive
+    return True
+
+
+def decide(marker, now, lock_free, is_alive=alive):
+    """'resume', or why not: 'no marker', 'not expired', 'hand-off running'. A pause that
+    belongs to its process (``while_alive``: a hand-off's) ends with that process; any
+    other ends when it expires."""
     if marker is None:
         return "no marker"
     try:
         expires = float(marker.get("expires") or float(marker.get("time", 0)) + DEFAULT_HOLD)
     except (TypeError, ValueError):
         expires = 0.0                       # an unreadable marker is nobody's: resume
-    if now < expires:
+    owner_gone = bool(marker.get("while_alive")) and not is_alive(marker.get("pid"))
+    if now < expires and not owner_gone:
         return "not expired"
     if not lock_free:
         return "hand-off running"
@@ -80,7 +93,7 @@ def run(port, dbsu, marker_path=MARKER, lock_path=LOCK, resume=console_resume, n
                 os.unlink(marker_path)
             except FileNotFoundError:
                 pass
-            print("<4>resumed pgbouncer on port %s: paused at %s by pid %s, expired at %s, its hand-off is gone" % (
+            print("<4>resumed pgbouncer on port %s: paused at %s by pid %s (expiring at %s), its hand-off is gone" % (
                 port, marker.get("time"), marker.get("pid"), marker.get("expires")), flush=True)
         return verdict
 
