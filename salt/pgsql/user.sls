@@ -44,6 +44,30 @@ pg-monitor-extensions:
     - require:
       - pigsty_pg: pg-default-roles
 
+{%- if pg.pg_default_schemas or pg.pg_default_extensions %}
+{%-   for dbname in ['template1', 'postgres'] %}
+
+# Pigsty's pg_default_schemas / pg_default_extensions: in template1, so every database
+# created from it has them, and in postgres.
+pg-default-contents-{{ dbname }}:
+  pigsty_pg.database_present:
+    - name: {{ dbname }}
+    - schemas: {{ pg.pg_default_schemas | json }}
+    - extensions: {{ pg.pg_default_extensions | json }}
+    - require:
+      - pigsty_pg: pg-default-roles
+{%-     if dbname == 'postgres' %}
+      - pigsty_pg: pg-monitor-extensions
+{%-     endif %}
+{%-     if dbname == 'template1' %}
+    - require_in:
+{%-       for db in pg.pg_databases %}
+      - pigsty_pg: pg-database-{{ db.name }}
+{%-       endfor %}
+{%-     endif %}
+{%-   endfor %}
+{%- endif %}
+
 pg-system-user-{{ pg.pg_replication_username }}:
   pigsty_pg.user_present:
     - name: {{ pg.pg_replication_username }}
