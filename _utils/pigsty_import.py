@@ -45,6 +45,7 @@ import pigsty_import_catalog as C
 import pigsty_import_rules as R
 import pigsty_inventory
 import pigsty_sql
+import pigsty_syntax
 
 MAPPED, CHANGED, UNSUPPORTED, SKIPPED = "mapped", "changed", "unsupported", "skipped"
 STATUSES = (MAPPED, CHANGED, UNSUPPORTED, SKIPPED)
@@ -932,12 +933,17 @@ class Importer:
             if key == "name":
                 continue
             value = spec[key]
-            if key in ("pool_mode", "pool_connlimit", "search_path", "admin"):
+            if key in ("search_path", "admin"):
                 notes.append("%s left out (not supported: %s)" % (key, {
-                    "pool_mode": "per-user pool mode: issue 14",
-                    "pool_connlimit": "per-user pool limits: issue 14",
                     "search_path": "use parameters: {search_path: ...}",
                     "admin": "grant with admin option"}[key]))
+                continue
+            if key in ("pool_mode", "pool_connlimit"):       # pgbouncer's [users] options
+                if key == "pool_mode" and value not in pigsty_syntax.POOL_MODES or \
+                        key == "pool_connlimit" and not (isinstance(value, int) and value >= -1):
+                    notes.append("%s left out (%s is not a pgbouncer %s)" % (key, _short(value), key))
+                else:
+                    user[key] = value
                 continue
             if key not in pigsty_sql.USER_FIELDS:
                 notes.append("%s left out (unknown field)" % key)

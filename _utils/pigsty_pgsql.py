@@ -69,6 +69,7 @@ def tuning(conf, mem_mb):
         "max_locks_per_transaction": 128, "max_prepared_transactions": 0,
         "track_commit_timestamp": "on", "wal_keep_size": "1GB",
         "password_encryption": "scram-sha-256", "hot_standby_feedback": "on",
+        "shared_preload_libraries": ", ".join(pigsty_syntax.preload_libraries(conf["pg_libs"])),
         "track_io_timing": "on",
         "log_min_duration_statement": 100, "log_checkpoints": "on", "log_lock_waits": "on",
         "checkpoint_completion_target": 0.9, "idle_in_transaction_session_timeout": "10min",
@@ -103,7 +104,6 @@ def tuning(conf, mem_mb):
     }
     params = dict(common)
     params.update(profiles[profile])
-    params["shared_preload_libraries"] = ", ".join(pigsty_syntax.preload_libraries(conf["pg_libs"]))
     return params
 
 
@@ -351,6 +351,23 @@ def pgbouncer_database_file(databases):
     """The text of pgbouncer's database.txt (the state and the hand-off write the same)."""
     return ";; Managed by Salt (Pigsty on Salt): pgbouncer databases from pillar pg_databases\n" + "".join(
         "%s = %s\n" % (d["name"], d["line"]) for d in databases)
+
+
+def pgbouncer_user_options(conf):
+    """pgbouncer's [users] lines: Pigsty's per-user pool_mode and pool_connlimit
+    (max_user_connections; -1: no limit) of the users that log in through pgbouncer."""
+    lines = []
+    for u in conf.get("pg_users") or []:
+        if not u.get("pgbouncer") or u.get("state", "present") == "absent":
+            continue
+        options = []
+        if u.get("pool_mode"):
+            options.append("pool_mode=%s" % u["pool_mode"])
+        if u.get("pool_connlimit", -1) not in (None, -1):
+            options.append("max_user_connections=%d" % u["pool_connlimit"])
+        if options:
+            lines.append("%s = %s" % (u["name"], " ".join(options)))
+    return lines
 
 
 def pgbouncer_users(conf):

@@ -290,7 +290,7 @@ V2_EXPECTED = [
     ("all.vars", "infra_portal", "changed", "blackbox, loki"),
     ("pg-test", "pg_admin_password", "mapped", "private file"),
     ("pg-test (from all.vars)", "pg_monitor_password", "changed", "moved"),
-    ("pg-meta", "pg_users[dbuser_app]", "changed", "pool_mode left out"),
+    ("pg-meta", "pg_users[dbuser_app]", "changed", "SCRAM-SHA-256 verifier"),
     ("pg-meta", "pg_users[dbuser_report]", "mapped", "private file"),
     ("pg-meta", "pg_users[dbuser_nopass]", "changed", "generated"),
     ("pg-test", "pg_users[test]", "changed", "expire_at left out"),
