@@ -59,7 +59,7 @@ pg-default-contents-{{ dbname }}:
 {%-     if dbname == 'postgres' %}
       - pigsty_pg: pg-monitor-extensions
 {%-     endif %}
-{%-     if dbname == 'template1' %}
+{%-     if dbname == 'template1' and pg.pg_databases %}
     - require_in:
 {%-       for db in pg.pg_databases %}
       - pigsty_pg: pg-database-{{ db.name }}
