@@ -8,6 +8,7 @@ import re
 import types
 
 import pytest
+import yaml
 
 import pigsty_defaults as D
 import pigsty_infra
@@ -92,6 +93,8 @@ def custom():
 def test_every_rendered_pgsql_file_uses_the_custom_port_dbsu_and_namespace(custom, relpath):
     text = render_state(relpath, template_salt(custom))
     assert _defaults_in(text) == [], relpath
+    if relpath.endswith(".sls"):
+        assert isinstance(yaml.safe_load(text), dict), relpath     # a state file Salt can read
 
 
 def test_the_custom_values_are_where_they_belong(custom):
@@ -264,7 +267,10 @@ def rendered(what, pillar):
 def test_each_parameter_changes_what_is_rendered(cvars, what, check):
     pillar = pillar_with(**cvars)
     assert inv.validate(pillar) == []
-    assert check(rendered(what, pillar)), (cvars, what)
+    out = rendered(what, pillar)
+    assert check(out), (cvars, what)
+    if what.endswith(".sls"):
+        assert isinstance(yaml.safe_load(out), dict)
     assert not check(rendered(what, default_pillar())), "the default already passes: %s" % cvars
 
 
