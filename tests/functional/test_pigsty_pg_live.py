@@ -392,7 +392,7 @@ def test_userlist_carries_the_verifiers_postgres_stores(pg, pg_mod, tmp_path):
 def test_userlist_pillar_users_and_hashes(pg, pg_mod, tmp_path, monkeypatch):
     name = _name("dbuser")
     md5 = "md5" + hashlib.md5(("secret" + name).encode()).hexdigest()
-    conf = {"pg_dbsu": "postgres", "pg_admin_username": "dbuser_dba", "pg_admin_password": "a",
+    conf = {"pg_dbsu": "postgres", "pg_port": 5432, "pg_admin_username": "dbuser_dba", "pg_admin_password": "a",
             "pg_monitor_username": "dbuser_monitor", "pg_monitor_password": "m",
             "pg_users": [{"name": name, "password": md5, "pgbouncer": True},
                          {"name": "not_pooled", "password": "x"}]}
