@@ -64,6 +64,11 @@ def database_present(name, **spec):
     return _run(name, lambda test: __salt__["pigsty_pg.db_ensure"](name, test=test, **spec))
 
 
+def database_absent(name):
+    """The database does not exist (dropped WITH (FORCE): its sessions end)."""
+    return _run(name, lambda test: __salt__["pigsty_pg.db_ensure"](name, test=test, state="absent"))
+
+
 def default_roles_present(name, admin_user=None):
     """Pigsty's dbrole_* roles and their default privileges (``name`` is only a label)."""
     return _run(name, lambda test: __salt__["pigsty_pg.default_roles_ensure"](

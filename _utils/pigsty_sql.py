@@ -650,7 +650,9 @@ def database_plan(desired, current):
     name = desired["name"]
     db = quote_ident(name)
     if desired["state"] == "absent":
-        return ({"database": "dropped"}, ["DROP DATABASE %s" % db]) if current else ({}, [])
+        # WITH (FORCE): pgbouncer's idle server connections (and the clients') would make
+        # a plain DROP fail; pillar asks for the database to go, so its sessions end
+        return ({"database": "dropped"}, ["DROP DATABASE %s WITH (FORCE)" % db]) if current else ({}, [])
     fixed = _fixed_at_creation(desired)
     changes, statements = {}, []
     if current is None:

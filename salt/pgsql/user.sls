@@ -106,16 +106,31 @@ pg-user-{{ user.name }}:
 {%-   do spec.pop('state', None) %}
 
 pg-database-{{ db.name }}:
+{%-   if db.get('state', 'present') == 'absent' %}
+{%-     set leaving = pg.pg_users | selectattr('state', 'defined') | selectattr('state', 'equalto', 'absent') | list %}
+  pigsty_pg.database_absent:
+    - name: {{ db.name }}
+    - require:
+      - pigsty_pg: pg-default-roles
+{%-     if leaving %}
+    # before its owner can be dropped
+    - require_in:
+{%-       for user in leaving %}
+      - pigsty_pg: pg-user-{{ user.name }}
+{%-       endfor %}
+{%-     endif %}
+{%-   else %}
   pigsty_pg.database_present:
     - name: {{ db.name }}
-{%-   for key, value in spec | dictsort %}
+{%-     for key, value in spec | dictsort %}
     - {{ key }}: {{ value | json }}
-{%-   endfor %}
+{%-     endfor %}
     - require:
-{%-   for user in pg.pg_users %}
+{%-     for user in pg.pg_users %}
       - pigsty_pg: pg-user-{{ user.name }}
-{%-   endfor %}
+{%-     endfor %}
       - pigsty_pg: pg-default-roles
+{%-   endif %}
 {%- endfor %}
 {%- else %}
 pg-users-on-primary-only:

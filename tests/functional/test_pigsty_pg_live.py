@@ -268,9 +268,11 @@ def test_database_lifecycle(pg, pg_mod):
     with pytest.raises(CommandExecutionError) as err:
         pg_mod.db_ensure(dbname, **pg.conn, **dict(changed, encoding="SQL_ASCII"))
     assert "encoding is 'UTF8' (asked: 'SQL_ASCII')" in str(err.value)
-    # drop
+    # drop, while a session is connected to it (pgbouncer's pools would be)
+    held = pg.connect(dbname)
     assert pg_mod.db_ensure(dbname, **pg.conn, state="absent")["changes"] == \
         {"database": "dropped"}
+    held.close()
     assert pg_mod.db_info(dbname, **pg.conn) is None
     for user in (owner, other):
         pg_mod.user_remove(user, **pg.conn)

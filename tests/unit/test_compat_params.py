@@ -307,6 +307,26 @@ def test_per_user_pool_options_go_to_pgbouncers_users_section():
     assert app and app[0]["pool_mode"] == "session"
 
 
+def test_a_database_with_state_absent_is_dropped_before_its_leaving_owner():
+    """state: absent of a database was accepted and then ignored by pgsql.user."""
+    pillar = default_pillar()
+    cvars = pillar["pigsty"]["clusters"]["pg-test"]["vars"]
+    cvars["pg_users"].append({"name": "dbuser_old", "state": "absent"})
+    cvars["pg_databases"].append({"name": "old", "owner": "dbuser_old", "state": "absent"})
+    assert inv.validate(pillar) == []
+    states = yaml.safe_load(render_state("pgsql/user.sls", template_salt(pillar)))
+    drop = states["pg-database-old"]["pigsty_pg.database_absent"]
+    assert {"name": "old"} in drop
+    assert {"require_in": [{"pigsty_pg": "pg-user-dbuser_old"}]} in drop
+    assert "pigsty_pg.user_absent" in states["pg-user-dbuser_old"]
+    assert "old" not in [d["name"] for d in pgsql.pgbouncer_databases(conf_of(pillar=pillar))]
+    state = load_module("_states/pigsty_pg.py", opts={"test": False}, salt={
+        "pigsty_pg.db_ensure": lambda name, test, **spec: {"changes": {"database": "dropped"},
+                                                            "comment": "%s %s" % (name, spec)}})
+    ret = state.database_absent("old")
+    assert ret["result"] is True and "'state': 'absent'" in ret["comment"]
+
+
 def test_a_member_weight_wins_over_the_cluster_weight():
     pillar = pillar_with(pg_weight=80)
     pillar["pigsty"]["clusters"]["pg-test"]["hosts"]["10.10.10.12"]["pg_weight"] = 0
