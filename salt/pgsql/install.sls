@@ -54,6 +54,17 @@ pgsql-dbsu:
     - gid: {{ dbsu.group }}
     - require:
       - pkg: pgsql-packages
+
+# Debian's pgbouncer (run as postgres on install) has already created its log file.
+pgsql-dbsu-pgbouncer-log:
+  file.managed:
+    - name: /var/log/postgresql/pgbouncer.log
+    - replace: False
+    - user: {{ dbsu.name }}
+    - group: {{ dbsu.group }}
+    - mode: '0640'
+    - require:
+      - user: pgsql-dbsu
 {%-   for unit in ['patroni', 'pgbouncer'] %}
 
 pgsql-dbsu-{{ unit }}-unit:
