@@ -349,10 +349,12 @@ def db_ensure(name, test=False, **kwargs):
     return _result(where, changes, test)
 
 
-def default_roles_ensure(test=False, admin_user=None, **kwargs):
+def default_roles_ensure(test=False, admin_user=None, privileges=None, **kwargs):
     """Pigsty's default roles (dbrole_readonly, dbrole_offline, dbrole_readwrite,
     dbrole_admin) and their default privileges on what the superuser (the connecting user)
     and ``admin_user`` create, in template1 (inherited by new databases) and postgres.
+    ``privileges``: Pigsty's pg_default_privileges lines ("GRANT SELECT ON TABLES TO
+    dbrole_readonly", ...); ours by default. Missing ones are granted, none revoked.
 
     CLI example::
 
@@ -360,6 +362,7 @@ def default_roles_ensure(test=False, admin_user=None, **kwargs):
     """
     conn, rest = _split(kwargs)
     _no_extra("default_roles_ensure", rest)
+    wanted = None if privileges is None else _spec(pigsty_sql.parse_default_privileges, privileges)
     owners = [conn.get("user") or _local()["pg_dbsu"]] + ([admin_user] if admin_user else [])
     changes = {}
     with _connect(conn) as db:
@@ -378,7 +381,7 @@ def default_roles_ensure(test=False, admin_user=None, **kwargs):
         with _connect(conn, dbname) as db:
             statements = [statement for owner in owners
                           for statement in pigsty_sql.default_privileges_sql(
-                              owner, _default_acl(db, owner))]
+                              owner, _default_acl(db, owner), wanted)]
             if statements:
                 changes.setdefault("default_privileges", {})[dbname] = statements
             if statements and not test:

@@ -67,6 +67,22 @@ DEFAULTS = {
     "pg_libs": "pg_stat_statements",   # comma-separated, Pigsty's form
     "pg_extensions": [],           # Debian package names, e.g. postgresql-15-postgis-3
     "pg_default_schemas": [],      # created in template1 (so in every new database) and postgres
+    # default privileges on what the dbsu and the admin user create (Pigsty's form); what is
+    # missing is granted, nothing is revoked
+    "pg_default_privileges": [
+        "GRANT USAGE ON SCHEMAS TO dbrole_readonly", "GRANT SELECT ON TABLES TO dbrole_readonly",
+        "GRANT SELECT ON SEQUENCES TO dbrole_readonly",
+        "GRANT EXECUTE ON FUNCTIONS TO dbrole_readonly",
+        "GRANT USAGE ON SCHEMAS TO dbrole_offline", "GRANT SELECT ON TABLES TO dbrole_offline",
+        "GRANT SELECT ON SEQUENCES TO dbrole_offline",
+        "GRANT EXECUTE ON FUNCTIONS TO dbrole_offline",
+        "GRANT INSERT ON TABLES TO dbrole_readwrite", "GRANT UPDATE ON TABLES TO dbrole_readwrite",
+        "GRANT DELETE ON TABLES TO dbrole_readwrite",
+        "GRANT USAGE ON SEQUENCES TO dbrole_readwrite",
+        "GRANT UPDATE ON SEQUENCES TO dbrole_readwrite",
+        "GRANT TRUNCATE ON TABLES TO dbrole_admin", "GRANT REFERENCES ON TABLES TO dbrole_admin",
+        "GRANT TRIGGER ON TABLES TO dbrole_admin", "GRANT CREATE ON SCHEMAS TO dbrole_admin",
+    ],
     "pg_default_extensions": [],   # names or {name, schema}: created there too
     # ---- pgbouncer
     "pgbouncer_poolmode": "transaction",   # session | transaction | statement

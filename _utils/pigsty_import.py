@@ -728,20 +728,16 @@ class Importer:
                             _short(value), _short(", ".join(p for p in pkgs if p not in debian))))
 
     def _p_pg_default_privileges(self, scope, where, key, value):
-        want = set()
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
         try:
-            for line in value or []:
-                m = re.fullmatch(r"\s*GRANT\s+(.+?)\s+ON\s+(\w+)\s+TO\s+(\w+)\s*", str(line), re.I)
-                if not m:
-                    raise ValueError(line)
-                for priv in m.group(1).split(","):
-                    want.add((m.group(3), m.group(2).upper(), priv.strip().upper()))
-        except ValueError:
-            want = None
-        if want == set(pigsty_sql.DEFAULT_PRIVILEGES):
+            granted = pigsty_sql.parse_default_privileges(value)
+        except ValueError as exc:
+            return self.row(scope, key, UNSUPPORTED, "cannot read it: %s" % _short(str(exc), 160))
+        if set(granted) == set(pigsty_sql.DEFAULT_PRIVILEGES):
             return self.row(scope, key, MAPPED, "Pigsty's default privileges: same as ours; nothing written")
-        return self.row(scope, key, UNSUPPORTED, "differs from our built-in default privileges, "
-                        "which are fixed (the pg_default_* lists: issue 14)")
+        self._write(where, key, value)
+        return self.row(scope, key, MAPPED, "%d line(s)" % len(value), ref=(where, key))
 
     def _p_pg_default_extensions(self, scope, where, key, value):
         if where is None:

@@ -239,6 +239,24 @@ def preload_libraries(value):
     return [x.strip() for x in str(value).split(",") if x.strip()]
 
 
+def grantee_problems(conf, vpath):
+    """pg_default_privileges' grantees that are no role of the cluster (its private part
+    known: pg_users)."""
+    import pigsty_sql  # pylint: disable=import-outside-toplevel
+    try:
+        granted = pigsty_sql.parse_default_privileges(conf.get("pg_default_privileges"))
+    except ValueError:
+        return []                   # reported by parameter_problems where it is set
+    users = conf.get("pg_users") if isinstance(conf.get("pg_users"), list) else []
+    known = {r["name"] for r in pigsty_sql.DEFAULT_ROLES}
+    known |= {u.get("name") for u in users if isinstance(u, dict)}
+    known |= {conf.get(k) for k in ("pg_dbsu", "pg_admin_username", "pg_monitor_username",
+                                    "pg_replication_username")}
+    return ["%s:pg_default_privileges: %s is not a role of this cluster (expected a dbrole_* "
+            "role, a system user or one of pg_users)" % (vpath, grantee)
+            for grantee in sorted({g for g, _k, _p in granted} - known)]
+
+
 def parameter_problems(conf, vpath, keys=None):
     """The parameters taken over from Pigsty (initdb options, pg_libs, pg_extensions, the
     pg_default_* lists, pgbouncer's pool settings, node tuning), each checked for what the
@@ -286,6 +304,11 @@ def parameter_problems(conf, vpath, keys=None):
     if has("pg_weight") and not (_is_int(conf["pg_weight"]) and 0 <= conf["pg_weight"] <= 256):
         problems.append("%s:pg_weight: expected HAProxy's server weight, an integer 0-256 (0: "
                         "no new connections), got %s" % (vpath, _word(conf["pg_weight"])))
+    if has("pg_default_privileges"):
+        try:
+            pigsty_sql.parse_default_privileges(conf["pg_default_privileges"])
+        except ValueError as exc:
+            problems.append("%s:pg_default_privileges: %s" % (vpath, exc))
     if has("pgbouncer_poolmode") and conf["pgbouncer_poolmode"] not in POOL_MODES:
         problems.append("%s:pgbouncer_poolmode: expected one of %s, got %s" % (
             vpath, ", ".join(POOL_MODES), _word(conf["pgbouncer_poolmode"])))
@@ -349,4 +372,5 @@ def cluster_problems(inv, name, full=True):
         problems += secret_problems(conf, vpath)
         problems += user_problems(conf.get("pg_users"), vpath)
         problems += database_problems(conf.get("pg_databases"), vpath)
+        problems += grantee_problems(conf, vpath)
     return problems

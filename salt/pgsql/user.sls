@@ -6,6 +6,7 @@
 pg-default-roles:
   pigsty_pg.default_roles_present:
     - name: {{ pg.pg_admin_username }}
+    - privileges: {{ pg.pg_default_privileges | json }}
 
 pg-system-user-{{ pg.pg_admin_username }}:
   pigsty_pg.user_present:
@@ -22,6 +23,7 @@ pg-default-privileges:
   pigsty_pg.default_roles_present:
     - name: {{ pg.pg_admin_username }}
     - admin_user: {{ pg.pg_admin_username }}
+    - privileges: {{ pg.pg_default_privileges | json }}
     - require:
       - pigsty_pg: pg-system-user-{{ pg.pg_admin_username }}
 

@@ -306,6 +306,26 @@ def test_default_roles_and_privileges(pg, pg_mod):
     pg_mod.db_ensure(dbname, **pg.conn, state="absent")
 
 
+def test_default_privileges_from_pillar_lines(pg, pg_mod):
+    """pg_default_privileges (Pigsty's lines): the missing ones are granted on what the admin
+    user creates; a bad line is refused before anything changes."""
+    admin = _name("dbuser_dba")
+    pg_mod.user_ensure(admin, **pg.conn, password="dba-pw", superuser=True)
+    lines = ["GRANT USAGE ON TYPES TO dbrole_readonly", "GRANT SELECT, UPDATE ON SEQUENCES TO dbrole_offline"]
+    with pytest.raises(SaltInvocationError):
+        pg_mod.default_roles_ensure(admin_user=admin, privileges=["GRANT ALL ON TABLES TO x"], **pg.conn)
+    done = pg_mod.default_roles_ensure(admin_user=admin, privileges=lines, **pg.conn)
+    assert any("GRANT USAGE ON TYPES" in st for st in done["changes"]["default_privileges"]["template1"])
+    acl = pg.query("""SELECT d.defaclobjtype::text, a.privilege_type, pg_get_userbyid(a.grantee)
+                        FROM pg_default_acl d, aclexplode(d.defaclacl) a
+                       WHERE d.defaclrole = %s::regrole""", (admin,), dbname="template1")
+    assert ("T", "USAGE", "dbrole_readonly") in acl and ("S", "UPDATE", "dbrole_offline") in acl
+    assert pg_mod.default_roles_ensure(admin_user=admin, privileges=lines, **pg.conn)["changes"] == {}
+    for db in ("template1", "postgres"):
+        pg.query("DROP OWNED BY %s" % admin, dbname=db)
+    pg_mod.user_remove(admin, **pg.conn)
+
+
 # ------------------------------------------------------------------ state module
 def test_state_user_present_test_mode_then_apply(pg, pg_state, pg_mod):
     user = _name("dbuser")

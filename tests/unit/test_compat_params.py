@@ -242,6 +242,8 @@ PARAMS = [
     ({"pg_default_schemas": ["monitor"], "pg_default_extensions": [{"name": "pgstattuple", "schema": "monitor"}]},
      "user.sls", lambda t: t.count('- schemas: ["monitor"]') == 2 and
      t.count('- extensions: [{"name": "pgstattuple", "schema": "monitor"}]') == 2),
+    ({"pg_default_privileges": D.DEFAULTS["pg_default_privileges"] + ["GRANT USAGE ON TYPES TO dbrole_readonly"]},
+     "user.sls", lambda t: t.count("GRANT USAGE ON TYPES TO dbrole_readonly") == 2),
     ({"node_timezone": "Asia/Hong_Kong"}, "node/tune.sls",
      lambda t: "timezone.system:\n    - name: Asia/Hong_Kong" in t),
     ({"node_sysctl_params": {"vm.swappiness": 10}}, "node/tune.sls",
@@ -363,6 +365,12 @@ REFUSED = [
     ({"pg_default_schemas": ["Bad Schema"]}, "pg_default_schemas", "schemas"),
     ({"pg_default_extensions": [{"schema": "x"}]}, "pg_default_extensions", "extensions"),
     ({"pgbouncer_poolmode": "txn"}, "pgbouncer_poolmode", "session, transaction, statement"),
+    ({"pg_default_privileges": ["GRANT ALL ON TABLES TO dbrole_readonly"]}, "pg_default_privileges",
+     "GRANT PRIVILEGE[, ...] ON KIND TO ROLE"),
+    ({"pg_default_privileges": ["GRANT EXECUTE ON TABLES TO dbrole_readonly"]}, "pg_default_privileges",
+     "[0]"),
+    ({"pg_default_privileges": ["GRANT SELECT ON TABLES TO dbrole_nobody"]}, "pg_default_privileges",
+     "dbrole_nobody is not a role of this cluster"),
     ({"pgbouncer_max_db_conn": -1}, "pgbouncer_max_db_conn", "0: no limit"),
     ({"pg_weight": 300}, "pg_weight", "0-256"),
     ({"node_timezone": "../etc"}, "node_timezone", "time zone name"),
@@ -421,3 +429,26 @@ def test_every_accepted_parameter_is_read_somewhere():
     text = "\n".join(texts)
     unused = [k for k in D.DEFAULTS if not re.search(r"\b%s\b" % re.escape(k), text)]
     assert unused == []
+
+
+def test_default_privileges_lines_and_their_import():
+    import pigsty_sql
+    assert pigsty_sql.parse_default_privileges(["GRANT INSERT, UPDATE ON TABLES TO app_rw"]) == \
+        [("app_rw", "TABLES", "INSERT"), ("app_rw", "TABLES", "UPDATE")]
+    assert pigsty_sql.default_privileges_sql("dbuser_dba", (), [("app_rw", "TABLES", "INSERT")]) == \
+        ['ALTER DEFAULT PRIVILEGES FOR ROLE "dbuser_dba" GRANT INSERT ON TABLES TO "app_rw"']
+    # a grantee that is one of the cluster's users is a role of the cluster
+    pillar = pillar_with(pg_default_privileges=["GRANT SELECT ON TABLES TO dbuser_meta"])
+    users = pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_users"]
+    users.append({"name": "dbuser_meta", "password": "Meta.Secret", "login": False})
+    assert inv.validate(pillar) == []
+    # Pigsty v1.5.1's own lines equal ours: mapped, nothing written; others are carried over
+    import pigsty_import as imp
+    doc = imp.load(os.path.join(REPO, "tests", "data", "pigsty-v1.5.1.yml"))
+    result = imp.convert(doc)
+    row = [r for r in result["rows"] if r["param"] == "pg_default_privileges"][0]
+    assert row["status"] == "mapped" and "same as ours" in row["detail"]
+    doc["all"]["vars"]["pg_default_privileges"] = ["GRANT SELECT ON TABLES TO dbrole_readonly"]
+    result = imp.convert(doc)
+    assert result["public"]["pigsty"]["vars"]["pg_default_privileges"] == \
+        ["GRANT SELECT ON TABLES TO dbrole_readonly"]
