@@ -239,6 +239,25 @@ def preload_libraries(value):
     return [x.strip() for x in str(value).split(",") if x.strip()]
 
 
+def initdb_problems(conf, vpath):
+    """What initdb would refuse in the resolved pg_encoding / pg_lc_collate / pg_lc_ctype:
+    UTF8 with a locale of another codeset, or another encoding with a UTF-8 locale (C and
+    POSIX go with any encoding, SQL_ASCII with any locale)."""
+    encoding = encoding_name(conf.get("pg_encoding", ""))
+    if encoding in (None, "SQL_ASCII"):
+        return []
+    problems = []
+    for key in ("pg_lc_collate", "pg_lc_ctype"):
+        locale = conf.get(key)
+        if not isinstance(locale, str) or locale in ("C", "POSIX") or "." not in locale:
+            continue
+        utf8 = locale.split(".", 1)[1].split("@")[0].lower().replace("-", "") == "utf8"
+        if utf8 != (encoding == "UTF8"):    # (other codesets' names differ from PostgreSQL's)
+            problems.append("%s:pg_encoding: %s does not match %s %s (initdb refuses it: use "
+                            "a locale of that encoding, or C)" % (vpath, encoding, key, locale))
+    return problems
+
+
 def grantee_problems(conf, vpath):
     """pg_default_privileges' grantees that are no role of the cluster (its private part
     known: pg_users)."""
@@ -365,6 +384,7 @@ def cluster_problems(inv, name, full=True):
     conf = pigsty_inventory.cluster_vars(inv, name)
     problems += node_problems(conf, vpath)
     problems += parameter_problems(conf, vpath, keys=set(cls.get("vars") or {}))
+    problems += initdb_problems(conf, vpath)
     services = conf.get("pg_services")
     for i, svc in enumerate(services if isinstance(services, list) else []):
         problems += service_problems(svc, "%s:pg_services[%d]" % (vpath, i))

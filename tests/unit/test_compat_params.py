@@ -356,6 +356,8 @@ def test_the_local_repository_carries_the_extension_packages():
 REFUSED = [
     ({"pg_encoding": "KLINGON"}, "pg_encoding", "server encoding"),
     ({"pg_locale": "en US"}, "pg_locale", "locale name"),
+    ({"pg_encoding": "LATIN1"}, "pg_encoding", "does not match pg_lc_collate C.UTF-8"),
+    ({"pg_encoding": "UTF8", "pg_lc_ctype": "de_DE.ISO-8859-1"}, "pg_encoding", "does not match pg_lc_ctype"),
     ({"pg_checksum": "yes"}, "pg_checksum", "true or false"),
     ({"pg_libs": "auto_explain"}, "pg_libs", "must include pg_stat_statements"),
     ({"pg_libs": ["pg_stat_statements"]}, "pg_libs", "separated by commas"),
@@ -429,6 +431,17 @@ def test_every_accepted_parameter_is_read_somewhere():
     text = "\n".join(texts)
     unused = [k for k in D.DEFAULTS if not re.search(r"\b%s\b" % re.escape(k), text)]
     assert unused == []
+
+
+@pytest.mark.parametrize("cvars", [
+    {"pg_encoding": "LATIN1", "pg_locale": "C", "pg_lc_collate": "C", "pg_lc_ctype": "C"},
+    {"pg_encoding": "SQL_ASCII"},
+    {"pg_encoding": "UTF8", "pg_lc_ctype": "en_US.utf8", "pg_lc_collate": "en_US.UTF-8"},
+    {"pg_encoding": "LATIN1", "pg_locale": "de_DE.ISO-8859-1", "pg_lc_collate": "de_DE.ISO-8859-1",
+     "pg_lc_ctype": "C"},
+])
+def test_encodings_that_go_with_the_locales_are_accepted(cvars):
+    assert inv.validate(pillar_with(**cvars)) == []
 
 
 def test_default_privileges_lines_and_their_import():
