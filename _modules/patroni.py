@@ -8,6 +8,7 @@ that may meet a cluster still bootstrapping take ``wait`` (seconds to keep askin
 """
 import salt.exceptions
 
+import pigsty_local
 import pigsty_patroni
 
 __virtualname__ = "patroni"
@@ -18,7 +19,7 @@ def __virtual__():
 
 
 def _port(port):
-    return int(port or __salt__["config.option"]("patroni.port", 8008))
+    return int(port or pigsty_local.setting(__salt__, "patroni_port", "patroni.port"))
 
 
 def _get(path, host, port, timeout, wait=0):

@@ -17,6 +17,8 @@ import time
 
 import salt.exceptions
 
+import pigsty_local
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "pgbouncer"
@@ -30,12 +32,21 @@ def __virtual__():
     return (False, "pgbouncer module: psql (postgresql-client) is not installed")
 
 
+def _local():
+    """This node's pgbouncer port and dbsu (pigsty.config; options pgbouncer.port and
+    pgbouncer.dbsu on a node without an instance)."""
+    return pigsty_local.settings(__salt__, ("pgbouncer_port", "pg_dbsu"),
+                                 {"pgbouncer_port": "pgbouncer.port", "pg_dbsu": "pgbouncer.dbsu"})
+
+
 def _console(command, port=None, user=None, timeout=10):
     """Run console command(s) (";"-separated) through psql as the dbsu; psql's stdout.
     psql is started directly as the dbsu (no su and login shell): a pause or a resume
     during a switchover costs milliseconds, not a shell's start-up."""
-    port = int(port or __salt__["config.option"]("pgbouncer.port", 6432))
-    user = user or __salt__["config.option"]("pgbouncer.dbsu", "postgres")
+    if not port or not user:
+        local = _local()
+        port, user = port or local["pgbouncer_port"], user or local["pg_dbsu"]
+    port = int(port)
     pw = pwd.getpwnam(user)
     try:
         res = subprocess.run(
@@ -200,7 +211,7 @@ def _write(path, text):
     with open(tmp, "w") as fh:
         fh.write(text)
     os.chmod(tmp, 0o640)
-    pw = pwd.getpwnam(__salt__["config.option"]("pgbouncer.dbsu", "postgres"))
+    pw = pwd.getpwnam(_local()["pg_dbsu"])
     os.chown(tmp, pw.pw_uid, pw.pw_gid)
     os.replace(tmp, path)
 

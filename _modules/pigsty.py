@@ -96,6 +96,7 @@ def pgbouncer(forward_to=None):
         "databases": databases,
         "database_file": pigsty_pgsql.pgbouncer_database_file(databases),
         "hba": pigsty_hba.pgbouncer_lines(conf),
+        "user_options": pigsty_pgsql.pgbouncer_user_options(conf),   # [users]: per-user pools
         # the dbsu logs in by peer authentication only (pgbouncer wants it listed)
         "userlist": ['"%s" ""' % conf["pg_dbsu"]] + [
             '"%s" "%s"' % (name, pigsty_sql.password_hash(name, password))

@@ -186,7 +186,8 @@ def checkpoint():
     conf = __salt__["pigsty.config"]()
     if not conf:
         raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
-    res = __salt__["cmd.run_all"](["psql", "-X", "-q", "-c", "CHECKPOINT"], runas=conf["pg_dbsu"],
+    res = __salt__["cmd.run_all"](["psql", "-X", "-q", "-p", str(conf["pg_port"]), "-c", "CHECKPOINT"],
+                                  runas=conf["pg_dbsu"],
                                   python_shell=False, timeout=60, ignore_retcode=True, output_loglevel="debug")
     return res.get("retcode") == 0
 
@@ -238,16 +239,17 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
     # (the runner has done it already, before it paused other members' forwarded clients)
     if do_checkpoint:
         checkpoint()
+    pgb_port = conf["pgbouncer_port"]
     # what pgbouncer's databases will be, for each possible new primary: ready before the pause
     files = {name: __salt__["pigsty.pgbouncer"](forward_to=ip)["database_file"]
              for name, ip in members.items() if name != leader and (candidate is None or name == candidate)}
     try:
         # the node's watchdog resumes this pause on its own if nobody has by then
         # (at once if this process dies: the pause is ours while we live)
-        __salt__["pgbouncer.pause"](timeout=pause_timeout, while_alive=True,
+        __salt__["pgbouncer.pause"](port=pgb_port, timeout=pause_timeout, while_alive=True,
                                     hold=pause_timeout + catchup_timeout + switch_timeout + 15)
     except salt.exceptions.CommandExecutionError as exc:
-        __salt__["pgbouncer.resume"]()
+        __salt__["pgbouncer.resume"](port=pgb_port)
         return {"result": False, "new": None,
                 "comment": "pgbouncer PAUSE did not finish, nothing was switched: %s (a transaction that "
                            "stays open holds PAUSE; handoff=False switches without the hand-off)" % exc}
@@ -298,12 +300,12 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
             marks["new primary seen"] = time.monotonic()
             if new:
                 # RELOAD and RESUME in one console session: the clients wait no longer than that
-                forwarded = __salt__["pgbouncer.forward"](members[new], database_file=files.get(new), resume=True)
+                forwarded = __salt__["pgbouncer.forward"](members[new], port=pgb_port, database_file=files.get(new), resume=True)
                 resumed = True
     finally:
         stop.set()
         if not resumed:
-            __salt__["pgbouncer.resume"]()
+            __salt__["pgbouncer.resume"](port=pgb_port)
         paused = time.monotonic() - t_paused
     if refused:
         return {"result": False, "new": None, "paused_s": round(paused, 3), "comment": refused}

@@ -9,10 +9,10 @@
     salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
     salt-call pigsty_pg.pgbouncer_userlist      # what pgsql.pgbouncer writes to userlist.txt
 
-Connects as ``postgres`` to database ``postgres`` over the unix socket: directory from the
-``pigsty_pg.socket_dir`` option (default /var/run/postgresql), port from ``pigsty_pg.port``
-(default 5432); every function takes ``host``, ``port``, ``user`` and ``dbname`` to
-override them. Changes are refused on a replica. The SQL comes from ``pigsty_sql``; a
+Connects as the dbsu (pg_dbsu) to database ``postgres`` over the unix socket: directory
+from the ``pigsty_pg.socket_dir`` option (default /var/run/postgresql), port and dbsu from
+this node's resolved configuration (pigsty.config: pg_port, pg_dbsu); every function takes
+``host``, ``port``, ``user`` and ``dbname`` to override them. Changes are refused on a replica. The SQL comes from ``pigsty_sql``; a
 password travels only as a verifier and is logged and reported as '***' / "changed".
 A stored verifier that the pillar password reproduces is kept (random salts, no churn), and
 pgbouncer's userlist carries the verifier this instance stores (SCRAM pass-through).
@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 
+import pigsty_local
 import pigsty_pgsql
 import pigsty_sql
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -65,14 +66,22 @@ def _no_extra(function, rest):
             function, ", ".join(sorted(rest))))
 
 
+def _local():
+    """This node's port and dbsu (pigsty.config; options pigsty_pg.port and pigsty_pg.dbsu
+    on a node without an instance)."""
+    return pigsty_local.settings(__salt__, ("pg_port", "pg_dbsu"),
+                                 {"pg_port": "pigsty_pg.port", "pg_dbsu": "pigsty_pg.dbsu"})
+
+
 @contextlib.contextmanager
 def _connect(conn, dbname=None):
     """A psycopg2 connection, closed on exit (uncommitted work is rolled back)."""
+    local = {} if conn.get("port") and conn.get("user") else _local()
     params = {
         "host": conn.get("host") or __salt__["config.option"]("pigsty_pg.socket_dir",
                                                               "/var/run/postgresql"),
-        "port": int(conn.get("port") or __salt__["config.option"]("pigsty_pg.port", 5432)),
-        "user": conn.get("user") or "postgres",
+        "port": int(conn.get("port") or local["pg_port"]),
+        "user": conn.get("user") or local["pg_dbsu"],
         "dbname": dbname or conn.get("dbname") or "postgres",
     }
     # A configuration change that Patroni is still applying (pg_hba, pg_ident) can refuse
@@ -340,10 +349,12 @@ def db_ensure(name, test=False, **kwargs):
     return _result(where, changes, test)
 
 
-def default_roles_ensure(test=False, admin_user=None, **kwargs):
+def default_roles_ensure(test=False, admin_user=None, privileges=None, **kwargs):
     """Pigsty's default roles (dbrole_readonly, dbrole_offline, dbrole_readwrite,
     dbrole_admin) and their default privileges on what the superuser (the connecting user)
     and ``admin_user`` create, in template1 (inherited by new databases) and postgres.
+    ``privileges``: Pigsty's pg_default_privileges lines ("GRANT SELECT ON TABLES TO
+    dbrole_readonly", ...); ours by default. Missing ones are granted, none revoked.
 
     CLI example::
 
@@ -351,7 +362,8 @@ def default_roles_ensure(test=False, admin_user=None, **kwargs):
     """
     conn, rest = _split(kwargs)
     _no_extra("default_roles_ensure", rest)
-    owners = [conn.get("user") or "postgres"] + ([admin_user] if admin_user else [])
+    wanted = None if privileges is None else _spec(pigsty_sql.parse_default_privileges, privileges)
+    owners = [conn.get("user") or _local()["pg_dbsu"]] + ([admin_user] if admin_user else [])
     changes = {}
     with _connect(conn) as db:
         _require_primary(db)
@@ -369,7 +381,7 @@ def default_roles_ensure(test=False, admin_user=None, **kwargs):
         with _connect(conn, dbname) as db:
             statements = [statement for owner in owners
                           for statement in pigsty_sql.default_privileges_sql(
-                              owner, _default_acl(db, owner))]
+                              owner, _default_acl(db, owner), wanted)]
             if statements:
                 changes.setdefault("default_privileges", {})[dbname] = statements
             if statements and not test:
@@ -430,7 +442,7 @@ def pgbouncer_userlist(users=None, path=USERLIST_PATH, wait=10, **kwargs):
                                         "the pillar inventory (no pgbouncer users)")
         users = pigsty_pgsql.pgbouncer_users(conf)
     users = [(name, password) for name, password in users]
-    dbsu = conf["pg_dbsu"] if conf else __salt__["config.option"]("pgbouncer.dbsu", "postgres")
+    dbsu = conf["pg_dbsu"] if conf else _local()["pg_dbsu"]
     deadline = time.monotonic() + float(wait)
     while True:
         stored, replica = _stored_verifiers(conn, [name for name, _pw in users])

@@ -17,6 +17,7 @@ import pigsty_fanout
 import pigsty_import
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_pgsql
 import pigsty_pillar
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def cluster(name):
     inv = pigsty_inventory.index(pigsty_inventory.inventory(merged))
     _require_cluster(inv, name)
     members = pigsty_inventory.cluster_members(inv, name)
+    conf = pigsty_inventory.cluster_vars(inv, name)
     return {
         "name": name,
         "members": members,
@@ -132,7 +134,9 @@ def cluster(name):
         "replicas": [m["minion"] for m in members if m["pg_role"] != "primary"],
         "minions": [m["minion"] for m in members],
         "meta": pigsty_inventory.meta_nodes(inv),
-        "patroni_port": pigsty_inventory.cluster_vars(inv, name)["patroni_port"],
+        "patroni_port": conf["patroni_port"],
+        "dcs_type": conf["dcs_type"],
+        "dcs_key": pigsty_pgsql.cluster_key(conf),      # Patroni's keys of the cluster
     }
 
 

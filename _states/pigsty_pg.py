@@ -64,7 +64,13 @@ def database_present(name, **spec):
     return _run(name, lambda test: __salt__["pigsty_pg.db_ensure"](name, test=test, **spec))
 
 
-def default_roles_present(name, admin_user=None):
-    """Pigsty's dbrole_* roles and their default privileges (``name`` is only a label)."""
+def database_absent(name):
+    """The database does not exist (dropped WITH (FORCE): its sessions end)."""
+    return _run(name, lambda test: __salt__["pigsty_pg.db_ensure"](name, test=test, state="absent"))
+
+
+def default_roles_present(name, admin_user=None, privileges=None):
+    """Pigsty's dbrole_* roles and their default privileges (``privileges``: Pigsty's
+    pg_default_privileges lines; ours by default). ``name`` is only a label."""
     return _run(name, lambda test: __salt__["pigsty_pg.default_roles_ensure"](
-        test=test, admin_user=admin_user))
+        test=test, admin_user=admin_user, privileges=privileges))

@@ -50,12 +50,46 @@ DEFAULTS = {
     "pg_hba_rules": [],
     "pgb_hba_rules": [],
     "pg_services": [],             # extra HAProxy services beyond the four defaults
+    "pg_weight": 100,              # HAProxy weight of the members (a member's own entry wins)
     # ---- HA and tuning
     "pg_conf": "oltp",             # tuning profile: oltp | olap | crit | tiny
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
     "pg_rpo": 1048576,             # max lag (bytes) a replica may have to be promoted; 0 = sync
     "patroni_failsafe_mode": True,
     "patroni_beacon_interval": 1,   # seconds between the beacon's polls of the local Patroni
+    # ---- initdb (Patroni's bootstrap: they take effect when a cluster is created)
+    "pg_encoding": "UTF8",
+    "pg_locale": "C.UTF-8",
+    "pg_lc_collate": "C.UTF-8",
+    "pg_lc_ctype": "C.UTF-8",
+    "pg_checksum": True,           # initdb --data-checksums
+    # ---- extensions: shared_preload_libraries, and Debian packages for db nodes
+    "pg_libs": "pg_stat_statements",   # comma-separated, Pigsty's form
+    "pg_extensions": [],           # Debian package names, e.g. postgresql-15-postgis-3
+    "pg_default_schemas": [],      # created in template1 (so in every new database) and postgres
+    # default privileges on what the dbsu and the admin user create (Pigsty's form); what is
+    # missing is granted, nothing is revoked
+    "pg_default_privileges": [
+        "GRANT USAGE ON SCHEMAS TO dbrole_readonly", "GRANT SELECT ON TABLES TO dbrole_readonly",
+        "GRANT SELECT ON SEQUENCES TO dbrole_readonly",
+        "GRANT EXECUTE ON FUNCTIONS TO dbrole_readonly",
+        "GRANT USAGE ON SCHEMAS TO dbrole_offline", "GRANT SELECT ON TABLES TO dbrole_offline",
+        "GRANT SELECT ON SEQUENCES TO dbrole_offline",
+        "GRANT EXECUTE ON FUNCTIONS TO dbrole_offline",
+        "GRANT INSERT ON TABLES TO dbrole_readwrite", "GRANT UPDATE ON TABLES TO dbrole_readwrite",
+        "GRANT DELETE ON TABLES TO dbrole_readwrite",
+        "GRANT USAGE ON SEQUENCES TO dbrole_readwrite",
+        "GRANT UPDATE ON SEQUENCES TO dbrole_readwrite",
+        "GRANT TRUNCATE ON TABLES TO dbrole_admin", "GRANT REFERENCES ON TABLES TO dbrole_admin",
+        "GRANT TRIGGER ON TABLES TO dbrole_admin", "GRANT CREATE ON SCHEMAS TO dbrole_admin",
+    ],
+    "pg_default_extensions": [],   # names or {name, schema}: created there too
+    # ---- pgbouncer
+    "pgbouncer_poolmode": "transaction",   # session | transaction | statement
+    "pgbouncer_max_db_conn": 0,    # max server connections per database; 0 = no limit
+    # ---- node tuning (node role, every node; a cluster's value applies to its members)
+    "node_timezone": "",           # e.g. Asia/Hong_Kong; empty: the node's own is kept
+    "node_sysctl_params": {},      # kernel parameter -> value (sysctl), e.g. vm.swappiness: 10
     # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
     "prometheus_port": 9090,
     "prometheus_scrape_interval": "10s",
@@ -114,7 +148,14 @@ DEFAULT_SERVICES = [
 ]
 
 # Per-member keys allowed under ``hosts: {IP: {...}}``.
-HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight", "pg_upstream", "pg_delay"}
+HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight"}
+# Pigsty parameters that validation refuses with their own reason (not a typo: not built yet).
+NOT_YET = {
+    "pg_upstream": "standby clusters and cascaded replicas are not built yet (they come with "
+                   "the backup work); remove pg_upstream",
+    "pg_delay": "delayed replicas are not built yet (they come with the backup work); remove "
+                "pg_delay",
+}
 ROLES = ("primary", "replica", "offline")
 
 # Keys of the node map ``pigsty:nodes: {MINION_ID: {...}}``.
@@ -140,6 +181,11 @@ INFRA_PARAMS = frozenset((
 
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
 # on meta carries them with their whole dependency closure, plus the node role's own.
+# The Debian package's own service user: the dbsu unless pg_dbsu names another one (which
+# pgsql.install then creates, with its home at DBSU_HOME, Pigsty's pg_dbsu_home).
+DEBIAN_DBSU = "postgres"
+DEBIAN_DBSU_HOME = "/var/lib/postgresql"
+DBSU_HOME = "/var/lib/pgsql"
 PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3-psycopg2",
                   "pgbouncer", "haproxy", "vip-manager", "prometheus-node-exporter",
                   "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter")

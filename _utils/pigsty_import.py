@@ -45,6 +45,7 @@ import pigsty_import_catalog as C
 import pigsty_import_rules as R
 import pigsty_inventory
 import pigsty_sql
+import pigsty_syntax
 
 MAPPED, CHANGED, UNSUPPORTED, SKIPPED = "mapped", "changed", "unsupported", "skipped"
 STATUSES = (MAPPED, CHANGED, UNSUPPORTED, SKIPPED)
@@ -671,21 +672,6 @@ class Importer:
                         "it only when grafana_repo or grafana_package_url names a source (not in a "
                         "Pigsty inventory)" % _short(value))
 
-    def _p_pg_checksum(self, scope, where, key, value):
-        if value is True:
-            return self.row(scope, key, MAPPED, "true: same as ours (initdb --data-checksums); nothing written")
-        return self.row(scope, key, CHANGED, "%s -> true: ours always initialises with data "
-                        "checksums (fixed)" % _short(value))
-
-    def _locale(self, scope, where, key, value):
-        if str(value) in C.SAME_AS_OURS[key][0]:
-            return self.row(scope, key, MAPPED, "%s: same as ours; nothing written" % value)
-        return self.row(scope, key, CHANGED, "%s -> C.UTF-8: ours initialises every cluster with "
-                        "locale C.UTF-8 (fixed; code-point collation like C, Unicode character "
-                        "classes); per-database locale is a pg_databases field" % _short(value))
-
-    _p_pg_locale = _p_pg_lc_collate = _p_pg_lc_ctype = _locale
-
     def _p_pg_listen(self, scope, where, key, value):
         if str(value) in ("*", "0.0.0.0", "0.0.0.0,::", "*,::"):
             status = MAPPED if str(value) == "*" else CHANGED
@@ -709,40 +695,66 @@ class Importer:
         return self.row(scope, key, CHANGED, "%s -> scram-sha-256: ours stores SCRAM verifiers only" % _short(value))
 
     def _p_pg_libs(self, scope, where, key, value):
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
         libs = [x.strip() for x in str(value or "").split(",") if x.strip()]
-        if libs == ["pg_stat_statements"]:
-            return self.row(scope, key, MAPPED, "same as ours; nothing written")
-        return self.row(scope, key, UNSUPPORTED, "%s: ours preloads pg_stat_statements only "
-                        "(pg_libs: issue 14)" % _short(value))
+        kept = [x for x in libs if x in C.CONTRIB_LIBRARIES]
+        dropped = [x for x in libs if x not in kept]
+        notes = []
+        if dropped:
+            notes.append("left out %s (not in Debian's postgresql-15: install its package with "
+                         "pg_extensions, then add it back)" % ", ".join(dropped))
+        if "pg_stat_statements" not in kept:
+            kept.insert(0, "pg_stat_statements")
+            notes.append("pg_stat_statements added (our monitoring reads it)")
+        self._write(where, key, ", ".join(kept))
+        return self.row(scope, key, CHANGED if notes else MAPPED, "%s%s" % (
+            ", ".join(kept), " (%s)" % "; ".join(notes) if notes else ""), ref=(where, key))
+
+    def _p_pg_extensions(self, scope, where, key, value):
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
+        if not isinstance(value, list):
+            return self.row(scope, key, UNSUPPORTED, "%s: expected a list of package names" % _short(value))
+        pkgs = [p.replace("${pg_version}", "15") for item in value for p in str(item).split()]
+        debian = [p for p in pkgs if re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p)]
+        if pkgs and len(debian) == len(pkgs):
+            self._write(where, key, pkgs)
+            return self.row(scope, key, MAPPED, _short(pkgs), ref=(where, key))
+        if not pkgs:
+            return self.row(scope, key, MAPPED, "empty: nothing to carry over")
+        return self.row(scope, key, UNSUPPORTED, "%s: EL package names (%s); pg_extensions takes "
+                        "Debian package names, such as postgresql-15-postgis-3" % (
+                            _short(value), _short(", ".join(p for p in pkgs if p not in debian))))
 
     def _p_pg_default_privileges(self, scope, where, key, value):
-        want = set()
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
         try:
-            for line in value or []:
-                m = re.fullmatch(r"\s*GRANT\s+(.+?)\s+ON\s+(\w+)\s+TO\s+(\w+)\s*", str(line), re.I)
-                if not m:
-                    raise ValueError(line)
-                for priv in m.group(1).split(","):
-                    want.add((m.group(3), m.group(2).upper(), priv.strip().upper()))
-        except ValueError:
-            want = None
-        if want == set(pigsty_sql.DEFAULT_PRIVILEGES):
+            granted = pigsty_sql.parse_default_privileges(value)
+        except ValueError as exc:
+            return self.row(scope, key, UNSUPPORTED, "cannot read it: %s" % _short(str(exc), 160))
+        if set(granted) == set(pigsty_sql.DEFAULT_PRIVILEGES):
             return self.row(scope, key, MAPPED, "Pigsty's default privileges: same as ours; nothing written")
-        return self.row(scope, key, UNSUPPORTED, "differs from our built-in default privileges, "
-                        "which are fixed (the pg_default_* lists: issue 14)")
-
-    def _p_pg_default_schemas(self, scope, where, key, value):
-        if _empty(value):
-            return self.row(scope, key, MAPPED, "empty: same as ours; nothing written")
-        return self.row(scope, key, UNSUPPORTED, "%s: ours creates no default schemas (the "
-                        "pg_default_* lists: issue 14); a database's own schemas are supported" % _short(value))
+        self._write(where, key, value)
+        return self.row(scope, key, MAPPED, "%d line(s)" % len(value), ref=(where, key))
 
     def _p_pg_default_extensions(self, scope, where, key, value):
-        if _empty(value):
-            return self.row(scope, key, MAPPED, "empty: same as ours; nothing written")
-        return self.row(scope, key, UNSUPPORTED, "%s: ours creates no default extensions (the "
-                        "pg_default_* lists: issue 14); a database's own extensions are "
-                        "supported" % _short(value))
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
+        if not isinstance(value, list):
+            return self.row(scope, key, UNSUPPORTED, "%s: expected a list of extensions" % _short(value))
+        kept, dropped = [], []
+        for e in value:
+            ename = e.get("name") if isinstance(e, dict) else e
+            (kept if ename in C.CONTRIB_EXTENSIONS else dropped).append(e)
+        self._write(where, key, kept)
+        if not dropped:
+            return self.row(scope, key, MAPPED, _short(kept), ref=(where, key))
+        return self.row(scope, key, CHANGED, "%s (left out %s: not in Debian's postgresql-15 "
+                        "contrib; install its package with pg_extensions, then add it back)" % (
+                            _short(kept), ", ".join(str(e.get("name") if isinstance(e, dict) else e)
+                                                    for e in dropped)), ref=(where, key))
 
     def _p_pg_default_service_dest(self, scope, where, key, value):
         if value == "pgbouncer":
@@ -917,12 +929,17 @@ class Importer:
             if key == "name":
                 continue
             value = spec[key]
-            if key in ("pool_mode", "pool_connlimit", "search_path", "admin"):
+            if key in ("search_path", "admin"):
                 notes.append("%s left out (not supported: %s)" % (key, {
-                    "pool_mode": "per-user pool mode: issue 14",
-                    "pool_connlimit": "per-user pool limits: issue 14",
                     "search_path": "use parameters: {search_path: ...}",
                     "admin": "grant with admin option"}[key]))
+                continue
+            if key in ("pool_mode", "pool_connlimit"):       # pgbouncer's [users] options
+                if key == "pool_mode" and value not in pigsty_syntax.POOL_MODES or \
+                        key == "pool_connlimit" and not (isinstance(value, int) and value >= -1):
+                    notes.append("%s left out (%s is not a pgbouncer %s)" % (key, _short(value), key))
+                else:
+                    user[key] = value
                 continue
             if key not in pigsty_sql.USER_FIELDS:
                 notes.append("%s left out (unknown field)" % key)
@@ -1077,7 +1094,8 @@ class Importer:
                             (kept if ename in C.CONTRIB_EXTENSIONS else dropped).append(e)
                         if dropped:
                             notes.append("extensions %s left out (not in Debian's postgresql-15 "
-                                         "contrib; pg_extensions: issue 14)" % ", ".join(
+                                         "contrib; install its package with pg_extensions, then "
+                                         "add it back)" % ", ".join(
                                              str(e.get("name") if isinstance(e, dict) else e) for e in dropped))
                         if not kept:
                             continue
@@ -1533,7 +1551,17 @@ class Importer:
                         self.row(scope, hk, UNSUPPORTED, "%s: expected true or false" % _short(value))
                 elif hk in ("nodename", "ansible_host") and hk == "nodename":
                     self._p_nodename(scope, None, hk, value)
-                elif hk in ("pg_weight", "pg_delay", "pg_upstream") or hk.startswith("ansible_"):
+                elif hk == "pg_weight":
+                    cval = g["vars"].get(hk, self.gvars_in.get(hk, D.DEFAULTS[hk]))
+                    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 256):
+                        self.row(scope, hk, UNSUPPORTED, "%s: expected an integer 0-256" % _short(value))
+                    elif value == cval:
+                        self.row(scope, hk, MAPPED, "%s: same as the cluster's value" % value)
+                    else:
+                        member[hk] = value
+                        self.row(scope, hk, MAPPED, "%s (HAProxy server weight)" % value,
+                                 ref=(("host", c, ip), hk))
+                elif hk in ("pg_delay", "pg_upstream") or hk.startswith("ansible_"):
                     self.param(scope, None, hk, value)
                 elif hk in C.COMPOSED or hk in C.DIRECT or hk in D.DEFAULTS:
                     cval = g["vars"].get(hk, self.gvars_in.get(hk))

@@ -16,7 +16,7 @@ PUBLISHED_PASSWORDS = {"DBUser.DBA", "DBUser.Monitor", "DBUser.Replicator", "DBU
                        "DBUser.Viewer", "DBUser.Stats", "pigsty", "Patroni.API", "test"}
 SECRET_NAME_RE = re.compile(r"password|passwd|secret|token", re.I)
 # Extensions that Debian's postgresql-15 package ships (contrib); others need packages
-# that we do not install (pg_extensions is not implemented yet).
+# that pg_extensions installs (the importer cannot tell which Debian package has one).
 CONTRIB_EXTENSIONS = frozenset((
     "adminpack amcheck autoinc bloom btree_gin btree_gist citext cube dblink dict_int "
     "dict_xsyn earthdistance file_fdw fuzzystrmatch hstore insert_username intagg intarray isn "
@@ -24,6 +24,10 @@ CONTRIB_EXTENSIONS = frozenset((
     "pg_stat_statements pg_surgery pg_trgm pg_visibility pg_walinspect pgcrypto pgrowlocks "
     "pgstattuple plpgsql postgres_fdw refint seg sslinfo tablefunc tcn tsm_system_rows "
     "tsm_system_time unaccent uuid-ossp xml2").split())
+# Preload libraries that Debian's postgresql-15 ships (pg_libs keeps these on import).
+CONTRIB_LIBRARIES = frozenset((
+    "auto_explain pg_stat_statements pg_prewarm passwordcheck auth_delay sepgsql "
+    "basebackup_to_shell basic_archive pg_walinspect").split())
 PROFILES = {"oltp", "olap", "crit", "tiny"}
 RTO_BY_TTL = {20: "fast", 30: "norm", 60: "safe"}
 PIGSTY_SERVER_OPTIONS = ("inter 3s fastinter 1s downinter 5s rise 3 fall 3 on-marked-down "
@@ -110,8 +114,6 @@ REASONS = {
     "node_packages_meta_pip": "pip packages are not installed",
     "node_packages": "node_packages is not implemented yet (issue 14)",
     "node_tune": "tuned profiles are not implemented yet (issue 14)",
-    "node_sysctl_params": "node_sysctl_params is not implemented yet (issue 14)",
-    "node_timezone": "node_timezone is not implemented yet (issue 14)",
     "node_crontab": "node_crontab is not implemented yet (issue 14)",
     "node_crontab_overwrite": "node_crontab is not implemented yet (issue 14)",
     "node_ntp_service": None,  # special
@@ -140,7 +142,6 @@ REASONS = {
     "pg_bin_dir": "binaries are Debian's /usr/lib/postgresql/15/bin",
     "pg_log_dir": "logs are Debian's /var/log/postgresql",
     "pg_packages": "EL package names: pgsql.install installs Debian's",
-    "pg_extensions": "pg_extensions (extension packages) is not implemented yet (issue 14)",
     "pgdg_repo": "packages come from Debian (and meta's repository)",
     "pg_add_repo": "packages come from Debian (and meta's repository)",
     "pg_safeguard": "we never wipe a running instance on create; removal needs orch.pgsql_remove",
@@ -159,7 +160,6 @@ REASONS = {
     "pg_instances": "several instances per node are not supported (one instance per node)",
     "pg_upstream": "standby clusters and cascaded replicas belong to the backup issue (not yet)",
     "pg_delay": "delayed replicas belong to the backup issue (not yet)",
-    "pg_weight": "HAProxy weights are not implemented yet (issue 14): every server has weight 100",
     "pg_exporters": "remote monitoring of other Postgres is not implemented",
     "pg_conf_custom": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
     "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
@@ -177,7 +177,6 @@ REASONS = {
     "pgbouncer_log_dir": "Pgbouncer logs to /var/log/postgresql",
     "pgbouncer_auth_query": "Pgbouncer authenticates with its userlist (SCRAM verifiers)",
     "pgbouncer_sslmode": "TLS is not implemented",
-    "pgbouncer_max_db_conn": "ours sets no per-database server limit (pgbouncer_max_db_conn: issue 14)",
     "pgbouncer_exporter_enabled": None,
     "pgbackrest_enabled": None,
     "pgbackrest_method": "backups (pgBackRest) belong to the backup issue (not yet)",
@@ -235,14 +234,12 @@ UNSUPPORTED_PREFIXES = [
 # Parameters without a counterpart whose value may equal what we always do:
 # name -> (values that equal ours, what we do).
 SAME_AS_OURS = {
-    "pg_encoding": (("UTF8", "UTF-8", "utf8"), "clusters are initialised with encoding UTF8"),
     "pg_localhost": (("/var/run/postgresql", "/run/postgresql"), "the unix socket is in /var/run/postgresql"),
     "pg_reload": ((True,), "HBA changes are reloaded"),
     "pg_provision": ((True,), "users and databases are created"),
     "patroni_enabled": ((True,), "every member runs under Patroni"),
     "patroni_mode": (("default",), "Patroni manages the cluster (no pause)"),
     "pgbouncer_enabled": ((True,), "every member runs Pgbouncer"),
-    "pgbouncer_poolmode": (("transaction",), "pool_mode = transaction"),
     "pgbouncer_auth_query": ((False,), "Pgbouncer uses its userlist"),
     "pg_exporter_enabled": ((True,), "every member runs the postgres exporter"),
     "pgbouncer_exporter_enabled": ((True,), "every member runs the pgbouncer exporter"),
@@ -264,7 +261,6 @@ SAME_AS_OURS = {
     "patroni_watchdog_mode": (("off",), "Patroni runs without a watchdog"),
     "pg_default_service_dest": (("pgbouncer",), "the primary and replica services route to Pgbouncer"),
     "pg_delay": ((0,), "replicas apply WAL without delay"),
-    "pg_weight": ((100,), "every server has HAProxy weight 100"),
     "pg_offline_query": ((False,), "instances take offline queries only with pg_offline_query: true on the member"),
     "pg_dbsu_password": (("",), "the dbsu has no password (local peer login only)"),
     "prometheus_sd_method": (("static",), "targets are files on the meta nodes (file_sd)"),
@@ -275,12 +271,7 @@ SAME_AS_OURS = {
     "consul_enabled": ((False,), "we run no Consul"),
     "pgbackrest_enabled": ((False,), "no backups yet (the backup issue)"),
     "vip_mode": (("none",), "no VIP"),
-    "pg_checksum": ((True,), "clusters are initialised with data checksums"),
-    "pg_libs": (("pg_stat_statements",), "shared_preload_libraries = pg_stat_statements"),
     "pg_listen": (("*",), "PostgreSQL listens on every address ('*')"),
-    "pg_locale": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
-    "pg_lc_collate": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
-    "pg_lc_ctype": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
     "pg_ssl_enabled": ((False,), "no TLS"),
     "patroni_ssl_enabled": ((False,), "no TLS"),
     "repo_enabled": ((True,), "meta serves the local repository"),

@@ -6,6 +6,7 @@ unit tests call them directly.
 """
 import pigsty_defaults as D
 import pigsty_model
+import pigsty_pgsql
 
 REPO_NAME = "pigsty"                    # served at http://META/pigsty/
 REPO_CACHE = "/var/cache/pigsty-repo"   # apt's download cache for the repository
@@ -26,6 +27,8 @@ def repo_packages(inv):
     pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES)
     for version in versions:
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
+    for cls in idx.clusters():      # what pgsql_packages adds for the cluster's settings
+        pkgs |= set(pgsql_packages(dict(cls.conf, pg_version=cls.conf["pg_version"])))
     pkgs |= {str(p) for p in gvars.get("repo_packages_extra") or []}
     return sorted(pkgs)
 
@@ -36,6 +39,9 @@ def pgsql_packages(conf):
     pkgs = [p.format(pg_version=conf["pg_version"]) for p in D.PGSQL_PACKAGES]
     if conf.get("dcs_type") == "consul":
         pkgs.append("python3-consul")
+    if pigsty_pgsql.locales(conf):
+        pkgs.append("locales")          # locale-gen, for initdb's locales
+    pkgs += [p for p in conf.get("pg_extensions") or [] if p not in pkgs]
     return pkgs
 
 
@@ -156,7 +162,11 @@ def node(inv, minion_id):
     gvars = inv.gvars
     n = (inv.get("nodes") or {}).get(minion_id) or {}
     is_meta = bool(n.get("meta"))
+    cluster, _member = inv.cluster_of_node(minion_id)
+    conf = inv.cluster(cluster).conf if cluster else gvars    # node tuning: the cluster's
     return {
+        "timezone": conf["node_timezone"],
+        "sysctl": dict(conf["node_sysctl_params"]),
         "meta": is_meta,
         "dns_method": gvars["node_dns_method"],
         "nameservers": meta_ips(inv),

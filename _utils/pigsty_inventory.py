@@ -312,6 +312,7 @@ def _validate_global(inv):
     else:
         _check_known_vars("pigsty:vars", gvars, problems)
         _validate_infra(gvars, problems)
+        problems.extend(pigsty_syntax.parameter_problems(gvars, "pigsty:vars"))
         for secret in D.REQUIRED_SECRETS:
             if gvars.get(secret):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
@@ -467,7 +468,9 @@ def _validate_nodes(inv, problems):
 
 def _check_known_vars(path, values, problems):
     for key in sorted(values):
-        if key not in D.DEFAULTS:
+        if key in D.NOT_YET:
+            problems.append("%s:%s: not supported yet: %s" % (path, key, D.NOT_YET[key]))
+        elif key not in D.DEFAULTS:
             problems.append("%s:%s: unknown parameter (not one of Pigsty-on-Salt's parameters; "
                             "a typo?)" % (path, key))
 
@@ -531,8 +534,15 @@ def _validate_hosts(name, hosts, nodes, problems):
             problems.append("%s: expected a mapping with pg_seq and pg_role" % mpath)
             continue
         for key in sorted(set(member) - D.HOST_KEYS):
+            if key in D.NOT_YET:
+                problems.append("%s:%s: not supported yet: %s" % (mpath, key, D.NOT_YET[key]))
+                continue
             problems.append("%s:%s: unknown field (expected one of: %s)" % (
                 mpath, key, ", ".join(sorted(D.HOST_KEYS))))
+        weight = member.get("pg_weight", 100)
+        if not _is_int(weight) or not 0 <= weight <= 256:
+            problems.append("%s:pg_weight: expected HAProxy's server weight, an integer 0-256 "
+                            "(0: no new connections), got %r" % (mpath, weight))
         seq = member.get("pg_seq")
         if not _is_int(seq) or seq < 0:
             problems.append("%s:pg_seq: expected a non-negative integer, got %r" % (mpath, seq))

@@ -180,6 +180,7 @@ class Inventory(dict):
                     "pg_role": member.get("pg_role"),
                     "pg_instance": "%s-%s" % (name, seq),
                     "pg_offline_query": bool(member.get("pg_offline_query", False)),
+                    "pg_weight": member.get("pg_weight", conf["pg_weight"]),
                 })
             members.sort(key=_seq_key)
             found = self._clusters[name] = Cluster(name, conf, members)

@@ -4,10 +4,14 @@ Pure Python: every template of the pgsql role renders a structure built here, so
 logic (tuning profiles, HA timing, HBA rendering, service membership) is unit-tested and
 the Jinja templates only print it.
 """
+import re
+
+import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
 import pigsty_model
+import pigsty_syntax
 
 # ------------------------------------------------------------------ HA timing
 # Patroni timing per plan (Pigsty v4 pg_rto_plan) and HAProxy health-check timing.
@@ -65,7 +69,8 @@ def tuning(conf, mem_mb):
         "max_locks_per_transaction": 128, "max_prepared_transactions": 0,
         "track_commit_timestamp": "on", "wal_keep_size": "1GB",
         "password_encryption": "scram-sha-256", "hot_standby_feedback": "on",
-        "shared_preload_libraries": "pg_stat_statements", "track_io_timing": "on",
+        "shared_preload_libraries": ", ".join(pigsty_syntax.preload_libraries(conf["pg_libs"])),
+        "track_io_timing": "on",
         "log_min_duration_statement": 100, "log_checkpoints": "on", "log_lock_waits": "on",
         "checkpoint_completion_target": 0.9, "idle_in_transaction_session_timeout": "10min",
         # A replica whose walreceiver just ended (the old primary shut down for a switchover)
@@ -128,14 +133,14 @@ def patroni_config(conf, mem_mb):
         conf["dcs_type"]: dcs_client(conf),
         "bootstrap": {
             "dcs": dcs_config(conf, dcs_params, plan, sync),
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+            "initdb": initdb_options(conf),
         },
         "postgresql": {
             "listen": "*:%d" % conf["pg_port"],
             "connect_address": "%s:%d" % (ip, conf["pg_port"]),
             "data_dir": conf["pg_data"],
             "bin_dir": "/usr/lib/postgresql/%d/bin" % conf["pg_version"],
-            "pgpass": "/var/lib/postgresql/.pgpass.patroni",
+            "pgpass": "%s/.pgpass.patroni" % dbsu_home(conf),
             "use_unix_socket": True,
             "use_unix_socket_repl": False,
             "authentication": {
@@ -159,6 +164,35 @@ def patroni_config(conf, mem_mb):
     }
 
 
+def initdb_options(conf):
+    """Patroni's bootstrap.initdb: Pigsty's pg_encoding, pg_locale, pg_lc_collate,
+    pg_lc_ctype and pg_checksum (they take effect when the cluster is created)."""
+    options = [{"encoding": pigsty_syntax.encoding_name(conf["pg_encoding"])},
+               {"locale": conf["pg_locale"]}]
+    for key, option in (("pg_lc_collate", "lc-collate"), ("pg_lc_ctype", "lc-ctype")):
+        if conf[key] != conf["pg_locale"]:
+            options.append({option: conf[key]})
+    if conf["pg_checksum"]:
+        options.append("data-checksums")
+    return options
+
+
+def locales(conf):
+    """The locales initdb needs that a Debian node does not have built in (pgsql.install
+    generates them)."""
+    wanted = {conf[k] for k in ("pg_locale", "pg_lc_collate", "pg_lc_ctype")}
+    # Debian's list of locales (/usr/share/i18n/SUPPORTED) spells the codeset UTF-8; glibc
+    # and initdb accept en_US.UTF8 or en_US.utf8 for it once it is generated
+    return sorted({re.sub(r"\.utf-?8", ".UTF-8", l, flags=re.I) for l in wanted
+                   if l not in pigsty_syntax.BUILTIN_LOCALES})
+
+
+def dbsu_home(conf):
+    """The dbsu's home: Debian's for its own postgres user, else Pigsty's pg_dbsu_home
+    (pgsql.install creates that user)."""
+    return D.DEBIAN_DBSU_HOME if conf["pg_dbsu"] == D.DEBIAN_DBSU else D.DBSU_HOME
+
+
 def dcs_endpoints(conf):
     """HOST:PORT of the DCS: etcd on the meta nodes, or the user's Consul."""
     if conf["dcs_type"] == "consul":
@@ -174,12 +208,17 @@ def dcs_client(conf):
     return {"hosts": dcs_endpoints(conf), "protocol": "http"}
 
 
-def leader_key(conf):
-    """Patroni's leader key of this cluster in the DCS."""
-    key = "%s/%s/leader" % (conf["pg_namespace"].rstrip("/"), conf["pg_cluster"])
+def cluster_key(conf):
+    """Patroni's directory of this cluster in the DCS (pg_namespace/pg_cluster)."""
+    key = "%s/%s" % (conf["pg_namespace"].rstrip("/"), conf["pg_cluster"])
     if conf["dcs_type"] == "consul":
         key = key.lstrip("/")          # Consul's KV keys have no leading slash
     return key
+
+
+def leader_key(conf):
+    """Patroni's leader key of this cluster in the DCS."""
+    return cluster_key(conf) + "/leader"
 
 
 def vip_manager_config(conf):
@@ -241,16 +280,20 @@ def haproxy_services(conf):
         track = svc.get("backup_track")
         servers = []
         for m in conf["pg_members"]:
+            weight = m.get("pg_weight", conf["pg_weight"])
             if _selected(m, selector):
-                servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": False})
+                servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port,
+                                "backup": False, "weight": weight})
             elif backup and not track and _selected(m, backup):
-                servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port, "backup": True})
+                servers.append({"name": m["pg_instance"], "ip": m["ip"], "port": dest_port,
+                                "backup": True, "weight": weight})
         if track:
             # a backup copy of each member that follows its server in the ``track`` service
             # (its state there, not this service's check): e.g. the live primary serves reads
             # only while no replica is up
             servers += [{"name": "%s-%s" % (m["pg_instance"], track), "ip": m["ip"], "port": dest_port,
-                         "backup": True, "track": "%s-%s/%s" % (conf["pg_cluster"], track, m["pg_instance"])}
+                         "backup": True, "track": "%s-%s/%s" % (conf["pg_cluster"], track, m["pg_instance"]),
+                         "weight": m.get("pg_weight", conf["pg_weight"])}
                         for m in conf["pg_members"] if _selected(m, backup)]
         check = svc.get("check", "/primary")
         services.append({
@@ -308,6 +351,23 @@ def pgbouncer_database_file(databases):
     """The text of pgbouncer's database.txt (the state and the hand-off write the same)."""
     return ";; Managed by Salt (Pigsty on Salt): pgbouncer databases from pillar pg_databases\n" + "".join(
         "%s = %s\n" % (d["name"], d["line"]) for d in databases)
+
+
+def pgbouncer_user_options(conf):
+    """pgbouncer's [users] lines: Pigsty's per-user pool_mode and pool_connlimit
+    (max_user_connections; -1: no limit) of the users that log in through pgbouncer."""
+    lines = []
+    for u in conf.get("pg_users") or []:
+        if not u.get("pgbouncer") or u.get("state", "present") == "absent":
+            continue
+        options = []
+        if u.get("pool_mode"):
+            options.append("pool_mode=%s" % u["pool_mode"])
+        if u.get("pool_connlimit", -1) not in (None, -1):
+            options.append("max_user_connections=%d" % u["pool_connlimit"])
+        if options:
+            lines.append("%s = %s" % (u["name"], " ".join(options)))
+    return lines
 
 
 def pgbouncer_users(conf):

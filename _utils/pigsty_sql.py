@@ -30,6 +30,7 @@ import re
 import stringprep
 import unicodedata
 
+import pigsty_defaults as D
 from pigsty_inventory import PG_NAME_RE
 
 EXTENSION_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
@@ -592,32 +593,58 @@ DEFAULT_ROLES = [
      "comment": "role for object creation"},
 ]
 
-# (grantee, object kind, privilege): Pigsty's pg_default_privileges.
-DEFAULT_PRIVILEGES = (
-    [(role, kind, priv) for role in ("dbrole_readonly", "dbrole_offline")
-     for kind, priv in (("SCHEMAS", "USAGE"), ("TABLES", "SELECT"), ("SEQUENCES", "SELECT"),
-                        ("FUNCTIONS", "EXECUTE"))]
-    + [("dbrole_readwrite", "TABLES", p) for p in ("INSERT", "UPDATE", "DELETE")]
-    + [("dbrole_readwrite", "SEQUENCES", p) for p in ("USAGE", "UPDATE")]
-    + [("dbrole_admin", "TABLES", p) for p in ("TRUNCATE", "REFERENCES", "TRIGGER")]
-    + [("dbrole_admin", "SCHEMAS", "CREATE")]
-)
 # pg_default_acl.defaclobjtype -> the object kind's keyword in ALTER DEFAULT PRIVILEGES
 DEFAULT_ACL_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "n": "SCHEMAS",
                      "T": "TYPES"}
+# What ALTER DEFAULT PRIVILEGES can grant on each kind of object.
+DEFAULT_ACL_PRIVILEGES = {
+    "TABLES": ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"),
+    "SEQUENCES": ("USAGE", "SELECT", "UPDATE"), "FUNCTIONS": ("EXECUTE",),
+    "SCHEMAS": ("USAGE", "CREATE"), "TYPES": ("USAGE",),
+}
+_DEFAULT_PRIVILEGE_RE = re.compile(r"\s*GRANT\s+(.+?)\s+ON\s+(\w+)\s+TO\s+(\S+)\s*", re.I)
 
 
-def default_privileges_sql(admin_user, current=()):
+def parse_default_privileges(lines):
+    """Pigsty's pg_default_privileges ("GRANT SELECT, INSERT ON TABLES TO role", ...) as
+    (grantee, kind, privilege) triples; ValueError naming each line it cannot read."""
+    if not isinstance(lines, list):
+        raise ValueError("expected a list of \"GRANT PRIVILEGE[, ...] ON KIND TO ROLE\" lines")
+    out, problems = [], []
+    for i, line in enumerate(lines):
+        m = _DEFAULT_PRIVILEGE_RE.fullmatch(line) if isinstance(line, str) else None
+        kind = m.group(2).upper() if m else None
+        privs = [p.strip().upper() for p in m.group(1).split(",")] if m else []
+        if m is None or kind not in DEFAULT_ACL_PRIVILEGES or not PG_NAME_RE.fullmatch(m.group(3)) \
+                or not privs or any(p not in DEFAULT_ACL_PRIVILEGES[kind] for p in privs):
+            problems.append("[%d] %r: expected \"GRANT PRIVILEGE[, ...] ON KIND TO ROLE\" with KIND "
+                            "one of %s and its privileges (e.g. SELECT, INSERT on TABLES; USAGE, "
+                            "CREATE on SCHEMAS), ROLE a role name" % (
+                                i, line, ", ".join(DEFAULT_ACL_PRIVILEGES)))
+            continue
+        out += [(m.group(3), kind, p) for p in privs if (m.group(3), kind, p) not in out]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
+
+
+# (grantee, object kind, privilege): Pigsty's pg_default_privileges, ours by default.
+DEFAULT_PRIVILEGES = parse_default_privileges(D.DEFAULTS["pg_default_privileges"])
+
+
+def default_privileges_sql(admin_user, current=(), privileges=None):
     """Pigsty's default privileges on objects that ``admin_user`` will create, in every
     schema (so also in the schemas that ``schemas:`` adds; schema privileges cannot be
     limited to one schema anyway). ``current``: the (grantee, kind, privilege) triples that
     pg_default_acl already holds for that role; only the missing ones are granted.
+    ``privileges``: the triples to grant (parse_default_privileges); ours by default.
     Default privileges live in each database: run them where objects will be created
     (template1 passes them on to the databases created from it)."""
     have = set(current)
     return ["ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT %s ON %s TO %s" % (
         quote_ident(admin_user), priv, kind, quote_ident(grantee))
-        for grantee, kind, priv in DEFAULT_PRIVILEGES if (grantee, kind, priv) not in have]
+        for grantee, kind, priv in (DEFAULT_PRIVILEGES if privileges is None else privileges)
+        if (grantee, kind, priv) not in have]
 
 
 # ------------------------------------------------------------------ databases
@@ -650,7 +677,9 @@ def database_plan(desired, current):
     name = desired["name"]
     db = quote_ident(name)
     if desired["state"] == "absent":
-        return ({"database": "dropped"}, ["DROP DATABASE %s" % db]) if current else ({}, [])
+        # WITH (FORCE): pgbouncer's idle server connections (and the clients') would make
+        # a plain DROP fail; pillar asks for the database to go, so its sessions end
+        return ({"database": "dropped"}, ["DROP DATABASE %s WITH (FORCE)" % db]) if current else ({}, [])
     fixed = _fixed_at_creation(desired)
     changes, statements = {}, []
     if current is None:

@@ -23,14 +23,17 @@
       - salt: {{ name }}-remove-{{ plan.minions[loop.index0 - 1] }}
 {%-   endif %}
 {%- endfor %}
-{%- if plan.whole_cluster %}
+{%- set info = salt['saltutil.runner']('pigsty.cluster', arg=[name]) %}
+{%- if plan.whole_cluster and info.dcs_type == 'etcd' %}
+{#- Patroni's keys of the cluster (pg_namespace/pg_cluster). With dcs_type consul they stay
+    in the user's Consul: the meta nodes have no Consul client. #}
 
 {{ name }}-forget-dcs:
   salt.function:
     - name: cmd.run
-    - tgt: {{ salt['saltutil.runner']('pigsty.cluster', arg=[name]).meta | first }}
+    - tgt: {{ info.meta | first }}
     - arg:
-      - ETCDCTL_API=2 etcdctl rm --recursive /service/{{ name }} || true
+      - ETCDCTL_API=2 etcdctl rm --recursive {{ info.dcs_key }} || true
     - kwarg: {python_shell: true}
     - require:
       - salt: {{ name }}-remove-{{ plan.minions | last }}

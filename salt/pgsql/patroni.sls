@@ -5,7 +5,7 @@ include:
 pgsql-data-parent:
   file.directory:
     - name: {{ salt['file.dirname'](pg.pg_data) }}
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0700'
     - require:
@@ -18,7 +18,7 @@ patroni-config:
     - name: /etc/patroni/config.yml
     - source: salt://pgsql/files/patroni.yml.jinja
     - template: jinja
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0600'
     - show_changes: False

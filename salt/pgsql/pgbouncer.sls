@@ -12,7 +12,7 @@ pgbouncer-config:
     - name: /etc/pgbouncer/pgbouncer.ini
     - source: salt://pgsql/files/pgbouncer.ini.jinja
     - template: jinja
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0640'
     - require:
@@ -22,7 +22,7 @@ pgbouncer-databases:
   file.managed:
     - name: /etc/pgbouncer/database.txt
     - contents: {{ salt['pigsty.pgbouncer']()['database_file'] | yaml_dquote }}
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0640'
     - require:
@@ -33,7 +33,7 @@ pgbouncer-hba:
     - name: /etc/pgbouncer/pgb_hba.conf
     - source: salt://pgsql/files/pgb_hba.conf.jinja
     - template: jinja
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0640'
     - require:
@@ -44,7 +44,7 @@ pgbouncer-userlist:
     - name: /etc/pgbouncer/userlist.txt
     - source: salt://pgsql/files/userlist.txt.jinja
     - template: jinja
-    - user: postgres
+    - user: {{ pg.pg_dbsu }}
     - group: postgres
     - mode: '0600'
     - show_changes: False

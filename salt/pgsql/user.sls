@@ -6,6 +6,7 @@
 pg-default-roles:
   pigsty_pg.default_roles_present:
     - name: {{ pg.pg_admin_username }}
+    - privileges: {{ pg.pg_default_privileges | json }}
 
 pg-system-user-{{ pg.pg_admin_username }}:
   pigsty_pg.user_present:
@@ -22,6 +23,7 @@ pg-default-privileges:
   pigsty_pg.default_roles_present:
     - name: {{ pg.pg_admin_username }}
     - admin_user: {{ pg.pg_admin_username }}
+    - privileges: {{ pg.pg_default_privileges | json }}
     - require:
       - pigsty_pg: pg-system-user-{{ pg.pg_admin_username }}
 
@@ -43,6 +45,30 @@ pg-monitor-extensions:
     - extensions: [pg_stat_statements]
     - require:
       - pigsty_pg: pg-default-roles
+
+{%- if pg.pg_default_schemas or pg.pg_default_extensions %}
+{%-   for dbname in ['template1', 'postgres'] %}
+
+# Pigsty's pg_default_schemas / pg_default_extensions: in template1, so every database
+# created from it has them, and in postgres.
+pg-default-contents-{{ dbname }}:
+  pigsty_pg.database_present:
+    - name: {{ dbname }}
+    - schemas: {{ pg.pg_default_schemas | json }}
+    - extensions: {{ pg.pg_default_extensions | json }}
+    - require:
+      - pigsty_pg: pg-default-roles
+{%-     if dbname == 'postgres' %}
+      - pigsty_pg: pg-monitor-extensions
+{%-     endif %}
+{%-     if dbname == 'template1' and pg.pg_databases %}
+    - require_in:
+{%-       for db in pg.pg_databases %}
+      - pigsty_pg: pg-database-{{ db.name }}
+{%-       endfor %}
+{%-     endif %}
+{%-   endfor %}
+{%- endif %}
 
 pg-system-user-{{ pg.pg_replication_username }}:
   pigsty_pg.user_present:
@@ -82,16 +108,31 @@ pg-user-{{ user.name }}:
 {%-   do spec.pop('state', None) %}
 
 pg-database-{{ db.name }}:
+{%-   if db.get('state', 'present') == 'absent' %}
+{%-     set leaving = pg.pg_users | selectattr('state', 'defined') | selectattr('state', 'equalto', 'absent') | list %}
+  pigsty_pg.database_absent:
+    - name: {{ db.name }}
+    - require:
+      - pigsty_pg: pg-default-roles
+{%-     if leaving %}
+    # before its owner can be dropped
+    - require_in:
+{%-       for user in leaving %}
+      - pigsty_pg: pg-user-{{ user.name }}
+{%-       endfor %}
+{%-     endif %}
+{%-   else %}
   pigsty_pg.database_present:
     - name: {{ db.name }}
-{%-   for key, value in spec | dictsort %}
+{%-     for key, value in spec | dictsort %}
     - {{ key }}: {{ value | json }}
-{%-   endfor %}
+{%-     endfor %}
     - require:
-{%-   for user in pg.pg_users %}
+{%-     for user in pg.pg_users %}
       - pigsty_pg: pg-user-{{ user.name }}
-{%-   endfor %}
+{%-     endfor %}
       - pigsty_pg: pg-default-roles
+{%-   endif %}
 {%- endfor %}
 {%- else %}
 pg-users-on-primary-only:

@@ -268,9 +268,11 @@ def test_database_lifecycle(pg, pg_mod):
     with pytest.raises(CommandExecutionError) as err:
         pg_mod.db_ensure(dbname, **pg.conn, **dict(changed, encoding="SQL_ASCII"))
     assert "encoding is 'UTF8' (asked: 'SQL_ASCII')" in str(err.value)
-    # drop
+    # drop, while a session is connected to it (pgbouncer's pools would be)
+    held = pg.connect(dbname)
     assert pg_mod.db_ensure(dbname, **pg.conn, state="absent")["changes"] == \
         {"database": "dropped"}
+    held.close()
     assert pg_mod.db_info(dbname, **pg.conn) is None
     for user in (owner, other):
         pg_mod.user_remove(user, **pg.conn)
@@ -302,6 +304,26 @@ def test_default_roles_and_privileges(pg, pg_mod):
                       dbname=dbname)[0]
     assert checks == (True, False, True, True, True)
     pg_mod.db_ensure(dbname, **pg.conn, state="absent")
+
+
+def test_default_privileges_from_pillar_lines(pg, pg_mod):
+    """pg_default_privileges (Pigsty's lines): the missing ones are granted on what the admin
+    user creates; a bad line is refused before anything changes."""
+    admin = _name("dbuser_dba")
+    pg_mod.user_ensure(admin, **pg.conn, password="dba-pw", superuser=True)
+    lines = ["GRANT USAGE ON TYPES TO dbrole_readonly", "GRANT SELECT, UPDATE ON SEQUENCES TO dbrole_offline"]
+    with pytest.raises(SaltInvocationError):
+        pg_mod.default_roles_ensure(admin_user=admin, privileges=["GRANT ALL ON TABLES TO x"], **pg.conn)
+    done = pg_mod.default_roles_ensure(admin_user=admin, privileges=lines, **pg.conn)
+    assert any("GRANT USAGE ON TYPES" in st for st in done["changes"]["default_privileges"]["template1"])
+    acl = pg.query("""SELECT d.defaclobjtype::text, a.privilege_type, pg_get_userbyid(a.grantee)
+                        FROM pg_default_acl d, aclexplode(d.defaclacl) a
+                       WHERE d.defaclrole = %s::regrole""", (admin,), dbname="template1")
+    assert ("T", "USAGE", "dbrole_readonly") in acl and ("S", "UPDATE", "dbrole_offline") in acl
+    assert pg_mod.default_roles_ensure(admin_user=admin, privileges=lines, **pg.conn)["changes"] == {}
+    for db in ("template1", "postgres"):
+        pg.query("DROP OWNED BY %s" % admin, dbname=db)
+    pg_mod.user_remove(admin, **pg.conn)
 
 
 # ------------------------------------------------------------------ state module
@@ -392,7 +414,7 @@ def test_userlist_carries_the_verifiers_postgres_stores(pg, pg_mod, tmp_path):
 def test_userlist_pillar_users_and_hashes(pg, pg_mod, tmp_path, monkeypatch):
     name = _name("dbuser")
     md5 = "md5" + hashlib.md5(("secret" + name).encode()).hexdigest()
-    conf = {"pg_dbsu": "postgres", "pg_admin_username": "dbuser_dba", "pg_admin_password": "a",
+    conf = {"pg_dbsu": "postgres", "pg_port": 5432, "pg_admin_username": "dbuser_dba", "pg_admin_password": "a",
             "pg_monitor_username": "dbuser_monitor", "pg_monitor_password": "m",
             "pg_users": [{"name": name, "password": md5, "pgbouncer": True},
                          {"name": "not_pooled", "password": "x"}]}

@@ -17,3 +17,35 @@ def render_haproxy_cfg(conf):
         "haproxy.cfg": text, "pgsql/map.jinja": "{% set pg = " + repr(pg) + " %}"}))
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={"pigsty.haproxy_services": lambda: {"services": services}})
+
+
+class SaltRaise(Exception):
+    pass
+
+
+def _raise(message):
+    raise SaltRaise(message)
+
+
+def salt_jinja(extra_globals=None):
+    """A Jinja environment over the repository's state tree with what Salt's renderer gives
+    the states used here: the ``do`` extension, ``raise``, and the ``json``, ``yaml`` and
+    ``yaml_dquote`` filters (as Salt prints them)."""
+    import json
+
+    import yaml
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")),
+                             undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"])
+    env.filters["json"] = json.dumps
+    env.filters["yaml"] = lambda value, flow=True: yaml.safe_dump(value, default_flow_style=flow)
+    env.filters["yaml_dquote"] = json.dumps
+    env.globals["raise"] = _raise
+    env.globals.update(extra_globals or {})
+    return env
+
+
+def render_state(relpath, salt, pillar=None):
+    """The text of one of salt/'s files (an .sls or a template) rendered with the ``salt``
+    functions given (a dict: "pigsty.config" -> function, ...)."""
+    return salt_jinja().get_template(relpath).render(salt=salt, pillar=pillar or {})

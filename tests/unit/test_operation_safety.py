@@ -19,26 +19,34 @@ class Pgbouncer:
 
     def __init__(self):
         self.paused, self.calls, self.marker = False, [], None
+        self.commands = []
 
     def salt(self):
         return {
             "pgbouncer.pause": self.pause, "pgbouncer.resume": self.resume,
             "pgbouncer.paused_by_us": lambda: self.marker,
             "pgbouncer.forward": lambda *a, **k: self.calls.append("forward") or True,
-            "pigsty.config": lambda: {"pg_dbsu": "postgres", "dcs_type": "etcd"},
+            # a non-default port and dbsu: the hand-off must use the resolved ones
+            "pigsty.config": lambda: {"pg_dbsu": "dbsu", "dcs_type": "etcd", "pg_port": 5440,
+                                      "pgbouncer_port": 6440},
             "pigsty.pgbouncer": lambda forward_to=None: {"database_file": "x"},
-            "cmd.run_all": lambda *a, **k: {"retcode": 0},
+            "cmd.run_all": lambda *a, **k: self.commands.append((a, k)) or {"retcode": 0},
         }
 
-    def pause(self, timeout=30, hold=120, while_alive=False):
+    commands = ()
+    ports = ()
+
+    def pause(self, port=None, timeout=30, hold=120, while_alive=False):
         assert hold >= timeout              # the watchdog must not resume while PAUSE may still wait
         self.paused, self.marker = True, {"time": 1.0, "expires": 1.0 + hold}
         self.calls.append("pause")
+        self.ports = list(self.ports) + [port]
         return True
 
-    def resume(self):
+    def resume(self, port=None):
         self.paused, self.marker = False, None
         self.calls.append("resume")
+        self.ports = list(self.ports) + [port]
         return True
 
 
@@ -58,6 +66,9 @@ def test_an_error_while_paused_still_resumes_pgbouncer(handoff, monkeypatch):
     with pytest.raises(RuntimeError):
         handoff.switchover("pg-test-1", MEMBERS, "pg-test-2")
     assert handoff.pgb.calls == ["pause", "resume"] and not handoff.pgb.paused
+    assert handoff.pgb.ports == [6440, 6440]          # pgbouncer_port, not 6432
+    (cmd,), kwargs = handoff.pgb.commands[0]          # the CHECKPOINT before the pause
+    assert cmd[cmd.index("-p") + 1] == "5440" and kwargs["runas"] == "dbsu"
 
 
 def test_a_candidate_that_does_not_catch_up_resumes_and_switches_nothing(handoff, monkeypatch):

@@ -469,7 +469,7 @@ def test_database_fixed_fields_cannot_change(field, value):
 def test_database_absent():
     assert sql.database_sql({"name": "meta", "state": "absent"}, None) == []
     assert sql.database_sql({"name": "meta", "state": "absent"}, DB_CURRENT) == \
-        ['DROP DATABASE "meta"']
+        ['DROP DATABASE "meta" WITH (FORCE)']
 
 
 def test_database_inner_statements():

@@ -1,0 +1,23 @@
+{%- set node = salt['pigsty.node']() %}
+# Node tuning from pillar (Pigsty's node_timezone, node_sysctl_params); a cluster's values
+# apply to its members, pigsty:vars' to the other nodes. An empty timezone keeps the node's.
+{%- if node.timezone %}
+
+node-timezone:
+  timezone.system:
+    - name: {{ node.timezone }}
+{%- endif %}
+{%- for key, value in node.sysctl | dictsort %}
+
+node-sysctl-{{ key }}:
+  sysctl.present:
+    - name: {{ key }}
+    - value: {{ value | string | json }}
+    - config: /etc/sysctl.d/90-pigsty.conf
+{%- endfor %}
+{%- if not node.timezone and not node.sysctl %}
+
+node-tune-nothing:
+  test.succeed_without_changes:
+    - name: no node_timezone or node_sysctl_params in pillar
+{%- endif %}
