@@ -170,9 +170,10 @@ def test_patronictl_verifies_the_members_and_lists_them(sandbox):
 def test_haproxy_checks_patroni_over_https_and_routes_to_the_primary(sandbox):
     text = sh("node-2", "cat /etc/haproxy/haproxy.cfg").stdout
     assert "check port 8008 check-ssl verify required ca-file /etc/pki/pigsty/ca.crt" in text
-    rows = query("10.10.10.12", 5433, "dbuser_dba", cluster_secrets("pg-test")["pg_admin_password"],
-                 "select pg_is_in_recovery()")
-    assert rows == [(False,)]                  # the primary service found the primary
+    dba = ("dbuser_dba", cluster_secrets("pg-test")["pg_admin_password"])
+    # 5436 (primary, direct) checks /primary and 5438 (offline, direct) /replica, over HTTPS
+    assert query("10.10.10.12", 5436, *dba, "select pg_is_in_recovery()") == [(False,)]
+    assert query("10.10.10.12", 5438, *dba, "select pg_is_in_recovery()") == [(True,)]
 
 
 def test_prometheus_scrapes_patroni_over_https(sandbox):
