@@ -29,7 +29,7 @@ def minion(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the pki state sets file owners and groups: run the functional tests as root")
     root = tmp_path_factory.mktemp("pki")
-    pki_dir = str(root / "pki")
+    pki_dir = str(root / "etc-pki" / "pigsty")     # its parent does not exist either
     (root / "pillar").mkdir()
     (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - pigsty\n")
     (root / "pillar" / "pigsty.sls").write_text(yaml.safe_dump(INVENTORY))
