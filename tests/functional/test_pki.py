@@ -4,7 +4,8 @@ the state with the repository's modules into a scratch directory (minion option
 policy, ``openssl verify`` accepts it, its names and usages are the contract's, the key is
 0640 root:ssl-cert, a second apply changes nothing, and a certificate close to expiry is
 renewed. Remote signing (a node asking the
-CA server over the master) needs the sandbox: tests/integration/test_security.py."""
+CA server over the master): tests/functional/test_pki_remote.py (real daemons on loopback)
+and tests/integration/test_security.py (the sandbox)."""
 import grp
 import json
 import os
