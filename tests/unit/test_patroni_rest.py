@@ -131,3 +131,23 @@ def test_the_patroni_module_sends_the_login_of_its_node(monkeypatch):
     mod.config_patch({"ttl": 30})
     assert [(m, p) for m, p, _a in seen] == [("POST", "/reload"), ("PATCH", "/config")]
     assert all(a.scheme == "https" and a.headers() == rest.access(conf).headers() for _m, _p, a in seen)
+
+
+def test_patroni_reloads_when_its_certificate_is_renewed():
+    """pgsql.patroni includes node.pki and reloads Patroni (SIGHUP: it then serves the new
+    certificate) when pki-node-cert changes."""
+    import json
+    import os
+    import jinja2
+    from pillar_fixture import REPO
+    conf = conf_of("node-2")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["json"] = json.dumps
+    salt = {"pigsty.config": lambda: conf, "file.dirname": os.path.dirname,
+            "pigsty.dcs_config": lambda: pgsql.dcs_config(conf)}
+    state = yaml.safe_load(env.get_template("pgsql/patroni.sls").render(salt=salt))
+    assert "node.pki" in state["include"]
+    service = {k: v for item in state["patroni-service"]["service.running"] for k, v in item.items()}
+    assert service["reload"] is True
+    assert {"x509": "pki-node-cert"} in service["watch"] and {"file": "patroni-config"} in service["watch"]
