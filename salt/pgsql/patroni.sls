@@ -1,6 +1,7 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 include:
   - pgsql.install
+  - node.pki          # the node certificate Patroni's REST API serves (HTTPS)
 
 pgsql-data-parent:
   file.directory:
@@ -47,6 +48,8 @@ patroni-service:
       - file: pgsql-data-parent
     - watch:
       - file: patroni-config
+      # a renewed certificate: Patroni serves it after a reload (SIGHUP)
+      - x509: pki-node-cert
 
 patroni-running:
   patroni.running:

@@ -53,6 +53,7 @@ def template_salt(pillar, minion="node-1", role="primary"):
     salt.update({"pigsty_install.dbsu": install.dbsu, "pigsty_install.locales": install.locales,
                  "pigsty.patroni_role": lambda: role,
                  "file.dirname": os.path.dirname,
+                 "pigsty_pki.request": lambda: {"paths": {"ca_crt": "/etc/pki/pigsty/ca.crt"}},
                  "pigsty_pg.pgbouncer_userlist": lambda **kw: ['"%s" ""' % mod.config()["pg_dbsu"]]})
     return salt
 

@@ -313,7 +313,7 @@ V2_EXPECTED = [
     ("pg-meta", "pg_services[weird]", "unsupported", "6543"),
     ("pg-test host 10.20.0.12", "pg_weight", "mapped", "50 (HAProxy server weight)"),
     ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
-    ("all.vars", "patroni_password", "unsupported", "not shown"),
+    ("pg-test (from all.vars)", "patroni_password", "changed", "moved to the cluster's private file"),
     ("all.vars", "pgbackrest_method", "unsupported", "backup issue"),
     ("group minio", "(group)", "skipped", "MinIO"),
     ("group pg-citus", "(group)", "skipped", "1 host"),
