@@ -23,7 +23,7 @@ def repo_packages(inv):
     idx = pigsty_model.index(inv)
     gvars = idx.gvars
     versions = {cls.conf["pg_version"] for cls in idx.clusters()} or {gvars["pg_version"]}
-    pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES)
+    pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES) | set(D.BACKUP_REPO_PACKAGES)
     for version in versions:
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
     pkgs |= {str(p) for p in gvars.get("repo_packages_extra") or []}

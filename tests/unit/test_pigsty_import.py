@@ -310,7 +310,7 @@ V2_EXPECTED = [
     ("pg-test host 10.20.0.12", "pg_weight", "unsupported", "issue 14"),
     ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
     ("all.vars", "patroni_password", "unsupported", "not shown"),
-    ("all.vars", "pgbackrest_method", "unsupported", "backup issue"),
+    ("all.vars", "pgbackrest_method", "unsupported", "expected one of meta"),
     ("group minio", "(group)", "skipped", "MinIO"),
     ("group pg-citus", "(group)", "skipped", "1 host"),
     ("group redis-ms", "(group)", "skipped", "Redis"),
