@@ -425,3 +425,39 @@ def table(summary, latest=None):
             _fmt(_utc(last)), "" if latest is not None else " (end of the newest backup; "
             "WAL archived since extends it)"))
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the source of a backup
+def choose_source(members, roles, streaming):
+    """Where a backup copies its files from: a replica that streams from the live primary
+    (it spares the primary the reads), else the primary; never a member that is not
+    streaming. ``members``: the cluster's (pg_instance, minion, pg_role); ``roles``:
+    instance -> live role; ``streaming``: instances with a walsender in state streaming on
+    the primary. Returns (hosts in pgBackRest's order, from_standby, source instance):
+    pgBackRest takes the first standby of its pgN list, so the source comes first.
+    BackupError when there is no single live primary."""
+    primaries = [m for m in members if roles.get(m["pg_instance"]) == "primary"]
+    if len(primaries) != 1:
+        raise BackupError("no single live primary (live roles: %s): a backup needs one" % (
+            ", ".join("%s %s" % (i, r) for i, r in sorted(roles.items())) or "none"))
+    primary = primaries[0]
+    replicas = [m for m in members if roles.get(m["pg_instance"]) == "replica"
+                and m["pg_instance"] in streaming]
+    replicas.sort(key=lambda m: (m.get("pg_role") != "offline", m["pg_instance"]))
+    rest = [m for m in members if m is not primary and m not in replicas[:1]]
+    if replicas:
+        source = replicas[0]
+        order = [source, primary] + rest
+        return [m["minion"] for m in order], True, source["pg_instance"]
+    return [m["minion"] for m in [primary] + rest], False, primary["pg_instance"]
+
+
+def destroys(cluster, members, rtype, value):
+    """What an in-place restore destroys, for the refusal without confirmation."""
+    what = "the latest archived WAL" if rtype == "default" else (
+        _fmt(value) if rtype == "time" else "%s %s" % (rtype, value))
+    return ("restoring %s in place to %s DESTROYS every change made after it on every member "
+            "(%s): the primary's data directory is set aside (PGDATA.before-restore-STAMP, "
+            "removed by hand), the replicas' are deleted and cloned again; the cluster is "
+            "down until the restore ends. Repeat with confirm=%s to go ahead" % (
+                cluster, what, ", ".join(m["pg_instance"] for m in members), cluster))
