@@ -31,9 +31,8 @@ PG_BIN = "/usr/lib/postgresql/%d/bin"
 
 
 def __virtual__():
-    if not salt.utils.path.which("pgbackrest"):
-        return (False, "pigsty_backup: the pgbackrest command is not installed (package "
-                       "pgbackrest; pgsql.pgbackrest or infra.backup_repo installs it)")
+    # Always loaded: the states render the configuration (config, peers) before the
+    # package is installed; the functions that run pgBackRest say when it is missing.
     return __virtualname__
 
 
@@ -119,6 +118,10 @@ def _user():
 def _run(argv, timeout=COMMAND_TIMEOUT, user=None):
     """Run pgBackRest as its user; the result with its output's tail (no secret is on the
     command line: TLS keys are files named in the config)."""
+    if not salt.utils.path.which("pgbackrest"):
+        raise salt.exceptions.CommandExecutionError(
+            "the pgbackrest command is not installed on %s (package pgbackrest: "
+            "pgsql.pgbackrest or infra.backup_repo installs it)" % __opts__["id"])
     started = time.monotonic()
     res = __salt__["cmd.run_all"](argv, runas=user or _user(), python_shell=False,
                                   timeout=timeout, ignore_retcode=True, cwd="/tmp")

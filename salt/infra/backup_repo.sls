@@ -1,0 +1,80 @@
+{#- The backup repository on the meta node (the first meta node of the inventory): the
+    pgbackrest user owns the repository directory and runs pgBackRest's TLS server, which
+    the database nodes push WAL to (archive-push) and restore from, each authorised by its
+    certificate's CN for its own cluster's stanza. Backups run here (pigsty_backup.backup).
+    Database nodes are named in /etc/hosts: pgBackRest 2.45 checks a peer's certificate by
+    DNS name, not by address. docs/backup.md. -#}
+{%- set b = salt['pigsty_backup.settings']() %}
+{%- if b.is_repo_host %}
+pgbackrest-repo-package:
+  pkg.installed:
+    - name: pgbackrest
+
+# group ssl-cert (the node key's group, PKI contract) when it exists
+pgbackrest-repo-user:
+  user.present:
+    - name: pgbackrest
+    - system: True
+    - home: {{ b.repo.path }}
+    - createhome: False
+    - shell: /usr/sbin/nologin
+    - optional_groups: [ssl-cert]
+
+pgbackrest-repo-dir:
+  file.directory:
+    - name: {{ b.repo.path }}
+    - user: pgbackrest
+    - group: pgbackrest
+    - mode: '0750'
+    - makedirs: True
+    - require:
+      - user: pgbackrest-repo-user
+
+pgbackrest-repo-log-dir:
+  file.directory:
+    - name: {{ b.pgbackrest_log_dir }}
+    - user: pgbackrest
+    - group: pgbackrest
+    - mode: '0750'
+    - makedirs: True
+    - require:
+      - user: pgbackrest-repo-user
+
+{%- for peer, ip in salt['pigsty_backup.peers']() | dictsort %}
+pgbackrest-peer-{{ peer }}:
+  host.present:
+    - name: {{ peer }}
+    - ip: {{ ip }}
+{%- endfor %}
+
+pgbackrest-repo-config:
+  file.managed:
+    - name: /etc/pgbackrest/pgbackrest.conf
+    - contents: {{ salt['pigsty_backup.config']() | json }}
+    - user: root
+    - group: pgbackrest
+    - mode: '0640'
+    - makedirs: True
+    - require:
+      - pkg: pgbackrest-repo-package
+      - user: pgbackrest-repo-user
+
+pgbackrest-repo-server-unit:
+  file.managed:
+    - name: /etc/systemd/system/pgbackrest.service
+    - source: salt://pgsql/files/pgbackrest-server.service.jinja
+    - template: jinja
+    - context: {role: 'repository host', user: pgbackrest, group: pgbackrest}
+    - mode: '0644'
+
+pgbackrest-repo-server:
+  service.running:
+    - name: pgbackrest
+    - enable: True
+    - require:
+      - file: pgbackrest-repo-dir
+      - file: pgbackrest-repo-log-dir
+    - watch:
+      - file: pgbackrest-repo-config
+      - file: pgbackrest-repo-server-unit
+{%- endif %}

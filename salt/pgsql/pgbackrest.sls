@@ -1,0 +1,59 @@
+{#- Backups of this node's cluster with pgBackRest (docs/backup.md): the package, the
+    configuration (repository on the meta node, over TLS), the TLS server the repository
+    host connects to for backups, and the name of the repository host in /etc/hosts
+    (pgBackRest 2.45 checks a peer's certificate by DNS name, not by address). WAL
+    archiving itself is in Patroni's config (pgsql.patroni). The stanza is created on the
+    repository host (orch.pgsql, pigsty_backup.backup): pgBackRest runs it there only. -#}
+{%- from 'pgsql/map.jinja' import pg with context %}
+{%- if pg.pgbackrest_enabled %}
+include:
+  - pgsql.install
+
+{%- for peer, ip in salt['pigsty_backup.peers']() | dictsort %}
+pgbackrest-peer-{{ peer }}:
+  host.present:
+    - name: {{ peer }}
+    - ip: {{ ip }}
+{%- endfor %}
+
+pgbackrest-log-dir:
+  file.directory:
+    - name: {{ pg.pgbackrest_log_dir }}
+    - user: {{ pg.pg_dbsu }}
+    - group: {{ pg.pg_dbsu }}
+    - mode: '0750'
+    - makedirs: True
+    - require:
+      - pkg: pgsql-packages
+
+pgbackrest-config:
+  file.managed:
+    - name: /etc/pgbackrest/pgbackrest.conf
+    - contents: {{ salt['pigsty_backup.config']() | json }}
+    - user: root
+    - group: {{ pg.pg_dbsu }}
+    - mode: '0640'
+    - makedirs: True
+    - require:
+      - pkg: pgsql-packages
+
+pgbackrest-server-unit:
+  file.managed:
+    - name: /etc/systemd/system/pgbackrest.service
+    - source: salt://pgsql/files/pgbackrest-server.service.jinja
+    - template: jinja
+    - context: {role: 'database node', user: {{ pg.pg_dbsu }}, group: {{ pg.pg_dbsu }}}
+    - mode: '0644'
+
+# The node certificate (salt/node/pki.sls, state pki-node-cert) is the server's and the
+# client's identity; the key is readable by group ssl-cert, which has postgres.
+pgbackrest-server:
+  service.running:
+    - name: pgbackrest
+    - enable: True
+    - require:
+      - file: pgbackrest-log-dir
+    - watch:
+      - file: pgbackrest-config
+      - file: pgbackrest-server-unit
+{%- endif %}
