@@ -162,10 +162,19 @@ def _on_repo_host(what):
                 what, repo_host()))
 
 
+def _done(res):
+    """A result whose failure also fails the job (orchestration, salt-call's exit code)."""
+    if not res.get("result"):
+        __context__["retcode"] = 1
+    return res
+
+
 def stanza_create(cluster):
     """Create the stanza (idempotent: pgBackRest accepts an existing, matching stanza)."""
     _on_repo_host("stanza-create")
-    return _run(["pgbackrest", "--stanza=%s" % _stanza(cluster), "stanza-create"], timeout=600)
+    if _stanza(cluster) not in [name for name, _c, _m in enabled_clusters()]:
+        return {"result": True, "comment": "%s has pgbackrest_enabled: false (no stanza)" % cluster}
+    return _done(_run(["pgbackrest", "--stanza=%s" % cluster, "stanza-create"], timeout=600))
 
 
 def backup(cluster, type="full", hosts=None, from_standby=False):  # pylint: disable=redefined-builtin
@@ -179,14 +188,14 @@ def backup(cluster, type="full", hosts=None, from_standby=False):  # pylint: dis
         raise salt.exceptions.SaltInvocationError(str(exc))
     if not hosts:
         argv = [a for a in argv if not a.startswith("--pg")]      # the config's hosts
-    return _run(argv)
+    return _done(_run(argv))
 
 
 def check(cluster):
     """``pgbackrest check``: the primary switches WAL and the segment must reach the
     repository within archive-timeout."""
     _on_repo_host("check")
-    return _run(["pgbackrest", "--stanza=%s" % _stanza(cluster), "check"], timeout=600)
+    return _done(_run(["pgbackrest", "--stanza=%s" % _stanza(cluster), "check"], timeout=600))
 
 
 def repo_bytes():
@@ -258,7 +267,7 @@ def restore(cluster, rtype, target=None):
     if rtype == "time":
         target = datetime.datetime.fromisoformat(target)
     argv = pigsty_backup.restore_argv(cluster, rtype, target)
-    return _run(argv, user=conf["pg_dbsu"])
+    return _done(_run(argv, user=conf["pg_dbsu"]))
 
 
 _RECOVERY_SETTINGS = ("restore_command", "recovery_target", "recovery_target_time",

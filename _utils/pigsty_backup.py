@@ -175,9 +175,9 @@ def _render(sections):
     return "\n".join(out)
 
 
-def _tls_server(port, auth, pki=None):
+def _tls_server(port, auth, pki=None, address="*"):
     pki = pki or PKI
-    items = [("tls-server-address", "*"), ("tls-server-port", port),
+    items = [("tls-server-address", address), ("tls-server-port", port),
              ("tls-server-ca-file", pki["ca"]), ("tls-server-cert-file", pki["cert"]),
              ("tls-server-key-file", pki["key"])]
     return items + [("tls-server-auth", "%s=%s" % (cn, stanzas)) for cn, stanzas in auth]
@@ -185,18 +185,22 @@ def _tls_server(port, auth, pki=None):
 
 def db_config(conf, repo_host, pki=None, extra=None):
     """pgbackrest.conf of a database node (``conf``: its resolved instance config), whose
-    repository is on ``repo_host`` (the meta node's minion id = its certificate's CN)."""
+    repository is on ``repo_host`` (the meta node's minion id = its certificate's CN).
+    ``extra`` (tests: two servers on one host): global items, socket, repo_port,
+    tls_address."""
     pki = pki or PKI
+    extra = extra or {}
     repo = repo_settings(conf)
     glob = [("repo1-host", repo_host), ("repo1-host-type", "tls"),
-            ("repo1-host-port", conf["pgbackrest_port"]),
+            ("repo1-host-port", extra.get("repo_port", conf["pgbackrest_port"])),
             ("repo1-host-ca-file", pki["ca"]), ("repo1-host-cert-file", pki["cert"]),
             ("repo1-host-key-file", pki["key"]),
             ("compress-type", repo["compress_type"]), ("compress-level", repo["compress_level"]),
             ("log-path", conf["pgbackrest_log_dir"]), ("log-level-file", "info"),
             ("log-level-console", "warn")]
-    glob += list((extra or {}).get("global", []))
-    glob += _tls_server(conf["pgbackrest_port"], [(repo_host, conf["pg_cluster"])], pki)
+    glob += list(extra.get("global", []))
+    glob += _tls_server(conf["pgbackrest_port"], [(repo_host, conf["pg_cluster"])], pki,
+                        extra.get("tls_address", "*"))
     stanza = [("pg1-path", conf["pg_data"]), ("pg1-port", conf["pg_port"]),
               ("pg1-socket-path", (extra or {}).get("socket", "/var/run/postgresql")),
               ("pg1-user", conf["pg_dbsu"])]
@@ -219,7 +223,8 @@ def repo_config(gconf, clusters, pki=None, extra=None):
             ("log-level-console", "warn")]
     glob += list((extra or {}).get("global", []))
     auth = [(m, name) for name, _conf, minions in clusters for m in minions]
-    glob += _tls_server(gconf["pgbackrest_port"], auth, pki)
+    glob += _tls_server(gconf["pgbackrest_port"], auth, pki,
+                        (extra or {}).get("tls_address", "*"))
     sections = [("global", glob)]
     for name, conf, minions in clusters:
         items = []
