@@ -6,8 +6,8 @@
     salt meta   pigsty_backup.check pg-test
     salt node-1 pigsty_backup.restore pg-test time '2026-12-01 10:00:00+00'   # data dir empty
 
-pgBackRest runs as the repository's owner (``pgbackrest``) on the meta node and as the
-dbsu (``postgres``) on a database node. The operator's commands are the runner's
+pgBackRest runs as the dbsu (``postgres``) everywhere: it owns the repository on the meta
+node, where pg-meta's own instance archives into it directly. The operator's commands are the runner's
 (_runners/pigsty_backup.py); the pure logic is _utils/pigsty_backup.py.
 """
 import datetime
@@ -21,6 +21,7 @@ import salt.utils.path
 
 import pigsty_backup
 import pigsty_inventory
+import pigsty_pki
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,15 @@ def config():
     """The text of this node's pgbackrest.conf: the repository's on the repository host,
     a database node's otherwise (None: a database node of a cluster without backups)."""
     inv = _inv()
+    paths = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
+    pki = {"ca": paths["ca_crt"], "cert": paths["node_crt"], "key": paths["node_key"]}
     if __opts__["id"] == repo_host():
-        return pigsty_backup.repo_config(pigsty_inventory.global_vars(inv), enabled_clusters())
+        return pigsty_backup.repo_config(pigsty_inventory.global_vars(inv), enabled_clusters(),
+                                         pki, repo_host=repo_host())
     conf = pigsty_inventory.instance_config(__pillar__, __opts__["id"])
     if conf is None or not conf.get("pgbackrest_enabled"):
         return None
-    return pigsty_backup.db_config(conf, repo_host())
+    return pigsty_backup.db_config(conf, repo_host(), pki)
 
 
 def peers():
@@ -104,14 +108,16 @@ def settings():
     out["repo"] = pigsty_backup.repo_settings(conf)
     out["repo_host"] = repo_host()
     out["is_repo_host"] = __opts__["id"] == repo_host()
+    out["pg_dbsu"] = _user()
     return out
 
 
 # ------------------------------------------------------------------ running pgBackRest
 def _user():
-    if __opts__["id"] == repo_host():
-        return pigsty_backup.REPO_USER
-    conf = pigsty_inventory.instance_config(__pillar__, __opts__["id"]) or {}
+    """The dbsu (postgres) everywhere: it owns the repository on meta too, where pg-meta's
+    own instance archives straight into it."""
+    conf = pigsty_inventory.instance_config(__pillar__, __opts__["id"]) or \
+        pigsty_inventory.global_vars(_inv())
     return conf.get("pg_dbsu") or "postgres"
 
 
@@ -186,8 +192,9 @@ def backup(cluster, type="full", hosts=None, from_standby=False):  # pylint: dis
                                          bool(from_standby))
     except pigsty_backup.BackupError as exc:
         raise salt.exceptions.SaltInvocationError(str(exc))
-    if not hosts:
-        argv = [a for a in argv if not a.startswith("--pg")]      # the config's hosts
+    if not hosts or repo_host() in hosts:
+        # the configuration's order: a member on this host is local there (no pgN-host)
+        argv = [a for a in argv if not a.startswith("--pg")]
     return _done(_run(argv))
 
 

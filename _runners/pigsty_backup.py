@@ -26,6 +26,7 @@ import pigsty_ha_live
 import pigsty_ha_locks
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_patroni_rest
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,20 @@ def _context(cluster):
     return inv, members, conf, metas[0]
 
 
+def _access(conf):
+    return pigsty_patroni_rest.access(conf)       # HTTPS verified against the Pigsty CA
+
+
 def _live(members, conf):
-    roles, _details = pigsty_ha_live.live_roles(members, conf["patroni_port"])
+    roles, _details = pigsty_ha_live.live_roles(members, conf["patroni_port"],
+                                                access=_access(conf))
     streaming = set()
     for m in members:
         if roles.get(m["pg_instance"]) == "primary":
             try:
                 status = pigsty_patroni.get_json(m["ip"], conf["patroni_port"], "/patroni",
-                                                 timeout=pigsty_ha_live.REST_TIMEOUT * 4)
+                                                 timeout=pigsty_ha_live.REST_TIMEOUT * 4,
+                                                 access=_access(conf))
                 streaming = pigsty_patroni.streaming(status)
             except pigsty_patroni.PatroniError:
                 pass
@@ -204,15 +211,17 @@ def plan_restore(cluster, target, confirm, summary, members, now):
     return rtype, value
 
 
-def _wait_leader(members, port, want, timeout):
+def _wait_leader(members, conf, want, timeout):
     """True once ``want`` holds the leader key and its Postgres runs as primary."""
     ip = next(m["ip"] for m in members if m["pg_instance"] == want)
+    port, access = conf["patroni_port"], _access(conf)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, 1)
+        leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, 1,
+                                                     access=access)
         if leader and leader.get("name") == want:
             try:
-                st = pigsty_patroni.get_json(ip, port, "/patroni", timeout=1)
+                st = pigsty_patroni.get_json(ip, port, "/patroni", timeout=1, access=access)
                 if pigsty_patroni.normalize_role(st.get("role")) == "primary" and \
                         st.get("state") == "running":
                     return True
@@ -294,7 +303,7 @@ def restore(cluster, target, confirm=None, timeout=3600):
         step("remove %s from the DCS" % cluster, removed.get("comment"))
         step("start patroni on %s" % primary["pg_instance"],
              _fan([primary["minion"]], "service.start", ["patroni"]).get(primary["minion"]))
-        if not _wait_leader(members, conf["patroni_port"], primary["pg_instance"], 300):
+        if not _wait_leader(members, conf, primary["pg_instance"], 300):
             return _fail("restore of %s: the data is restored on %s (old data directory at "
                          "PGDATA.before-restore-%s) but Patroni did not make it the leader "
                          "within 300 s; the replicas are still stopped. Check `patronictl "

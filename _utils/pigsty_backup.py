@@ -22,11 +22,11 @@ import json
 import re
 
 import pigsty_defaults as D
+import pigsty_pki
 
 CONFIG = "/etc/pgbackrest/pgbackrest.conf"
-PKI = {"ca": "/etc/pki/pigsty/ca.crt", "cert": "/etc/pki/pigsty/node.crt",
-       "key": "/etc/pki/pigsty/node.key"}
-REPO_USER = "pgbackrest"              # owner of the repository on the meta node
+_PATHS = pigsty_pki.paths()          # the PKI contract's files (salt/node/pki.sls)
+PKI = {"ca": _PATHS["ca_crt"], "cert": _PATHS["node_crt"], "key": _PATHS["node_key"]}
 BACKUP_TYPES = ("full", "diff", "incr")
 COMPRESS_TYPES = ("lz4", "zst", "gz", "bz2", "none")
 RETENTION_TYPES = ("count", "time")
@@ -207,9 +207,11 @@ def db_config(conf, repo_host, pki=None, extra=None):
     return HEADER % "on a database node" + _render([("global", glob), (conf["pg_cluster"], stanza)])
 
 
-def repo_config(gconf, clusters, pki=None, extra=None):
-    """pgbackrest.conf of the repository host. ``clusters``: [(name, conf, [member
-    minion ids in pg_seq order])] of the clusters with pgbackrest_enabled."""
+def repo_config(gconf, clusters, pki=None, extra=None, repo_host=None):
+    """pgbackrest.conf of the repository host (minion id ``repo_host``). ``clusters``:
+    [(name, conf, [member minion ids in pg_seq order])] of the clusters with
+    pgbackrest_enabled. A member on the repository host itself (pg-meta on meta) is local:
+    its WAL goes straight into the repository, its data directory is read directly."""
     pki = pki or PKI
     repo = repo_settings(gconf)
     glob = [("repo1-path", repo["path"]),
@@ -222,19 +224,20 @@ def repo_config(gconf, clusters, pki=None, extra=None):
             ("log-path", gconf["pgbackrest_log_dir"]), ("log-level-file", "info"),
             ("log-level-console", "warn")]
     glob += list((extra or {}).get("global", []))
-    auth = [(m, name) for name, _conf, minions in clusters for m in minions]
+    auth = [(m, name) for name, _conf, minions in clusters for m in minions if m != repo_host]
     glob += _tls_server(gconf["pgbackrest_port"], auth, pki,
                         (extra or {}).get("tls_address", "*"))
     sections = [("global", glob)]
     for name, conf, minions in clusters:
         items = []
         for i, minion in enumerate(minions, 1):
-            items += [("pg%d-host" % i, minion), ("pg%d-host-type" % i, "tls"),
-                      ("pg%d-host-port" % i, conf["pgbackrest_port"]),
-                      ("pg%d-host-ca-file" % i, pki["ca"]),
-                      ("pg%d-host-cert-file" % i, pki["cert"]),
-                      ("pg%d-host-key-file" % i, pki["key"]),
-                      ("pg%d-path" % i, conf["pg_data"]), ("pg%d-port" % i, conf["pg_port"]),
+            if minion != repo_host:
+                items += [("pg%d-host" % i, minion), ("pg%d-host-type" % i, "tls"),
+                          ("pg%d-host-port" % i, conf["pgbackrest_port"]),
+                          ("pg%d-host-ca-file" % i, pki["ca"]),
+                          ("pg%d-host-cert-file" % i, pki["cert"]),
+                          ("pg%d-host-key-file" % i, pki["key"])]
+            items += [("pg%d-path" % i, conf["pg_data"]), ("pg%d-port" % i, conf["pg_port"]),
                       ("pg%d-socket-path" % i, (extra or {}).get("socket", "/var/run/postgresql")),
                       ("pg%d-user" % i, conf["pg_dbsu"])]
             items += list((extra or {}).get("pg%d" % i, []))
@@ -268,7 +271,8 @@ def backup_argv(cluster, btype, hosts, from_standby, config=CONFIG):
     if btype not in BACKUP_TYPES:
         raise BackupError("type: expected one of %s, got %r" % (", ".join(BACKUP_TYPES), btype))
     argv = ["pgbackrest", "--config=%s" % config, "--stanza=%s" % cluster]
-    argv += ["--pg%d-host=%s" % (i, h) for i, h in enumerate(hosts, 1)]
+    # a member on the repository host itself has no host (None: the config's local pgN)
+    argv += ["--pg%d-host=%s" % (i, h) for i, h in enumerate(hosts, 1) if h]
     argv += ["--backup-standby" if from_standby else "--no-backup-standby",
              "--type=%s" % btype, "backup"]
     return argv

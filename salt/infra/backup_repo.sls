@@ -1,30 +1,37 @@
 {#- The backup repository on the meta node (the first meta node of the inventory): the
-    pgbackrest user owns the repository directory and runs pgBackRest's TLS server, which
+    dbsu owns the repository directory and runs pgBackRest's TLS server, which
     the database nodes push WAL to (archive-push) and restore from, each authorised by its
     certificate's CN for its own cluster's stanza. Backups run here (pigsty_backup.backup).
     Database nodes are named in /etc/hosts: pgBackRest 2.45 checks a peer's certificate by
     DNS name, not by address. docs/backup.md. -#}
 {%- set b = salt['pigsty_backup.settings']() %}
 {%- if b.is_repo_host %}
+include:
+  - node.pki
+
 pgbackrest-repo-package:
   pkg.installed:
     - name: pgbackrest
 
-# group ssl-cert (the node key's group, PKI contract) when it exists
+# The dbsu owns the repository (pg-meta's own instance on this node archives into it
+# directly) and is in the node key's group (PKI contract: ssl-cert). Debian's postgresql
+# package creates the same user when it is installed later (or first).
 pgbackrest-repo-user:
   user.present:
-    - name: pgbackrest
+    - name: {{ b.pg_dbsu }}
     - system: True
-    - home: {{ b.repo.path }}
-    - createhome: False
-    - shell: /usr/sbin/nologin
-    - optional_groups: [ssl-cert]
+    - home: /var/lib/postgresql
+    - shell: /bin/bash
+    - groups: [{{ salt['pigsty_pki.request']().group }}]
+    - remove_groups: False
+    - require:
+      - group: pki-group
 
 pgbackrest-repo-dir:
   file.directory:
     - name: {{ b.repo.path }}
-    - user: pgbackrest
-    - group: pgbackrest
+    - user: {{ b.pg_dbsu }}
+    - group: {{ b.pg_dbsu }}
     - mode: '0750'
     - makedirs: True
     - require:
@@ -33,8 +40,8 @@ pgbackrest-repo-dir:
 pgbackrest-repo-log-dir:
   file.directory:
     - name: {{ b.pgbackrest_log_dir }}
-    - user: pgbackrest
-    - group: pgbackrest
+    - user: {{ b.pg_dbsu }}
+    - group: {{ b.pg_dbsu }}
     - mode: '0750'
     - makedirs: True
     - require:
@@ -52,7 +59,7 @@ pgbackrest-repo-config:
     - name: /etc/pgbackrest/pgbackrest.conf
     - contents: {{ salt['pigsty_backup.config']() | json }}
     - user: root
-    - group: pgbackrest
+    - group: {{ b.pg_dbsu }}
     - mode: '0640'
     - makedirs: True
     - require:
@@ -64,7 +71,7 @@ pgbackrest-repo-server-unit:
     - name: /etc/systemd/system/pgbackrest.service
     - source: salt://pgsql/files/pgbackrest-server.service.jinja
     - template: jinja
-    - context: {role: 'repository host', user: pgbackrest, group: pgbackrest}
+    - context: {role: 'repository host', user: {{ b.pg_dbsu }}, group: {{ b.pg_dbsu }}}
     - mode: '0644'
 
 pgbackrest-repo-server:
@@ -77,4 +84,5 @@ pgbackrest-repo-server:
     - watch:
       - file: pgbackrest-repo-config
       - file: pgbackrest-repo-server-unit
+      - x509: pki-node-cert          # a renewed certificate is loaded by a restart
 {%- endif %}

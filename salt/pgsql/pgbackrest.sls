@@ -5,8 +5,10 @@
     archiving itself is in Patroni's config (pgsql.patroni). The stanza is created on the
     repository host (orch.pgsql, pigsty_backup.backup): pgBackRest runs it there only. -#}
 {%- from 'pgsql/map.jinja' import pg with context %}
-{%- if pg.pgbackrest_enabled %}
+{#- on the repository host itself (pg-meta on meta) infra.backup_repo manages it all #}
+{%- if pg.pgbackrest_enabled and not salt['pigsty_backup.settings']().is_repo_host %}
 include:
+  - node.pki
   - pgsql.install
 
 {%- for peer, ip in salt['pigsty_backup.peers']() | dictsort %}
@@ -56,4 +58,5 @@ pgbackrest-server:
     - watch:
       - file: pgbackrest-config
       - file: pgbackrest-server-unit
+      - x509: pki-node-cert          # a renewed certificate is loaded by a restart
 {%- endif %}

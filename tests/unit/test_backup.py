@@ -265,3 +265,56 @@ def test_two_backups_of_a_cluster_never_run_at_once(runner):
         # a planned switchover is not blocked by a backup (another lock)
         with runner.pigsty_ha_locks.operation_lock(runner.__opts__, "pg-test", "switchover"):
             pass
+
+
+def _module(minion, clusters):
+    return load_module("_modules/pigsty_backup.py", pillar=default_pillar(clusters=clusters),
+                       opts={"id": minion}, salt={"config.get": lambda key, default=None: default})
+
+
+def _render_sls(relpath, mod, conf):
+    import os
+
+    import jinja2
+    import yaml
+    from pillar_fixture import REPO
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["json"] = json.dumps
+    salt = {"pigsty_backup.%s" % n: getattr(mod, n) for n in ("config", "peers", "settings")}
+    salt["pigsty.config"] = lambda: conf
+    salt["pigsty_pki.request"] = lambda: {"group": "ssl-cert"}
+    return yaml.safe_load(env.get_template(relpath).render(salt=salt)) or {}
+
+
+def test_repository_host_config_serves_every_cluster_and_its_own_locally():
+    mod = _module("meta", ["pg-meta"])
+    text = mod.config()
+    assert "[pg-test]\npg1-host=node-1\n" in text and "pg3-host=node-3" in text
+    assert "[pg-meta]\npg1-path=/pg/data" in text          # pg-meta on meta: local, no host
+    assert "tls-server-auth=node-2=pg-test" in text and "tls-server-auth=meta=" not in text
+    assert mod.peers() == {"node-1": "10.10.10.11", "node-2": "10.10.10.12",
+                           "node-3": "10.10.10.13"}
+    states = _render_sls("infra/backup_repo.sls", mod, None)
+    assert states["pgbackrest-repo-config"]["file.managed"][1] == {"contents": text}
+    assert {"name": "node-2"} in states["pgbackrest-peer-node-2"]["host.present"]
+    server = states["pgbackrest-repo-server"]["service.running"]
+    assert {"x509": "pki-node-cert"} in next(x["watch"] for x in server if "watch" in x)
+    assert states["include"] == ["node.pki"]
+
+
+def test_database_node_config_points_at_the_repository_host():
+    mod = _module("node-2", ["pg-test"])
+    text = mod.config()
+    assert "repo1-host=meta\n" in text and "tls-server-auth=meta=pg-test" in text
+    assert mod.peers() == {"meta": "10.10.10.10"}
+    conf = inv.instance_config(default_pillar(clusters=["pg-test"]), "node-2")
+    states = _render_sls("pgsql/pgbackrest.sls", mod, conf)
+    assert states["pgbackrest-config"]["file.managed"][1] == {"contents": text}
+    assert "pgbackrest-server" in states and "pgbackrest-peer-meta" in states
+    conf["pgbackrest_enabled"] = False
+    assert _render_sls("pgsql/pgbackrest.sls", mod, conf) == {}
+    # nothing of it on the repository host, whose infra.backup_repo manages the same files
+    meta = _module("meta", ["pg-meta"])
+    assert _render_sls("pgsql/pgbackrest.sls", meta,
+                       inv.instance_config(default_pillar(clusters=["pg-meta"]), "meta")) == {}
