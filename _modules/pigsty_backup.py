@@ -228,11 +228,24 @@ def _conf():
     return conf
 
 
+def _postmaster_alive(data):
+    """True when postmaster.pid names a live process."""
+    try:
+        with open(os.path.join(data, "postmaster.pid")) as fh:
+            pid = int(fh.readline().strip())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def set_aside(stamp):
     """Move the data directory to PGDATA.before-restore-STAMP (nothing is deleted: a
     failed restore puts it back)."""
     data = _conf()["pg_data"]
     aside = "%s.before-restore-%s" % (data, stamp)
+    if _postmaster_alive(data):
+        return {"result": False, "comment": "PostgreSQL still runs on %s: not touched" % data}
     if os.path.exists(aside):
         return {"result": True, "comment": "already set aside at %s" % aside, "aside": aside}
     if not os.path.isdir(data):

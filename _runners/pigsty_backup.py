@@ -272,32 +272,55 @@ def restore(cluster, target, confirm=None, timeout=3600):
         _progress("%s restore: %s: %s" % (cluster, name, result))
         return result
 
+    # the node that restores must answer before anything is stopped
+    ready = _fan([primary["minion"]], "pigsty_backup.settings").get(primary["minion"])
+    if not isinstance(ready, dict) or not ready.get("pg_data"):
+        return _fail("restore of %s refused, nothing was stopped: %s (the node that restores, "
+                     "%s) does not answer pigsty_backup.settings: %s" % (
+                         cluster, primary["minion"], primary["pg_instance"], ready))
+
+    def restart_all():
+        for m in [primary] + others:
+            step("start patroni on %s" % m["pg_instance"],
+                 _fan([m["minion"]], "service.start", ["patroni"]).get(m["minion"]))
+
     with pigsty_ha_locks.operation_lock(__opts__, cluster, "restore", kind="backup"), \
             pigsty_ha_locks.operation_lock(__opts__, cluster, "restore to %s" % target):
         # 1. stop every member (replicas first): Patroni stops its Postgres
         for m in others + [primary]:
             step("stop patroni on %s" % m["pg_instance"],
                  _fan([m["minion"]], "service.stop", ["patroni"], timeout=STEP_TIMEOUT).get(m["minion"]))
+        if steps[-1]["result"] is not True:
+            restart_all()
+            return _fail("restore of %s stopped before any data was touched: Patroni on %s did "
+                         "not stop (%s); every member was started again" % (
+                             cluster, primary["pg_instance"], steps[-1]["result"]), steps=steps)
         # 2. the primary's data directory aside, restore, recovery to the target
-        aside = _call(primary["minion"], "pigsty_backup.set_aside", [stamp])
-        step("set aside on %s" % primary["pg_instance"], aside.get("comment"))
-        done = _call(primary["minion"], "pigsty_backup.restore", [cluster, rtype, shown],
-                     timeout=CALL_TIMEOUT)
-        step("pgbackrest restore on %s" % primary["pg_instance"],
-             "ok in %ss" % done.get("seconds") if done.get("result") else done.get("output"))
-        recovered = _call(primary["minion"], "pigsty_backup.recover", kwarg={"timeout": timeout},
-                          timeout=int(timeout) + 120) if done.get("result") else {"result": False}
-        if done.get("result"):
-            step("recovery on %s" % primary["pg_instance"], recovered.get("comment"))
+        recovered = {"result": False}
+        aside = None
+        try:
+            aside = _call(primary["minion"], "pigsty_backup.set_aside", [stamp])
+            step("set aside on %s" % primary["pg_instance"], aside.get("comment"))
+            if aside.get("result"):
+                done = _call(primary["minion"], "pigsty_backup.restore", [cluster, rtype, shown],
+                             timeout=CALL_TIMEOUT)
+                step("pgbackrest restore on %s" % primary["pg_instance"],
+                     "ok in %ss" % done.get("seconds") if done.get("result") else done.get("output"))
+                if done.get("result"):
+                    recovered = _call(primary["minion"], "pigsty_backup.recover",
+                                      kwarg={"timeout": timeout}, timeout=int(timeout) + 120)
+                    step("recovery on %s" % primary["pg_instance"], recovered.get("comment"))
+        except salt.exceptions.SaltException as exc:
+            step("restore on %s" % primary["pg_instance"], "failed: %s" % exc)
         if not recovered.get("result"):
-            back = _call(primary["minion"], "pigsty_backup.put_back", [stamp])
-            step("put back on %s" % primary["pg_instance"], back.get("comment"))
-            for m in [primary] + others:
-                step("start patroni on %s" % m["pg_instance"],
-                     _fan([m["minion"]], "service.start", ["patroni"]).get(m["minion"]))
+            if aside and aside.get("result"):
+                back = _fan([primary["minion"]], "pigsty_backup.put_back", [stamp]).get(
+                    primary["minion"])
+                step("put back on %s" % primary["pg_instance"], back)
+            restart_all()
             return _fail("restore of %s failed; the cluster is as it was (the primary's data "
-                         "directory was put back and every member restarted)" % cluster,
-                         steps=steps)
+                         "directory was put back and every member started again): see steps"
+                         % cluster, steps=steps)
         # 3. a new cluster history in the DCS, the restored node its leader
         removed = _call(primary["minion"], "pigsty_backup.dcs_remove", [cluster])
         step("remove %s from the DCS" % cluster, removed.get("comment"))

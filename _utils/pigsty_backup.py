@@ -339,7 +339,7 @@ def restore_argv(cluster, rtype, value, config=CONFIG):
     if rtype == "default":
         argv += ["--type=default"]
     else:
-        shown = _fmt(value) if rtype == "time" else value
+        shown = _fmt(value, exact=True) if rtype == "time" else value
         argv += ["--type=%s" % rtype, "--target=%s" % shown, "--target-action=promote"]
     return argv + ["restore"]
 
@@ -349,8 +349,12 @@ def _utc(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
 
 
-def _fmt(when):
-    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+def _fmt(when, exact=False):
+    """UTC, as PostgreSQL reads it; ``exact``: with the microseconds (a restore target)."""
+    when = when.astimezone(datetime.timezone.utc)
+    if exact and when.microsecond:
+        return when.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return when.strftime("%Y-%m-%d %H:%M:%S+00")
 
 
 def parse_info(text_or_doc, stanza):

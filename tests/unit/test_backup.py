@@ -318,3 +318,100 @@ def test_database_node_config_points_at_the_repository_host():
     meta = _module("meta", ["pg-meta"])
     assert _render_sls("pgsql/pgbackrest.sls", meta,
                        inv.instance_config(default_pillar(clusters=["pg-meta"]), "meta")) == {}
+
+
+class FakeMinions:
+    """The minions' answers to the runner's calls, and the calls in order."""
+
+    def __init__(self, fail=None, silent=()):
+        self.calls = []
+        self.fail = fail or {}
+        self.silent = set(silent)
+
+    def __call__(self, minions, fun, arg=None, kwarg=None, timeout=None):
+        out = {}
+        for m in minions:
+            self.calls.append((m, fun))
+            if (m, fun) in self.silent:
+                continue
+            if fun == "pigsty_backup.info":
+                out[m] = B.parse_info(INFO, "pg-test")
+            elif fun == "pigsty_backup.settings":
+                out[m] = {"pg_data": "/pg/data"}
+            elif fun in ("service.stop", "service.start"):
+                out[m] = True
+            elif fun == "pigsty_backup.restore":
+                out[m] = {"result": (m, fun) not in self.fail, "seconds": 3, "output": "boom"}
+            else:
+                out[m] = {"result": (m, fun) not in self.fail, "comment": fun}
+        return out
+
+
+@pytest.fixture
+def restoring(runner, monkeypatch):
+    inventory = {"clusters": {"pg-test": {}}}
+    monkeypatch.setattr(runner.pigsty_ha_inventory, "load", lambda opts: ({}, inventory))
+    monkeypatch.setattr(runner.pigsty_ha_inventory, "members", lambda inv_, c: MEMBERS)
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_vars",
+                        lambda inv_, c: dict(D.DEFAULTS, pg_cluster=c))
+    monkeypatch.setattr(runner.pigsty_inventory, "meta_nodes", lambda inv_: ["meta"])
+    monkeypatch.setattr(runner, "_live", lambda members, conf: (
+        {"pg-test-1": "primary", "pg-test-2": "replica", "pg-test-3": "replica"},
+        {"pg-test-2", "pg-test-3"}))
+    monkeypatch.setattr(runner, "_wait_leader", lambda *a: True)
+    monkeypatch.setattr(runner, "_wait_streaming", lambda *a: (True, ["pg-test-2", "pg-test-3"]))
+    monkeypatch.setattr(runner.salt.runner, "RunnerClient", lambda opts: type(
+        "R", (), {"cmd": lambda self, *a, **k: None})())
+    return runner
+
+
+def test_restore_runs_in_order_replicas_stopped_first_and_recloned(restoring, monkeypatch):
+    fake = FakeMinions()
+    monkeypatch.setattr(restoring, "_fan", fake)
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is True and out["leader"] == "pg-test-1", out
+    calls = [c for c in fake.calls if c[1] != "pigsty_backup.info"]
+    assert calls == [
+        ("node-1", "pigsty_backup.settings"),
+        ("node-2", "service.stop"), ("node-3", "service.stop"), ("node-1", "service.stop"),
+        ("node-1", "pigsty_backup.set_aside"), ("node-1", "pigsty_backup.restore"),
+        ("node-1", "pigsty_backup.recover"), ("node-1", "pigsty_backup.dcs_remove"),
+        ("node-1", "service.start"),
+        ("node-2", "pigsty_backup.remove_data"), ("node-2", "service.start"),
+        ("node-3", "pigsty_backup.remove_data"), ("node-3", "service.start")]
+
+
+def test_a_failed_restore_puts_the_cluster_back_as_it_was(restoring, monkeypatch):
+    fake = FakeMinions(fail={("node-1", "pigsty_backup.restore")})
+    monkeypatch.setattr(restoring, "_fan", fake)
+    restoring.__context__ = {}
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is False and "as it was" in out["comment"]
+    assert restoring.__context__["retcode"] == 1
+    after = fake.calls[fake.calls.index(("node-1", "pigsty_backup.restore")) + 1:]
+    assert after == [("node-1", "pigsty_backup.put_back"), ("node-1", "service.start"),
+                     ("node-2", "service.start"), ("node-3", "service.start")]
+    assert not any(f in ("pigsty_backup.dcs_remove", "pigsty_backup.remove_data")
+                   for _m, f in fake.calls)
+
+
+def test_a_restoring_node_that_does_not_answer_stops_nothing(restoring, monkeypatch):
+    fake = FakeMinions(silent={("node-1", "pigsty_backup.settings")})
+    monkeypatch.setattr(restoring, "_fan", fake)
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is False and "nothing was stopped" in out["comment"]
+    assert not any(f == "service.stop" for _m, f in fake.calls)
+
+
+def test_a_primary_that_does_not_stop_is_not_touched(restoring, monkeypatch):
+    fake = FakeMinions(silent={("node-1", "service.stop")})
+    monkeypatch.setattr(restoring, "_fan", fake)
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is False and "before any data was touched" in out["comment"]
+    assert not any(f == "pigsty_backup.set_aside" for _m, f in fake.calls)
+    assert ("node-2", "service.start") in fake.calls
+
+
+def test_restore_target_keeps_its_microseconds():
+    rtype, when = B.parse_target("2026-12-01 10:00:00.250000+00:00")
+    assert "--target=2026-12-01 10:00:00.250000+00" in B.restore_argv("pg-test", rtype, when)
