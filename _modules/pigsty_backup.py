@@ -275,7 +275,7 @@ def remove_data():
     return {"result": True, "comment": "%s did not exist" % data}
 
 
-def restore(cluster, rtype, target=None):
+def restore(cluster, rtype, target=None, config=pigsty_backup.CONFIG):
     """pgbackrest restore into the (empty) data directory, promoting at the target."""
     conf = _conf()
     if conf["pg_cluster"] != _stanza(cluster):
@@ -286,7 +286,7 @@ def restore(cluster, rtype, target=None):
             "%s is not empty: set it aside first (pigsty_backup.set_aside)" % conf["pg_data"])
     if rtype == "time":
         target = datetime.datetime.fromisoformat(target)
-    argv = pigsty_backup.restore_argv(cluster, rtype, target)
+    argv = pigsty_backup.restore_argv(cluster, rtype, target, config=config)
     return _done(_run(argv, user=conf["pg_dbsu"]))
 
 
@@ -296,7 +296,7 @@ _RECOVERY_SETTINGS = ("restore_command", "recovery_target", "recovery_target_tim
                       "recovery_target_timeline")
 
 
-def recover(timeout=3600):
+def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     """Run the restored instance's recovery to its target and promotion (pg_ctl, Patroni
     stopped), take pgBackRest's recovery settings out of postgresql.auto.conf (replicas
     copy that file), and stop it cleanly: Patroni then starts it as the new leader."""
@@ -311,7 +311,7 @@ def recover(timeout=3600):
     if start["retcode"]:
         return {"result": False, "comment": "pg_ctl start failed: %s (log: %s)" % (
             (start.get("stdout") or "")[-500:], log_file)}
-    base = [psql, "-X", "-At", "-h", "/var/run/postgresql", "-p", str(conf["pg_port"]),
+    base = [psql, "-X", "-At", "-h", socket_dir, "-p", str(conf["pg_port"]),
             "-U", user, "-d", "postgres", "-c"]
     deadline = time.monotonic() + float(timeout)
     state = None

@@ -199,3 +199,56 @@ def test_point_in_time_restore_brings_dropped_rows_back(setup):
     assert int(segment[:8], 16) >= 2, segment
     assert _archived(inst, segment)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _cmd_run_all(argv, runas=None, python_shell=False, timeout=None, ignore_retcode=True,
+                 cwd=None, stdin=None):
+    """Salt's cmd.run_all as the module calls it (argv list, runas, stdin), for real."""
+    assert python_shell is False
+    done = subprocess.run(["runuser", "-u", runas, "--"] + list(argv), input=stdin,
+                          capture_output=True, text=True, timeout=timeout or 600, cwd=cwd)
+    return {"retcode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+
+def test_the_modules_restore_steps_recover_and_leave_no_recovery_settings(setup):
+    """The execution module's own steps on the database node (set_aside, restore, recover),
+    with Salt's cmd.run_all replaced by the real commands: a second point in time, on the
+    timeline the first restore started."""
+    from loader import load_module
+    inst = setup["inst"]
+    conf = {"pg_cluster": "demo", "pg_data": inst.data, "pg_dbsu": "postgres", "pg_version": 15,
+            "pg_port": inst.port}
+    mod = load_module("_modules/pigsty_backup.py", opts={"id": "node-1"}, context={},
+                      salt={"cmd.run_all": _cmd_run_all})
+    mod._conf = lambda: conf
+    inst.query("CREATE TABLE pitr2 (id int PRIMARY KEY)")
+    inst.query("INSERT INTO pitr2 SELECT generate_series(1, 500)")
+    time.sleep(1.1)
+    noted = inst.query("SELECT clock_timestamp()")[0][0]
+    time.sleep(1.1)
+    inst.query("DROP TABLE pitr2")
+    segment = inst.query("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+    assert _archived(inst, segment)
+
+    assert mod.set_aside("t1")["result"] is False          # Postgres still runs: untouched
+    assert os.path.isdir(inst.data)
+    _run([os.path.join(pg_server.PG_BIN, "pg_ctl"), "-D", inst.data, "-m", "fast", "-w", "stop"])
+    assert mod.set_aside("t1")["aside"] == inst.data + ".before-restore-t1"
+    with pytest.raises(mod.salt.exceptions.SaltInvocationError, match="member of demo"):
+        mod.restore("other", "time", noted.isoformat(), config=setup["db_conf"])
+    done = mod.restore("demo", "time", noted.isoformat(), config=setup["db_conf"])
+    assert done["result"] is True, done["output"]
+    with open(os.path.join(inst.data, "postgresql.auto.conf")) as f:
+        assert "recovery_target_time" in f.read()             # pgBackRest's, until recover()
+    recovered = mod.recover(timeout=120, socket_dir=inst.host)
+    assert recovered["result"] is True, recovered
+    assert not os.path.exists(os.path.join(inst.data, "postmaster.pid"))    # stopped cleanly
+    with open(os.path.join(inst.data, "postgresql.auto.conf")) as f:
+        auto = f.read()
+    assert "recovery_target" not in auto and "restore_command" not in auto, auto
+    _run([os.path.join(pg_server.PG_BIN, "pg_ctl"), "-D", inst.data, "-l", inst.log, "-w",
+          "start"])
+    assert inst.query("SELECT pg_is_in_recovery()")[0][0] is False
+    assert inst.query("SELECT count(*) FROM pitr2")[0][0] == 500
+    assert inst.query("SELECT count(*) FROM pitr")[0][0] == 1000        # the first restore's
+    shutil.rmtree(inst.data + ".before-restore-t1", ignore_errors=True)
