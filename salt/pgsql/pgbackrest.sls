@@ -48,7 +48,16 @@ pgbackrest-server-unit:
     - mode: '0644'
 
 # The node certificate (salt/node/pki.sls, state pki-node-cert) is the server's and the
-# client's identity; the key is readable by group ssl-cert, which has postgres.
+# client's identity; its key is readable by the PKI group (ssl-cert). Debian's postgresql
+# package puts postgres in it when the group exists first; this makes sure either way.
+pgbackrest-key-access:
+  group.present:
+    - name: {{ salt['pigsty_pki.request']().group }}
+    - addusers: [{{ pg.pg_dbsu }}]
+    - require:
+      - group: pki-group
+      - pkg: pgsql-packages
+
 pgbackrest-server:
   service.running:
     - name: pgbackrest
@@ -56,6 +65,7 @@ pgbackrest-server:
     - require:
       - file: pgbackrest-log-dir
     - watch:
+      - group: pgbackrest-key-access
       - file: pgbackrest-config
       - file: pgbackrest-server-unit
       - x509: pki-node-cert          # a renewed certificate is loaded by a restart
