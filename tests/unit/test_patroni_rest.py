@@ -72,3 +72,62 @@ def test_access_refuses_half_credentials_and_a_colon_in_the_username():
     with pytest.raises(ValueError, match="without ':'"):
         pigsty_patroni.Access(username="a:b", password="p")
     assert pigsty_patroni.PLAIN.scheme == "http" and pigsty_patroni.PLAIN.headers() == {}
+
+
+def test_every_rest_call_in_the_code_says_how_to_reach_patroni():
+    """No client of Patroni's REST API falls back to plain HTTP by forgetting ``access``:
+    every call of request / get_json / find_leader outside the client itself passes it."""
+    import ast
+    import glob
+    import os
+    from pillar_fixture import REPO
+    calls, missing = 0, []
+    files = [f for d in ("_utils", "_modules", "_runners", "_states", "_beacons")
+             for f in glob.glob(os.path.join(REPO, d, "*.py")) if not f.endswith("pigsty_patroni.py")]
+    for path in files:
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "pigsty_patroni"
+                    and node.func.attr in ("request", "get_json", "find_leader")):
+                calls += 1
+                if not any(k.arg == "access" for k in node.keywords):
+                    missing.append("%s:%d" % (os.path.relpath(path, REPO), node.lineno))
+    assert calls >= 20                     # the scan finds them
+    assert missing == []
+
+
+def test_a_node_client_takes_the_login_from_its_instance_config():
+    conf = conf_of("node-2")
+    node = rest.node_access({"pigsty.config": lambda: conf})
+    assert node.username == "postgres" and node.headers() == rest.access(conf).headers()
+    # no instance on the node, or no inventory in its pillar: HTTPS with the CA, no login
+    assert rest.node_access({"pigsty.config": lambda: None}).headers() == {}
+
+    def broken():
+        raise inv.InventoryError(["pigsty: missing"])
+    assert rest.node_access({"pigsty.config": broken}).headers() == {}
+    assert rest.node_access({}).scheme == "https"
+
+
+def test_the_patroni_module_sends_the_login_of_its_node(monkeypatch):
+    """_modules/patroni.py: every call goes out with the node's Access."""
+    import importlib.util
+    import os
+    from pillar_fixture import REPO
+    spec = importlib.util.spec_from_file_location("patroni_module_rest", os.path.join(REPO, "_modules", "patroni.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    conf = conf_of("node-1")
+    mod.__salt__ = {"pigsty.config": lambda: conf, "config.option": lambda key, default=None: default}
+    seen = []
+
+    def fake_request(host, port, path, method="GET", body=None, timeout=2, access=None):
+        seen.append((method, path, access))
+        return 200, {"ok": True}
+    monkeypatch.setattr(mod.pigsty_patroni, "request", fake_request)
+    mod.reload()
+    mod.config_patch({"ttl": 30})
+    assert [(m, p) for m, p, _a in seen] == [("POST", "/reload"), ("PATCH", "/config")]
+    assert all(a.scheme == "https" and a.headers() == rest.access(conf).headers() for _m, _p, a in seen)
