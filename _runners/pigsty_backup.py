@@ -4,6 +4,7 @@
     salt-run pigsty_backup.list cluster=pg-test                 # backups, WAL, recoverable window
     salt-run pigsty_backup.check cluster=pg-test                # archiving, last backup age, repo size
     salt-run pigsty_backup.restore cluster=pg-test target='2026-12-01 10:00:00+00' confirm=pg-test
+    salt-run pigsty_backup.run_due                              # Salt's scheduler, every minute
 
 Backups run on the repository host (pgBackRest requires it) and copy from a replica that
 streams from the live primary, or from the primary; never from a member that is not
@@ -13,7 +14,9 @@ confirm=<cluster> before anything is stopped. The pure logic is _utils/pigsty_ba
 the commands on the nodes are _modules/pigsty_backup.py. See docs/backup.md.
 """
 import datetime
+import json
 import logging
+import os
 import time
 
 import salt.exceptions
@@ -351,6 +354,72 @@ def restore(cluster, target, confirm=None, timeout=3600):
             "comment": "%s restored in place to %s; leader %s; old data directory kept at "
                        "PGDATA.before-restore-%s on %s (remove it by hand); take a full backup "
                        "now" % (cluster, target, primary["pg_instance"], stamp, primary["minion"])}
+
+
+# ------------------------------------------------------------------ the schedule
+def _schedule_path(cluster):
+    return os.path.join(__opts__["cachedir"], "pigsty", "backup-schedule-%s.json" % cluster)
+
+
+def _read_json(path):
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path, doc):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.%d" % (path, os.getpid())
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh)
+    os.replace(tmp, path)
+
+
+def run_due(now=None):
+    """Take the backups that the clusters' ``pgbackrest_schedule`` (cron, UTC) says are due:
+    what Salt's scheduler on the master runs every minute (master.d/reactor.conf). A
+    firing missed (master down, a backup still running) is caught up once; a backup refused
+    because another one of the cluster runs is tried again at the next call. The first call
+    that sees a cluster only starts its schedule (no catch-up of earlier firings).
+
+    CLI example::
+
+        salt-run pigsty_backup.run_due
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    _merged, inv = pigsty_ha_inventory.load(__opts__)
+    results = {}
+    for name in sorted(inv.get("clusters") or {}):
+        conf = pigsty_inventory.cluster_vars(inv, name)
+        if not conf.get("pgbackrest_enabled"):
+            continue
+        path = _schedule_path(name)
+        last = _read_json(path)
+        btype, fired = pigsty_backup.due(conf["pgbackrest_schedule"], last, now)
+        if not last:
+            # first sight of the cluster: the schedule starts from now (no catch-up of
+            # firings before it, so a master start does not back up every cluster at once)
+            _write_json(path, dict(fired, since=now.timestamp()))
+            continue
+        if not btype:
+            continue
+        _progress("%s: scheduled %s backup due" % (name, btype))
+        try:
+            out = backup(name, btype)
+        except salt.exceptions.SaltException as exc:
+            if "in progress" in str(exc):
+                results[name] = {"result": None, "comment": str(exc)}
+                continue                       # not recorded: tried again next minute
+            out = {"result": False, "comment": str(exc)}
+        last.update(fired)
+        last["last_result"] = {"type": btype, "result": out.get("result"),
+                               "comment": out.get("comment"), "time": time.time()}
+        _write_json(path, last)
+        results[name] = out
+    return results
 
 
 # Salt exposes list_ as pigsty_backup.list

@@ -474,3 +474,71 @@ def destroys(cluster, members, rtype, value):
             "removed by hand), the replicas' are deleted and cloned again; the cluster is "
             "down until the restore ends. Repeat with confirm=%s to go ahead" % (
                 cluster, what, ", ".join(m["pg_instance"] for m in members), cluster))
+
+
+# ------------------------------------------------------------------ the schedule
+TYPE_RANK = {"incr": 0, "diff": 1, "full": 2}
+
+
+def _cron_field(field, value, low, high):
+    for part in field.split(","):
+        rng, _slash, step = part.partition("/")
+        step = int(step) if step else 1
+        if rng == "*":
+            start, end = low, high
+        elif "-" in rng:
+            start, end = (int(x) for x in rng.split("-"))
+        else:
+            start = int(rng)
+            end = high if _slash else start
+        if start <= value <= end and (value - start) % step == 0:
+            return True
+    return False
+
+
+def cron_matches(expr, when):
+    """True when the five-field cron ``expr`` (validated by cron_problem) fires at the
+    minute of ``when``. Day of week 0-7 (0 and 7: Sunday); when both day fields are
+    restricted, either matches (cron's rule)."""
+    minute, hour, dom, month, dow = expr.split()
+    cron_dow = (when.weekday() + 1) % 7
+    dow_ok = _cron_field(dow, cron_dow, 0, 7) or (cron_dow == 0 and _cron_field(dow, 7, 0, 7))
+    dom_ok = _cron_field(dom, when.day, 1, 31)
+    if dom != "*" and dow != "*":
+        day_ok = dom_ok or dow_ok
+    else:
+        day_ok = dom_ok and dow_ok
+    return (_cron_field(minute, when.minute, 0, 59) and _cron_field(hour, when.hour, 0, 23)
+            and _cron_field(month, when.month, 1, 12) and day_ok)
+
+
+def last_fire(expr, now, lookback_minutes=8 * 24 * 60):
+    """The latest minute at or before ``now`` at which ``expr`` fires (within the
+    lookback), or None."""
+    t = now.replace(second=0, microsecond=0)
+    for _ in range(lookback_minutes + 1):
+        if cron_matches(expr, t):
+            return t
+        t -= datetime.timedelta(minutes=1)
+    return None
+
+
+def due(schedule, last_runs, now):
+    """The backup type due now, or None: the schedule's entries whose latest firing is
+    later than the last run recorded for that entry (``last_runs``: cron -> epoch). A
+    firing missed while the master was down or a backup ran is caught up once; when
+    several are due, the largest type runs (full over diff over incr). Returns (type,
+    {cron: epoch of its firing}) to record once run."""
+    fired = {}
+    best = None
+    for entry in schedule or []:
+        seen = float(last_runs.get(entry["cron"], 0))
+        # look back to the last recorded firing only (a minute, each call, normally)
+        span = int((now.timestamp() - seen) // 60) + 1 if seen else 8 * 24 * 60
+        when = last_fire(entry["cron"], now, min(span, 8 * 24 * 60))
+        if when is None or when.timestamp() <= seen:
+            continue
+        fired[entry["cron"]] = when.timestamp()
+        if best is None or TYPE_RANK[entry["type"]] > TYPE_RANK[best]:
+            best = entry["type"]
+    return best, fired

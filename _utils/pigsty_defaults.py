@@ -118,8 +118,8 @@ DEFAULTS = {
     # archive_timeout: a WAL segment is archived at least this often (seconds) when the
     # primary writes anything: the bound of what a restore from the repository can lose.
     "pg_archive_timeout": 60,
-    # backups to take (type full | diff | incr, cron: five fields); the runner takes them
-    # now (pigsty_backup.backup); the schedule is validated, Salt's scheduler is not wired yet
+    # backups to take (type full | diff | incr, cron: five fields, UTC): Salt's scheduler on
+    # the master runs pigsty_backup.run_due every minute (master.d/reactor.conf)
     "pgbackrest_schedule": [
         {"type": "full", "cron": "0 1 * * 0"},
         {"type": "incr", "cron": "0 1 * * 1-6"},

@@ -415,3 +415,58 @@ def test_a_primary_that_does_not_stop_is_not_touched(restoring, monkeypatch):
 def test_restore_target_keeps_its_microseconds():
     rtype, when = B.parse_target("2026-12-01 10:00:00.250000+00:00")
     assert "--target=2026-12-01 10:00:00.250000+00" in B.restore_argv("pg-test", rtype, when)
+
+
+def _at(text):
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("expr,when,fires", [
+    ("0 1 * * 0", "2026-12-06 01:00", True),        # a Sunday
+    ("0 1 * * 7", "2026-12-06 01:00", True),        # 7 is Sunday too
+    ("0 1 * * 0", "2026-12-07 01:00", False),       # Monday
+    ("0 1 * * 1-6", "2026-12-07 01:00", True),
+    ("0 1 * * 1-6", "2026-12-07 01:01", False),
+    ("*/15 * * * *", "2026-12-07 13:45", True),
+    ("*/15 * * * *", "2026-12-07 13:46", False),
+    ("30 2 1 * *", "2026-12-01 02:30", True),
+    ("30 2 1 * 0", "2026-12-06 02:30", True),       # day of month OR day of week
+    ("0 0 1,15 6 *", "2026-12-15 00:00", False),
+])
+def test_cron_matching(expr, when, fires):
+    assert B.cron_problem(expr) is None
+    assert B.cron_matches(expr, _at(when)) is fires
+
+
+def test_due_catches_up_once_and_prefers_the_largest_type():
+    schedule = [{"type": "incr", "cron": "0 * * * *"}, {"type": "full", "cron": "0 1 * * *"}]
+    now = _at("2026-12-07 01:20")
+    btype, fired = B.due(schedule, {"0 * * * *": _at("2026-12-07 00:00").timestamp(),
+                                    "0 1 * * *": _at("2026-12-06 01:00").timestamp()}, now)
+    assert btype == "full" and fired == {"0 * * * *": _at("2026-12-07 01:00").timestamp(),
+                                         "0 1 * * *": _at("2026-12-07 01:00").timestamp()}
+    assert B.due(schedule, fired, now) == (None, {})               # recorded: not again
+    assert B.due(schedule, fired, _at("2026-12-07 02:00"))[0] == "incr"
+
+
+def test_run_due_starts_the_schedule_then_runs_what_is_due(runner, monkeypatch):
+    inventory = {"clusters": {"pg-test": {}, "pg-off": {}}}
+    monkeypatch.setattr(runner.pigsty_ha_inventory, "load", lambda opts: ({}, inventory))
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_vars", lambda inv_, c: dict(
+        D.DEFAULTS, pg_cluster=c, pgbackrest_enabled=(c == "pg-test"),
+        pgbackrest_schedule=[{"type": "incr", "cron": "*/10 * * * *"}]))
+    ran = []
+    monkeypatch.setattr(runner, "backup", lambda c, t: ran.append((c, t)) or {"result": True})
+    assert runner.run_due(_at("2026-12-07 01:05")) == {} and ran == []     # schedule starts
+    assert runner.run_due(_at("2026-12-07 01:09")) == {} and ran == []
+    assert runner.run_due(_at("2026-12-07 01:12"))["pg-test"]["result"] is True
+    assert ran == [("pg-test", "incr")]
+    assert runner.run_due(_at("2026-12-07 01:13")) == {} and len(ran) == 1
+
+    def busy(c, t):
+        raise runner.salt.exceptions.CommandExecutionError("backup (full) of pg-test is in progress")
+    monkeypatch.setattr(runner, "backup", busy)
+    assert runner.run_due(_at("2026-12-07 01:20"))["pg-test"]["result"] is None
+    monkeypatch.setattr(runner, "backup", lambda c, t: ran.append((c, t)) or {"result": True})
+    runner.run_due(_at("2026-12-07 01:21"))                          # the refused one, again
+    assert ran[-1] == ("pg-test", "incr") and len(ran) == 2
