@@ -327,6 +327,15 @@ def restore(cluster, target, confirm=None, timeout=3600):
         # 3. a new cluster history in the DCS, the restored node its leader
         removed = _call(primary["minion"], "pigsty_backup.dcs_remove", [cluster])
         step("remove %s from the DCS" % cluster, removed.get("comment"))
+        if not removed.get("result"):
+            # Patroni would not make a node behind the DCS's last leader position a leader
+            return _fail("restore of %s stopped half-way: the data is restored on %s (old data "
+                         "directory at PGDATA.before-restore-%s) but the cluster's DCS keys could "
+                         "not be removed; every member is stopped. Run `patronictl -c "
+                         "/etc/patroni/config.yml remove %s` on %s, then start patroni there, "
+                         "then on the replicas after emptying their data directories" % (
+                             cluster, primary["pg_instance"], stamp, cluster,
+                             primary["minion"]), steps=steps)
         step("start patroni on %s" % primary["pg_instance"],
              _fan([primary["minion"]], "service.start", ["patroni"]).get(primary["minion"]))
         if not _wait_leader(members, conf, primary["pg_instance"], 300):

@@ -470,3 +470,12 @@ def test_run_due_starts_the_schedule_then_runs_what_is_due(runner, monkeypatch):
     monkeypatch.setattr(runner, "backup", lambda c, t: ran.append((c, t)) or {"result": True})
     runner.run_due(_at("2026-12-07 01:21"))                          # the refused one, again
     assert ran[-1] == ("pg-test", "incr") and len(ran) == 2
+
+
+def test_dcs_keys_that_cannot_be_removed_stop_the_restore_clearly_marked(restoring, monkeypatch):
+    fake = FakeMinions(fail={("node-1", "pigsty_backup.dcs_remove")})
+    monkeypatch.setattr(restoring, "_fan", fake)
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is False and "half-way" in out["comment"]
+    assert "before-restore-" in out["comment"] and "patronictl" in out["comment"]
+    assert fake.calls[-1] == ("node-1", "pigsty_backup.dcs_remove")    # nothing started after
