@@ -130,7 +130,7 @@ def _run(argv, timeout=COMMAND_TIMEOUT, user=None):
             "pgsql.pgbackrest or infra.backup_repo installs it)" % __opts__["id"])
     started = time.monotonic()
     res = __salt__["cmd.run_all"](argv, runas=user or _user(), python_shell=False,
-                                  timeout=timeout, ignore_retcode=True, cwd="/tmp")
+                                  timeout=timeout, ignore_retcode=True, cwd="/")
     out = ((res.get("stdout") or "") + "\n" + (res.get("stderr") or "")).strip()
     return {"result": res.get("retcode") == 0, "retcode": res.get("retcode"),
             "seconds": round(time.monotonic() - started, 1),
@@ -307,7 +307,7 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     log_file = os.path.join(os.path.dirname(conf["pg_data"]), "restore-recovery.log")
     start = __salt__["cmd.run_all"]([pg_ctl, "-D", conf["pg_data"], "-l", log_file, "-w", "-t",
                                      "600", "start"], runas=user, python_shell=False,
-                                    ignore_retcode=True, cwd="/tmp")
+                                    ignore_retcode=True, cwd="/")
     if start["retcode"]:
         return {"result": False, "comment": "pg_ctl start failed: %s (log: %s)" % (
             (start.get("stdout") or "")[-500:], log_file)}
@@ -317,7 +317,7 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     state = None
     while time.monotonic() < deadline:
         res = __salt__["cmd.run_all"](base + ["SELECT pg_is_in_recovery()"], runas=user,
-                                      python_shell=False, ignore_retcode=True, cwd="/tmp")
+                                      python_shell=False, ignore_retcode=True, cwd="/")
         state = (res.get("stdout") or "").strip()
         if state == "f":
             break
@@ -327,13 +327,13 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
             timeout, log_file)}
     for name in _RECOVERY_SETTINGS:
         __salt__["cmd.run_all"](base + ["ALTER SYSTEM RESET %s" % name], runas=user,
-                                python_shell=False, ignore_retcode=True, cwd="/tmp")
+                                python_shell=False, ignore_retcode=True, cwd="/")
     lsn = __salt__["cmd.run_all"](base + ["SELECT timeline_id || ' ' || pg_current_wal_lsn() "
                                           "FROM pg_control_checkpoint()"], runas=user,
-                                  python_shell=False, ignore_retcode=True, cwd="/tmp")
+                                  python_shell=False, ignore_retcode=True, cwd="/")
     stop = __salt__["cmd.run_all"]([pg_ctl, "-D", conf["pg_data"], "-m", "fast", "-w", "-t",
                                     "600", "stop"], runas=user, python_shell=False,
-                                   ignore_retcode=True, cwd="/tmp")
+                                   ignore_retcode=True, cwd="/")
     if stop["retcode"]:
         return {"result": False, "comment": "pg_ctl stop failed: %s" % (stop.get("stdout") or "")[-500:]}
     return {"result": True, "comment": "recovered and promoted (timeline, LSN: %s), stopped "
@@ -350,6 +350,6 @@ def dcs_remove(cluster):
     answers = "%s\nYes I am aware\n%s\n" % (cluster, conf["pg_instance"])
     res = __salt__["cmd.run_all"](["patronictl", "-c", "/etc/patroni/config.yml", "remove",
                                    cluster], runas=conf["pg_dbsu"], python_shell=False,
-                                  stdin=answers, ignore_retcode=True, cwd="/tmp", timeout=60)
+                                  stdin=answers, ignore_retcode=True, cwd="/", timeout=60)
     return {"result": res["retcode"] == 0,
             "comment": ((res.get("stdout") or "") + (res.get("stderr") or ""))[-1000:]}

@@ -37,7 +37,7 @@ def _free_port():
 def _run(argv, user="postgres", timeout=300, check=True):
     done = subprocess.run(["runuser", "-u", user, "--"] + argv, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False,
-                          cwd="/tmp")
+                          cwd="/")
     if check and done.returncode:
         pytest.fail("%s failed (%d):\n%s" % (" ".join(argv), done.returncode, done.stdout[-3000:]))
     return done
