@@ -130,6 +130,34 @@ DEFAULTS = {
     "ntp_upstream": [],            # chrony sources of the meta node; empty: its local clock
     "node_ntp_enabled": True,      # nodes sync from meta's chrony
     "ntp_no_clock_control": False,  # chronyd -x: serve and track time, never set the clock
+    # ---- backup and point-in-time recovery (pgBackRest 2.45, Debian's), docs/backup.md.
+    #      The repository is on the meta node(s): losing every database node loses nothing
+    #      archived. Transport: pgBackRest's TLS server on the repository host and on every
+    #      database node, clients authenticated by the CN of their node certificate.
+    "pgbackrest_enabled": True,     # per cluster: WAL archiving and backups of this cluster
+    "pgbackrest_method": "meta",    # global: which entry of pgbackrest_repo is the repository
+    "pgbackrest_repo": {            # global: repositories by name (Pigsty's shape)
+        "meta": {
+            "path": "/pg/backup",            # on the repository host (the first meta node)
+            "retention_full_type": "count",  # count | time (days)
+            "retention_full": 2,             # full backups (or days) kept with their WAL
+            "retention_diff": 6,             # differential backups kept
+            "compress_type": "lz4",          # lz4 | zst | gz | bz2 | none
+            "compress_level": 1,
+            "bundle": True,                  # repo bundling of small files
+        },
+    },
+    "pgbackrest_port": 8432,        # global: the pgBackRest TLS servers' port (meta and db nodes)
+    "pgbackrest_log_dir": "/pg/log/pgbackrest",
+    # archive_timeout: a WAL segment is archived at least this often (seconds) when the
+    # primary writes anything: the bound of what a restore from the repository can lose.
+    "pg_archive_timeout": 60,
+    # backups to take (type full | diff | incr, cron: five fields, UTC): Salt's scheduler on
+    # the master runs pigsty_backup.run_due every minute (master.d/reactor.conf)
+    "pgbackrest_schedule": [
+        {"type": "full", "cron": "0 1 * * 0"},
+        {"type": "incr", "cron": "0 1 * * 1-6"},
+    ],
 }
 
 # Pigsty's four default services (port -> what it serves); extra ones come from pg_services.
@@ -180,6 +208,7 @@ INFRA_PARAMS = frozenset((
     "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
     "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts",
+    "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",
 ))
 
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
@@ -191,6 +220,8 @@ DEBIAN_DBSU_HOME = "/var/lib/postgresql"
 DBSU_HOME = "/var/lib/pgsql"
 PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3-psycopg2",
                   "pgbouncer", "haproxy", "vip-manager", "prometheus-node-exporter",
-                  "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter")
+                  "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter", "pgbackrest")
+# The backup repository host (meta, infra.backup_repo)
+BACKUP_REPO_PACKAGES = ("pgbackrest",)
 DCS_PACKAGES = ("etcd-server", "etcd-client")
 NODE_PACKAGES = ("chrony",)

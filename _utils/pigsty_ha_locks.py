@@ -54,11 +54,12 @@ def reconcile_lock(opts, cluster, wait=120):
 
 
 @contextlib.contextmanager
-def operation_lock(opts, cluster, operation, wait=0):
+def operation_lock(opts, cluster, operation, wait=0, kind="operation"):
     """Hold the cluster's operation lock for ``operation`` (e.g. "switchover to pg-test-2").
     A second operation waits up to ``wait`` seconds, then is refused with a message naming
-    the one in progress; nothing of it has run then."""
-    path = _path(opts, "operation", cluster)
+    the one in progress; nothing of it has run then. ``kind`` names the lock: "operation"
+    (planned HA operations), "backup" (one backup or restore of a cluster at a time)."""
+    path = _path(opts, kind, cluster)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as fh:
         try:

@@ -24,7 +24,7 @@ def repo_packages(inv):
     idx = pigsty_model.index(inv)
     gvars = idx.gvars
     versions = {cls.conf["pg_version"] for cls in idx.clusters()} or {gvars["pg_version"]}
-    pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES)
+    pkgs = set(D.DCS_PACKAGES) | set(D.NODE_PACKAGES) | set(D.BACKUP_REPO_PACKAGES)
     for version in versions:
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
     for cls in idx.clusters():      # what pgsql_packages adds for the cluster's settings

@@ -26,6 +26,7 @@ import re
 import threading
 import types
 
+import pigsty_backup
 import pigsty_defaults as D
 import pigsty_hba
 import pigsty_model
@@ -321,6 +322,7 @@ def _validate_global(inv):
                                 "vars that every node reads" % secret)
     gconf = dict(pigsty_model.index({"vars": gvars}).gvars)
     _validate_dcs(gconf if isinstance(gvars, dict) else D.DEFAULTS, problems)
+    problems.extend(pigsty_backup.repo_problems(gconf if isinstance(gvars, dict) else D.DEFAULTS))
     return tuple(node_problems), tuple(problems), nodes, gconf
 
 
@@ -506,6 +508,7 @@ def _validate_cluster(name, cls, nodes, gconf, problems, private):
     _validate_ports(path, conf, problems)
     _validate_vip(path, conf, members, nodes, problems)
     _validate_plan(path, conf, problems)
+    problems.extend(pigsty_backup.cluster_problems(conf, path + ":vars"))
     if private:
         _validate_private(path, conf, problems)
         problems.extend(pigsty_hba.validate(conf, path + ":vars"))

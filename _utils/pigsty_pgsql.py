@@ -6,6 +6,8 @@ the Jinja templates only print it.
 """
 import re
 
+
+import pigsty_backup
 import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
@@ -120,6 +122,10 @@ def patroni_config(conf, mem_mb):
         "unix_socket_directories": "/var/run/postgresql",
         "cluster_name": conf["pg_cluster"],
     })
+    # WAL archiving to the backup repository: a local parameter of every member, so whoever
+    # is primary archives (after a failover the new primary goes on from its timeline)
+    archive_params, recovery_conf = pigsty_backup.patroni_parameters(conf)
+    local_params.update(archive_params)
     sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
     auth_repl = {"username": conf["pg_replication_username"],
                  "password": conf["pg_replication_password"]}
@@ -152,6 +158,9 @@ def patroni_config(conf, mem_mb):
             "parameters": local_params,
             "pg_hba": hba,
             "pg_ident": pigsty_hba.ident_lines(conf),
+            # replicas still clone with basebackup; restore_command lets one that fell behind
+            # fetch the WAL it misses from the repository
+            **({"recovery_conf": recovery_conf} if recovery_conf else {}),
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "1000M"}],
         },

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 #   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed);
 #   HAProxy: `haproxy -c` on the rendered haproxy.cfg.
 need=()
+command -v pgbackrest >/dev/null || need+=(pgbackrest)   # backup and PITR (test_backup_pitr)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v promtool >/dev/null || need+=(prometheus)

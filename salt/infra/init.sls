@@ -1,5 +1,6 @@
 # infra role (meta nodes): Pigsty's control centre, from Debian 12 packages and pillar.
 #   Prometheus (targets: one file per cluster), alert rules, Alertmanager (+ webhook sink),
+#   the backup repository (pgBackRest, infra.backup_repo),
 #   Grafana provisioning (when pillar names a package source), Nginx (portal, vhosts, the
 #   local package repository), dnsmasq (DNS records), chrony (NTP server).
 # `salt -G pigsty_meta:True state.apply infra`; orch.site runs it before the clusters.
@@ -12,3 +13,4 @@ include:
   - infra.nginx
   - infra.dnsmasq
   - infra.chrony
+  - infra.backup_repo

@@ -19,13 +19,34 @@
     - require:
       - salt: {{ name }}-validate
 
+# the backup repository knows the cluster (its stanza, the members' TLS identities)
+# before the primary archives its first WAL segment
+{{ name }}-backup-repo:
+  salt.state:
+    - tgt: {{ c.meta[:1] | json }}
+    - tgt_type: list
+    - sls: [infra.backup_repo]
+    - require:
+      - salt: {{ name }}-dcs
+
 {{ name }}-primary:
   salt.state:
     - tgt: {{ c.primary | json }}
     - tgt_type: list
-    - sls: [node, pgsql.install, pgsql.patroni]
+    - sls: [node, pgsql.install, pgsql.patroni, pgsql.pgbackrest]
     - require:
-      - salt: {{ name }}-dcs
+      - salt: {{ name }}-backup-repo
+
+# pgBackRest creates a stanza on the repository host only, once the primary runs
+# (idempotent: an existing matching stanza is fine)
+{{ name }}-stanza:
+  salt.function:
+    - name: pigsty_backup.stanza_create
+    - tgt: {{ c.meta[:1] | json }}
+    - tgt_type: list
+    - arg: [{{ name }}]
+    - require:
+      - salt: {{ name }}-leader
 
 {{ name }}-leader:
   salt.runner:
@@ -48,7 +69,7 @@
   salt.state:
     - tgt: {{ c.replicas | json }}
     - tgt_type: list
-    - sls: [node, pgsql.install, pgsql.patroni]
+    - sls: [node, pgsql.install, pgsql.patroni, pgsql.pgbackrest]
     - require:
       - salt: {{ name }}-users
     - require_in:

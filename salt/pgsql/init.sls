@@ -4,6 +4,7 @@
 include:
   - pgsql.install
   - pgsql.patroni
+  - pgsql.pgbackrest
   # users before pgbouncer: pgbouncer's userlist copies the verifiers Postgres stores
   - pgsql.user
   - pgsql.pgbouncer

@@ -3,8 +3,9 @@
 # Run it through orch.pgsql_remove, which refuses to remove a running primary unless told.
 # Every service a pgsql state starts (service.running in salt/pgsql/; a unit test keeps the
 # list complete), the exporters first, patroni last.
-{%- set role_services = ['pigsty-pgbouncer-watchdog.timer', 'pigsty-pgbouncer-exporter', 'prometheus-postgres-exporter', 'prometheus-node-exporter',
-                         'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
+{#- pgbackrest: the node's TLS server; the cluster's backups stay in the repository on meta #}
+{%- set role_services = ['pigsty-pgbouncer-watchdog.timer', 'pigsty-pgbouncer-exporter', 'prometheus-postgres-exporter',
+                         'prometheus-node-exporter', 'pgbackrest', 'vip-manager', 'haproxy', 'pgbouncer', 'patroni'] %}
 {%- for svc in role_services %}
 pgsql-remove-{{ svc }}:
   service.dead:

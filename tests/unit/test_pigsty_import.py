@@ -314,7 +314,7 @@ V2_EXPECTED = [
     ("pg-test host 10.20.0.12", "pg_weight", "mapped", "50 (HAProxy server weight)"),
     ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
     ("pg-test (from all.vars)", "patroni_password", "changed", "moved to the cluster's private file"),
-    ("all.vars", "pgbackrest_method", "unsupported", "backup issue"),
+    ("all.vars", "pgbackrest_method", "unsupported", "expected one of meta"),
     ("group minio", "(group)", "skipped", "MinIO"),
     ("group pg-citus", "(group)", "skipped", "1 host"),
     ("group redis-ms", "(group)", "skipped", "Redis"),

@@ -1,0 +1,151 @@
+"""Backups and point-in-time recovery of pg-test in the real sandbox (pgBackRest, the
+repository on meta over TLS): a full backup from a streaming replica, the list and the
+check; refusals that stop nothing; rows written, the time noted, the table dropped, pg-test
+restored in place to the noted time: every row back, three members streaming, 5433 and
+5434 serving. Archive continuity across a switchover: rows written on the new primary
+after it are in a restore to a later time. Leaves the primary on pg-test-1."""
+import datetime
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import node_exec, salt_run, wait_for
+from pg import query
+from test_pgsql import DBA, NODES, streaming_replicas
+
+
+def leader_name():
+    res = node_exec("node-1", "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
+    for m in json.loads(res.stdout or "[]"):
+        if m.get("Role") in ("Leader", "leader"):
+            return m["Member"]
+    return None
+
+
+def sql(statement, port=5433, host="10.10.10.3"):
+    return query(host, port, *DBA, statement)
+
+
+def run(*args, timeout=3600):
+    data, code, res = salt_run(*args, timeout=timeout)
+    return data, code, res.stdout + res.stderr
+
+
+def noted_time():
+    """The database's clock (the restore target is in its terms), then 2 s of margin."""
+    time.sleep(2)
+    when = sql("SELECT clock_timestamp()")[0][0]
+    time.sleep(2)
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def archived_now():
+    """Close the current WAL segment and wait until the archiver has pushed it."""
+    seg = sql("SELECT pg_walfile_name(pg_switch_wal())", port=5436)[0][0]
+    wait_for(lambda: (sql("SELECT last_archived_wal FROM pg_stat_archiver", port=5436)[0][0]
+                      or "") >= seg, 120)
+
+
+@pytest.fixture(scope="module")
+def cluster(sandbox):
+    wait_for(lambda: len(streaming_replicas()) == 2, 180)
+    # archive_mode needs a restart of an instance that ran before the backup states
+    if sql("SHOW archive_mode", port=5436)[0][0] != "on":
+        node_exec("node-1", "patronictl", "-c", "/etc/patroni/config.yml", "restart", "pg-test",
+                  "--force", check=True)
+        wait_for(lambda: sql("SHOW archive_mode", port=5436)[0][0] == "on", 180)
+        wait_for(lambda: len(streaming_replicas()) == 2, 180)
+    yield NODES
+    if leader_name() != "pg-test-1":
+        salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
+        wait_for(lambda: leader_name() == "pg-test-1", 120)
+
+
+def test_full_backup_from_a_streaming_replica_is_listed_and_checked(cluster):
+    data, code, out = run("pigsty_backup.backup", "cluster=pg-test", "type=full")
+    assert code == 0 and data["result"] is True, out
+    assert data["source"] in ("pg-test-2", "pg-test-3"), data          # a replica, not the primary
+    table, code, out = run("pigsty_backup.list", "cluster=pg-test")
+    assert code == 0 and data["label"] in table and "earliest recoverable time" in table, out
+    data, code, out = run("pigsty_backup.check", "cluster=pg-test")
+    assert code == 0 and data["archive_ok"] is True and data["repo_bytes"] > 0, out
+
+
+def test_two_backups_at_once_one_is_refused(cluster):
+    outs = []
+    threads = [threading.Thread(target=lambda: outs.append(
+        run("pigsty_backup.backup", "cluster=pg-test", "type=incr"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.5)
+    for t in threads:
+        t.join(1800)
+    texts = [o[2] for o in outs]
+    assert sum("in progress" in t for t in texts) == 1, texts
+    assert sum(o[0] and isinstance(o[0], dict) and o[0].get("result") is True for o in outs) == 1
+
+
+@pytest.mark.parametrize("target,confirm,fragment", [
+    ("2000-01-01 00:00:00", "pg-test", "before the earliest recoverable time"),
+    ("2099-01-01 00:00:00", "pg-test", "in the future"),
+    ("latest", None, "DESTROYS"),
+])
+def test_refused_restores_stop_nothing(cluster, target, confirm, fragment):
+    timeline = sql("SELECT timeline_id FROM pg_control_checkpoint()", port=5436)[0][0]
+    leader = leader_name()
+    args = ["pigsty_backup.restore", "cluster=pg-test", "target=%s" % target]
+    if confirm:
+        args.append("confirm=%s" % confirm)
+    data, code, out = run(*args, timeout=300)
+    assert code != 0 and fragment in out, out
+    assert leader_name() == leader and len(streaming_replicas()) == 2
+    assert sql("SELECT timeline_id FROM pg_control_checkpoint()", port=5436)[0][0] == timeline
+
+
+def test_unknown_cluster_is_refused(cluster):
+    _data, code, out = run("pigsty_backup.restore", "cluster=pg-nope", "target=latest",
+                           "confirm=pg-nope", timeout=300)
+    assert code != 0 and "pg-nope" in out and "not a cluster" in out, out
+
+
+def test_restore_in_place_brings_dropped_rows_back(cluster):
+    sql("DROP TABLE IF EXISTS backup_pitr")
+    sql("CREATE TABLE backup_pitr (id int PRIMARY KEY, note text)")
+    sql("INSERT INTO backup_pitr SELECT g, 'row ' || g FROM generate_series(1, 1000) g")
+    target = noted_time()
+    sql("DROP TABLE backup_pitr")
+    archived_now()
+    started = time.monotonic()
+    data, code, out = run("pigsty_backup.restore", "cluster=pg-test", "target=%s" % target,
+                          "confirm=pg-test", timeout=3600)
+    assert code == 0 and data["result"] is True, out
+    print("in-place restore took %.0f s" % (time.monotonic() - started))
+    wait_for(lambda: sql("SELECT count(*) FROM backup_pitr")[0][0] == 1000, 180)
+    wait_for(lambda: len(streaming_replicas()) == 2, 600)
+    assert sql("SELECT pg_is_in_recovery()", port=5434, host="10.10.10.11")[0][0] is True
+    assert sql("SELECT count(*) FROM backup_pitr", port=5434, host="10.10.10.12")[0][0] == 1000
+    # a new full backup after the restore (new timeline)
+    data, code, out = run("pigsty_backup.backup", "cluster=pg-test", "type=full")
+    assert code == 0 and data["result"] is True, out
+
+
+def test_archiving_continues_across_a_switchover(cluster):
+    sql("CREATE TABLE IF NOT EXISTS backup_switch (id int PRIMARY KEY, phase text)")
+    sql("INSERT INTO backup_switch SELECT g, 'before' FROM generate_series(1, 100) g")
+    data, code, _res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-2")
+    assert code == 0, data
+    wait_for(lambda: leader_name() == "pg-test-2", 120)
+    sql("INSERT INTO backup_switch SELECT g, 'after' FROM generate_series(101, 200) g")
+    target = noted_time()
+    sql("DROP TABLE backup_switch")
+    archived_now()
+    data, code, out = run("pigsty_backup.check", "cluster=pg-test")
+    assert code == 0 and data["archive_ok"] is True, out
+    data, code, out = run("pigsty_backup.restore", "cluster=pg-test", "target=%s" % target,
+                          "confirm=pg-test", timeout=3600)
+    assert code == 0 and data["result"] is True and data["leader"] == "pg-test-2", out
+    wait_for(lambda: sql("SELECT count(*) FROM backup_switch WHERE phase = 'after'")[0][0] == 100,
+             180)
+    wait_for(lambda: len(streaming_replicas()) == 2, 600)      # 5436: the live primary
