@@ -6,7 +6,6 @@ the Jinja templates only print it.
 """
 import re
 
-
 import pigsty_backup
 import pigsty_defaults as D
 import pigsty_haproxy
