@@ -34,7 +34,11 @@ def _pillar():
 
 def test_haproxy_accepts_weights_and_the_custom_ports(tmp_path):
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    cfg = render_haproxy_cfg(pigsty_inventory.instance_config(_pillar(), "node-1"))
+    ca = tmp_path / "ca.crt"            # the checks verify Patroni's certificate with it
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "ca.key"), "-subj", "/CN=Test CA", "-days", "1", "-out", str(ca)],
+                   check=True, capture_output=True, timeout=60)
+    cfg = render_haproxy_cfg(pigsty_inventory.instance_config(_pillar(), "node-1"), ca_file=str(ca))
     assert " weight 0" in cfg and " weight 80" in cfg and ":6440 " in cfg and ":5440 " in cfg
     path = tmp_path / "haproxy.cfg"
     path.write_text(cfg.replace("/var/lib/haproxy/server-state", str(tmp_path / "state")) + "\n")
