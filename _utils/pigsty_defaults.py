@@ -24,6 +24,11 @@ DEFAULTS = {
     "consul_hosts": [],            # consul: ["HOST:PORT", ...] of the user's Consul agents/servers
     "etcd_port": 2379,
     "etcd_peer_port": 2380,
+    # etcd speaks TLS only (the node certificate of salt/node/pki.sls, client and peer) and,
+    # with etcd_auth, each cluster reads and writes its own Patroni prefix only, as its own
+    # etcd user. The root password is in the meta nodes' private pillar (pillar/dcs.sls).
+    "etcd_auth": True,
+    "pg_etcd_password": None,      # the cluster's etcd password (its private pillar file)
     # ---- ports on every database node
     "pg_port": 5432,
     "pgbouncer_port": 6432,
@@ -126,6 +131,8 @@ NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_
 
 # System-user password parameters that every cluster must set (in its private pillar file).
 REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password")
+# ... and the one a cluster needs when its DCS is etcd with authentication (etcd_auth)
+ETCD_SECRET = "pg_etcd_password"
 
 # Parameters of the infra role (meta nodes): global, so they belong in pigsty:vars only.
 INFRA_PARAMS = frozenset((
@@ -135,8 +142,13 @@ INFRA_PARAMS = frozenset((
     "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
     "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
-    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts",
+    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
 ))
+
+# The PKI files of every node (salt/node/pki.sls, the contract in docs/security.md).
+PKI_CA_CERT = "/etc/pki/pigsty/ca.crt"
+PKI_NODE_CERT = "/etc/pki/pigsty/node.crt"
+PKI_NODE_KEY = "/etc/pki/pigsty/node.key"
 
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
 # on meta carries them with their whole dependency closure, plus the node role's own.

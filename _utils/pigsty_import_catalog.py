@@ -291,10 +291,10 @@ SAME_AS_OURS = {
 DIRECT = frozenset(k for k in D.DEFAULTS if k not in {
     "pg_cluster", "pg_version", "pg_conf", "pg_users", "pg_databases", "pg_hba_rules",
     "pgb_hba_rules", "pg_services", "node_dns_method", "infra_portal", "dcs_type",
-    "pg_admin_password", "pg_replication_password", "pg_monitor_password",
+    "pg_admin_password", "pg_replication_password", "pg_monitor_password", D.ETCD_SECRET,
     "pg_vip_enabled", "pg_vip_address"})
 
-SECRETS = D.REQUIRED_SECRETS
+SECRETS = D.REQUIRED_SECRETS + (D.ETCD_SECRET,)
 # Parameters composed per cluster (a cluster's value wins over the global one).
 COMPOSED = {"pg_users", "pg_databases", "pg_default_roles", "pg_hba_rules", "pg_hba_rules_extra",
             "pgbouncer_hba_rules", "pgbouncer_hba_rules_extra", "pg_default_hba_rules",

@@ -7,6 +7,7 @@ pigsty:
         pg_admin_password: Sandbox.DBA.test
         pg_replication_password: Sandbox.Repl.test
         pg_monitor_password: Sandbox.Mon.test
+        pg_etcd_password: Sandbox.Etcd.test
         pg_users:
           - {name: test, password: Sandbox.Test, pgbouncer: true, roles: [dbrole_readwrite]}
         pg_databases:
