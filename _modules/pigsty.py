@@ -8,6 +8,7 @@
 """
 import salt.exceptions
 
+import pigsty_defaults
 import pigsty_dns
 import pigsty_hba
 import pigsty_infra
@@ -116,7 +117,9 @@ def dcs():
     members = [{"name": n, "ip": str(nodes[n]["ip"])} for n in pigsty_inventory.meta_nodes(inv)]
     return {"type": conf["dcs_type"], "consul_hosts": conf["consul_hosts"],
             "members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
-            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None}
+            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None,
+            "auth": pigsty_inventory.etcd_auth_on(conf), "ca": pigsty_defaults.PKI_CA_CERT,
+            "cert": pigsty_defaults.PKI_NODE_CERT, "key": pigsty_defaults.PKI_NODE_KEY}
 
 
 def patroni_role():

@@ -224,7 +224,8 @@ def _message(answer):
 
 # -------------------------------------------------------------------- the plan
 def plan(client, root_password, users, namespace):
-    """What ``apply`` would do to make etcd match: ``users`` is {cluster: password}.
+    """What ``apply`` would do to make etcd match: ``users`` is {cluster: password},
+    ``namespace`` Patroni's namespace, or {cluster: namespace}.
     Returns a list of step names (empty: nothing to do). Asks etcd as root when
     authentication is on (anonymously before)."""
     return _converge(client, root_password, users, namespace, dry=True)
@@ -256,7 +257,8 @@ def _converge(client, root_password, users, namespace, dry):
         do("v2 user root", lambda: admin.v2_add_user(ROOT, root_password, [ROOT]))
     for cluster in sorted(users):
         name, password = user_name(cluster), users[cluster]
-        paths = sorted(role_paths(namespace, cluster))
+        ns = namespace[cluster] if isinstance(namespace, dict) else namespace
+        paths = sorted(role_paths(ns, cluster))
         role = admin.v2_role(name)
         if role != {"read": paths, "write": paths}:
             do("v2 role %s" % name, lambda n=name, p=paths, r=role: _put_role(admin, n, p, r))

@@ -24,6 +24,7 @@ import re
 
 import yaml
 
+import pigsty_defaults as D
 import pigsty_inventory
 import pigsty_model
 
@@ -87,11 +88,11 @@ def infra_targets(inv):
         for job, port, cls in (("prometheus", gvars["prometheus_port"], "infra"),
                                ("alertmanager", gvars["alertmanager_port"], "infra"),
                                ("etcd", gvars["etcd_port"], "etcd")):
-            groups.append({
-                "targets": ["%s:%d" % (ip, port)],
-                "labels": {"cls": cls, "ins": nid, "ip": ip, "job": job,
-                           "role": "dcs" if job == "etcd" else "infra"},
-            })
+            labels = {"cls": cls, "ins": nid, "ip": ip, "job": job,
+                      "role": "dcs" if job == "etcd" else "infra"}
+            if job == "etcd":
+                labels["__scheme__"] = "https"     # etcd speaks TLS only (the infra job's CA)
+            groups.append({"targets": ["%s:%d" % (ip, port)], "labels": labels})
     return groups
 
 
@@ -149,7 +150,9 @@ def prometheus_config(inv):
                                   "refresh_interval": "10s"}]},
             {"job_name": "infra", "metrics_path": "/metrics",
              "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
-                                  "refresh_interval": "10s"}]},
+                                  "refresh_interval": "10s"}],
+             # for the https targets (etcd): verified against the Pigsty CA
+             "tls_config": {"ca_file": D.PKI_CA_CERT}},
         ],
     }
 

@@ -4,6 +4,7 @@ Pure Python: every template of the pgsql role renders a structure built here, so
 logic (tuning profiles, HA timing, HBA rendering, service membership) is unit-tested and
 the Jinja templates only print it.
 """
+import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
@@ -168,10 +169,14 @@ def dcs_endpoints(conf):
 
 def dcs_client(conf):
     """Patroni's DCS section: `etcd:` (the v2 API, which vip-manager 1.0.2 reads) or
-    `consul:` (Patroni's Consul client, python3-consul)."""
+    `consul:` (Patroni's Consul client, python3-consul). etcd: over https, verified against
+    the Pigsty CA, as the cluster's own etcd user when etcd_auth is on."""
     if conf["dcs_type"] == "consul":
         return {"host": dcs_endpoints(conf)[0], "scheme": "http", "register_service": False}
-    return {"hosts": dcs_endpoints(conf), "protocol": "http"}
+    client = {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": D.PKI_CA_CERT}
+    if conf.get("etcd_auth"):
+        client.update(username=conf["pg_cluster"], password=conf["pg_etcd_password"])
+    return client
 
 
 def leader_key(conf):
@@ -186,13 +191,20 @@ def vip_manager_config(conf):
     """vip-manager's settings: the VIP follows the leader key of this cluster."""
     vip = pigsty_model.parse_vip(conf["pg_vip_address"])
     key = leader_key(conf)
-    return {
+    out = {
         "ip": vip.ip, "netmask": vip.prefix, "interface": conf["pg_vip_interface"],
         "trigger-key": key, "trigger-value": conf["pg_instance"],
         "dcs-type": conf["dcs_type"],
         "dcs-endpoints": ",".join("http://%s" % e for e in dcs_endpoints(conf)),
         "interval": conf["vip_manager_interval_ms"],
     }
+    if conf["dcs_type"] == "etcd":
+        # vip-manager 1.0.2 (its etcd v2 client): https with the CA, the cluster's etcd user
+        out["dcs-endpoints"] = ",".join("https://%s" % e for e in dcs_endpoints(conf))
+        out["etcd-ca-file"] = D.PKI_CA_CERT
+        if conf.get("etcd_auth"):
+            out.update({"etcd-user": conf["pg_cluster"], "etcd-password": conf["pg_etcd_password"]})
+    return out
 
 
 def dcs_config(conf, dcs_params=None, plan=None, sync=None):

@@ -27,11 +27,10 @@
 
 {{ name }}-forget-dcs:
   salt.function:
-    - name: cmd.run
+    - name: pigsty_dcs.forget
     - tgt: {{ salt['saltutil.runner']('pigsty.cluster', arg=[name]).meta | first }}
     - arg:
-      - ETCDCTL_API=2 etcdctl rm --recursive /service/{{ name }} || true
-    - kwarg: {python_shell: true}
+      - {{ name }}
     - require:
       - salt: {{ name }}-remove-{{ plan.minions | last }}
 {%- endif %}

@@ -164,7 +164,7 @@ def test_etcd_is_the_default_dcs_for_patroni_and_vip_manager():
     assert "etcd" in pgsql.patroni_config(conf, 4096) and "consul" not in pgsql.patroni_config(conf, 4096)
     vip = pgsql.vip_manager_config(conf)
     assert vip["dcs-type"] == "etcd" and vip["trigger-key"] == "/service/pg-test/leader"
-    assert vip["dcs-endpoints"] == "http://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
+    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
     assert (vip["ip"], vip["netmask"], vip["interface"]) == ("10.10.10.3", 24, "eth1")
 
 
