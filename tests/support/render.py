@@ -17,3 +17,23 @@ def render_haproxy_cfg(conf):
         "haproxy.cfg": text, "pgsql/map.jinja": "{% set pg = " + repr(pg) + " %}"}))
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={"pigsty.haproxy_services": lambda: {"services": services}})
+
+
+def render_dcs_sls(dcs):
+    """salt/dcs/init.sls as Salt renders it on a meta node whose ``pigsty.dcs`` is ``dcs``,
+    loaded as YAML: {state id: {state: [args]}}."""
+    import yaml     # pylint: disable=import-outside-toplevel
+    with open(os.path.join(REPO, "salt", "dcs", "init.sls")) as fh:
+        text = fh.read()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"])
+    env.filters["json"] = __import__("json").dumps
+    return yaml.safe_load(env.from_string(text).render(salt={"pigsty.dcs": lambda: dcs}))
+
+
+def state_arg(states, sid, key):
+    """The value of argument ``key`` of state ``sid`` in a rendered SLS."""
+    for args in states[sid].values():
+        for arg in args:
+            if isinstance(arg, dict) and key in arg:
+                return arg[key]
+    raise KeyError("%s has no %s" % (sid, key))
