@@ -5,10 +5,15 @@ that may meet a cluster still bootstrapping take ``wait`` (seconds to keep askin
     salt node-1 patroni.members
     salt node-1 patroni.config
     salt node-1 patroni.switchover candidate=pg-test-2
+
+Over HTTPS, verified against the Pigsty CA, with the cluster's login from pillar for the
+unsafe methods (_utils/pigsty_patroni_rest.py); the password never appears in a result,
+an error or a log line.
 """
 import salt.exceptions
 
 import pigsty_patroni
+import pigsty_patroni_rest
 
 __virtualname__ = "patroni"
 
@@ -21,9 +26,14 @@ def _port(port):
     return int(port or __salt__["config.option"]("patroni.port", 8008))
 
 
+def _access():
+    return pigsty_patroni_rest.node_access(__salt__)
+
+
 def _get(path, host, port, timeout, wait=0):
     try:
-        return pigsty_patroni.get_json(host, _port(port), path, timeout=timeout, wait=float(wait))
+        return pigsty_patroni.get_json(host, _port(port), path, timeout=timeout, wait=float(wait),
+                                       access=_access())
     except pigsty_patroni.PatroniError as exc:
         raise salt.exceptions.CommandExecutionError(str(exc))
 
@@ -62,7 +72,7 @@ def config_patch(patch, host="127.0.0.1", port=None, timeout=5):
 def _post(path, body, host, port, timeout, method="POST"):
     try:
         code, doc = pigsty_patroni.request(host, _port(port), path, method=method, body=body,
-                                           timeout=timeout)
+                                           timeout=timeout, access=_access())
     except pigsty_patroni.PatroniError as exc:
         raise salt.exceptions.CommandExecutionError(str(exc))
     if code not in (200, 202):

@@ -40,6 +40,7 @@ import salt.exceptions
 
 import pigsty_etcd
 import pigsty_patroni
+import pigsty_patroni_rest
 import pigsty_pgsql
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,13 @@ def _check_timeouts(**timeouts):
     return out
 
 
-def _new_primary(leader, members, candidate, port):
+def _new_primary(leader, members, candidate, port, access=None):
     for name in ([candidate] if candidate else sorted(members)):
         if name == leader:
             continue
         try:
-            code, body = pigsty_patroni.request(members[name], port, "/primary", timeout=REST_TIMEOUT)
+            code, body = pigsty_patroni.request(members[name], port, "/primary", timeout=REST_TIMEOUT,
+                                                access=access)
         except pigsty_patroni.PatroniError:
             continue
         if pigsty_patroni.writable_primary(code, body):      # key held and out of recovery
@@ -100,13 +102,14 @@ def _new_primary(leader, members, candidate, port):
     return None
 
 
-def _wait_caught_up(leader, members, candidate, port, timeout):
+def _wait_caught_up(leader, members, candidate, port, timeout, access=None):
     """With pgbouncer paused: wait (bounded) until ``candidate`` (or, without one, any other
     member) has received every WAL byte the leader had written once the pause held. Returns
     (name, None) or (None, what each was missing)."""
     names = [candidate] if candidate else sorted(set(members) - {leader})
     try:
-        leader_status = pigsty_patroni.get_json(members[leader], port, "/patroni", timeout=REST_TIMEOUT)
+        leader_status = pigsty_patroni.get_json(members[leader], port, "/patroni", timeout=REST_TIMEOUT,
+                                                access=access)
     except pigsty_patroni.PatroniError as exc:
         return None, "the local Patroni did not answer: %s" % exc
     deadline = time.monotonic() + float(timeout)
@@ -114,7 +117,8 @@ def _wait_caught_up(leader, members, candidate, port, timeout):
     while True:
         for name in names:
             try:
-                status = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT)
+                status = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT,
+                                                 access=access)
             except pigsty_patroni.PatroniError as exc:
                 behind[name] = "did not answer: %s" % exc
                 continue
@@ -136,7 +140,7 @@ def _controldata(conf):
     return pigsty_patroni.parse_controldata(res.stdout)
 
 
-def _release_early(conf, leader, members, candidate, port, stop, marks):
+def _release_early(conf, leader, members, candidate, port, stop, marks, access=None):
     """Compare-and-delete the leader key as soon as the old primary is cleanly shut down and
     a candidate has its shutdown checkpoint (etcd only). Returns what it did."""
     if conf.get("dcs_type") != "etcd":
@@ -155,7 +159,8 @@ def _release_early(conf, leader, members, candidate, port, stop, marks):
     ready = []
     for name in ([candidate] if candidate else sorted(set(members) - {leader})):
         try:
-            st = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT)
+            st = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT,
+                                         access=access)
         except pigsty_patroni.PatroniError:
             continue
         pos = pigsty_patroni.wal_position(st)
@@ -235,6 +240,12 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
     conf = __salt__["pigsty.config"]()
     if not conf:
         raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
+    # HTTPS with the cluster's login; its SSL context is built now, not while clients wait
+    access = pigsty_patroni_rest.access(conf)
+    try:
+        access.context()
+    except pigsty_patroni.PatroniError as exc:
+        return {"result": False, "new": None, "comment": "%s; nothing was paused or switched" % exc}
     # a checkpoint now makes the one PostgreSQL writes while shutting down for the demotion short
     # (the runner has done it already, before it paused other members' forwarded clients)
     if do_checkpoint:
@@ -258,7 +269,7 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
     # clients over (forward + RESUME) or resumes them unchanged (finally).
     try:
         # every transaction the paused clients committed must be on the new primary first
-        chosen, behind = _wait_caught_up(leader, members, candidate, port, catchup_timeout)
+        chosen, behind = _wait_caught_up(leader, members, candidate, port, catchup_timeout, access)
         if not chosen:
             refused = ("no candidate received all of the leader's WAL within %ss (%s); nothing was "
                        "switched, pgbouncer resumed unchanged" % (catchup_timeout, behind))
@@ -272,13 +283,14 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
                     body["candidate"] = candidate
                 try:
                     answer["status"], answer["body"] = pigsty_patroni.request(
-                        members[leader], port, "/switchover", method="POST", body=body, timeout=switch_timeout)
+                        members[leader], port, "/switchover", method="POST", body=body, timeout=switch_timeout,
+                        access=access)
                 except pigsty_patroni.PatroniError as exc:
                     answer["status"], answer["body"] = None, str(exc)
 
             def release():
                 try:
-                    released["how"] = _release_early(conf, leader, members, candidate, port, stop, marks)
+                    released["how"] = _release_early(conf, leader, members, candidate, port, stop, marks, access)
                 except Exception as exc:  # noqa: BLE001 - Patroni releases the key itself anyway
                     log.exception("pigsty_handoff: early release failed")
                     released["how"] = "left to Patroni (early release failed: %s: %s)" % (type(exc).__name__, exc)
@@ -289,7 +301,7 @@ def _switchover(leader, members, candidate, port, pause_timeout, switch_timeout,
                 releaser.start()
             deadline = t_paused + switch_timeout
             while time.monotonic() < deadline:
-                new = _new_primary(leader, members, candidate, port)
+                new = _new_primary(leader, members, candidate, port, access)
                 if new or (not poster.is_alive() and answer.get("status") != 200):
                     break
                 time.sleep(POLL)

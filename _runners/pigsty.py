@@ -17,6 +17,7 @@ import pigsty_fanout
 import pigsty_import
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_patroni_rest
 import pigsty_pillar
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ def cluster(name):
 
 def _live_leader(info, timeout=2):
     hosts = [m["ip"] for m in info["members"]]
-    return pigsty_patroni.find_leader(hosts, info["patroni_port"], timeout=timeout)
+    return pigsty_patroni.find_leader(hosts, info["patroni_port"], timeout=timeout,
+                                      access=pigsty_patroni_rest.read_access())
 
 
 def _unconfirmed(info, members):
@@ -152,7 +154,8 @@ def _unconfirmed(info, members):
     unanswered, why = [], []
     for m in members:
         try:
-            st = pigsty_patroni.get_json(m["ip"], info["patroni_port"], "/patroni", timeout=2)
+            st = pigsty_patroni.get_json(m["ip"], info["patroni_port"], "/patroni", timeout=2,
+                                         access=pigsty_patroni_rest.read_access())
         except pigsty_patroni.PatroniError:
             unanswered.append(m)
             continue

@@ -39,6 +39,7 @@ import pigsty_ha_steps
 import pigsty_ha_switchover
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_patroni_rest
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ def _cluster_lock(cluster, wait=120):
     return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait)
 
 
-def live_roles(members, port):
-    return pigsty_ha_live.live_roles(members, port, REST_TIMEOUT)
+def live_roles(members, port, access=None):
+    return pigsty_ha_live.live_roles(members, port, REST_TIMEOUT, access)
 
 
 def _ctx():
@@ -145,8 +146,9 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     t0 = time.time()
     timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
-    port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
-    roles, _details = live_roles(members, port)
+    cvars = pigsty_inventory.cluster_vars(inv, cluster)
+    port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
+    roles, _details = live_roles(members, port, access)
     last["roles"] = roles
     t_roles = time.time()
     # The steps touch different things and are idempotent: they start together, so that a
@@ -230,13 +232,15 @@ def status(cluster):
     """
     merged, inv = _inventory()
     members = _members(inv, cluster)
-    port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
-    roles, details = live_roles(members, port)
-    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+    cvars = pigsty_inventory.cluster_vars(inv, cluster)
+    port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)
+    roles, details = live_roles(members, port, access)
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT,
+                                                 access=access)
     lag = {}
     for m in members:
         try:
-            doc = pigsty_patroni.get_json(m["ip"], port, "/cluster", timeout=REST_TIMEOUT)
+            doc = pigsty_patroni.get_json(m["ip"], port, "/cluster", timeout=REST_TIMEOUT, access=access)
             lag = {x["name"]: x["lag"] for x in pigsty_patroni.members(doc)}
             break
         except pigsty_patroni.PatroniError:

@@ -12,6 +12,7 @@ converge the dynamic (DCS) configuration.
 import time
 
 import pigsty_patroni
+import pigsty_patroni_rest
 
 __virtualname__ = "patroni"
 
@@ -32,7 +33,8 @@ def leader_present(name, members, port=8008, timeout=300, interval=1):
     deadline = time.monotonic() + float(timeout)
     errors = []
     while True:
-        found, errors = pigsty_patroni.find_leader(members, port)
+        found, errors = pigsty_patroni.find_leader(
+            members, port, access=pigsty_patroni_rest.node_access(__salt__))
         if found:
             ret["comment"] = "Cluster %s has leader %s" % (name, found["name"])
             return ret

@@ -60,6 +60,8 @@ DEFAULTS = {
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
     "pg_rpo": 1048576,             # max lag (bytes) a replica may have to be promoted; 0 = sync
     "patroni_failsafe_mode": True,
+    "patroni_username": "postgres",  # Patroni REST API login for unsafe methods (per cluster);
+    "patroni_password": None,        # the password goes in the cluster's private pillar file
     "patroni_beacon_interval": 1,   # seconds between the beacon's polls of the local Patroni
     # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
     "prometheus_port": 9090,
@@ -130,7 +132,8 @@ NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_
                     "node_exporter_port", "pg_exporter_port", "pgbouncer_exporter_port")
 
 # System-user password parameters that every cluster must set (in its private pillar file).
-REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password")
+REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password",
+                    "patroni_password")
 # ... and the one a cluster needs when its DCS is etcd with authentication (etcd_auth)
 ETCD_SECRET = "pg_etcd_password"
 

@@ -5,15 +5,15 @@ import pigsty_patroni
 REST_TIMEOUT = 0.5      # seconds for each Patroni REST call (a dead member costs this once)
 
 
-def live_roles(members, port, timeout=REST_TIMEOUT):
+def live_roles(members, port, timeout=REST_TIMEOUT, access=None):
     """instance -> primary | replica | stopped | demoting | unresponsive | unreachable, from
     the members' Patroni APIs (each asked about itself, all at once, bounded); and
-    instance -> {state, timeline} (or the error)."""
+    instance -> {state, timeline} (or the error). ``access``: pigsty_patroni.Access (HTTPS)."""
     roles, details = {}, {}
 
     def ask(m):
         try:
-            st = pigsty_patroni.get_json(m["ip"], port, "/patroni", timeout=timeout)
+            st = pigsty_patroni.get_json(m["ip"], port, "/patroni", timeout=timeout, access=access)
             role = pigsty_patroni.normalize_role(st.get("role"))
             roles[m["pg_instance"]] = role if st.get("state") == "running" else "stopped"
             details[m["pg_instance"]] = {"state": st.get("state"), "timeline": st.get("timeline")}
@@ -29,7 +29,7 @@ def live_roles(members, port, timeout=REST_TIMEOUT):
     primaries = [i for i, r in roles.items() if r == "primary"]
     if not reachable or (len(primaries) <= 1 and "unreachable" not in roles.values()):
         return roles, details
-    leader, _errors = pigsty_patroni.find_leader(reachable, port, timeout)   # the DCS leader key
+    leader, _errors = pigsty_patroni.find_leader(reachable, port, timeout, access=access)   # the DCS leader key
     # two members claiming primary: only the leader key's holder is
     if len(primaries) > 1:
         for inst in primaries:

@@ -14,16 +14,18 @@ import pigsty_ha_steps
 import pigsty_haproxy
 import pigsty_inventory
 import pigsty_patroni
+import pigsty_patroni_rest
 
 REST_TIMEOUT = 0.5
 
 
-def takeover_candidates(leader, port, candidate, max_lag):
+def takeover_candidates(leader, port, candidate, max_lag, access=None):
     """The replicas that may take over from ``leader`` (best first), why the others may not,
     and the reason to refuse ``candidate`` (None: it may, or no candidate was named)."""
     try:
-        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT)
-        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT)
+        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT, access=access)
+        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT,
+                                                access=access)
     except pigsty_patroni.PatroniError as exc:
         return [], {}, "the leader %s did not answer: %s" % (leader["name"], exc)
     healthy, why = pigsty_patroni.switchover_candidates(doc, leader_status, max_lag)
@@ -61,8 +63,9 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
     """See pigsty_ha.switchover (the runner's entry point)."""
     merged, inv = ctx.inventory()
     members = ctx.members(inv, cluster)
-    port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
-    leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+    cvars = pigsty_inventory.cluster_vars(inv, cluster)
+    port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
+    leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT, access=access)
     if not leader:
         return ctx.refuse("%s has no leader (%s): use failover" % (cluster, "; ".join(errors[-2:])))
     if candidate is not None:
@@ -70,7 +73,7 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
         if candidate not in known:
             return ctx.refuse("candidate: %r is not a member of %s (expected one of: %s)" % (
                 candidate, cluster, ", ".join(sorted(known))))
-    healthy, why, refusal = takeover_candidates(leader, port, candidate, int(max_lag))
+    healthy, why, refusal = takeover_candidates(leader, port, candidate, int(max_lag), access)
     if refusal:
         return ctx.refuse(refusal)
     if candidate is None and not healthy:
@@ -81,7 +84,7 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
     try:
         with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "switchover %s -> %s" % (leader["name"], candidate)):
             res, new_name, paused, t0 = _switch(ctx, merged, members, port, leader, candidate, handoff,
-                                                early_release)
+                                                early_release, access)
     except salt.exceptions.CommandExecutionError as exc:
         return ctx.refuse(str(exc))
     result = ctx.reconcile(cluster)
@@ -95,7 +98,7 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
     return out
 
 
-def _switch(ctx, merged, members, port, leader, candidate, handoff, early_release):
+def _switch(ctx, merged, members, port, leader, candidate, handoff, early_release, access=None):
     old = next(m for m in members if m["pg_instance"] == leader["name"])
     minions = [m["minion"] for m in members]
     ips = {m["pg_instance"]: m["ip"] for m in members}
@@ -105,11 +108,11 @@ def _switch(ctx, merged, members, port, leader, candidate, handoff, early_releas
         body = {"leader": leader["name"], "candidate": candidate}
         try:
             code, answer = pigsty_patroni.request(leader["host"], port, "/switchover", method="POST",
-                                                  body=body, timeout=30)
+                                                  body=body, timeout=30, access=access)
             res = {"result": code == 200, "comment": "Patroni answered HTTP %s: %s" % (code, answer)}
         except pigsty_patroni.PatroniError as exc:
             res = {"result": False, "comment": "Patroni did not answer the switchover request: %s" % exc}
-        new, _e = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+        new, _e = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT, access=access)
         return res, (new or {}).get("name"), None, t0
     # members still forwarding clients of an earlier hand-off (to this leader) wait too
     states = ctx.fan([m["minion"] for m in members if m is not old], "pigsty_handoff.state")
@@ -158,27 +161,28 @@ def failover(ctx, cluster, candidate):
     """See pigsty_ha.failover (the runner's entry point)."""
     _merged, inv = ctx.inventory()
     members = ctx.members(inv, cluster)
-    port = pigsty_inventory.cluster_vars(inv, cluster)["patroni_port"]
+    cvars = pigsty_inventory.cluster_vars(inv, cluster)
+    port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)
     target = [m for m in members if m["pg_instance"] == candidate]
     if not target:
         return ctx.refuse("candidate: %r is not a member of %s" % (candidate, cluster))
     try:
-        st = pigsty_patroni.get_json(target[0]["ip"], port, "/patroni", timeout=REST_TIMEOUT)
+        st = pigsty_patroni.get_json(target[0]["ip"], port, "/patroni", timeout=REST_TIMEOUT, access=access)
     except pigsty_patroni.PatroniError as exc:
         return ctx.refuse("candidate %s is unreachable: %s" % (candidate, exc))
     if pigsty_patroni.normalize_role(st.get("role")) != "replica" or st.get("state") != "running":
         return ctx.refuse("candidate %s is not a running replica (role %s, state %s)" % (
             candidate, st.get("role"), st.get("state")))
-    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT)
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT, access=access)
     if leader:
         # with a leader, Patroni's failover is a switchover at once: the same safety applies
-        _healthy, _why, refusal = takeover_candidates(leader, port, candidate, 1048576)
+        _healthy, _why, refusal = takeover_candidates(leader, port, candidate, 1048576, access)
         if refusal:
             return ctx.refuse(refusal)
     try:
         with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "failover to %s" % candidate):
             code, answer = pigsty_patroni.request(target[0]["ip"], port, "/failover", method="POST",
-                                                  body={"candidate": candidate}, timeout=30)
+                                                  body={"candidate": candidate}, timeout=30, access=access)
             if code == 200:
                 time.sleep(1)
     except salt.exceptions.CommandExecutionError as exc:

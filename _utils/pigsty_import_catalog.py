@@ -169,9 +169,7 @@ REASONS = {
     "pg_pwd_enc": None,  # special
     "pg_default_version": None,
     "pg_mode": None,  # handled on the cluster
-    "patroni_ssl_enabled": "TLS for Patroni's REST API is not implemented",
-    "patroni_username": "Patroni's REST API has no login in ours",
-    "patroni_password": "Patroni's REST API has no login in ours",
+    "patroni_ssl_enabled": "Patroni's REST API always uses HTTPS in ours (the Pigsty CA)",
     "patroni_log_dir": "Patroni logs to the journal",
     "patroni_citus_db": "Citus is not run",
     "pgbouncer_log_dir": "Pgbouncer logs to /var/log/postgresql",
@@ -282,7 +280,7 @@ SAME_AS_OURS = {
     "pg_lc_collate": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
     "pg_lc_ctype": (("C.UTF-8", "C.utf8", "C.UTF8"), "clusters are initialised with locale C.UTF-8"),
     "pg_ssl_enabled": ((False,), "no TLS"),
-    "patroni_ssl_enabled": ((False,), "no TLS"),
+    "patroni_ssl_enabled": ((True,), "Patroni's REST API uses HTTPS with the Pigsty CA"),
     "repo_enabled": ((True,), "meta serves the local repository"),
     "node_repo_remove": ((False,), "the nodes' own sources are kept unless node_repo_local is on"),
 }
@@ -291,8 +289,7 @@ SAME_AS_OURS = {
 DIRECT = frozenset(k for k in D.DEFAULTS if k not in {
     "pg_cluster", "pg_version", "pg_conf", "pg_users", "pg_databases", "pg_hba_rules",
     "pgb_hba_rules", "pg_services", "node_dns_method", "infra_portal", "dcs_type",
-    "pg_admin_password", "pg_replication_password", "pg_monitor_password", D.ETCD_SECRET,
-    "pg_vip_enabled", "pg_vip_address"})
+    "pg_vip_enabled", "pg_vip_address", D.ETCD_SECRET} and k not in D.REQUIRED_SECRETS)
 
 SECRETS = D.REQUIRED_SECRETS + (D.ETCD_SECRET,)
 # Parameters composed per cluster (a cluster's value wins over the global one).

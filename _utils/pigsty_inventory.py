@@ -34,6 +34,7 @@ import pigsty_syntax
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
 NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 PG_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+PATRONI_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")   # no ':' (basic auth's separator)
 
 
 class InventoryError(ValueError):
@@ -739,6 +740,10 @@ def _validate_private(path, conf, problems):
         if not isinstance(conf.get(key), str) or not PG_NAME_RE.fullmatch(conf.get(key)):
             problems.append("%s:%s: expected a safe identifier (lowercase letters, digits, '_'), "
                             "got %r" % (vpath, key, conf.get(key)))
+    if not isinstance(conf.get("patroni_username"), str) or not PATRONI_USER_RE.fullmatch(
+            conf.get("patroni_username")):
+        problems.append("%s:patroni_username: expected letters, digits, '_', '.' or '-' (the "
+                        "Patroni REST API login), got %r" % (vpath, conf.get("patroni_username")))
     users = conf.get("pg_users")
     user_names = set(system)
     if not isinstance(users, list):

@@ -6,10 +6,17 @@ Every failure, whatever the transport or HTTP layer raised (refused, reset, trun
 garbage status line, slow answer, oversized answer), is a PatroniError naming the URL and
 the reason, so the execution module, states, runners and the beacon report "Patroni on X
 is down" clearly and a caller can move on.
+
+How to reach the API is an ``Access``: HTTPS verified against the Pigsty CA (the server's
+certificate must name the address asked, as the node certificates do), and HTTP basic
+authentication, which Patroni requires for its unsafe methods (POST, PUT, PATCH, DELETE).
+The password is never part of a URL, an error, a log line or the Access's repr.
 """
+import base64
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -26,6 +33,66 @@ class PatroniError(RuntimeError):
         self.status = status
 
 
+class Access:
+    """How to reach a Patroni REST API: HTTPS verified against ``ca_file`` (plain HTTP
+    without one) and HTTP basic authentication with ``username`` / ``password`` (sent with
+    every request when given). The SSL context is built once per Access."""
+
+    __slots__ = ("ca_file", "username", "_password", "_context", "_lock")
+
+    def __init__(self, ca_file=None, username=None, password=None):
+        if (username is None) != (password is None):
+            raise ValueError("Patroni REST access: give both a username and a password, or neither")
+        if username is not None and (not isinstance(username, str) or ":" in username or not username):
+            raise ValueError("Patroni REST access: the username must be a non-empty string without ':'")
+        self.ca_file = ca_file
+        self.username = username
+        self._password = password
+        self._context = None
+        self._lock = threading.Lock()
+
+    @property
+    def scheme(self):
+        return "https" if self.ca_file else "http"
+
+    @property
+    def authenticated(self):
+        return self.username is not None
+
+    def __repr__(self):
+        return "Access(%s, ca_file=%r, username=%r%s)" % (
+            self.scheme, self.ca_file, self.username, ", password=***" if self.authenticated else "")
+
+    __str__ = __repr__
+
+    def context(self):
+        """The client SSL context: the CA file only, the server's name checked, TLS 1.2+."""
+        with self._lock:
+            if self._context is None:
+                try:
+                    ctx = ssl.create_default_context(cafile=self.ca_file)
+                except (OSError, ValueError) as exc:
+                    raise PatroniError("Patroni REST API: cannot load the CA file %s: %s" % (
+                        self.ca_file, getattr(exc, "strerror", None) or type(exc).__name__))
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+                self._context = ctx
+            return self._context
+
+    def headers(self):
+        if not self.authenticated:
+            return {}
+        token = base64.b64encode(("%s:%s" % (self.username, self._password)).encode("utf-8"))
+        return {"Authorization": "Basic " + token.decode("ascii")}
+
+    def connection(self, host, port, timeout):
+        if self.ca_file:
+            return http.client.HTTPSConnection(host, int(port), timeout=timeout, context=self.context())
+        return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+
+PLAIN = Access()     # plain HTTP, no credentials (a Patroni without TLS; the unit tests' servers)
+
+
 def _read_body(resp, limit):
     chunks, size = [], 0
     while True:
@@ -40,14 +107,17 @@ def _read_body(resp, limit):
         chunks.append(chunk)
 
 
-def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT, max_body=MAX_BODY):
+def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT, max_body=MAX_BODY,
+            access=None):
     """(HTTP status, decoded JSON body or text). Health endpoints answer 503 with a JSON
     body: that is a status, not an error. Anything else that goes wrong raises PatroniError
-    within ``timeout`` seconds in total."""
-    url = "http://%s:%d%s" % (host, int(port), path)
+    within ``timeout`` seconds in total. ``access``: how to reach it (default PLAIN)."""
+    access = access or PLAIN
+    url = "%s://%s:%d%s" % (access.scheme, host, int(port), path)
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data is not None else {}
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    headers.update(access.headers())
+    conn = access.connection(host, port, timeout)
     expired = threading.Event()
 
     def _expire():          # the deadline: whatever is blocked on the socket fails now
@@ -88,7 +158,7 @@ def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT, 
         return status, text
 
 
-def get_json(host, port, path, timeout=DEFAULT_TIMEOUT, wait=0, interval=0.5):
+def get_json(host, port, path, timeout=DEFAULT_TIMEOUT, wait=0, interval=0.5, access=None):
     """The JSON document at ``path`` (HTTP 200 only). With ``wait`` > 0 seconds, a Patroni
     that is not answering yet (refused, reset, timed out) or answers 502/503 (for example
     /config while the cluster bootstraps) is asked again every ``interval`` seconds until
@@ -96,7 +166,7 @@ def get_json(host, port, path, timeout=DEFAULT_TIMEOUT, wait=0, interval=0.5):
     deadline = time.monotonic() + float(wait)
     while True:
         try:
-            status, body = request(host, port, path, timeout=timeout)
+            status, body = request(host, port, path, timeout=timeout, access=access)
         except PatroniError as exc:
             last = exc
         else:
@@ -138,12 +208,12 @@ def leader(cluster_doc):
     return None
 
 
-def find_leader(hosts, port, timeout=DEFAULT_TIMEOUT):
+def find_leader(hosts, port, timeout=DEFAULT_TIMEOUT, access=None):
     """(leader member, list of errors) asking each host's /cluster in turn."""
     errors = []
     for host in hosts:
         try:
-            doc = get_json(host, port, "/cluster", timeout=timeout)
+            doc = get_json(host, port, "/cluster", timeout=timeout, access=access)
         except PatroniError as exc:
             errors.append(str(exc))
             continue

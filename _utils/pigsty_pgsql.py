@@ -9,6 +9,7 @@ import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
 import pigsty_model
+import pigsty_patroni_rest
 
 # ------------------------------------------------------------------ HA timing
 # Patroni timing per plan (Pigsty v4 pg_rto_plan) and HAProxy health-check timing.
@@ -124,8 +125,8 @@ def patroni_config(conf, mem_mb):
         "scope": conf["pg_cluster"],
         "namespace": conf["pg_namespace"],
         "name": conf["pg_instance"],
-        "restapi": {"listen": "0.0.0.0:%d" % conf["patroni_port"],
-                    "connect_address": "%s:%d" % (ip, conf["patroni_port"])},
+        "restapi": pigsty_patroni_rest.restapi_config(conf),   # HTTPS, login, allow-list
+        "ctl": pigsty_patroni_rest.ctl_config(),
         conf["dcs_type"]: dcs_client(conf),
         "bootstrap": {
             "dcs": dcs_config(conf, dcs_params, plan, sync),

@@ -8,6 +8,7 @@ pigsty:
         pg_replication_password: Sandbox.Repl.meta
         pg_monitor_password: Sandbox.Mon.meta
         pg_etcd_password: Sandbox.Etcd.meta
+        patroni_password: Sandbox.Patroni.meta   # Patroni REST API (unsafe methods)
         pg_users:
           - {name: dbuser_meta, password: Sandbox.Meta, pgbouncer: true, roles: [dbrole_admin], comment: pigsty admin user}
           - {name: dbuser_view, password: Sandbox.View, pgbouncer: true, roles: [dbrole_readonly], comment: read-only viewer for meta database}

@@ -8,6 +8,7 @@ pigsty:
         pg_replication_password: Sandbox.Repl.test
         pg_monitor_password: Sandbox.Mon.test
         pg_etcd_password: Sandbox.Etcd.test
+        patroni_password: Sandbox.Patroni.test   # Patroni REST API (unsafe methods)
         pg_users:
           - {name: test, password: Sandbox.Test, pgbouncer: true, roles: [dbrole_readwrite]}
         pg_databases:

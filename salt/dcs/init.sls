@@ -70,6 +70,7 @@ etcd-reads-node-key:
       - etcd
     - require:
       - pkg: etcd-packages
+      - group: pki-group
 
 etcd-service:
   service.running:

@@ -1,7 +1,8 @@
 # node role: everything a Pigsty node needs before any service role: identity grains, the
 # resolver (meta's dnsmasq), time (meta's chrony; the meta node serves it), and on database
 # nodes with node_repo_local the meta node's package repository as the only apt source
-# (node.repo; it restores the original sources when the flag is off again).
+# (node.repo; it restores the original sources when the flag is off again), and the
+# node's certificate from the Pigsty CA on the meta node (node.pki).
 {%- set node = salt['pigsty.node']() %}
 include:
   - node.identity
@@ -10,3 +11,4 @@ include:
 {%- endif %}
   - node.dns
   - node.ntp
+  - node.pki

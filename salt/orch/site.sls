@@ -20,6 +20,19 @@ site-meta-nodes:
     - require:
       - salt: site-validate
 
+{#- the CA server (first meta node) signs the other nodes' certificates under policies from
+    its pillar (_pillar/pigsty_pki.py): refresh it so that nodes new in the inventory have one #}
+site-ca-pillar:
+  salt.function:
+    - name: saltutil.refresh_pillar
+    - tgt: {{ meta | json }}
+    - tgt_type: list
+    - kwarg: {wait: True}
+    - require:
+      - salt: site-meta-nodes
+    - require_in:
+      - salt: site-nodes
+
 site-infra:
   salt.state:
     - tgt: {{ meta | json }}

@@ -108,14 +108,14 @@ MEMBERS = [{"pg_instance": "pg-test-%d" % i, "ip": "10.10.10.1%d" % i, "minion":
     ("pg-test-2", "unreachable"),    # somebody else leads: it is gone
 ])
 def test_live_roles_tells_a_slow_leader_from_a_dead_member(runner, monkeypatch, leader, expected):
-    def get_json(host, port, path, timeout):
+    def get_json(host, port, path, timeout, access=None):
         if host == "10.10.10.11":
             raise runner.pigsty_patroni.PatroniError("timed out")
         return {"role": "replica", "state": "running", "timeline": 3}
     monkeypatch.setattr(runner.pigsty_patroni, "get_json", get_json)
     asked = []
     monkeypatch.setattr(runner.pigsty_patroni, "find_leader",
-                        lambda hosts, port, timeout: asked.append(hosts) or ({"name": leader}, []))
+                        lambda hosts, port, timeout, access=None: asked.append(hosts) or ({"name": leader}, []))
     roles, _details = runner.live_roles(MEMBERS, 8008)
     assert roles["pg-test-1"] == expected and roles["pg-test-2"] == "replica"
     assert asked == [["10.10.10.12", "10.10.10.13"]]    # only members that answered are asked

@@ -148,12 +148,27 @@ def test_vip_enabled_without_address():
     one_problem(pillar, "pg-test:vars:pg_vip_address", "no address")
 
 
-@pytest.mark.parametrize("secret", ["pg_admin_password", "pg_replication_password", "pg_monitor_password"])
+@pytest.mark.parametrize("secret", ["pg_admin_password", "pg_replication_password", "pg_monitor_password",
+                                    "patroni_password"])
 def test_missing_system_password(secret):
     pillar = default_pillar()
     del pillar["pigsty"]["clusters"]["pg-test"]["vars"][secret]
     msg = one_problem(pillar, "pigsty:clusters:pg-test:vars:%s" % secret, "missing password")
     assert "Sandbox." not in msg
+
+
+def test_patroni_password_in_the_global_vars_is_refused():
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"]["patroni_password"] = "Everyone.Reads.This"
+    msg = one_problem(pillar, "pigsty:vars:patroni_password", "private pillar file")
+    assert "Everyone.Reads.This" not in msg
+
+
+@pytest.mark.parametrize("username", ["", "a:b", "x y", 7])
+def test_a_patroni_username_basic_auth_cannot_carry_is_refused(username):
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["patroni_username"] = username
+    one_problem(pillar, "pigsty:clusters:pg-test:vars:patroni_username", "expected letters")
 
 
 def test_missing_user_password():

@@ -46,8 +46,23 @@ def handoff(tmp_path, monkeypatch):
     pgb = Pgbouncer()
     mod = load_module("_modules/pigsty_handoff.py", salt=pgb.salt())
     monkeypatch.setattr(mod, "LOCK_FILE", str(tmp_path / "handoff.lock"))
+    # no Pigsty CA on this machine: these tests' Patroni is faked (its HTTPS: test_patroni_client)
+    monkeypatch.setattr(mod.pigsty_patroni_rest, "access", lambda conf: mod.pigsty_patroni.PLAIN)
     mod.pgb = pgb
     return mod
+
+
+def test_a_handoff_without_the_ca_file_is_refused_before_it_pauses(tmp_path, monkeypatch):
+    pgb = Pgbouncer()
+    mod = load_module("_modules/pigsty_handoff.py", salt=pgb.salt())
+    monkeypatch.setattr(mod, "LOCK_FILE", str(tmp_path / "handoff.lock"))
+    missing = str(tmp_path / "no-ca.crt")
+    monkeypatch.setattr(mod.pigsty_patroni_rest, "access",
+                        lambda conf: mod.pigsty_patroni.Access(ca_file=missing, username="u", password="Secret.P"))
+    res = mod.switchover("pg-test-1", MEMBERS, "pg-test-2")
+    assert res["result"] is False and "no-ca.crt" in res["comment"] and "nothing was paused" in res["comment"]
+    assert "Secret.P" not in res["comment"]
+    assert pgb.calls == []
 
 
 def test_an_error_while_paused_still_resumes_pgbouncer(handoff, monkeypatch):
@@ -125,7 +140,7 @@ def test_a_switchover_while_another_runs_is_refused_before_anything(runner, monk
     sw = runner.pigsty_ha_switchover
     monkeypatch.setattr(sw.pigsty_inventory, "cluster_vars", lambda inv, c: {"patroni_port": 8008})
     monkeypatch.setattr(sw.pigsty_patroni, "find_leader",
-                        lambda ips, port, timeout: ({"name": "pg-test-1", "host": "10.10.10.11"}, []))
+                        lambda ips, port, timeout, access=None: ({"name": "pg-test-1", "host": "10.10.10.11"}, []))
     monkeypatch.setattr(sw, "takeover_candidates", lambda *a: ([("pg-test-2", 0)], {}, None))
     called = []
     monkeypatch.setattr(runner, "_fan_out", lambda *a, **k: called.append(a) or {})
@@ -181,7 +196,7 @@ def pigsty_runner(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "_live_leader", lambda info: (None, ["no answer"]))
     monkeypatch.setattr(mod, "_progress", lambda text: None)
 
-    def unreachable(host, port, path, timeout=None):
+    def unreachable(host, port, path, timeout=None, access=None):
         raise mod.pigsty_patroni.PatroniError("Patroni REST API at %s unreachable" % host)
     monkeypatch.setattr(mod.pigsty_patroni, "get_json", unreachable)
     return mod

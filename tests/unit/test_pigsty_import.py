@@ -309,7 +309,7 @@ V2_EXPECTED = [
     ("pg-test host 10.20.0.12", "pg_weight", "unsupported", "weight 100"),
     ("pg-test host 10.20.0.12", "pg_weight", "unsupported", "issue 14"),
     ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
-    ("all.vars", "patroni_password", "unsupported", "not shown"),
+    ("pg-test (from all.vars)", "patroni_password", "changed", "moved to the cluster's private file"),
     ("all.vars", "pgbackrest_method", "unsupported", "backup issue"),
     ("group minio", "(group)", "skipped", "MinIO"),
     ("group pg-citus", "(group)", "skipped", "1 host"),

@@ -80,7 +80,7 @@ class FakePatroni:
     def __init__(self, leader, replicas):
         self.leader, self.replicas = leader, replicas
 
-    def __call__(self, host, port, path, timeout=None):
+    def __call__(self, host, port, path, timeout=None, access=None):
         name = next(n for n, ip in MEMBERS.items() if ip == host)
         if name == "pg-test-1":
             return self.leader
@@ -131,7 +131,7 @@ def runner(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "_members", lambda inv, c: members)
     monkeypatch.setattr(mod.pigsty_inventory, "cluster_vars", lambda inv, c: {"patroni_port": 8008})
     monkeypatch.setattr(mod.pigsty_patroni, "find_leader",
-                        lambda ips, port, timeout: ({"name": "pg-test-1", "host": "10.10.10.11"}, []))
+                        lambda ips, port, timeout, access=None: ({"name": "pg-test-1", "host": "10.10.10.11"}, []))
     called = []
     monkeypatch.setattr(mod, "_fan_out", lambda *a, **k: called.append(a) or {})
     monkeypatch.setattr(mod.pigsty_patroni, "request", lambda *a, **k: called.append(a) or (200, "ok"))
@@ -141,7 +141,7 @@ def runner(tmp_path, monkeypatch):
 
 def answers(mod, monkeypatch, doc, status):
     monkeypatch.setattr(mod.pigsty_patroni, "get_json",
-                        lambda host, port, path, timeout=None: doc if path == "/cluster" else status)
+                        lambda host, port, path, timeout=None, access=None: doc if path == "/cluster" else status)
 
 
 def test_switchover_to_a_replica_that_does_not_stream_is_refused_before_anything(runner, monkeypatch):
@@ -165,7 +165,7 @@ def test_switchover_without_streaming_replica_is_refused_with_each_reason(runner
 def test_failover_with_a_leader_refuses_a_replica_that_does_not_stream(runner, monkeypatch):
     doc = cluster(("pg-test-2", "running", 0, {}), ("pg-test-3", "running", 0, {}))
 
-    def get_json(host, port, path, timeout=None):
+    def get_json(host, port, path, timeout=None, access=None):
         if path == "/cluster":
             return doc
         if host == "10.10.10.11":

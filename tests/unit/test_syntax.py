@@ -115,7 +115,7 @@ def test_printable_passwords_are_accepted(password):
 
 @pytest.mark.parametrize("password", ["new\nline", "car\rriage", "nul\x00", "tab\tbed", "del\x7f"])
 @pytest.mark.parametrize("key", ["pg_monitor_password", "pg_admin_password",
-                                 "pg_replication_password"])
+                                 "pg_replication_password", "patroni_password"])
 def test_password_with_a_control_character_is_refused_without_showing_it(key, password):
     found = [p for p in problems(with_vars(**{key: password})) if p.startswith(VPATH + ":" + key)]
     assert found and "control character" in found[0]

@@ -1,0 +1,34 @@
+"""ext_pillar ``pigsty_pki``: the CA server's signing policies.
+
+The CA server (the first meta node, _utils/pigsty_pki.py) receives ``x509_signing_policies``
+with one policy per inventory node, ``pigsty-node-<minion id>``: only that minion may use it
+(``minions``), and it fixes the certificate's names, usages and lifetime. Every other minion
+receives nothing from here. A node added to the inventory gets its policy at the CA server's
+next pillar refresh (orch.site refreshes it before the other nodes ask for certificates).
+"""
+import logging
+
+import pigsty_inventory
+import pigsty_pki
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pigsty_pki"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-argument
+    if "pigsty" not in pillar:
+        return {}
+    try:
+        inv = pigsty_inventory.inventory(pillar)
+        if minion_id != pigsty_pki.ca_server(inv):
+            return {}
+        return {"x509_signing_policies": pigsty_pki.signing_policies(inv)}
+    except (pigsty_inventory.InventoryError, ValueError) as exc:
+        # the pigsty ext_pillar reports an invalid inventory (and blocks every state)
+        log.warning("pigsty_pki: no signing policies: %s", exc)
+        return {}

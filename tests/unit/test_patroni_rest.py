@@ -1,0 +1,74 @@
+"""Patroni's REST API settings (_utils/pigsty_patroni_rest.py): HTTPS with the node
+certificate, the cluster's login for unsafe methods, the allow-list; and the rendered
+config.yml carries them."""
+import yaml
+
+import pigsty_inventory as inv
+import pigsty_patroni
+import pigsty_patroni_rest as rest
+import pigsty_pgsql as pgsql
+from pillar_fixture import default_pillar
+
+
+def conf_of(minion, pillar=None):
+    return inv.instance_config(pillar or default_pillar(), minion)
+
+
+def test_restapi_serves_https_with_the_node_certificate_and_the_clusters_login():
+    api = pgsql.patroni_config(conf_of("node-2"), 4096)["restapi"]
+    assert api["listen"] == "0.0.0.0:8008" and api["connect_address"] == "10.10.10.12:8008"
+    assert (api["certfile"], api["keyfile"], api["cafile"]) == (
+        "/etc/pki/pigsty/node.crt", "/etc/pki/pigsty/node.key", "/etc/pki/pigsty/ca.crt")
+    assert api["authentication"] == {"username": "postgres", "password": "Sandbox.Patroni.test"}
+
+
+def test_allowlist_is_the_members_the_meta_nodes_and_loopback():
+    api = pgsql.patroni_config(conf_of("node-1"), 4096)["restapi"]
+    assert api["allowlist"] == ["10.10.10.10", "10.10.10.11", "10.10.10.12", "10.10.10.13", "127.0.0.1"]
+    assert api["allowlist_include_members"] is True
+    meta = pgsql.patroni_config(conf_of("meta"), 4096)["restapi"]
+    assert meta["allowlist"] == ["10.10.10.10", "127.0.0.1"]          # pg-test's nodes are not in it
+
+
+def test_each_cluster_has_its_own_login():
+    test = pgsql.patroni_config(conf_of("node-1"), 4096)["restapi"]["authentication"]
+    meta = pgsql.patroni_config(conf_of("meta"), 4096)["restapi"]["authentication"]
+    assert test["password"] != meta["password"]
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["patroni_username"] = "patroni_api"
+    assert pgsql.patroni_config(conf_of("node-3", pillar), 4096)["restapi"]["authentication"][
+        "username"] == "patroni_api"
+
+
+def test_patronictl_verifies_against_the_ca():
+    assert pgsql.patroni_config(conf_of("node-1"), 4096)["ctl"] == {
+        "insecure": False, "cacert": "/etc/pki/pigsty/ca.crt"}
+
+
+def test_hostile_passwords_survive_the_yaml_dump():
+    pillar = default_pillar()
+    hostile = "a: b # c' \"d\" {e} [f] %g & *h !i |j >k"
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["patroni_password"] = hostile
+    cfg = pgsql.patroni_config(conf_of("node-1", pillar), 4096)
+    back = yaml.safe_load(yaml.safe_dump(cfg))
+    assert back["restapi"]["authentication"]["password"] == hostile
+
+
+def test_client_access_from_the_cluster_config_hides_the_password():
+    access = rest.access(conf_of("node-1"))
+    assert access.scheme == "https" and access.ca_file == "/etc/pki/pigsty/ca.crt"
+    assert access.username == "postgres"
+    assert "Sandbox.Patroni.test" not in repr(access) and "Sandbox.Patroni.test" not in str(access)
+    # the runner's view: the cluster's resolved parameters (from the full inventory)
+    cluster = inv.cluster_vars(default_pillar()["pigsty"], "pg-meta")
+    assert rest.access(cluster).headers() != access.headers()
+    assert rest.read_access().headers() == {} and rest.read_access().scheme == "https"
+
+
+def test_access_refuses_half_credentials_and_a_colon_in_the_username():
+    import pytest
+    with pytest.raises(ValueError, match="both"):
+        pigsty_patroni.Access(username="u")
+    with pytest.raises(ValueError, match="without ':'"):
+        pigsty_patroni.Access(username="a:b", password="p")
+    assert pigsty_patroni.PLAIN.scheme == "http" and pigsty_patroni.PLAIN.headers() == {}
