@@ -1,9 +1,9 @@
 """etcd with TLS and a user per cluster, for real on loopback.
 
 Debian's etcd 3.4.23 (unpacked: tests/support/fetch_exporters.sh) runs with the settings
-salt/dcs/init.sls writes to /etc/default/etcd -- client and peer TLS with a node
-certificate of a test CA (made here with openssl, the files salt/node/pki.sls provides on a
-real node), peers with client certificates. The state that sets up authentication
+salt/dcs/init.sls writes to /etc/default/etcd -- client and peer TLS with the node
+certificate that salt/node/pki.sls makes (applied for real with salt-call --local:
+tests/support/pki_local.py), peers with client certificates. The state that sets up authentication
 (_states/pigsty_etcd.py) runs against it with the meta node's pillar. Then: a cluster's user
 reads and writes its own prefix and nothing else, anonymous requests are refused on the v2
 and the v3 API, Patroni's etcd settings (pigsty_pgsql.dcs_client) log in, and the removal's
@@ -24,30 +24,12 @@ import pigsty_pgsql
 from loader import load_module
 from local_http import free_port
 from pillar_fixture import meta_pillar
+from pki_local import make_node_pki
 from render import render_dcs_sls, state_arg
 
 ROOT = os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root")
 ETCD = os.path.join(ROOT, "usr", "bin", "etcd")
 ME = "127.0.0.2"          # the meta node's address (the loopback net answers on all of 127/8)
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
-def make_pki(directory):
-    """ca.crt, node.crt (SAN: DNS meta, IP 127.0.0.2 and 127.0.0.1; server and client
-    use) and node.key, as the PKI contract describes them."""
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=pigsty-test-ca", cwd=directory)
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=meta", cwd=directory)
-    with open(os.path.join(directory, "ext"), "w") as fh:
-        fh.write("subjectAltName=DNS:meta,IP:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
-                 "keyUsage=digitalSignature,keyEncipherment\n" % ME)
-    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "node.crt", "-days", "2", "-extfile", "ext", cwd=directory)
-    return {name: os.path.join(directory, name) for name in ("ca.crt", "node.crt", "node.key")}
 
 
 def etcd_env(states, data_dir):
@@ -66,7 +48,9 @@ def etcd():
     if not os.access(ETCD, os.X_OK):
         pytest.fail("%s is missing: run tests/support/fetch_exporters.sh (tests/run.sh does)" % ETCD)
     base = tempfile.mkdtemp(prefix="pigsty-etcd-sec-")
-    pki = make_pki(base)
+    os.chmod(base, 0o755)
+    paths = make_node_pki(os.path.join(base, "salt"), ME)
+    pki = {"ca.crt": paths["ca_crt"], "node.crt": paths["node_crt"], "node.key": paths["node_key"]}
     client_port, peer_port = free_port(), free_port()
     dcs = {"type": "etcd", "consul_hosts": [], "members": [{"name": "meta", "ip": ME}],
            "client_port": client_port, "peer_port": peer_port, "name": "meta", "auth": True,
