@@ -7,6 +7,8 @@ changes, or when Patroni becomes unreachable / comes back.
         - instance: pg-test-1
         - ip: 10.10.10.11
         - port: 8008          # optional, default 8008
+        - cafile: /etc/pki/pigsty/ca.crt   # optional: HTTPS verified against this CA
+                                           # (without it: plain HTTP)
         - timeout: 0.5        # optional, seconds per REST call (default 0.5, at most 5)
         - interval: 1
 
@@ -54,7 +56,8 @@ def _load_utils():
 
 __virtualname__ = "patroni"
 REQUIRED = ("cluster", "instance", "ip")
-ALLOWED = set(REQUIRED) | {"port", "timeout", "interval", "disable_during_state_run", "enabled", "beacon_module"}
+ALLOWED = set(REQUIRED) | {"port", "timeout", "interval", "cafile", "disable_during_state_run", "enabled",
+                           "beacon_module"}
 
 
 def __virtual__():
@@ -83,19 +86,26 @@ def validate(config):
     timeout = conf.get("timeout", 0.5)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 5:
         return False, "patroni beacon: timeout %r must be a number of seconds in (0, 5]" % (timeout,)
+    cafile = conf.get("cafile")
+    if cafile is not None and (not isinstance(cafile, str) or not cafile.startswith("/")):
+        return False, "patroni beacon: cafile %r is not an absolute path" % (cafile,)
     return True, "Valid beacon configuration"
 
 
 def beacon(config):
     _load_utils()
     conf = salt.utils.beacons.list_to_dict(config)
+    key = "pigsty.patroni.%s" % conf["instance"]
+    access = __context__.get(key + ".access")      # one SSL context for every poll
+    if access is None or access.ca_file != conf.get("cafile"):
+        access = pigsty_patroni.Access(ca_file=conf.get("cafile"))
+        __context__[key + ".access"] = access
     try:
         status = pigsty_patroni.get_json("127.0.0.1", conf.get("port", 8008), "/patroni",
-                                         timeout=conf.get("timeout", 0.5))
+                                         timeout=conf.get("timeout", 0.5), access=access)
     except pigsty_patroni.PatroniError:
         status = None
     current = pigsty_events.observe(status)
-    key = "pigsty.patroni.%s" % conf["instance"]
     previous = __context__.get(key)
     __context__[key] = current
     if previous is None or not pigsty_events.changed(previous, current):

@@ -27,6 +27,7 @@ import yaml
 import pigsty_defaults as D
 import pigsty_inventory
 import pigsty_model
+import pigsty_pki
 
 TARGET_DIR = "/etc/prometheus/targets"
 RULES_DIR = "/etc/prometheus/rules"
@@ -147,7 +148,14 @@ def prometheus_config(inv):
             # the job label comes from each target (node, pgsql, pgbouncer, haproxy, patroni)
             {"job_name": "pgsql", "metrics_path": "/metrics",
              "file_sd_configs": [{"files": ["%s/pgsql/*.json" % TARGET_DIR],
-                                  "refresh_interval": "10s"}]},
+                                  "refresh_interval": "10s"}],
+             "relabel_configs": [{"source_labels": ["job"], "regex": "patroni", "action": "drop"}]},
+            # Patroni's REST API is HTTPS only: its certificate is verified against the CA
+            {"job_name": "patroni", "metrics_path": "/metrics", "scheme": "https",
+             "tls_config": {"ca_file": pigsty_pki.paths()["ca_crt"]},
+             "file_sd_configs": [{"files": ["%s/pgsql/*.json" % TARGET_DIR],
+                                  "refresh_interval": "10s"}],
+             "relabel_configs": [{"source_labels": ["job"], "regex": "patroni", "action": "keep"}]},
             {"job_name": "infra", "metrics_path": "/metrics",
              "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
                                   "refresh_interval": "10s"}],

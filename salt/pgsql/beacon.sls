@@ -12,6 +12,7 @@ patroni-beacon:
     - instance: {{ pg.pg_instance }}
     - ip: {{ pg.node_ip }}
     - port: {{ pg.patroni_port }}
+    - cafile: {{ salt['pigsty_pki.request']().paths.ca_crt }}   # HTTPS (node.pki)
     - timeout: 0.5
     - interval: {{ pg.patroni_beacon_interval }}
     # beacon.present asks the minion's main process over the local event bus (list,

@@ -98,7 +98,15 @@ def test_prometheus_config_from_pillar(pillar):
     assert cfg["global"]["scrape_interval"] == "15s" and cfg["global"]["scrape_timeout"] == "5s"
     assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.10.10.10:9093"]
     files = [f for job in cfg["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]]
-    assert files == ["/etc/prometheus/targets/pgsql/*.json", "/etc/prometheus/targets/infra/*.json"]
+    assert files == ["/etc/prometheus/targets/pgsql/*.json", "/etc/prometheus/targets/pgsql/*.json",
+                     "/etc/prometheus/targets/infra/*.json"]
+    jobs = {job["job_name"]: job for job in cfg["scrape_configs"]}
+    # Patroni's targets are scraped by their own job, over HTTPS verified against the CA
+    assert jobs["pgsql"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "patroni", "action": "drop"}]
+    assert jobs["patroni"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "patroni", "action": "keep"}]
+    assert jobs["patroni"]["scheme"] == "https"
+    assert jobs["patroni"]["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
+    assert "scheme" not in jobs["pgsql"] and "scheme" not in jobs["infra"]
 
 
 REQUIRED_ALERTS = {"PostgresDown", "PgbouncerDown", "PatroniDown", "PostgresReplicationBreak",

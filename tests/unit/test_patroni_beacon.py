@@ -20,17 +20,18 @@ def beacon(monkeypatch):
     mod.__context__ = {}
     # on a minion the beacon imports the synced _utils itself; here they are on sys.path
     mod.pigsty_events, mod.pigsty_patroni = pigsty_events, pigsty_patroni
-    answers = []
+    answers, accesses = [], []
 
-    def fake_get_json(host, port, path, timeout):
+    def fake_get_json(host, port, path, timeout, access=None):
         assert (host, path) == ("127.0.0.1", "/patroni") and timeout <= 5
+        accesses.append(access)
         answer = answers.pop(0)
         if answer is None:
             raise pigsty_patroni.PatroniError("unreachable")
         return answer
 
     monkeypatch.setattr(pigsty_patroni, "get_json", fake_get_json)
-    mod.answers = answers
+    mod.answers, mod.accesses = answers, accesses
     return mod
 
 
@@ -50,6 +51,7 @@ def test_validate_accepts_a_good_config(beacon):
     ([{"cluster": "pg-test"}, {"instance": "node2"}, {"ip": "x"}], "instance 'node2'"),
     (GOOD + [{"port": 99999}], "port 99999"),
     (GOOD + [{"timeout": 30}], "timeout 30"),
+    (GOOD + [{"cafile": "ca.crt"}], "cafile 'ca.crt' is not an absolute path"),
 ])
 def test_validate_refuses_bad_config(beacon, config, fragment):
     ok, message = beacon.validate(config)
@@ -103,3 +105,21 @@ def test_load_utils_leaves_no_module_behind_for_later_jobs(tmp_path):
         assert str(utils) not in sys.path
     finally:
         sys.modules.update({k: v for k, v in saved.items() if v is not None})
+
+
+def test_with_a_cafile_it_asks_over_https_without_credentials_and_one_context(beacon):
+    conf = GOOD + [{"cafile": "/etc/pki/pigsty/ca.crt"}]
+    assert beacon.validate(conf)[0] is True
+    beacon.answers.extend([doc("replica"), doc("replica")])
+    beacon.beacon(conf)
+    beacon.beacon(conf)
+    first, second = beacon.accesses
+    assert first is second                      # built once, its SSL context reused
+    assert first.scheme == "https" and first.ca_file == "/etc/pki/pigsty/ca.crt"
+    assert first.headers() == {}                # GET /patroni needs no login
+
+
+def test_without_a_cafile_it_asks_over_plain_http(beacon):
+    beacon.answers.append(doc("replica"))
+    beacon.beacon(GOOD)
+    assert beacon.accesses[0].scheme == "http"

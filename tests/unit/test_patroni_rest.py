@@ -72,3 +72,27 @@ def test_access_refuses_half_credentials_and_a_colon_in_the_username():
     with pytest.raises(ValueError, match="without ':'"):
         pigsty_patroni.Access(username="a:b", password="p")
     assert pigsty_patroni.PLAIN.scheme == "http" and pigsty_patroni.PLAIN.headers() == {}
+
+
+def test_every_rest_call_in_the_code_says_how_to_reach_patroni():
+    """No client of Patroni's REST API falls back to plain HTTP by forgetting ``access``:
+    every call of request / get_json / find_leader outside the client itself passes it."""
+    import ast
+    import glob
+    import os
+    from pillar_fixture import REPO
+    calls, missing = 0, []
+    files = [f for d in ("_utils", "_modules", "_runners", "_states", "_beacons")
+             for f in glob.glob(os.path.join(REPO, d, "*.py")) if not f.endswith("pigsty_patroni.py")]
+    for path in files:
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "pigsty_patroni"
+                    and node.func.attr in ("request", "get_json", "find_leader")):
+                calls += 1
+                if not any(k.arg == "access" for k in node.keywords):
+                    missing.append("%s:%d" % (os.path.relpath(path, REPO), node.lineno))
+    assert calls >= 20                     # the scan finds them
+    assert missing == []
