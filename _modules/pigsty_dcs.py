@@ -7,9 +7,9 @@ CA) or of the user's Consul (py-consul, the maintained fork of python-consul, sa
 """
 import salt.exceptions
 
-import pigsty_defaults
 import pigsty_etcd
 import pigsty_inventory
+import pigsty_pki
 
 __virtualname__ = "pigsty_dcs"
 
@@ -20,7 +20,7 @@ def __virtual__():
 
 def _etcd(endpoint, timeout):
     try:
-        return pigsty_etcd.Client("https://" + endpoint, cafile=pigsty_defaults.PKI_CA_CERT,
+        return pigsty_etcd.Client("https://" + endpoint, cafile=pigsty_pki.paths()["ca_crt"],
                                   timeout=timeout).health()
     except (pigsty_etcd.EtcdError, OSError, ValueError):
         return False
@@ -78,7 +78,7 @@ def forget(cluster, timeout=5):
     nodes = inv.get("nodes") or {}
     for name in pigsty_inventory.meta_nodes(inv):
         endpoint = "https://%s:%d" % (nodes[name]["ip"], gvars["etcd_port"])
-        client = pigsty_etcd.Client(endpoint, cafile=pigsty_defaults.PKI_CA_CERT, username=username,
+        client = pigsty_etcd.Client(endpoint, cafile=pigsty_pki.paths()["ca_crt"], username=username,
                                     password=password, timeout=timeout)
         try:
             status, _ = client.delete(key, recursive=True)

@@ -148,11 +148,6 @@ INFRA_PARAMS = frozenset((
     "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
 ))
 
-# The PKI files of every node (salt/node/pki.sls, the contract in docs/security.md).
-PKI_CA_CERT = "/etc/pki/pigsty/ca.crt"
-PKI_NODE_CERT = "/etc/pki/pigsty/node.crt"
-PKI_NODE_KEY = "/etc/pki/pigsty/node.key"
-
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
 # on meta carries them with their whole dependency closure, plus the node role's own.
 PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3-psycopg2",

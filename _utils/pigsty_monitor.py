@@ -24,7 +24,6 @@ import re
 
 import yaml
 
-import pigsty_defaults as D
 import pigsty_inventory
 import pigsty_model
 import pigsty_pki
@@ -160,7 +159,7 @@ def prometheus_config(inv):
              "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
                                   "refresh_interval": "10s"}],
              # for the https targets (etcd): verified against the Pigsty CA
-             "tls_config": {"ca_file": D.PKI_CA_CERT}},
+             "tls_config": {"ca_file": pigsty_pki.paths()["ca_crt"]}},
         ],
     }
 

@@ -4,11 +4,11 @@ Pure Python: every template of the pgsql role renders a structure built here, so
 logic (tuning profiles, HA timing, HBA rendering, service membership) is unit-tested and
 the Jinja templates only print it.
 """
-import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
 import pigsty_model
+import pigsty_pki
 import pigsty_patroni_rest
 
 # ------------------------------------------------------------------ HA timing
@@ -174,7 +174,7 @@ def dcs_client(conf):
     the Pigsty CA, as the cluster's own etcd user when etcd_auth is on."""
     if conf["dcs_type"] == "consul":
         return {"host": dcs_endpoints(conf)[0], "scheme": "http", "register_service": False}
-    client = {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": D.PKI_CA_CERT}
+    client = {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": pigsty_pki.paths()["ca_crt"]}
     if conf.get("etcd_auth"):
         client.update(username=conf["pg_cluster"], password=conf["pg_etcd_password"])
     return client
@@ -202,7 +202,7 @@ def vip_manager_config(conf):
     if conf["dcs_type"] == "etcd":
         # vip-manager 1.0.2 (its etcd v2 client): https with the CA, the cluster's etcd user
         out["dcs-endpoints"] = ",".join("https://%s" % e for e in dcs_endpoints(conf))
-        out["etcd-ca-file"] = D.PKI_CA_CERT
+        out["etcd-ca-file"] = pigsty_pki.paths()["ca_crt"]
         if conf.get("etcd_auth"):
             out.update({"etcd-user": conf["pg_cluster"], "etcd-password": conf["pg_etcd_password"]})
     return out

@@ -217,7 +217,7 @@ def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
     pillar["pigsty"]["nodes"]["meta"]["ip"] = ME
     pillar["pigsty"]["vars"]["etcd_port"] = etcd["port"]
     mod = load_module("_modules/pigsty_dcs.py", pillar=pillar)
-    mod.pigsty_defaults = type("D", (), {"PKI_CA_CERT": etcd["ca"]})
+    mod.pigsty_pki = type("P", (), {"paths": staticmethod(lambda: {"ca_crt": etcd["ca"]})})
     assert mod.health() == {"%s:%d" % (ME, etcd["port"]): True}
     assert mod.forget("pg-test") == "deleted /service/pg-test"
     assert mod.forget("pg-test") == "/service/pg-test: no such keys"
