@@ -55,6 +55,10 @@ DEFAULTS = {
     "pg_hba_rules": [],
     "pgb_hba_rules": [],
     "pg_services": [],             # extra HAProxy services beyond the four defaults
+    # SSL: PostgreSQL and pgbouncer always offer it (the node certificate of node.pki); the
+    # admin's remote rules always require it; with pg_ssl_required every remote default
+    # password rule does (business, offline, monitor, replication): _utils/pigsty_hba.py
+    "pg_ssl_required": False,
     # ---- HA and tuning
     "pg_conf": "oltp",             # tuning profile: oltp | olap | crit | tiny
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe

@@ -672,6 +672,9 @@ def _validate_plan(path, conf, problems):
     if not _is_int(rpo) or rpo < 0:
         problems.append("%s:pg_rpo: expected a non-negative number of bytes (0 = synchronous), "
                         "got %r" % (vpath, rpo))
+    if not isinstance(conf.get("pg_ssl_required"), bool):
+        problems.append("%s:pg_ssl_required: expected true or false, got %r" % (
+            vpath, conf.get("pg_ssl_required")))
     if not _is_int(conf.get("pg_version")) or conf.get("pg_version") != 15:
         problems.append("%s:pg_version: expected 15 (the version Debian 12 ships), got %r" % (
             vpath, conf.get("pg_version")))

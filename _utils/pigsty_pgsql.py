@@ -116,6 +116,7 @@ def patroni_config(conf, mem_mb):
         "unix_socket_directories": "/var/run/postgresql",
         "cluster_name": conf["pg_cluster"],
     })
+    local_params.update(ssl_parameters())
     sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
     auth_repl = {"username": conf["pg_replication_username"],
                  "password": conf["pg_replication_password"]}
@@ -159,6 +160,16 @@ def patroni_config(conf, mem_mb):
             "nosync": conf["pg_role"] == "offline",
         },
     }
+
+
+def ssl_parameters():
+    """PostgreSQL's SSL settings: the node certificate and key of node.pki (the key is 0640
+    root:ssl-cert, which PostgreSQL accepts from root; Debian's postgres is in ssl-cert), and
+    the CA for client certificates (HBA ``cert`` rules). Whether a session must use SSL is
+    the HBA's call (pigsty_hba: ``ssl`` / ``cert`` rules, pg_ssl_required)."""
+    pki = pigsty_pki.paths()
+    return {"ssl": "on", "ssl_cert_file": pki["node_crt"], "ssl_key_file": pki["node_key"],
+            "ssl_ca_file": pki["ca_crt"], "ssl_min_protocol_version": "TLSv1.2"}
 
 
 def dcs_endpoints(conf):

@@ -85,7 +85,8 @@ def test_hba_keeps_admin_and_replication_paths_first():
     assert rules[0] == "local all postgres peer map=pigsty"   # root (Salt) and postgres
     assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
     assert "host replication replicator ::1/128 scram-sha-256" in rules
-    assert "host all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules   # infra = meta
+    # infra = meta; the sandbox's pillar sets pg_ssl_required: remote rules are hostssl
+    assert "hostssl all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules
 
 
 def test_hba_role_filter_and_order():
