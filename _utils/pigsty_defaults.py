@@ -34,6 +34,8 @@ DEFAULTS = {
     "pgbouncer_port": 6432,
     "patroni_port": 8008,
     "haproxy_admin_port": 9101,
+    "haproxy_admin_username": "admin",   # the admin page's login (Pigsty's names); its password,
+    "haproxy_admin_password": None,      # per cluster, is in the cluster's private pillar file
     "node_exporter_port": 9100,
     "pg_exporter_port": 9630,
     "pgbouncer_exporter_port": 9631,
@@ -137,7 +139,7 @@ NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_
 
 # System-user password parameters that every cluster must set (in its private pillar file).
 REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password",
-                    "patroni_password")
+                    "patroni_password", "haproxy_admin_password")
 # ... and the one a cluster needs when its DCS is etcd with authentication (etcd_auth)
 ETCD_SECRET = "pg_etcd_password"
 

@@ -88,8 +88,6 @@ REASONS = {
     "pgbouncer_exporter_options": "our pgbouncer exporter takes no options",
     "haproxy_client_timeout": "ours: 24h, fixed",
     "haproxy_server_timeout": "ours: 24h, fixed",
-    "haproxy_admin_username": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
-    "haproxy_admin_password": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
     "grafana_admin_username": "Grafana keeps its own admin account",
     "grafana_admin_password": "Grafana keeps its own admin account",
     "nodename_overwrite": "Salt does not rename hosts: minion ids are the node names",

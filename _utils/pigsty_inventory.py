@@ -672,6 +672,10 @@ def _validate_plan(path, conf, problems):
     if not _is_int(rpo) or rpo < 0:
         problems.append("%s:pg_rpo: expected a non-negative number of bytes (0 = synchronous), "
                         "got %r" % (vpath, rpo))
+    if not isinstance(conf.get("haproxy_admin_username"), str) or not re.fullmatch(
+            r"[A-Za-z0-9_.-]{1,64}", conf["haproxy_admin_username"]):
+        problems.append("%s:haproxy_admin_username: expected a user name of letters, digits, '_', "
+                        "'.' and '-' (HAProxy's userlist), got %r" % (vpath, conf.get("haproxy_admin_username")))
     if not isinstance(conf.get("pg_ssl_required"), bool):
         problems.append("%s:pg_ssl_required: expected true or false, got %r" % (
             vpath, conf.get("pg_ssl_required")))

@@ -3,6 +3,7 @@ import os
 
 import jinja2
 
+import pigsty_crypt
 import pigsty_pgsql
 from pillar_fixture import REPO
 
@@ -19,7 +20,9 @@ def render_haproxy_cfg(conf, ca_file="/etc/pki/pigsty/ca.crt"):
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={
         "pigsty.haproxy_services": lambda: {"services": services},
-        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file}}})
+        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file}},
+        "pigsty_haproxy.admin_login": lambda: {"username": conf["haproxy_admin_username"],
+                                               "hash": pigsty_crypt.sha512_crypt(conf["haproxy_admin_password"])}})
 
 
 def render_dcs_sls(dcs):

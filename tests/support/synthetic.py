@@ -35,6 +35,7 @@ def private_vars(i):
         "pg_replication_password": "Repl.%d" % i,
         "pg_monitor_password": "Mon.%d" % i,
         "pg_etcd_password": "Etcd.%d" % i,
+        "haproxy_admin_password": "HAProxy.%d" % i,
         "patroni_password": "Patroni.%d" % i,
         "pg_users": [{"name": "app", "password": "App.%d" % i, "pgbouncer": True,
                       "roles": ["dbrole_readwrite"]}],

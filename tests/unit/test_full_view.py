@@ -80,7 +80,7 @@ def test_runner_validate_lists_the_problems_and_fails(tmp_path):
     synthetic.write_pillar_tree(str(root), 6, top_file=TOP)
     (root / "clusters" / "pg-c00003.sls").write_text(
         "pigsty: {clusters: {pg-c00003: {vars: {pg_monitor_password: '', pg_conf: huge, "
-        "patroni_password: P}}}}\n")
+        "patroni_password: P, haproxy_admin_password: H}}}}\n")
     runner = _runner(master_opts(tmp_path, [str(root)]))
     ret = runner.validate()
     assert ret["result"] is False and ret["retcode"] == 1 and runner.__context__["retcode"] == 1
