@@ -120,3 +120,64 @@ def test_prometheus_scrapes_etcd_over_https(sandbox):
         result = json.loads(out)["data"]["result"]
         return result and all(r["value"][1] == "1" for r in result) and result
     wait_for(up, 60)
+
+
+# ------------------------------------------------------------------ PostgreSQL and pgbouncer SSL
+def connect(host, port, user, password, sslmode, ca_file=None, dbname="test"):
+    import psycopg2
+    kwargs = {"sslrootcert": ca_file} if ca_file else {}
+    try:
+        conn = psycopg2.connect(host=host, port=port, user=user, password=password, dbname=dbname,
+                                sslmode=sslmode, connect_timeout=5, **kwargs)
+    except psycopg2.OperationalError as exc:
+        return str(exc)
+    try:
+        return "ssl" if conn.info.ssl_in_use else "plain"
+    finally:
+        conn.close()
+
+
+TEST_USER = ("test", "Sandbox.Test")
+
+
+@pytest.mark.parametrize("port", [5432, 6432])                 # PostgreSQL, pgbouncer
+def test_psql_over_ssl_works_and_a_plain_remote_login_is_refused(sandbox, ca_file, port):
+    # pg_ssl_required is on in the sandbox: a remote password login needs SSL
+    assert connect("10.10.10.11", port, *TEST_USER, "verify-full", ca_file) == "ssl"
+    refused = connect("10.10.10.11", port, *TEST_USER, "disable")
+    assert refused not in ("ssl", "plain") and ("no encryption" in refused or "rejected" in refused
+                                                 or "not allowed" in refused), refused
+
+
+def test_the_admin_needs_ssl_through_haproxy_too(sandbox, ca_file):
+    dba = ("dbuser_dba", private("pg-test", "pg_admin_password"))
+    assert connect("10.10.10.3", 5436, *dba, "require") == "ssl"           # VIP -> HAProxy -> primary
+    assert connect("10.10.10.3", 5436, *dba, "disable") not in ("ssl", "plain")
+
+
+def test_psql_from_node_2_over_ssl(sandbox):
+    out = sh("node-2", "PGPASSWORD=%s psql 'host=10.10.10.11 port=5432 dbname=test user=test sslmode=verify-full "
+                       "sslrootcert=%s/ca.crt' -tAc 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'"
+             % (shlex.quote(TEST_USER[1]), PKI)).stdout
+    assert out.strip() == "t", out
+
+
+def test_replication_runs_over_ssl(sandbox):
+    out = sh("node-1", "runuser -u postgres -- psql -tAc \"select count(*) filter (where s.ssl), count(*) "
+                       "from pg_stat_replication r join pg_stat_ssl s using (pid)\"").stdout.strip()
+    encrypted, total = out.split("|")
+    assert total != "0" and encrypted == total, out
+
+
+# ------------------------------------------------------------------ web logins
+def test_the_haproxy_admin_page_asks_for_a_login(sandbox):
+    def code(auth=""):
+        return sh("meta", "curl -s -o /dev/null -w '%%{http_code}' %s http://10.10.10.11:9101/" % auth).stdout.strip()
+    assert code() == "401"
+    assert code("-u admin:wrong") == "401"
+    config = "user = \"admin:%s\"\n" % private("pg-test", "haproxy_admin_password")
+    res = node_exec("meta", "sh", "-c", "printf '%%s' %s | curl -s -o /dev/null -w '%%{http_code}' -K - "
+                    "http://10.10.10.11:9101/" % shlex.quote(config), timeout=60)
+    assert res.stdout.strip() == "200"
+    metrics = sh("meta", "curl -s -o /dev/null -w '%{http_code}' http://10.10.10.11:9101/metrics").stdout.strip()
+    assert metrics == "200"                     # Prometheus scrapes without a login
