@@ -48,6 +48,7 @@ def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-ar
     if isinstance(node, dict) and node.get("meta") is True:
         # a meta node runs etcd: its root password and every cluster's etcd password
         problems = pigsty_inventory.validate_dcs_secrets(pillar)
+        problems += pigsty_inventory.validate_web_secrets(pillar)
         if problems:
             raise pigsty_inventory.InventoryError(problems)
     return {}

@@ -53,6 +53,7 @@ def validate(verbose=False):
     try:
         # etcd's root password (the clusters' etcd passwords are checked with their files)
         problems += pigsty_inventory.validate_dcs_secrets(merged, clusters=False)
+        problems += pigsty_inventory.validate_web_secrets(merged)
     except pigsty_inventory.InventoryError:
         pass                    # no inventory at all: validate() said so
     try:

@@ -727,6 +727,40 @@ def validate_dcs_secrets(pillar, clusters=True):
     return problems
 
 
+def web_secrets(pillar):
+    """The meta node's web logins from its private pillar (pigsty:infra, pillar/dcs.sls):
+    {"portal_username", "portal_password", "grafana_admin_password"} (None where missing)."""
+    infra = inventory(pillar).get("infra")
+    infra = infra if isinstance(infra, dict) else {}
+    return {"portal_username": infra.get("portal_username", "admin"),
+            "portal_password": infra.get("portal_password"),
+            "grafana_admin_password": infra.get("grafana_admin_password")}
+
+
+def validate_web_secrets(pillar):
+    """Problems with the meta node's web logins: the portal's (Nginx basic authentication)
+    always, Grafana's admin password when Grafana is installed (grafana_repo or
+    grafana_package_url). Messages name the field, never a value."""
+    gvars = global_vars(inventory(pillar))
+    secrets = web_secrets(pillar)
+    problems = []
+    user = secrets["portal_username"]
+    if not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", user):
+        problems.append("pigsty:infra:portal_username: expected a user name of letters, digits, "
+                        "'_', '.' and '-', got %r" % (user,))
+    wanted = [("portal_password", "the portal's login (Nginx basic authentication)")]
+    if gvars.get("grafana_repo") or gvars.get("grafana_package_url"):
+        wanted.append(("grafana_admin_password", "Grafana's admin password (Grafana is installed)"))
+    for key, what in wanted:
+        value = secrets[key]
+        if not isinstance(value, str) or not value:
+            problems.append("pigsty:infra:%s: missing password (expected %s in the meta nodes' "
+                            "private pillar file pillar/dcs.sls)" % (key, what))
+        elif pigsty_syntax.CONTROL_RE.search(value):
+            problems.append("pigsty:infra:%s: the password contains a control character" % key)
+    return problems
+
+
 def _validate_private(path, conf, problems):
     vpath = path + ":vars"
     for key in D.REQUIRED_SECRETS:

@@ -22,6 +22,7 @@ def subnet(i):
 
 
 DCS = {"etcd_root_password": "Etcd.Root"}
+INFRA = {"portal_username": "admin", "portal_password": "Portal.Pw"}
 
 
 def minion(i, seq):
@@ -64,6 +65,7 @@ def inventory(n, members=3, private="all"):
     inv = {"vars": {"pg_vip_interface": "eth1"}, "nodes": nodes, "clusters": clusters}
     if private == "all":
         inv["dcs"] = dcs(clusters)      # the meta node's etcd secrets (pillar/dcs*.sls)
+        inv["infra"] = dict(INFRA)      # and its web logins (pillar/dcs.sls)
     return inv
 
 
@@ -90,6 +92,7 @@ def meta_pillar(public):
     password and each cluster's etcd password (pillar/dcs.sls, pillar/dcs_clusters.sls)."""
     inv = dict(public["pigsty"])
     inv["dcs"] = dcs(inv["clusters"])
+    inv["infra"] = dict(INFRA)
     return {"pigsty": inv}
 
 
@@ -115,7 +118,7 @@ def write_pillar_tree(directory, n, members=3, top_file=None):
             yaml.dump({"pigsty": {"clusters": {name: {"vars": private_vars(i)}}}}, fh,
                       Dumper=dumper)
     with open(os.path.join(directory, "dcs.sls"), "w") as fh:
-        yaml.dump({"pigsty": {"dcs": dict(DCS)}}, fh, Dumper=dumper)
+        yaml.dump({"pigsty": {"dcs": dict(DCS), "infra": dict(INFRA)}}, fh, Dumper=dumper)
     with open(os.path.join(REPO, "pillar", "dcs_clusters.sls")) as src, \
             open(os.path.join(directory, "dcs_clusters.sls"), "w") as fh:
         fh.write(src.read())      # the repository's: copies each cluster's etcd password
