@@ -181,3 +181,21 @@ def test_the_haproxy_admin_page_asks_for_a_login(sandbox):
     assert res.stdout.strip() == "200"
     metrics = sh("meta", "curl -s -o /dev/null -w '%{http_code}' http://10.10.10.11:9101/metrics").stdout.strip()
     assert metrics == "200"                     # Prometheus scrapes without a login
+
+
+def test_the_portal_asks_for_a_login_and_the_repository_does_not(sandbox):
+    def code(path, host="pigsty", config=""):
+        return node_exec("node-2", "sh", "-c", "printf '%%s' %s | curl -s -o /dev/null -w '%%{http_code}' -K - "
+                         "-H 'Host: %s' http://10.10.10.10%s" % (shlex.quote(config), host, path),
+                         timeout=60).stdout.strip()
+    with open(os.path.join(REPO, "pillar", "dcs.sls")) as fh:
+        infra = yaml.safe_load(fh)["pigsty"]["infra"]
+    login = 'user = "%s:%s"\n' % (infra["portal_username"], infra["portal_password"])
+    assert code("/") == "401"
+    assert code("/", config='user = "admin:wrong"\n') == "401"
+    assert code("/", config=login) == "200"
+    assert code("/", host="p.pigsty") == "401"                    # Prometheus' page
+    assert code("/", host="p.pigsty", config=login) == "200"
+    assert code("/pigsty/Packages") == "200"                      # apt on every node: no login
+    ha = node_exec("meta", "stat", "-c", "%a %U %G", "/etc/nginx/pigsty.htpasswd", timeout=30).stdout.split()
+    assert ha == ["640", "root", "www-data"], ha
