@@ -20,14 +20,16 @@ def __virtual__():
     return __virtualname__
 
 
-def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-argument
+def ext_pillar(minion_id, pillar, *args, pki_dir=pigsty_pki.PKI_DIR, **kwargs):  # pylint: disable=unused-argument
+    """``pki_dir``: where the CA server keeps the PKI (its minion option ``pigsty_pki_dir``;
+    only the functional test moves it)."""
     if "pigsty" not in pillar:
         return {}
     try:
         inv = pigsty_inventory.inventory(pillar)
         if minion_id != pigsty_pki.ca_server(inv):
             return {}
-        return {"x509_signing_policies": pigsty_pki.signing_policies(inv)}
+        return {"x509_signing_policies": pigsty_pki.signing_policies(inv, pki_dir)}
     except (pigsty_inventory.InventoryError, ValueError) as exc:
         # the pigsty ext_pillar reports an invalid inventory (and blocks every state)
         log.warning("pigsty_pki: no signing policies: %s", exc)

@@ -44,6 +44,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))   # shared test helpers (pg.py)
 from pg import user_password  # noqa: E402
+import patroni_rest  # noqa: E402
 from benchlib import sandbox  # noqa: E402
 
 TEST_PW = user_password("pg-test", "test")
@@ -52,8 +53,7 @@ NODE_OF = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
 
 
 def patroni(ip, path="/patroni", timeout=0.5):
-    with urllib.request.urlopen("http://%s:8008%s" % (ip, path), timeout=timeout) as resp:
-        return json.load(resp)
+    return patroni_rest.get(ip, path, timeout=timeout)      # HTTPS, verified against the CA
 
 
 def role(ip):

@@ -23,6 +23,7 @@ pki-dir:
     - user: root
     - group: root
     - mode: '0755'
+    - makedirs: True          # a minimal Debian has no /etc/pki
 {%- if pki.is_ca %}
 
 pki-ca-dir:

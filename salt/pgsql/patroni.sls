@@ -1,7 +1,7 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 include:
   - pgsql.install
-  - node.pki
+  - node.pki          # the node certificate Patroni's REST API serves (HTTPS)
 
 pgsql-data-parent:
   file.directory:
@@ -49,7 +49,8 @@ patroni-service:
       - file: pgsql-data-parent
     - watch:
       - file: patroni-config
-      - x509: pki-node-cert       # a renewed certificate: Patroni reloads (its REST API too)
+      # a renewed certificate: Patroni serves it after a reload (SIGHUP)
+      - x509: pki-node-cert
 
 # PostgreSQL re-reads its certificate and key on a reload; Patroni reloads it only when its
 # settings change, and a renewal keeps the file names. Skipped while it is not up yet (it

@@ -2,8 +2,10 @@
 the state with the repository's modules into a scratch directory (minion option
 ``pigsty_pki_dir``). The CA is created, the node certificate is signed under the node's own
 policy, ``openssl verify`` accepts it, its names and usages are the contract's, the key is
-0640 root:ssl-cert, and a second apply changes nothing. Remote signing (a node asking the
-CA server over the master) needs the sandbox: tests/integration/test_security.py."""
+0640 root:ssl-cert, a second apply changes nothing, and a certificate close to expiry is
+renewed. Remote signing (a node asking the
+CA server over the master): tests/functional/test_pki_remote.py (real daemons on loopback)
+and tests/integration/test_security.py (the sandbox)."""
 import grp
 import json
 import os
@@ -29,7 +31,7 @@ def minion(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the pki state sets file owners and groups: run the functional tests as root")
     root = tmp_path_factory.mktemp("pki")
-    pki_dir = str(root / "pki")
+    pki_dir = str(root / "etc-pki" / "pigsty")     # its parent does not exist either
     (root / "pillar").mkdir()
     (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - pigsty\n")
     (root / "pillar" / "pigsty.sls").write_text(yaml.safe_dump(INVENTORY))
@@ -113,6 +115,16 @@ def test_names_usages_and_the_ca_flags(applied, minion):
     assert "CA:FALSE" in text
     ca = openssl("x509", "-in", p["ca_crt"], "-noout", "-text")
     assert "CA:TRUE" in ca and "Subject: CN = Pigsty CA" in ca
+    # lifetimes: the node's from its policy, the CA's from the state
+    import datetime
+
+    def days(path):
+        out = openssl("x509", "-in", path, "-noout", "-startdate", "-enddate").splitlines()
+        start, end = (datetime.datetime.strptime(line.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
+                      for line in out)
+        return round((end - start).total_seconds() / 86400)
+    assert days(p["node_crt"]) == pigsty_pki.NODE_DAYS_VALID
+    assert days(p["ca_crt"]) == pigsty_pki.CA_DAYS_VALID
     # the key matches the certificate
     assert openssl("x509", "-in", p["node_crt"], "-noout", "-pubkey") == \
         openssl("pkey", "-in", p["node_key"], "-pubout")
@@ -130,3 +142,22 @@ def test_modes_and_owners(applied, minion):
     assert mode_owner(p["ca_crt"])[:2] == ("0o644", 0)
     assert mode_owner(p["ca_key"]) == ("0o600", 0, "root")
     assert mode_owner(p["ca_dir"])[0] == "0o700"
+
+
+def test_a_certificate_close_to_expiry_is_renewed(applied, minion, tmp_path):
+    """days_remaining: a node certificate with 10 days left (fewer than 30) is replaced by
+    the next apply with a full-length one, from the same key."""
+    p = minion["paths"]
+    csr = str(tmp_path / "node.csr")
+    openssl("req", "-new", "-key", p["node_key"], "-subj", "/CN=meta", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", p["ca_crt_master"], "-CAkey", p["ca_key"],
+            "-set_serial", "7", "-days", "10", "-out", p["node_crt"])
+    res = subprocess.run(["openssl", "x509", "-in", p["node_crt"], "-noout", "-checkend", str(20 * 86400)],
+                         capture_output=True, text=True)
+    assert res.returncode != 0                       # it does expire within 20 days
+    changed = _by_id(apply(minion))
+    assert changed["pki-node-cert"]["changes"] and not changed["pki-ca-master-cert"]["changes"]
+    res = subprocess.run(["openssl", "x509", "-in", p["node_crt"], "-noout", "-checkend", str(300 * 86400)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout              # renewed: valid for more than 300 days
+    assert openssl("verify", "-CAfile", p["ca_crt"], p["node_crt"]).strip().endswith(": OK")

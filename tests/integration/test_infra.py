@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+import patroni_rest
 from meta_http import PROM, http, prom_query
 from conftest import node_exec, salt_json, wait_for
 
@@ -118,7 +119,7 @@ def test_dnsmasq_answers_pigsty_names(infra):
     assert dig("pg-test-2") == ["10.10.10.12"]
     assert dig("node-3") == ["10.10.10.13"]
     assert dig("p.pigsty") == [META]
-    leader = [m for m in json.loads(http("http://10.10.10.11:8008/cluster")[1])["members"]
+    leader = [m for m in patroni_rest.get("10.10.10.11", "/cluster")["members"]
               if m["role"] in ("leader", "master", "primary")][0]
     assert dig("pg-test-primary") == [leader["host"]]
     assert dig("deb.debian.org") == []      # nothing is forwarded upstream

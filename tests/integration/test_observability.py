@@ -6,12 +6,12 @@ and the portal links them.
 
 The local twin of these checks runs in tests/functional/test_monitoring_stack.py.
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
-import json
 
 import pytest
 
 from meta_http import PROM, http, prom_query
 from conftest import wait_for
+import patroni_rest
 from pg import query, user_password
 
 import pigsty_monitor  # noqa: E402
@@ -23,9 +23,8 @@ PROBE_DB, PROBE_TABLE = "test", "pigsty_obs_probe"
 
 def live_members():
     """{instance: (role, host)} from Patroni."""
-    status, body = http("http://10.10.10.11:8008/cluster", timeout=3)
-    assert status == 200, body
-    return {m["name"]: (m["role"], m["host"]) for m in json.loads(body)["members"]}
+    doc = patroni_rest.get("10.10.10.11", "/cluster", timeout=3)
+    return {m["name"]: (m["role"], m["host"]) for m in doc["members"]}
 
 
 def live_primary():

@@ -7,6 +7,7 @@ import psycopg2
 import pytest
 
 from conftest import node_exec, salt_json, wait_for
+import patroni_rest
 from pg import connect, query, user_password
 from salt_tree import services_stopped_by_pgsql_remove
 
@@ -42,8 +43,7 @@ def orchestrate(sls, pillar, timeout=1800):
 
 
 def patroni_cluster(host="10.10.10.11"):
-    with urllib.request.urlopen("http://%s:8008/cluster" % host, timeout=3) as resp:
-        return json.load(resp)
+    return patroni_rest.get(host, "/cluster")
 
 
 
@@ -128,7 +128,7 @@ def test_second_full_apply_reports_zero_changes(pg_test):
 
 
 def test_test_mode_reports_would_be_changes_and_changes_nothing(pg_test):
-    before = json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())
+    before = patroni_rest.get("10.10.10.11", "/config")
     # a different timing plan would patch Patroni's dynamic config: test mode only says so
     ret, rc = salt_json("node-1", "state.apply", "pgsql", "test=True",
                         'pillar={"pigsty": {"clusters": {"pg-test": {"vars": {"pg_rto_plan": "fast"}}}}}')
@@ -136,7 +136,7 @@ def test_test_mode_reports_would_be_changes_and_changes_nothing(pg_test):
     dcs = [v for k, v in states.items() if k.startswith("patroni_|-patroni-dcs-config")][0]
     assert dcs["result"] is None and dcs["changes"]["patch"]["ttl"] == 20
     assert all(v["result"] in (True, None) for v in states.values())
-    after = json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())
+    after = patroni_rest.get("10.10.10.11", "/config")
     assert after == before and after["ttl"] == 30
 
 
@@ -147,7 +147,7 @@ def test_invalid_timing_plan_is_refused_before_any_change(pg_test):
     text = json.dumps(ret)
     assert "pigsty:clusters:pg-test:vars:pg_rto_plan: unknown HA timing plan 'turbo'" in text
     assert "unknown tuning profile 'web'" in text
-    assert json.loads(urllib.request.urlopen("http://10.10.10.11:8008/config", timeout=3).read())["ttl"] == 30
+    assert patroni_rest.get("10.10.10.11", "/config")["ttl"] == 30
 
 
 def test_orchestration_refuses_unknown_cluster(sandbox):

@@ -5,7 +5,11 @@ import subprocess
 
 import pytest
 
-from conftest import node_exec, salt_json
+import patroni_rest
+import pigsty_patroni
+from conftest import node_exec, salt_json, wait_for
+from meta_http import prom_query
+from pg import cluster_secrets, query
 
 NODES = {"meta": "10.10.10.10", "node-1": "10.10.10.11", "node-2": "10.10.10.12",
          "node-3": "10.10.10.13"}
@@ -77,3 +81,104 @@ def test_the_policy_fixes_the_names_whatever_the_node_asks_for(sandbox):
 def test_peers_may_call_only_the_signing_function(sandbox):
     ret, res = salt_call("node-2", "publish.publish", "meta", "cmd.run", "id")
     assert not ret, res.stdout        # the master refuses the publication: no return
+
+
+# ------------------------------------------------------------------ Patroni's REST API
+PATRONI = {"pg-meta": ["10.10.10.10"], "pg-test": ["10.10.10.11", "10.10.10.12", "10.10.10.13"]}
+NODE_PY = "/opt/pigsty/venv/bin/python"
+# an HTTPS request from a node, verified against the node's CA file, without any login
+FROM_NODE = r'''
+import http.client, json, ssl, sys
+host, method, path, body = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile="/etc/pki/pigsty/ca.crt")
+conn = http.client.HTTPSConnection(host, 8008, context=ctx, timeout=10)
+conn.request(method, path, body=body or None, headers={"Content-Type": "application/json"})
+resp = conn.getresponse()
+print(json.dumps({"status": resp.status, "body": resp.read().decode("utf-8", "replace")[:300]}))
+'''
+# Unsafe calls whose bodies would change nothing even if Patroni accepted them (a leader that
+# is not the leader, the current loop_wait, a role that does not exist): the tests look at
+# the status only, and a regression cannot hurt the cluster.
+UNSAFE = [("POST", "/switchover", {"leader": "pg-nobody-9"}), ("PATCH", "/config", {"loop_wait": 5}),
+          ("POST", "/restart", {"role": "no-such-role"})]
+
+
+def from_node(node, ip, method, path, body=None):
+    res = node_exec(node, NODE_PY, "-c", FROM_NODE, ip, method, path, json.dumps(body) if body else "",
+                    timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def leader_of(cluster):
+    doc = patroni_rest.get(PATRONI[cluster][0], "/cluster")
+    return [m["name"] for m in doc["members"] if m["role"] in ("leader", "master", "primary")][0]
+
+
+@pytest.mark.parametrize("ip", [ip for ips in PATRONI.values() for ip in ips])
+def test_openssl_verifies_patroni_against_the_ca(sandbox, ip):
+    res = subprocess.run(["openssl", "s_client", "-connect", "%s:8008" % ip, "-CAfile",
+                          patroni_rest.ca_file(), "-verify_return_error", "-verify_ip", ip],
+                         input="", capture_output=True, text=True, timeout=30)
+    assert "Verify return code: 0 (ok)" in res.stdout, res.stdout[-2000:] + res.stderr[-1000:]
+
+
+def test_plain_http_gets_nothing_from_patroni(sandbox):
+    with pytest.raises(pigsty_patroni.PatroniError):
+        pigsty_patroni.get_json("10.10.10.11", 8008, "/patroni", timeout=3)
+
+
+@pytest.mark.parametrize("method,path,body", UNSAFE)
+def test_the_host_is_refused_unsafe_calls_even_with_the_login(sandbox, method, path, body):
+    before = (leader_of("pg-test"), patroni_rest.get("10.10.10.11", "/config")["ttl"])
+    secrets = cluster_secrets("pg-test")
+    login = pigsty_patroni.Access(ca_file=patroni_rest.ca_file(), username="postgres",
+                                  password=secrets["patroni_password"])
+    for access in (None, login):              # without, then with pg-test's own login
+        status, _answer = patroni_rest.request("10.10.10.11", path, method, body, timeout=10, login=access)
+        assert status == 403                  # not in the allow-list
+    assert (leader_of("pg-test"), patroni_rest.get("10.10.10.11", "/config")["ttl"]) == before
+
+
+@pytest.mark.parametrize("method,path,body", UNSAFE)
+def test_a_node_of_another_cluster_is_refused_unsafe_calls(sandbox, method, path, body):
+    answer = from_node("node-1", "10.10.10.10", method, path, body)     # pg-test's node -> pg-meta
+    assert answer["status"] == 403, answer
+    assert leader_of("pg-meta") == "pg-meta-1"
+
+
+@pytest.mark.parametrize("method,path,body", UNSAFE)
+def test_a_member_without_the_login_is_refused(sandbox, method, path, body):
+    before = (leader_of("pg-test"), patroni_rest.get("10.10.10.11", "/config")["ttl"])
+    answer = from_node("node-2", "10.10.10.11", method, path, body)     # allowed, but no login
+    assert answer["status"] == 401, answer
+    assert (leader_of("pg-test"), patroni_rest.get("10.10.10.11", "/config")["ttl"]) == before
+
+
+def test_the_patroni_module_calls_unsafe_methods_with_the_clusters_login(sandbox):
+    ret, rc = salt_json("node-2", "patroni.reload")        # POST /reload over loopback
+    assert rc == 0 and "node-2" in ret and "refused" not in json.dumps(ret), ret
+    assert "Sandbox.Patroni" not in json.dumps(ret)
+
+
+def test_patronictl_verifies_the_members_and_lists_them(sandbox):
+    out = node_exec("node-3", "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json",
+                    check=True).stdout
+    assert sorted(m["Member"] for m in json.loads(out)) == ["pg-test-1", "pg-test-2", "pg-test-3"]
+
+
+def test_haproxy_checks_patroni_over_https_and_routes_to_the_primary(sandbox):
+    text = sh("node-2", "cat /etc/haproxy/haproxy.cfg").stdout
+    assert "check port 8008 check-ssl verify required ca-file /etc/pki/pigsty/ca.crt" in text
+    dba = ("dbuser_dba", cluster_secrets("pg-test")["pg_admin_password"])
+    # 5436 (primary, direct) checks /primary and 5438 (offline, direct) /replica, over HTTPS
+    assert query("10.10.10.12", 5436, *dba, "select pg_is_in_recovery()") == [(False,)]
+    assert query("10.10.10.12", 5438, *dba, "select pg_is_in_recovery()") == [(True,)]
+
+
+def test_prometheus_scrapes_patroni_over_https(sandbox):
+    def up():
+        series = prom_query('up{job="patroni"}')
+        return len(series) == 4 and all(s["value"][1] == "1" for s in series) and series
+    series = wait_for(up, 90, interval=3)
+    assert {s["metric"]["ins"] for s in series} == {"pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3"}

@@ -11,7 +11,8 @@ import time
 import psycopg2
 import pytest
 
-from conftest import SANDBOX, node_exec, salt_run, wait_for
+import patroni_rest
+from conftest import SANDBOX, node_exec, salt_json, salt_run, wait_for
 from pg import query
 from test_pgsql import DBA, TEST, orchestrate
 from test_y_failover import Writer, held, leader, streaming_replicas_any
@@ -242,17 +243,17 @@ def test_a_hard_killed_replica_fails_no_new_read(cluster):
 
 
 def patroni_patch(body):
-    import urllib.request
-    req = urllib.request.Request("http://%s:8008/config" % IPS[live_leader()], data=json.dumps(body).encode(),
-                                 method="PATCH", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)
+    """PATCH the dynamic config through the patroni module on the leader's node (HTTPS, the
+    cluster's login from its pillar; the allow-list refuses the host)."""
+    node = NODES[live_leader()]
+    ret, rc = salt_json(node, "patroni.config_patch", json.dumps(body))
+    assert rc == 0 and isinstance(ret.get(node), dict), ret
+    return ret[node]
 
 
 def sync_standby():
-    import urllib.request
-    with urllib.request.urlopen("http://%s:8008/cluster" % IPS[live_leader()], timeout=3) as resp:
-        return [m["name"] for m in json.load(resp)["members"] if m["role"] == "sync_standby"]
+    doc = patroni_rest.get(IPS[live_leader()], "/cluster", timeout=3)
+    return [m["name"] for m in doc["members"] if m["role"] == "sync_standby"]
 
 
 def test_synchronous_mode_loses_no_acknowledged_commit_on_a_hard_kill(cluster):

@@ -96,3 +96,58 @@ def test_every_rest_call_in_the_code_says_how_to_reach_patroni():
                     missing.append("%s:%d" % (os.path.relpath(path, REPO), node.lineno))
     assert calls >= 20                     # the scan finds them
     assert missing == []
+
+
+def test_a_node_client_takes_the_login_from_its_instance_config():
+    conf = conf_of("node-2")
+    node = rest.node_access({"pigsty.config": lambda: conf})
+    assert node.username == "postgres" and node.headers() == rest.access(conf).headers()
+    # no instance on the node, or no inventory in its pillar: HTTPS with the CA, no login
+    assert rest.node_access({"pigsty.config": lambda: None}).headers() == {}
+
+    def broken():
+        raise inv.InventoryError(["pigsty: missing"])
+    assert rest.node_access({"pigsty.config": broken}).headers() == {}
+    assert rest.node_access({}).scheme == "https"
+
+
+def test_the_patroni_module_sends_the_login_of_its_node(monkeypatch):
+    """_modules/patroni.py: every call goes out with the node's Access."""
+    import importlib.util
+    import os
+    from pillar_fixture import REPO
+    spec = importlib.util.spec_from_file_location("patroni_module_rest", os.path.join(REPO, "_modules", "patroni.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    conf = conf_of("node-1")
+    mod.__salt__ = {"pigsty.config": lambda: conf, "config.option": lambda key, default=None: default}
+    seen = []
+
+    def fake_request(host, port, path, method="GET", body=None, timeout=2, access=None):
+        seen.append((method, path, access))
+        return 200, {"ok": True}
+    monkeypatch.setattr(mod.pigsty_patroni, "request", fake_request)
+    mod.reload()
+    mod.config_patch({"ttl": 30})
+    assert [(m, p) for m, p, _a in seen] == [("POST", "/reload"), ("PATCH", "/config")]
+    assert all(a.scheme == "https" and a.headers() == rest.access(conf).headers() for _m, _p, a in seen)
+
+
+def test_patroni_reloads_when_its_certificate_is_renewed():
+    """pgsql.patroni includes node.pki and reloads Patroni (SIGHUP: it then serves the new
+    certificate) when pki-node-cert changes."""
+    import json
+    import os
+    import jinja2
+    from pillar_fixture import REPO
+    conf = conf_of("node-2")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "salt")),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["json"] = json.dumps
+    salt = {"pigsty.config": lambda: conf, "file.dirname": os.path.dirname,
+            "pigsty.dcs_config": lambda: pgsql.dcs_config(conf)}
+    state = yaml.safe_load(env.get_template("pgsql/patroni.sls").render(salt=salt))
+    assert "node.pki" in state["include"]
+    service = {k: v for item in state["patroni-service"]["service.running"] for k, v in item.items()}
+    assert service["reload"] is True
+    assert {"x509": "pki-node-cert"} in service["watch"] and {"file": "patroni-config"} in service["watch"]
