@@ -223,3 +223,37 @@ def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
     assert mod.forget("pg-test") == "/service/pg-test: no such keys"
     root = etcd["client"].as_user("root", "Sandbox.Etcd.Root")
     assert root.get("/service/pg-test")[0] == 404 and root.get("/service/pg-meta/leader")[0] in (200, 404)
+
+
+def _patroni_etcd(etcd, scope, username, password):
+    """Patroni 3.0.2's own etcd (v2) client, from the unpacked Debian packages, with the
+    settings of pigsty_pgsql.dcs_client (the test's CA and endpoint)."""
+    import sys
+    dist = os.path.join(ROOT, "usr", "lib", "python3", "dist-packages")
+    if not os.path.isdir(os.path.join(dist, "etcd")):
+        pytest.fail("python3-etcd is not unpacked in %s: run tests/support/fetch_exporters.sh" % ROOT)
+    if dist not in sys.path:
+        sys.path.append(dist)
+    from patroni.dcs.etcd import Etcd      # pylint: disable=import-outside-toplevel
+    return Etcd({"scope": scope, "name": scope + "-1", "namespace": "/service", "ttl": 30,
+                 "retry_timeout": 5, "loop_wait": 5, "hosts": ["%s:%d" % (ME, etcd["port"])],
+                 "protocol": "https", "cacert": etcd["ca"], "username": username, "password": password})
+
+
+def test_patroni_s_own_client_runs_a_cluster_as_its_user_only(etcd):
+    auth_state(etcd, meta_pillar())
+    conf = pigsty_inventory.instance_config(meta_pillar(), "meta")
+    section = pigsty_pgsql.dcs_client(conf)
+    dcs = _patroni_etcd(etcd, "pg-meta", section["username"], section["password"])
+    assert dcs.get_cluster().leader is None or dcs.delete_cluster()
+    assert dcs.initialize(create_new=True, sysid="7000000000000000001")
+    assert dcs.touch_member({"conn_url": "postgres://x", "api_url": "https://x", "state": "running", "role": "master"})
+    assert dcs.attempt_to_acquire_leader()
+    cluster = dcs.get_cluster()
+    assert cluster.leader.name == "pg-meta-1" and cluster.initialize == "7000000000000000001"
+    assert dcs.delete_cluster() and dcs.get_cluster().leader is None
+    # pg-meta's user in pg-test's namespace: Patroni gets nothing and writes nothing
+    other = _patroni_etcd(etcd, "pg-test", section["username"], section["password"])
+    with pytest.raises(Exception):
+        other.get_cluster()
+    assert not other.initialize(create_new=True, sysid="1")
