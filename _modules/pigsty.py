@@ -14,6 +14,7 @@ import pigsty_infra
 import pigsty_inventory
 import pigsty_monitor
 import pigsty_pgsql
+import pigsty_pki
 import pigsty_sql
 
 __virtualname__ = "pigsty"
@@ -115,9 +116,12 @@ def dcs():
     conf = pigsty_inventory.global_vars(inv)
     nodes = inv.get("nodes") or {}
     members = [{"name": n, "ip": str(nodes[n]["ip"])} for n in pigsty_inventory.meta_nodes(inv)]
+    pki = pigsty_pki.paths()
     return {"type": conf["dcs_type"], "consul_hosts": conf["consul_hosts"],
             "members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
-            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None}
+            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None,
+            "auth": pigsty_inventory.etcd_auth_on(conf), "ca": pki["ca_crt"],
+            "cert": pki["node_crt"], "key": pki["node_key"]}
 
 
 def patroni_role():

@@ -35,12 +35,10 @@ import pwd
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import salt.exceptions
 
+import pigsty_etcd
 import pigsty_patroni
 import pigsty_patroni_rest
 import pigsty_pgsql
@@ -171,17 +169,20 @@ def _release_early(conf, leader, members, candidate, port, stop, marks, access=N
     if not ready:
         return "left to Patroni (no candidate has the shutdown checkpoint yet)"
     key = pigsty_pgsql.leader_key(conf)
+    client = pigsty_pgsql.dcs_client(conf)      # Patroni's own: https, CA, the cluster's etcd user
     for endpoint in pigsty_pgsql.dcs_endpoints(conf):
-        url = "http://%s/v2/keys%s?%s" % (endpoint, urllib.parse.quote(key),
-                                          urllib.parse.urlencode({"prevValue": leader}))
+        etcd = pigsty_etcd.Client("https://" + endpoint, cafile=client["cacert"], username=client.get("username"),
+                                  password=client.get("password"), timeout=REST_TIMEOUT)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=REST_TIMEOUT):
-                marks["leader key released"] = time.monotonic()
-                return "released the leader key (candidates with the checkpoint: %s)" % ", ".join(ready)
-        except urllib.error.HTTPError as exc:
-            return "left to Patroni (etcd answered %s: the key no longer names %s)" % (exc.code, leader)
-        except (urllib.error.URLError, OSError):
+            status, _ = etcd.delete(key, prev_value=leader)
+        except pigsty_etcd.EtcdError:
             continue
+        if status in (200, 201):
+            marks["leader key released"] = time.monotonic()
+            return "released the leader key (candidates with the checkpoint: %s)" % ", ".join(ready)
+        if status in (404, 412):
+            return "left to Patroni (etcd answered %s: the key no longer names %s)" % (status, leader)
+        return "left to Patroni (etcd answered %s)" % status
     return "left to Patroni (no etcd endpoint answered)"
 
 

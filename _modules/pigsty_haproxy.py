@@ -1,4 +1,4 @@
-"""HAProxy on this node through its runtime API (stats socket).
+"""HAProxy on this node through its runtime API (stats socket); the admin page's login.
 
     salt -G 'pg_cluster:pg-test' pigsty_haproxy.servers
     salt node-1 pigsty_haproxy.apply_health '{"pg-test-primary": {"pg-test-2": "up", "pg-test-1": "down"}}'
@@ -7,6 +7,7 @@ import logging
 
 import salt.exceptions
 
+import pigsty_crypt
 import pigsty_haproxy
 
 log = logging.getLogger(__name__)
@@ -73,3 +74,31 @@ def _send(cmds):
         log.info("haproxy runtime: %s -> %s", cmd, answer or "ok")
         if answer:
             raise salt.exceptions.CommandExecutionError("haproxy refused %r: %s" % (cmd, answer))
+
+
+CONFIG = "/etc/haproxy/haproxy.cfg"
+
+
+def admin_login(path=CONFIG):
+    """The admin page's login for haproxy.cfg's userlist: {"username", "hash"} -- the hash
+    (SHA-512 crypt) already in ``path`` when the pillar password still verifies against it,
+    so a re-apply changes nothing; a new one otherwise. Never the password.
+
+    CLI example::
+
+        salt node-1 pigsty_haproxy.admin_login
+    """
+    conf = __salt__["pigsty.config"]()
+    if not conf:
+        raise salt.exceptions.CommandExecutionError("this node hosts no PostgreSQL instance (pillar)")
+    user, password = conf["haproxy_admin_username"], conf["haproxy_admin_password"]
+    if not isinstance(password, str) or not password:
+        raise salt.exceptions.CommandExecutionError(
+            "haproxy_admin_password: missing (expected it in the cluster's private pillar file)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            current = fh.read()
+    except OSError:
+        current = ""
+    existing = pigsty_crypt.find_hash(current, "user %s password " % user)
+    return {"username": user, "hash": pigsty_crypt.sha512_crypt(password, existing)}

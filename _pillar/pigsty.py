@@ -44,6 +44,13 @@ def ext_pillar(minion_id, pillar, *args, **kwargs):  # pylint: disable=unused-ar
             "{ip: ADDRESS} for it in pillar/pigsty.sls)" % (minion_id, minion_id)])
     cluster = _cluster_of(inv, minion_id)
     pigsty_inventory.check(pillar, private={cluster} if cluster else set(), cache=cache)
+    node = nodes.get(minion_id)
+    if isinstance(node, dict) and node.get("meta") is True:
+        # a meta node runs etcd: its root password and every cluster's etcd password
+        problems = pigsty_inventory.validate_dcs_secrets(pillar)
+        problems += pigsty_inventory.validate_web_secrets(pillar)
+        if problems:
+            raise pigsty_inventory.InventoryError(problems)
     return {}
 
 

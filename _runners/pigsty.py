@@ -52,6 +52,12 @@ def validate(verbose=False):
     merged, problems = _full_inventory()
     problems += pigsty_inventory.validate(merged)
     try:
+        # etcd's root password (the clusters' etcd passwords are checked with their files)
+        problems += pigsty_inventory.validate_dcs_secrets(merged, clusters=False)
+        problems += pigsty_inventory.validate_web_secrets(merged)
+    except pigsty_inventory.InventoryError:
+        pass                    # no inventory at all: validate() said so
+    try:
         idx = pigsty_inventory.index(pigsty_inventory.inventory(merged))
     except pigsty_inventory.InventoryError:
         idx = pigsty_inventory.index({})

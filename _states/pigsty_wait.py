@@ -12,6 +12,7 @@ does not is reported as "would wait" (result None). Salt's own
         - timeout: 60
 """
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -23,10 +24,11 @@ def __virtual__():
     return __virtualname__   # standard library only
 
 
-def _probe(url, status, match, request_timeout):
-    """(ok, what was seen) for one GET of ``url``."""
+def _probe(url, status, match, request_timeout, ca_file=None):
+    """(ok, what was seen) for one GET of ``url`` (an https URL verified against ``ca_file``)."""
     try:
-        with urllib.request.urlopen(url, timeout=request_timeout) as resp:   # nosec: operator's URL
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        with urllib.request.urlopen(url, timeout=request_timeout, context=context) as resp:   # nosec: operator's URL
             code, body = resp.status, resp.read(1 << 20).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         code, body = exc.code, ""
@@ -39,10 +41,11 @@ def _probe(url, status, match, request_timeout):
     return True, "HTTP %s" % code
 
 
-def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2):
+def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2, ca_file=None):
     """Wait until GET ``name`` answers ``status`` (and its body matches the regular
     expression ``match``, when given), asking every ``interval`` seconds for at most
-    ``timeout`` seconds."""
+    ``timeout`` seconds. ``ca_file``: the CA an https server's certificate must chain to
+    (default: the system's)."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     for field, value in (("timeout", timeout), ("interval", interval), ("request_timeout", request_timeout)):
         try:
@@ -55,7 +58,7 @@ def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2
     deadline = time.monotonic() + float(timeout)
     started = time.monotonic()
     while True:
-        ok, seen = _probe(name, status, match, float(request_timeout))
+        ok, seen = _probe(name, status, match, float(request_timeout), ca_file)
         if ok:
             ret["comment"] = "%s is ready (%s)" % (name, seen)
             if not __opts__["test"] and time.monotonic() - started > 0.5:

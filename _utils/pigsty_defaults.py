@@ -24,11 +24,18 @@ DEFAULTS = {
     "consul_hosts": [],            # consul: ["HOST:PORT", ...] of the user's Consul agents/servers
     "etcd_port": 2379,
     "etcd_peer_port": 2380,
+    # etcd speaks TLS only (the node certificate of salt/node/pki.sls, client and peer) and,
+    # with etcd_auth, each cluster reads and writes its own Patroni prefix only, as its own
+    # etcd user. The root password is in the meta nodes' private pillar (pillar/dcs.sls).
+    "etcd_auth": True,
+    "pg_etcd_password": None,      # the cluster's etcd password (its private pillar file)
     # ---- ports on every database node
     "pg_port": 5432,
     "pgbouncer_port": 6432,
     "patroni_port": 8008,
     "haproxy_admin_port": 9101,
+    "haproxy_admin_username": "admin",   # the admin page's login (Pigsty's names); its password,
+    "haproxy_admin_password": None,      # per cluster, is in the cluster's private pillar file
     "node_exporter_port": 9100,
     "pg_exporter_port": 9630,
     "pgbouncer_exporter_port": 9631,
@@ -51,6 +58,10 @@ DEFAULTS = {
     "pgb_hba_rules": [],
     "pg_services": [],             # extra HAProxy services beyond the four defaults
     "pg_weight": 100,              # HAProxy weight of the members (a member's own entry wins)
+    # SSL: PostgreSQL and pgbouncer always offer it (the node certificate of node.pki); the
+    # admin's remote rules always require it; with pg_ssl_required every remote default
+    # password rule does (business, offline, monitor, replication): _utils/pigsty_hba.py
+    "pg_ssl_required": False,
     # ---- HA and tuning
     "pg_conf": "oltp",             # tuning profile: oltp | olap | crit | tiny
     "pg_rto_plan": "norm",         # HA timing plan: fast | norm | safe
@@ -197,7 +208,9 @@ NODE_PORT_PARAMS = ("pg_port", "pgbouncer_port", "patroni_port", "haproxy_admin_
 
 # System-user password parameters that every cluster must set (in its private pillar file).
 REQUIRED_SECRETS = ("pg_admin_password", "pg_replication_password", "pg_monitor_password",
-                    "patroni_password")
+                    "patroni_password", "haproxy_admin_password")
+# ... and the one a cluster needs when its DCS is etcd with authentication (etcd_auth)
+ETCD_SECRET = "pg_etcd_password"
 
 # Parameters of the infra role (meta nodes): global, so they belong in pigsty:vars only.
 INFRA_PARAMS = frozenset((
@@ -207,7 +220,7 @@ INFRA_PARAMS = frozenset((
     "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
     "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
-    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts",
+    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
     "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",
 ))
 

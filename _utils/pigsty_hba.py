@@ -10,6 +10,12 @@ A rule: {user, db, addr, auth, title, order, role}
 The protected rules (the dbsu's local socket and the replication paths that Patroni uses)
 always come first, whatever the order of user rules: a rule in pillar cannot lock out the
 admin or replication paths.
+
+SSL (PostgreSQL and pgbouncer always offer it, with the node certificate): the admin user's
+remote default rules always require it (as Pigsty's defaults do); with ``pg_ssl_required``
+every remote default password rule does (business, offline, monitor and replication, as
+Pigsty's security-minded template does), so a password never crosses the network in a
+plain-text session. Loopback and the local socket stay ``pwd``: nothing crosses a network.
 """
 import ipaddress
 import re
@@ -17,7 +23,7 @@ import re
 INTRA = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 AUTH_METHODS = {"pwd": "scram-sha-256", "ssl": "scram-sha-256", "cert": "cert",
                 "trust": "trust", "deny": "reject", "ident": "peer"}
-PGBOUNCER_AUTH = ("pwd", "trust", "deny", "ident")
+PGBOUNCER_AUTH = ("pwd", "ssl", "trust", "deny", "ident")
 ADDR_CLASSES = ("local", "localhost", "intra", "infra", "world")
 ROLES = ("common", "primary", "replica", "offline")
 FIELDS = {"user", "db", "addr", "auth", "title", "order", "role"}
@@ -99,40 +105,47 @@ def validate(conf, path):
     return problems
 
 
+def _remote(conf):
+    """The auth of a remote default password rule: ssl with pg_ssl_required, else pwd."""
+    return "ssl" if conf.get("pg_ssl_required") else "pwd"
+
+
 def default_postgres_rules(conf):
     """Pigsty's default rules; ``protected`` ones are always rendered first."""
     dbsu, repl = conf["pg_dbsu"], conf["pg_replication_username"]
     mon, adm = conf["pg_monitor_username"], conf["pg_admin_username"]
+    remote = _remote(conf)
     return [
         {"user": dbsu, "db": "all", "addr": "local", "auth": "ident", "title": "dbsu via local socket", "order": 100, "protected": True},
         {"user": dbsu, "db": "replication", "addr": "local", "auth": "ident", "title": "dbsu replication", "order": 150, "protected": True},
         {"user": repl, "db": "replication", "addr": "localhost", "auth": "pwd", "title": "replication from localhost (Patroni)", "order": 200, "protected": True},
-        {"user": repl, "db": "replication", "addr": "intra", "auth": "pwd", "title": "replication from intranet", "order": 250, "protected": True},
-        {"user": repl, "db": "postgres", "addr": "intra", "auth": "pwd", "title": "rewind / status from intranet", "order": 300, "protected": True},
+        {"user": repl, "db": "replication", "addr": "intra", "auth": remote, "title": "replication from intranet", "order": 250, "protected": True},
+        {"user": repl, "db": "postgres", "addr": "intra", "auth": remote, "title": "rewind / status from intranet", "order": 300, "protected": True},
         {"user": repl, "db": "postgres", "addr": "localhost", "auth": "pwd", "title": "rewind from localhost", "order": 310, "protected": True},
         {"user": dbsu, "db": "all", "addr": "world", "auth": "deny", "title": "dbsu never over the network", "order": 320, "protected": True},
         {"user": mon, "db": "all", "addr": "localhost", "auth": "pwd", "title": "monitor from localhost", "order": 400},
         {"user": mon, "db": "all", "addr": "local", "auth": "pwd", "title": "monitor via local socket", "order": 410},
-        {"user": mon, "db": "all", "addr": "infra", "auth": "pwd", "title": "monitor from infra nodes", "order": 450},
-        {"user": adm, "db": "all", "addr": "infra", "auth": "pwd", "title": "admin from infra nodes", "order": 500},
-        {"user": adm, "db": "all", "addr": "intra", "auth": "pwd", "title": "admin from intranet", "order": 550},
+        {"user": mon, "db": "all", "addr": "infra", "auth": remote, "title": "monitor from infra nodes", "order": 450},
+        {"user": adm, "db": "all", "addr": "infra", "auth": "ssl", "title": "admin from infra nodes, over SSL", "order": 500},
+        {"user": adm, "db": "all", "addr": "intra", "auth": "ssl", "title": "admin from intranet, over SSL", "order": 550},
         {"user": "+dbrole_readonly", "db": "all", "addr": "local", "auth": "pwd", "title": "business via local socket (pgbouncer)", "order": 600},
         {"user": "+dbrole_readonly", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business from localhost", "order": 650},
-        {"user": "+dbrole_readonly", "db": "all", "addr": "intra", "auth": "pwd", "title": "business from intranet", "order": 700},
-        {"user": "+dbrole_offline", "db": "all", "addr": "intra", "auth": "pwd", "title": "offline (ETL) on offline instances", "order": 800, "role": "offline"},
+        {"user": "+dbrole_readonly", "db": "all", "addr": "intra", "auth": remote, "title": "business from intranet", "order": 700},
+        {"user": "+dbrole_offline", "db": "all", "addr": "intra", "auth": remote, "title": "offline (ETL) on offline instances", "order": 800, "role": "offline"},
     ]
 
 
 def default_pgbouncer_rules(conf):
     mon, adm, dbsu = conf["pg_monitor_username"], conf["pg_admin_username"], conf["pg_dbsu"]
+    remote = _remote(conf)
     return [
         {"user": dbsu, "db": "pgbouncer", "addr": "local", "auth": "ident", "title": "dbsu admin console", "order": 100, "protected": True},
         {"user": dbsu, "db": "all", "addr": "world", "auth": "deny", "title": "dbsu never over the network", "order": 150, "protected": True},
         {"user": mon, "db": "pgbouncer", "addr": "localhost", "auth": "pwd", "title": "monitor console from localhost", "order": 200},
-        {"user": mon, "db": "pgbouncer", "addr": "intra", "auth": "pwd", "title": "monitor console from intranet", "order": 250},
-        {"user": adm, "db": "all", "addr": "intra", "auth": "pwd", "title": "admin from intranet", "order": 300},
+        {"user": mon, "db": "pgbouncer", "addr": "intra", "auth": remote, "title": "monitor console from intranet", "order": 250},
+        {"user": adm, "db": "all", "addr": "intra", "auth": "ssl", "title": "admin from intranet, over SSL", "order": 300},
         {"user": "all", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business from localhost", "order": 400},
-        {"user": "all", "db": "all", "addr": "intra", "auth": "pwd", "title": "business from intranet", "order": 500},
+        {"user": "all", "db": "all", "addr": "intra", "auth": remote, "title": "business from intranet", "order": 500},
     ]
 
 

@@ -1233,9 +1233,6 @@ class Importer:
                 dup += 1
                 continue
             kept.append(r)
-        if any(r["auth"] in ("ssl", "cert") for r in kept):
-            notes.append("hostssl rules match only once PostgreSQL has TLS, which ours does not "
-                         "configure yet")
         kept = R.collapse_intra(kept)
         out += kept
         if not kept and dup and not any("left out" in n for n in notes):

@@ -92,8 +92,6 @@ REASONS = {
     "pgbouncer_exporter_options": "our pgbouncer exporter takes no options",
     "haproxy_client_timeout": "ours: 24h, fixed",
     "haproxy_server_timeout": "ours: 24h, fixed",
-    "haproxy_admin_username": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
-    "haproxy_admin_password": "the HAProxy admin page has no login in ours (haproxy_admin_*: issue 14)",
     "grafana_admin_username": "Grafana keeps its own admin account",
     "grafana_admin_password": "Grafana keeps its own admin account",
     "nodename_overwrite": "Salt does not rename hosts: minion ids are the node names",
@@ -279,9 +277,9 @@ SAME_AS_OURS = {
 DIRECT = frozenset(k for k in D.DEFAULTS if k not in {
     "pg_cluster", "pg_version", "pg_conf", "pg_users", "pg_databases", "pg_hba_rules",
     "pgb_hba_rules", "pg_services", "node_dns_method", "infra_portal", "dcs_type",
-    "pg_vip_enabled", "pg_vip_address"} and k not in D.REQUIRED_SECRETS)
+    "pg_vip_enabled", "pg_vip_address", D.ETCD_SECRET} and k not in D.REQUIRED_SECRETS)
 
-SECRETS = D.REQUIRED_SECRETS
+SECRETS = D.REQUIRED_SECRETS + (D.ETCD_SECRET,)
 # Parameters composed per cluster (a cluster's value wins over the global one).
 COMPOSED = {"pg_users", "pg_databases", "pg_default_roles", "pg_hba_rules", "pg_hba_rules_extra",
             "pgbouncer_hba_rules", "pgbouncer_hba_rules_extra", "pg_default_hba_rules",

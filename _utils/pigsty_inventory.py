@@ -315,7 +315,7 @@ def _validate_global(inv):
         _check_known_vars("pigsty:vars", gvars, problems)
         _validate_infra(gvars, problems)
         problems.extend(pigsty_syntax.parameter_problems(gvars, "pigsty:vars"))
-        for secret in D.REQUIRED_SECRETS:
+        for secret in D.REQUIRED_SECRETS + (D.ETCD_SECRET,):
             if gvars.get(secret):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
                                 "pillar file (pillar/clusters/CLUSTER.sls), not in the global "
@@ -659,6 +659,8 @@ PROFILES = ("oltp", "olap", "crit", "tiny")
 
 
 def _validate_dcs(gvars, problems):
+    if not isinstance(gvars.get("etcd_auth"), bool):
+        problems.append("pigsty:vars:etcd_auth: expected true or false, got %r" % (gvars.get("etcd_auth"),))
     if gvars.get("dcs_type") not in ("etcd", "consul"):
         problems.append("pigsty:vars:dcs_type: unknown DCS %r (expected etcd or consul)" % (gvars.get("dcs_type"),))
         return
@@ -683,9 +685,93 @@ def _validate_plan(path, conf, problems):
     if not _is_int(rpo) or rpo < 0:
         problems.append("%s:pg_rpo: expected a non-negative number of bytes (0 = synchronous), "
                         "got %r" % (vpath, rpo))
+    if not isinstance(conf.get("haproxy_admin_username"), str) or not re.fullmatch(
+            r"[A-Za-z0-9_.-]{1,64}", conf["haproxy_admin_username"]):
+        problems.append("%s:haproxy_admin_username: expected a user name of letters, digits, '_', "
+                        "'.' and '-' (HAProxy's userlist), got %r" % (vpath, conf.get("haproxy_admin_username")))
+    if not isinstance(conf.get("pg_ssl_required"), bool):
+        problems.append("%s:pg_ssl_required: expected true or false, got %r" % (
+            vpath, conf.get("pg_ssl_required")))
     if not _is_int(conf.get("pg_version")) or conf.get("pg_version") != 15:
         problems.append("%s:pg_version: expected 15 (the version Debian 12 ships), got %r" % (
             vpath, conf.get("pg_version")))
+
+
+def etcd_auth_on(conf):
+    """Whether the cluster's DCS is our etcd with authentication (its own etcd user)."""
+    return conf.get("dcs_type") == "etcd" and conf.get("etcd_auth") is True
+
+
+def dcs_secrets(pillar):
+    """What the meta node needs to set up etcd's authentication, from its pillar:
+    {"root_password", "users": {cluster: password}} for every cluster of the inventory
+    (None where a password is missing). Only the meta nodes receive these: pigsty:dcs,
+    from pillar/dcs.sls and pillar/dcs_clusters.sls."""
+    inv = inventory(pillar)
+    dcs = inv.get("dcs") if isinstance(inv.get("dcs"), dict) else {}
+    given = dcs.get("etcd_users") if isinstance(dcs.get("etcd_users"), dict) else {}
+    users = {name: given.get(name) for name in sorted(inv.get("clusters") or {})}
+    return {"root_password": dcs.get("etcd_root_password"), "users": users}
+
+
+def validate_dcs_secrets(pillar, clusters=True):
+    """Problems with the meta node's etcd secrets (empty when etcd_auth is off or the DCS is
+    not our etcd): the root password and, with ``clusters``, each cluster's etcd password
+    as the meta node sees it. Messages name the field, never a value."""
+    inv = inventory(pillar)
+    gvars = global_vars(inv)
+    if not etcd_auth_on(gvars):
+        return []
+    problems = []
+    secrets = dcs_secrets(pillar)
+    root = secrets["root_password"]
+    if not isinstance(root, str) or not root:
+        problems.append("pigsty:dcs:etcd_root_password: missing password (etcd_auth is on: "
+                        "expected a non-empty string in the meta nodes' private pillar file "
+                        "pillar/dcs.sls)")
+    elif pigsty_syntax.CONTROL_RE.search(root):
+        problems.append("pigsty:dcs:etcd_root_password: the password contains a control character")
+    for name, password in sorted(secrets["users"].items() if clusters else ()):
+        if not isinstance(password, str) or not password:
+            problems.append("pigsty:dcs:etcd_users:%s: missing on the meta node (etcd_auth is on: "
+                            "the meta node creates the cluster's etcd user; expected "
+                            "pillar/dcs_clusters.sls to copy %s from the cluster's private file)"
+                            % (name, D.ETCD_SECRET))
+    return problems
+
+
+def web_secrets(pillar):
+    """The meta node's web logins from its private pillar (pigsty:infra, pillar/dcs.sls):
+    {"portal_username", "portal_password", "grafana_admin_password"} (None where missing)."""
+    infra = inventory(pillar).get("infra")
+    infra = infra if isinstance(infra, dict) else {}
+    return {"portal_username": infra.get("portal_username", "admin"),
+            "portal_password": infra.get("portal_password"),
+            "grafana_admin_password": infra.get("grafana_admin_password")}
+
+
+def validate_web_secrets(pillar):
+    """Problems with the meta node's web logins: the portal's (Nginx basic authentication)
+    always, Grafana's admin password when Grafana is installed (grafana_repo or
+    grafana_package_url). Messages name the field, never a value."""
+    gvars = global_vars(inventory(pillar))
+    secrets = web_secrets(pillar)
+    problems = []
+    user = secrets["portal_username"]
+    if not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", user):
+        problems.append("pigsty:infra:portal_username: expected a user name of letters, digits, "
+                        "'_', '.' and '-', got %r" % (user,))
+    wanted = [("portal_password", "the portal's login (Nginx basic authentication)")]
+    if gvars.get("grafana_repo") or gvars.get("grafana_package_url"):
+        wanted.append(("grafana_admin_password", "Grafana's admin password (Grafana is installed)"))
+    for key, what in wanted:
+        value = secrets[key]
+        if not isinstance(value, str) or not value:
+            problems.append("pigsty:infra:%s: missing password (expected %s in the meta nodes' "
+                            "private pillar file pillar/dcs.sls)" % (key, what))
+        elif pigsty_syntax.CONTROL_RE.search(value):
+            problems.append("pigsty:infra:%s: the password contains a control character" % key)
+    return problems
 
 
 def _validate_private(path, conf, problems):
@@ -695,6 +781,13 @@ def _validate_private(path, conf, problems):
         if not isinstance(value, str) or not value:
             problems.append("%s:%s: missing password (expected a non-empty string in the "
                             "cluster's private pillar file)" % (vpath, key))
+    value = conf.get(D.ETCD_SECRET)
+    if etcd_auth_on(conf) and (not isinstance(value, str) or not value):
+        problems.append("%s:%s: missing password (etcd_auth is on: expected the cluster's etcd "
+                        "password, a non-empty string, in the cluster's private pillar file)"
+                        % (vpath, D.ETCD_SECRET))
+    elif value is not None and not isinstance(value, str):
+        problems.append("%s:%s: expected a string" % (vpath, D.ETCD_SECRET))
     system = {conf.get("pg_admin_username"), conf.get("pg_replication_username"),
               conf.get("pg_monitor_username"), conf.get("pg_dbsu")}
     for key in ("pg_admin_username", "pg_replication_username", "pg_monitor_username", "pg_dbsu"):

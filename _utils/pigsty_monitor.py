@@ -88,11 +88,11 @@ def infra_targets(inv):
         for job, port, cls in (("prometheus", gvars["prometheus_port"], "infra"),
                                ("alertmanager", gvars["alertmanager_port"], "infra"),
                                ("etcd", gvars["etcd_port"], "etcd")):
-            groups.append({
-                "targets": ["%s:%d" % (ip, port)],
-                "labels": {"cls": cls, "ins": nid, "ip": ip, "job": job,
-                           "role": "dcs" if job == "etcd" else "infra"},
-            })
+            labels = {"cls": cls, "ins": nid, "ip": ip, "job": job,
+                      "role": "dcs" if job == "etcd" else "infra"}
+            if job == "etcd":
+                labels["__scheme__"] = "https"     # etcd speaks TLS only (the infra job's CA)
+            groups.append({"targets": ["%s:%d" % (ip, port)], "labels": labels})
     return groups
 
 
@@ -157,7 +157,9 @@ def prometheus_config(inv):
              "relabel_configs": [{"source_labels": ["job"], "regex": "patroni", "action": "keep"}]},
             {"job_name": "infra", "metrics_path": "/metrics",
              "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
-                                  "refresh_interval": "10s"}]},
+                                  "refresh_interval": "10s"}],
+             # for the https targets (etcd): verified against the Pigsty CA
+             "tls_config": {"ca_file": pigsty_pki.paths()["ca_crt"]}},
         ],
     }
 

@@ -12,6 +12,7 @@ import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
 import pigsty_model
+import pigsty_pki
 import pigsty_patroni_rest
 import pigsty_syntax
 
@@ -125,6 +126,7 @@ def patroni_config(conf, mem_mb):
     # is primary archives (after a failover the new primary goes on from its timeline)
     archive_params, recovery_conf = pigsty_backup.patroni_parameters(conf)
     local_params.update(archive_params)
+    local_params.update(ssl_parameters())
     sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
     auth_repl = {"username": conf["pg_replication_username"],
                  "password": conf["pg_replication_password"]}
@@ -202,6 +204,16 @@ def dbsu_home(conf):
     return D.DEBIAN_DBSU_HOME if conf["pg_dbsu"] == D.DEBIAN_DBSU else D.DBSU_HOME
 
 
+def ssl_parameters():
+    """PostgreSQL's SSL settings: the node certificate and key of node.pki (the key is 0640
+    root:ssl-cert, which PostgreSQL accepts from root; Debian's postgres is in ssl-cert), and
+    the CA for client certificates (HBA ``cert`` rules). Whether a session must use SSL is
+    the HBA's call (pigsty_hba: ``ssl`` / ``cert`` rules, pg_ssl_required)."""
+    pki = pigsty_pki.paths()
+    return {"ssl": "on", "ssl_cert_file": pki["node_crt"], "ssl_key_file": pki["node_key"],
+            "ssl_ca_file": pki["ca_crt"], "ssl_min_protocol_version": "TLSv1.2"}
+
+
 def dcs_endpoints(conf):
     """HOST:PORT of the DCS: etcd on the meta nodes, or the user's Consul."""
     if conf["dcs_type"] == "consul":
@@ -211,10 +223,14 @@ def dcs_endpoints(conf):
 
 def dcs_client(conf):
     """Patroni's DCS section: `etcd:` (the v2 API, which vip-manager 1.0.2 reads) or
-    `consul:` (Patroni's Consul client, python3-consul)."""
+    `consul:` (Patroni's Consul client, python3-consul). etcd: over https, verified against
+    the Pigsty CA, as the cluster's own etcd user when etcd_auth is on."""
     if conf["dcs_type"] == "consul":
         return {"host": dcs_endpoints(conf)[0], "scheme": "http", "register_service": False}
-    return {"hosts": dcs_endpoints(conf), "protocol": "http"}
+    client = {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": pigsty_pki.paths()["ca_crt"]}
+    if conf.get("etcd_auth"):
+        client.update(username=conf["pg_cluster"], password=conf["pg_etcd_password"])
+    return client
 
 
 def cluster_key(conf):
@@ -234,13 +250,20 @@ def vip_manager_config(conf):
     """vip-manager's settings: the VIP follows the leader key of this cluster."""
     vip = pigsty_model.parse_vip(conf["pg_vip_address"])
     key = leader_key(conf)
-    return {
+    out = {
         "ip": vip.ip, "netmask": vip.prefix, "interface": conf["pg_vip_interface"],
         "trigger-key": key, "trigger-value": conf["pg_instance"],
         "dcs-type": conf["dcs_type"],
         "dcs-endpoints": ",".join("http://%s" % e for e in dcs_endpoints(conf)),
         "interval": conf["vip_manager_interval_ms"],
     }
+    if conf["dcs_type"] == "etcd":
+        # vip-manager 1.0.2 (its etcd v2 client): https with the CA, the cluster's etcd user
+        out["dcs-endpoints"] = ",".join("https://%s" % e for e in dcs_endpoints(conf))
+        out["etcd-ca-file"] = pigsty_pki.paths()["ca_crt"]
+        if conf.get("etcd_auth"):
+            out.update({"etcd-user": conf["pg_cluster"], "etcd-password": conf["pg_etcd_password"]})
+    return out
 
 
 def dcs_config(conf, dcs_params=None, plan=None, sync=None):

@@ -137,7 +137,7 @@ def secret_problems(conf, vpath):
     """System passwords that no pgpass or configuration line can carry (a control
     character: a line break would start a new line). The message never shows the value."""
     problems = []
-    for key in D.REQUIRED_SECRETS:
+    for key in D.REQUIRED_SECRETS + (D.ETCD_SECRET,):
         value = conf.get(key)
         if isinstance(value, str) and CONTROL_RE.search(value):
             problems.append("%s:%s: the password contains a control character (a line break, "

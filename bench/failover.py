@@ -94,9 +94,20 @@ def label_is(instance, want):
         return False
 
 
+def haproxy_login(cluster="pg-test"):
+    """The admin page's login of a cluster (its private pillar file): HAProxy asks for it."""
+    path = os.path.join(REPO, "pillar", "clusters", "%s.sls" % cluster)
+    with open(path) as fh:
+        cvars = yaml.safe_load(fh)["pigsty"]["clusters"][cluster]["vars"]
+    return cvars.get("haproxy_admin_username", "admin"), cvars["haproxy_admin_password"]
+
+
 def haproxy_state(ip="10.10.10.12", backend="pg-test-primary"):
-    """{server: status} from HAProxy's CSV stats on the admin port."""
-    with urllib.request.urlopen("http://%s:9101/;csv" % ip, timeout=0.5) as resp:
+    """{server: status} from HAProxy's CSV stats on the admin port (with the cluster's login)."""
+    import base64   # pylint: disable=import-outside-toplevel
+    token = base64.b64encode(("%s:%s" % haproxy_login()).encode()).decode()
+    req = urllib.request.Request("http://%s:9101/;csv" % ip, headers={"Authorization": "Basic " + token})
+    with urllib.request.urlopen(req, timeout=0.5) as resp:
         rows = resp.read().decode().splitlines()
     head = rows[0].lstrip("# ").split(",")
     out = {}

@@ -22,6 +22,9 @@ pigsty:
     # The sandbox's machines are systemd-nspawn containers without CAP_SYS_TIME: chronyd
     # runs with -x there (serves and tracks time, never sets the clock).
     ntp_no_clock_control: true
+    # nothing speaks plain text across the sandbox's network: every remote password login
+    # to PostgreSQL and pgbouncer needs SSL (the admin's always does)
+    pg_ssl_required: true
   nodes:                      # minion id -> node
     meta:   {ip: 10.10.10.10, meta: true}
     node-1: {ip: 10.10.10.11}

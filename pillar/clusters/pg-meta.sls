@@ -7,7 +7,9 @@ pigsty:
         pg_admin_password: Sandbox.DBA.meta
         pg_replication_password: Sandbox.Repl.meta
         pg_monitor_password: Sandbox.Mon.meta
+        pg_etcd_password: Sandbox.Etcd.meta
         patroni_password: Sandbox.Patroni.meta   # Patroni REST API (unsafe methods)
+        haproxy_admin_password: Sandbox.HAProxy.meta   # the admin page (9101)
         pg_users:
           - {name: dbuser_meta, password: Sandbox.Meta, pgbouncer: true, roles: [dbrole_admin], comment: pigsty admin user}
           - {name: dbuser_view, password: Sandbox.View, pgbouncer: true, roles: [dbrole_readonly], comment: read-only viewer for meta database}

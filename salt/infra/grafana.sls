@@ -92,4 +92,18 @@ grafana-service:
       - file: grafana-datasource
       - file: grafana-dashboard-provider
       - file: grafana-server-config
+
+grafana-ready:
+  pigsty_wait.http:
+    - name: http://127.0.0.1:{{ gf.port }}/api/health
+    - timeout: 60
+    - require:
+      - service: grafana-service
+
+# the admin password of the meta nodes' private pillar, never Grafana's default
+grafana-admin-password:
+  pigsty_grafana.admin_password:
+    - name: http://127.0.0.1:{{ gf.port }}
+    - require:
+      - pigsty_wait: grafana-ready
 {%- endif %}

@@ -30,6 +30,18 @@ nginx-haproxy-index:
     - require:
       - file: nginx-home
 
+# The portal's login: user:SHA-512-crypt, kept while the pillar password verifies
+nginx-htpasswd:
+  file.managed:
+    - name: /etc/nginx/pigsty.htpasswd
+    - contents: {{ salt['pigsty_web.portal_htpasswd']() | yaml_dquote }}
+    - user: root
+    - group: www-data
+    - mode: '0640'
+    - show_changes: False
+    - require:
+      - pkg: nginx-package
+
 nginx-config:
   file.managed:
     - name: /etc/nginx/nginx.conf
@@ -53,3 +65,4 @@ nginx-service:
     - reload: True
     - watch:
       - file: nginx-config
+      - file: nginx-htpasswd

@@ -30,11 +30,10 @@
 
 {{ name }}-forget-dcs:
   salt.function:
-    - name: cmd.run
+    - name: pigsty_dcs.forget
     - tgt: {{ info.meta | first }}
     - arg:
-      - ETCDCTL_API=2 etcdctl rm --recursive {{ info.dcs_key }} || true
-    - kwarg: {python_shell: true}
+      - {{ name }}
     - require:
       - salt: {{ name }}-remove-{{ plan.minions | last }}
 {%- endif %}

@@ -25,6 +25,7 @@ patroni-config:
     - show_changes: False
     - require:
       - pkg: pgsql-packages
+      - x509: pki-node-cert       # PostgreSQL's ssl_cert_file / ssl_key_file, Patroni's REST
 
 {%- if pg.pg_role != 'primary' %}
 # A replica starts only once its cluster has a leader, so it can never win the bootstrap
@@ -50,6 +51,19 @@ patroni-service:
       - file: patroni-config
       # a renewed certificate: Patroni serves it after a reload (SIGHUP)
       - x509: pki-node-cert
+
+# PostgreSQL re-reads its certificate and key on a reload; Patroni reloads it only when its
+# settings change, and a renewal keeps the file names. Skipped while it is not up yet (it
+# then starts with the new files anyway).
+pgsql-ssl-reload:
+  cmd.run:
+    - name: psql -X -q -c 'SELECT pg_reload_conf()'
+    - runas: {{ pg.pg_dbsu }}
+    - onlyif: pg_isready -q -h /var/run/postgresql -p {{ pg.pg_port }}
+    - onchanges:
+      - x509: pki-node-cert
+    - require:
+      - service: patroni-service
 
 patroni-running:
   patroni.running:

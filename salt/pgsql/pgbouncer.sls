@@ -6,6 +6,7 @@
 # kept, so a re-apply changes nothing. pgsql.user runs first (init.sls) on the primary.
 include:
   - pgsql.install
+  - node.pki
 
 pgbouncer-config:
   file.managed:
@@ -17,6 +18,7 @@ pgbouncer-config:
     - mode: '0640'
     - require:
       - pkg: pgsql-packages
+      - x509: pki-node-cert       # client_tls_cert_file / key_file, server_tls_ca_file
 
 pgbouncer-databases:
   file.managed:
@@ -69,6 +71,7 @@ pgbouncer-reload:
       - file: pgbouncer-databases
       - file: pgbouncer-hba
       - file: pgbouncer-userlist
+      - x509: pki-node-cert       # RELOAD re-reads the TLS files (a renewed certificate)
     - require:
       - module: pgbouncer-restart-on-config   # a new pgbouncer.ini (first run) restarts first
 

@@ -11,6 +11,11 @@ haproxy-config:
     - name: /etc/haproxy/haproxy.cfg
     - source: salt://pgsql/files/haproxy.cfg.jinja
     - template: jinja
+    # the admin page's password hash: readable by root and HAProxy only, never in a diff
+    - user: root
+    - group: haproxy
+    - mode: '0640'
+    - show_changes: False
     - check_cmd: /usr/sbin/haproxy -V -c -f     # -V: say why, despite `quiet` in the config
     - require:
       - pkg: pgsql-packages

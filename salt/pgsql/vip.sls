@@ -1,7 +1,8 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 # L2 VIP that follows the primary, without the Salt master: vip-manager watches Patroni's
 # leader key in etcd and holds the VIP only on the node whose instance is the leader.
-# Debian's vip-manager 1.0.2 reads the etcd v2 API (Patroni runs on `etcd:`, etcd has v2 on).
+# Debian's vip-manager 1.0.2 reads the etcd v2 API (Patroni runs on `etcd:`, etcd has v2 on),
+# over https with the Pigsty CA, as the cluster's etcd user (etcd-user / etcd-password).
 include:
   - pgsql.install
 {%- if pg.pg_vip_enabled %}
@@ -9,10 +10,15 @@ include:
 vip-manager-config:
   file.managed:
     - name: /etc/vip-manager.yml
+    # it holds the cluster's etcd password: root only, and no diff in the state's output
+    - mode: '0600'
+    - user: root
+    - group: root
+    - show_changes: False
     - contents: |
         # Managed by Salt (Pigsty on Salt): VIP of {{ pg.pg_cluster }}
 {%- for key, value in salt['pigsty.vip_manager']() | dictsort %}
-        {{ key }}: {{ value }}
+        {{ key }}: {{ value | json }}
 {%- endfor %}
     - require:
       - pkg: pgsql-packages

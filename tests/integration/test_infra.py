@@ -5,12 +5,14 @@ and a second apply that changes nothing (the dashboards' expressions: test_obser
 
 Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import json
+import os
 
 import pytest
 
 import patroni_rest
 from meta_http import PROM, http, prom_query
-from conftest import node_exec, salt_json, wait_for
+import yaml
+from conftest import REPO, node_exec, salt_json, wait_for
 
 import pigsty_inventory  # noqa: E402
 import pigsty_monitor  # noqa: E402
@@ -101,8 +103,12 @@ def test_nginx_virtual_hosts(infra):
     assert status == 200 and "OK" in body
     status, body = http("http://%s/" % META, host="h.pigsty")
     assert status == 200 and all(ins in body for ins in ("pg-meta-1", "pg-test-1", "pg-test-3"))
-    status, body = http("http://%s/pg-test-1/" % META, host="h.pigsty")
-    assert status == 200 and "Statistics Report" in body     # HAProxy's admin page on node-1
+    # HAProxy's admin page on node-1, through Nginx: it asks for pg-test's HAProxy login
+    assert http("http://%s/pg-test-1/" % META, host="h.pigsty")[0] == 401
+    with open(os.path.join(REPO, "pillar", "clusters", "pg-test.sls")) as fh:
+        ha_password = yaml.safe_load(fh)["pigsty"]["clusters"]["pg-test"]["vars"]["haproxy_admin_password"]
+    status, body = http("http://%s/pg-test-1/" % META, host="h.pigsty", auth=("admin", ha_password))
+    assert status == 200 and "Statistics Report" in body
     status, body = http("http://%s/" % META, host="g.pigsty")
     assert status == 503 and "Grafana skipped" in body      # no Grafana package source
     status, body = http("http://%s/" % META, host="pigsty")

@@ -31,4 +31,23 @@ def default_pillar(clusters=None):
         name = os.path.basename(path)[:-4]
         if clusters is None or name in clusters:
             pillar = merge(pillar, load("clusters/" + name + ".sls"))
+    if clusters is None:
+        pillar = merge(pillar, _dcs())             # the meta nodes' etcd secrets
     return pillar
+
+
+def _dcs():
+    """pillar/dcs.sls plus what pillar/dcs_clusters.sls copies from each private file."""
+    users = {}
+    for path in sorted(glob.glob(os.path.join(REPO, "pillar", "clusters", "*.sls"))):
+        name = os.path.basename(path)[:-4]
+        password = load("clusters/" + name + ".sls")["pigsty"]["clusters"][name]["vars"].get("pg_etcd_password")
+        if password is not None:
+            users[name] = password
+    return merge(load("dcs.sls"), {"pigsty": {"dcs": {"etcd_users": users}}})
+
+
+def meta_pillar():
+    """The meta node's pillar as pillar/top.sls targets it: the public inventory, pg-meta's
+    private file (it hosts pg-meta) and etcd's secrets (dcs.sls, dcs_clusters.sls)."""
+    return merge(default_pillar(clusters=["pg-meta"]), _dcs())

@@ -3,6 +3,7 @@ import os
 
 import jinja2
 
+import pigsty_crypt
 import pigsty_pgsql
 from pillar_fixture import REPO
 
@@ -19,7 +20,9 @@ def render_haproxy_cfg(conf, ca_file="/etc/pki/pigsty/ca.crt"):
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={
         "pigsty.haproxy_services": lambda: {"services": services},
-        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file}}})
+        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file}},
+        "pigsty_haproxy.admin_login": lambda: {"username": conf["haproxy_admin_username"],
+                                               "hash": pigsty_crypt.sha512_crypt(conf["haproxy_admin_password"])}})
 
 
 
@@ -53,3 +56,23 @@ def render_state(relpath, salt, pillar=None):
     """The text of one of salt/'s files (an .sls or a template) rendered with the ``salt``
     functions given (a dict: "pigsty.config" -> function, ...)."""
     return salt_jinja().get_template(relpath).render(salt=salt, pillar=pillar or {})
+
+
+def render_dcs_sls(dcs):
+    """salt/dcs/init.sls as Salt renders it on a meta node whose ``pigsty.dcs`` is ``dcs``,
+    loaded as YAML: {state id: {state: [args]}}."""
+    import yaml     # pylint: disable=import-outside-toplevel
+    with open(os.path.join(REPO, "salt", "dcs", "init.sls")) as fh:
+        text = fh.read()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"])
+    env.filters["json"] = __import__("json").dumps
+    return yaml.safe_load(env.from_string(text).render(salt={"pigsty.dcs": lambda: dcs}))
+
+
+def state_arg(states, sid, key):
+    """The value of argument ``key`` of state ``sid`` in a rendered SLS."""
+    for args in states[sid].values():
+        for arg in args:
+            if isinstance(arg, dict) and key in arg:
+                return arg[key]
+    raise KeyError("%s has no %s" % (sid, key))

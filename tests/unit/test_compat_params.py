@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 import pigsty_defaults as D
+import pigsty_etcd
 import pigsty_infra
 import pigsty_inventory as inv
 import pigsty_pgsql as pgsql
+import pigsty_pki
 from loader import load_module
 from pillar_fixture import REPO, default_pillar
 from render import render_haproxy_cfg, render_state
@@ -53,7 +55,7 @@ def template_salt(pillar, minion="node-1", role="primary"):
     salt.update({"pigsty_install.dbsu": install.dbsu, "pigsty_install.locales": install.locales,
                  "pigsty.patroni_role": lambda: role,
                  "file.dirname": os.path.dirname,
-                 "pigsty_pki.request": lambda: {"paths": {"ca_crt": "/etc/pki/pigsty/ca.crt"}},
+                 "pigsty_pki.request": lambda: {"paths": pigsty_pki.paths()},
                  "pigsty_pg.pgbouncer_userlist": lambda **kw: ['"%s" ""' % mod.config()["pg_dbsu"]]})
     return salt
 
@@ -148,7 +150,11 @@ def test_removing_the_cluster_forgets_its_keys_under_its_namespace(custom):
                                                      "minions": ["node-3", "node-2", "node-1"]}}
     salt = {"saltutil.runner": lambda name, arg=None, kwarg=None: runners[name](*(arg or []), **(kwarg or {}))}
     text = render_state("orch/pgsql_remove.sls", salt, pillar={"pg_cluster": "pg-test"})
-    assert "etcdctl rm --recursive /pg/pg-test ||" in text and "/service" not in text
+    # the meta node's pigsty_dcs.forget deletes pigsty_etcd.prefix(pg_namespace, cluster)
+    assert "- name: pigsty_dcs.forget\n    - tgt: meta\n    - arg:\n      - pg-test" in text
+    assert "/service" not in text
+    assert pigsty_etcd.prefix(custom["pigsty"]["clusters"]["pg-test"]["vars"]["pg_namespace"], "pg-test") \
+        == info["dcs_key"] == "/pg/pg-test"
 
 
 # ------------------------------------------------------------------ the execution modules

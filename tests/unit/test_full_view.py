@@ -80,13 +80,15 @@ def test_runner_validate_lists_the_problems_and_fails(tmp_path):
     synthetic.write_pillar_tree(str(root), 6, top_file=TOP)
     (root / "clusters" / "pg-c00003.sls").write_text(
         "pigsty: {clusters: {pg-c00003: {vars: {pg_monitor_password: '', pg_conf: huge, "
-        "patroni_password: P}}}}\n")
+        "patroni_password: P, haproxy_admin_password: H}}}}\n")
     runner = _runner(master_opts(tmp_path, [str(root)]))
     ret = runner.validate()
     assert ret["result"] is False and ret["retcode"] == 1 and runner.__context__["retcode"] == 1
-    assert ret["summary"] == ("inventory invalid: 4 problems in 1 cluster; 6 clusters, "
+    assert ret["summary"] == ("inventory invalid: 5 problems in 1 cluster; 6 clusters, "
                               "18 instances, 19 nodes (meta: meta)")
-    assert len(ret["problems"]) == 4 and all("pg-c00003" in p for p in ret["problems"])
+    assert len(ret["problems"]) == 5 and all("pg-c00003" in p for p in ret["problems"])
+    # the private file lost its etcd password too (etcd_auth is on by default)
+    assert "pigsty:clusters:pg-c00003:vars:pg_etcd_password: missing password" in "\n".join(ret["problems"])
 
 
 @pytest.mark.parametrize("merge_lists", [False, True])

@@ -85,7 +85,8 @@ def test_hba_keeps_admin_and_replication_paths_first():
     assert rules[0] == "local all postgres peer map=pigsty"   # root (Salt) and postgres
     assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
     assert "host replication replicator ::1/128 scram-sha-256" in rules
-    assert "host all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules   # infra = meta
+    # infra = meta; the sandbox's pillar sets pg_ssl_required: remote rules are hostssl
+    assert "hostssl all dbuser_monitor 10.10.10.10/32 scram-sha-256" in rules
 
 
 def test_hba_role_filter_and_order():
@@ -164,7 +165,7 @@ def test_etcd_is_the_default_dcs_for_patroni_and_vip_manager():
     assert "etcd" in pgsql.patroni_config(conf, 4096) and "consul" not in pgsql.patroni_config(conf, 4096)
     vip = pgsql.vip_manager_config(conf)
     assert vip["dcs-type"] == "etcd" and vip["trigger-key"] == "/service/pg-test/leader"
-    assert vip["dcs-endpoints"] == "http://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
+    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
     assert (vip["ip"], vip["netmask"], vip["interface"]) == ("10.10.10.3", 24, "eth1")
 
 

@@ -295,12 +295,13 @@ V2_EXPECTED = [
     ("pg-meta", "pg_users[dbuser_nopass]", "changed", "generated"),
     ("pg-test", "pg_users[test]", "changed", "expire_at left out"),
     ("pg-meta", "pg_databases[app]", "changed", "postgis, vector left out"),
-    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "changed", "dbuser_app app world ssl"),
-    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "changed", "only once PostgreSQL has TLS"),
+    # PostgreSQL has SSL (the node certificate): a hostssl rule maps as it is
+    ("pg-meta", "pg_hba_rules[0] 'application over TLS'", "mapped", "dbuser_app app world ssl"),
     ("all.vars", "dns_records", "changed", "${admin_ip} -> 10.20.0.10"),
     ("pg-meta", "pg_users[dbuser_num]", "changed", "SCRAM"),
     ("pg-meta", "pg_hba_rules[1] 'reports from the BI subnet'", "changed", "md5 -> scram"),
-    ("pg-meta", "pg_hba_rules[2] 'admin from the admin node'", "mapped", "built-in"),
+    # our built-in admin rules require SSL: a plain password rule for the admin is kept
+    ("pg-meta", "pg_hba_rules[2] 'admin from the admin node'", "changed", "dbuser_dba all 10.20.0.10/32 pwd"),
     ("pg-meta", "pg_hba_rules[3] 'members of the cluster'", "changed", "10.20.0.10/32"),
     ("pg-meta", "pg_hba_rules[5] 'a bad address'", "unsupported", "somewhere"),
     ("pg-meta (from all.vars)", "pg_default_hba_rules[0] 'dbsu access via local os user ident'", "mapped", "built-in"),

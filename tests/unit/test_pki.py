@@ -1,7 +1,7 @@
 """The Pigsty CA's names and policies (_utils/pigsty_pki.py), the ext_pillar that gives the
 policies to the CA server only, and salt/node/pki.sls rendered for the CA server and for
 another node (Salt's functions stubbed). The state runs for real in
-tests/functional/test_pki.py."""
+tests/functional/test_pki_state.py."""
 import importlib.util
 import json
 import os

@@ -9,7 +9,7 @@ import pytest
 import pigsty_inventory as inv_mod
 import synthetic
 from loader import load_module
-from pillar_fixture import default_pillar
+from pillar_fixture import default_pillar, meta_pillar
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_ext_pillar_validates_once_per_inventory_version(ext, counted):
     minion's public view, and with its secrets for its own members), not once per minion."""
     n = 20
     public = synthetic.pillar(n, private=None)
-    minions = [("meta", public)] + [
+    minions = [("meta", synthetic.meta_pillar(public))] + [
         (synthetic.minion(i, seq), synthetic.minion_pillar(public, synthetic.cluster_name(i)))
         for i in range(n) for seq in (1, 2, 3)]
     for minion_id, pillar in minions:
@@ -167,8 +167,23 @@ def test_ext_pillar_checks_the_own_cluster_private_part(ext):
     with pytest.raises(inv_mod.InventoryError) as err:
         ext.ext_pillar("node-1", pillar)
     assert "pigsty:clusters:pg-test:vars:pg_admin_password: missing password" in str(err.value)
-    assert ext.ext_pillar("meta", pillar) == {}
+    assert ext.ext_pillar("meta", meta_pillar()) == {}
     assert ext.ext_pillar("salt-master", pillar) == {}     # the master: public view only
+
+
+def test_ext_pillar_checks_the_meta_nodes_etcd_secrets(ext):
+    """The meta node creates every cluster's etcd user: without the root password or a
+    cluster's etcd password in its pillar, its pillar is refused (naming both fields)."""
+    with pytest.raises(inv_mod.InventoryError) as err:
+        ext.ext_pillar("meta", default_pillar(clusters=["pg-meta"]))
+    text = str(err.value)
+    assert "pigsty:dcs:etcd_root_password: missing password" in text
+    assert "pigsty:dcs:etcd_users:pg-test: missing on the meta node" in text
+    assert "Sandbox" not in text                          # no password in the message
+    pillar = meta_pillar()
+    pillar["pigsty"]["vars"]["etcd_auth"] = False         # no authentication: nothing needed
+    del pillar["pigsty"]["dcs"]
+    assert ext.ext_pillar("meta", pillar) == {}
 
 
 def test_ext_pillar_unknown_minion_and_foreign_pillar(ext):

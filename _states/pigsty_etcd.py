@@ -1,0 +1,67 @@
+"""etcd's authentication, set up from the meta node (salt/dcs/init.sls):
+
+    etcd-auth:
+      pigsty_etcd.auth:
+        - name: https://10.10.10.10:2379
+        - ca_file: /etc/pki/pigsty/ca.crt
+
+One v2 role and user per cluster of the inventory, allowed to read and write its own
+Patroni prefix only (``<pg_namespace>/<cluster>``); a root user; the guest role closed; then
+v2 and v3 authentication enabled -- users and roles first, enabling only when it is off.
+The passwords come from the meta node's pillar (pigsty:dcs, see pigsty_inventory.dcs_secrets),
+never from the SLS, so they appear in no state argument, log line or return.
+"""
+import pigsty_etcd
+import pigsty_inventory
+
+__virtualname__ = "pigsty_etcd"
+
+
+def __virtual__():
+    return __virtualname__   # standard library only
+
+
+def _inputs():
+    inv = pigsty_inventory.inventory(__pillar__)
+    problems = pigsty_inventory.validate_dcs_secrets(__pillar__)
+    if problems:
+        raise ValueError("; ".join(problems))
+    secrets = pigsty_inventory.dcs_secrets(__pillar__)
+    namespaces = {name: pigsty_inventory.cluster_vars(inv, name)["pg_namespace"] for name in secrets["users"]}
+    return secrets["root_password"], secrets["users"], namespaces
+
+
+def auth(name, ca_file, timeout=5):
+    """Make etcd at ``name`` (an https:// client URL) hold a user per cluster and require
+    authentication."""
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    gvars = pigsty_inventory.global_vars(pigsty_inventory.inventory(__pillar__))
+    if not pigsty_inventory.etcd_auth_on(gvars):
+        ret["comment"] = "etcd_auth is off: etcd's authentication is left as it is"
+        return ret
+    try:
+        root, users, namespaces = _inputs()
+    except ValueError as exc:
+        ret.update(result=False, comment="refused before any change: %s" % exc)
+        return ret
+    client = pigsty_etcd.Client(name, cafile=ca_file, timeout=timeout)
+    try:
+        if __opts__["test"]:
+            steps = pigsty_etcd.plan(client, root, users, namespaces)
+            if steps:
+                ret.update(result=None, changes={"would": steps},
+                           comment="etcd at %s would get: %s" % (name, ", ".join(steps)))
+            else:
+                ret["comment"] = "etcd at %s: users of %d cluster(s) in place, authentication on" % (
+                    name, len(users))
+            return ret
+        steps = pigsty_etcd.apply(client, root, users, namespaces)
+    except pigsty_etcd.EtcdError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    if steps:
+        ret["changes"] = {"done": steps}
+        ret["comment"] = "etcd at %s: %s" % (name, ", ".join(steps))
+    else:
+        ret["comment"] = "etcd at %s: users of %d cluster(s) in place, authentication on" % (name, len(users))
+    return ret

@@ -1,0 +1,300 @@
+"""etcd over HTTPS with authentication: the client every module, state and runner uses.
+
+Patroni (``etcd:``, the v2 API) and Debian's vip-manager 1.0.2 (its v2 client,
+github.com/coreos/etcd/client) keep a cluster's keys in etcd's v2 store, so each cluster
+gets a **v2** user and role: read and write on its own Patroni prefix
+(``<pg_namespace>/<cluster>`` and everything under it), nothing else. etcd 3.4 keeps v2
+and v3 authentication apart, so the v3 API is locked as well: it gets a root user and
+authentication too (nothing of ours uses v3; left open, anyone could remove members or
+fill the backend through it).
+
+Passwords travel in request bodies and HTTP Basic headers over TLS, never on a command
+line (etcdctl's v2 mode takes ``--username user:password`` on argv or prompts on a tty).
+
+Pure Python (standard library), no Salt import: tests use it against a real etcd.
+"""
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = "root"
+GUEST = "guest"
+TIMEOUT = 5
+
+
+class EtcdError(Exception):
+    """An etcd request failed; ``code`` is the HTTP status (None: no answer)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+def user_name(cluster):
+    """The etcd user (and role) of a PostgreSQL cluster: its name."""
+    return cluster
+
+
+def prefix(namespace, cluster):
+    """A cluster's key prefix in Patroni's namespace: ``/service/pg-test``."""
+    return "%s/%s" % ("/" + namespace.strip("/") if namespace.strip("/") else "", cluster)
+
+
+def role_paths(namespace, cluster):
+    """v2 permission paths of a cluster's role: the directory itself (Patroni lists it)
+    and everything under it. A v2 pattern ending in ``*`` is a prefix match."""
+    base = prefix(namespace, cluster)
+    return [base, base + "/*"]
+
+
+def tls_context(cafile):
+    """A client TLS context that trusts ``cafile`` only (and checks the host name)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class Client:
+    """One etcd endpoint (``https://HOST:PORT``) with optional v2 Basic credentials."""
+
+    def __init__(self, endpoint, cafile=None, username=None, password=None, timeout=TIMEOUT):
+        self.endpoint = endpoint.rstrip("/")
+        self.context = tls_context(cafile) if self.endpoint.startswith("https://") else None
+        self.username, self.password = username, password
+        self.timeout = timeout
+
+    def as_user(self, username, password):
+        """The same endpoint with other credentials."""
+        twin = Client(self.endpoint, None, username, password, self.timeout)
+        twin.context = self.context
+        return twin
+
+    def request(self, method, path, body=None, form=None, headers=None, auth=True):
+        """(status, decoded JSON or None). HTTP errors are returned, not raised; no answer
+        raises EtcdError. Nothing of the request (credentials) goes into an error text."""
+        data = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth and self.username is not None:
+            token = base64.b64encode(("%s:%s" % (self.username, self.password)).encode()).decode()
+            hdrs["Authorization"] = "Basic " + token
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise EtcdError("etcd %s did not answer %s %s: %s" % (
+                self.endpoint, method, path.split("?")[0], getattr(exc, "reason", exc))) from None
+        try:
+            return status, json.loads(raw.decode() or "null")
+        except ValueError:
+            return status, None
+
+    def _ok(self, method, path, body=None, expect=(200, 201)):
+        status, answer = self.request(method, path, body=body)
+        if status not in expect:
+            raise EtcdError("etcd %s: %s %s answered %s: %s" % (
+                self.endpoint, method, path, status, _message(answer)), status)
+        return answer
+
+    # ---------------------------------------------------------------- v2 keys
+    def get(self, key, recursive=False):
+        """(status, answer) of a v2 GET of ``key``."""
+        query = "?recursive=true" if recursive else ""
+        return self.request("GET", "/v2/keys" + urllib.parse.quote(key) + query)
+
+    def put(self, key, value):
+        return self.request("PUT", "/v2/keys" + urllib.parse.quote(key), form={"value": value})
+
+    def delete(self, key, recursive=False, prev_value=None):
+        query = {}
+        if recursive:
+            query.update({"recursive": "true", "dir": "true"})
+        if prev_value is not None:
+            query["prevValue"] = prev_value
+        return self.request("DELETE", "/v2/keys" + urllib.parse.quote(key)
+                            + ("?" + urllib.parse.urlencode(query) if query else ""))
+
+    def health(self):
+        status, answer = self.request("GET", "/health", auth=False)
+        return status == 200 and isinstance(answer, dict) and answer.get("health") in ("true", True)
+
+    # ---------------------------------------------------------------- v2 auth
+    def v2_auth_enabled(self):
+        return bool(self._ok("GET", "/v2/auth/enable").get("enabled"))
+
+    def v2_user(self, name):
+        """The v2 user's role names, or None when there is no such user."""
+        status, answer = self.request("GET", "/v2/auth/users/" + urllib.parse.quote(name))
+        if status == 404:
+            return None
+        if status != 200:
+            raise EtcdError("etcd %s: reading v2 user %s answered %s: %s" % (
+                self.endpoint, name, status, _message(answer)), status)
+        return sorted(r["role"] if isinstance(r, dict) else r for r in (answer.get("roles") or []))
+
+    def v2_role(self, name):
+        """{"read": [...], "write": [...]} of a v2 role, or None when there is none."""
+        status, answer = self.request("GET", "/v2/auth/roles/" + urllib.parse.quote(name))
+        if status == 404:
+            return None
+        if status != 200:
+            raise EtcdError("etcd %s: reading v2 role %s answered %s: %s" % (
+                self.endpoint, name, status, _message(answer)), status)
+        kv = (answer.get("permissions") or {}).get("kv") or {}
+        return {"read": sorted(kv.get("read") or []), "write": sorted(kv.get("write") or [])}
+
+    def v2_put_role(self, name, paths):
+        self._ok("PUT", "/v2/auth/roles/" + urllib.parse.quote(name),
+                 {"role": name, "permissions": {"kv": {"read": list(paths), "write": list(paths)}}})
+
+    def v2_revoke(self, name, read, write):
+        self._ok("PUT", "/v2/auth/roles/" + urllib.parse.quote(name),
+                 {"role": name, "revoke": {"kv": {"read": list(read), "write": list(write)}}})
+
+    def v2_add_user(self, name, password, roles):
+        body = {"user": name, "password": password}
+        if roles:
+            body["roles"] = list(roles)
+        self._ok("PUT", "/v2/auth/users/" + urllib.parse.quote(name), body)
+
+    def v2_grant(self, name, roles):
+        self._ok("PUT", "/v2/auth/users/" + urllib.parse.quote(name), {"user": name, "grant": list(roles)})
+
+    def v2_set_password(self, name, password):
+        self._ok("PUT", "/v2/auth/users/" + urllib.parse.quote(name), {"user": name, "password": password})
+
+    def v2_enable(self):
+        self._ok("PUT", "/v2/auth/enable", expect=(200, 201, 409))
+
+    def v2_login_works(self, name, password, key):
+        """Whether ``name``/``password`` is accepted (a GET of ``key``, one of the user's
+        own: 200 or 404 means accepted, 401/403 refused)."""
+        status, _ = self.as_user(name, password).get(key)
+        return status in (200, 404)
+
+    # ---------------------------------------------------------------- v3 auth (lock only)
+    def v3_call(self, path, body, token=None):
+        headers = {"Authorization": token} if token else None
+        return self.request("POST", "/v3" + path, body=body, headers=headers, auth=False)
+
+    def v3_token(self, name, password):
+        """(enabled, token): authentication state of the v3 API and, when enabled and the
+        password is right, a token."""
+        status, answer = self.v3_call("/auth/authenticate", {"name": name, "password": password})
+        if status == 200 and isinstance(answer, dict) and answer.get("token"):
+            return True, answer["token"]
+        text = _message(answer)
+        if "not enabled" in text:
+            return False, None
+        if "authentication failed" in text or "invalid" in text:
+            return True, None
+        raise EtcdError("etcd %s: v3 authenticate answered %s: %s" % (self.endpoint, status, text), status)
+
+    def v3_lock(self, root_password):
+        """Root user and role on the v3 API, then authentication on. Call only while v3
+        authentication is off."""
+        for path, body, tolerate in (
+                ("/auth/role/add", {"name": ROOT}, "already exists"),
+                ("/auth/user/add", {"name": ROOT, "password": root_password}, "already exists"),
+                ("/auth/user/changepw", {"name": ROOT, "password": root_password}, None),
+                ("/auth/user/grant", {"user": ROOT, "role": ROOT}, None),
+                ("/auth/enable", {}, None)):
+            status, answer = self.v3_call(path, body)
+            if status != 200 and not (tolerate and tolerate in _message(answer)):
+                raise EtcdError("etcd %s: v3 %s answered %s: %s" % (
+                    self.endpoint, path, status, _message(answer)), status)
+
+
+def _message(answer):
+    if isinstance(answer, dict):
+        return str(answer.get("message") or answer.get("error") or answer)[:200]
+    return str(answer)[:200]
+
+
+# -------------------------------------------------------------------- the plan
+def plan(client, root_password, users, namespace):
+    """What ``apply`` would do to make etcd match: ``users`` is {cluster: password},
+    ``namespace`` Patroni's namespace, or {cluster: namespace}.
+    Returns a list of step names (empty: nothing to do). Asks etcd as root when
+    authentication is on (anonymously before)."""
+    return _converge(client, root_password, users, namespace, dry=True)
+
+
+def apply(client, root_password, users, namespace):
+    """Create/repair the root user, one role and one user per cluster, close the guest
+    role, then enable v2 and v3 authentication (users exist before authentication is on,
+    and enabling is skipped when it is on already). Returns the steps done."""
+    return _converge(client, root_password, users, namespace, dry=False)
+
+
+def _converge(client, root_password, users, namespace, dry):
+    steps = []
+    anon = client.as_user(None, None)
+    enabled = anon.v2_auth_enabled()
+    root = client.as_user(ROOT, root_password)
+    if enabled and not anon.v2_login_works(ROOT, root_password, "/"):
+        raise EtcdError("etcd %s: authentication is on and the root password from pillar "
+                        "(etcd_root_password) is refused" % client.endpoint, 401)
+    admin = root if enabled else anon
+
+    def do(step, action):
+        steps.append(step)
+        if not dry:
+            action()
+
+    if admin.v2_user(ROOT) is None:
+        do("v2 user root", lambda: admin.v2_add_user(ROOT, root_password, [ROOT]))
+    for cluster in sorted(users):
+        name, password = user_name(cluster), users[cluster]
+        ns = namespace[cluster] if isinstance(namespace, dict) else namespace
+        paths = sorted(role_paths(ns, cluster))
+        role = admin.v2_role(name)
+        if role != {"read": paths, "write": paths}:
+            do("v2 role %s" % name, lambda n=name, p=paths, r=role: _put_role(admin, n, p, r))
+        roles = admin.v2_user(name)
+        if roles is None:
+            do("v2 user %s" % name, lambda n=name, pw=password: admin.v2_add_user(n, pw, [n]))
+            continue
+        if name not in roles:
+            do("v2 grant %s" % name, lambda n=name: admin.v2_grant(n, [n]))
+        if enabled and not anon.v2_login_works(name, password, paths[0]):
+            do("v2 password %s" % name, lambda n=name, pw=password: admin.v2_set_password(n, pw))
+        elif not enabled:
+            # without authentication any password is accepted: set it, so that enabling
+            # cannot lock out a cluster whose user was created with another password
+            do("v2 password %s" % name, lambda n=name, pw=password: admin.v2_set_password(n, pw))
+    guest = admin.v2_role(GUEST)
+    if guest and (guest["read"] or guest["write"]):
+        do("v2 guest closed", lambda g=guest: admin.v2_revoke(GUEST, g["read"], g["write"]))
+    if not enabled:
+        do("v2 auth enabled", admin.v2_enable)
+    v3_on, _ = client.v3_token(ROOT, root_password)
+    if not v3_on:
+        do("v3 root and auth enabled", lambda: client.v3_lock(root_password))
+    # guest's permissions only exist once v2 auth is on: close them right after enabling
+    if not enabled and not dry:
+        guest = root.v2_role(GUEST)
+        if guest and (guest["read"] or guest["write"]):
+            root.v2_revoke(GUEST, guest["read"], guest["write"])
+            steps.append("v2 guest closed")
+    return steps
+
+
+def _put_role(admin, name, paths, current):
+    if current is not None:
+        extra_r = sorted(set(current["read"]) - set(paths))
+        extra_w = sorted(set(current["write"]) - set(paths))
+        if extra_r or extra_w:
+            admin.v2_revoke(name, extra_r, extra_w)
+    admin.v2_put_role(name, paths)

@@ -1,0 +1,259 @@
+"""etcd with TLS and a user per cluster, for real on loopback.
+
+Debian's etcd 3.4.23 (unpacked: tests/support/fetch_exporters.sh) runs with the settings
+salt/dcs/init.sls writes to /etc/default/etcd -- client and peer TLS with the node
+certificate that salt/node/pki.sls makes (applied for real with salt-call --local:
+tests/support/pki_local.py), peers with client certificates. The state that sets up authentication
+(_states/pigsty_etcd.py) runs against it with the meta node's pillar. Then: a cluster's user
+reads and writes its own prefix and nothing else, anonymous requests are refused on the v2
+and the v3 API, Patroni's etcd settings (pigsty_pgsql.dcs_client) log in, and the removal's
+pigsty_dcs.forget deletes a cluster's keys as root."""
+import copy
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import pigsty_etcd
+import pigsty_inventory
+import pigsty_pgsql
+from loader import load_module
+from local_http import free_port
+from pillar_fixture import meta_pillar
+from pki_local import make_node_pki
+from render import render_dcs_sls, state_arg
+
+ROOT = os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root")
+ETCD = os.path.join(ROOT, "usr", "bin", "etcd")
+ME = "127.0.0.2"          # the meta node's address (the loopback net answers on all of 127/8)
+
+
+def etcd_env(states, data_dir):
+    """The environment etcd gets from the /etc/default/etcd of the rendered state."""
+    env = {}
+    for line in state_arg(states, "etcd-config", "contents").splitlines():
+        if line.startswith("ETCD_"):
+            key, value = line.split("=", 1)
+            env[key] = shlex.split(value)[0]
+    env["ETCD_DATA_DIR"] = data_dir
+    return env
+
+
+@pytest.fixture(scope="module")
+def etcd():
+    if not os.access(ETCD, os.X_OK):
+        pytest.fail("%s is missing: run tests/support/fetch_exporters.sh (tests/run.sh does)" % ETCD)
+    base = tempfile.mkdtemp(prefix="pigsty-etcd-sec-")
+    os.chmod(base, 0o755)
+    paths = make_node_pki(os.path.join(base, "salt"), ME)
+    pki = {"ca.crt": paths["ca_crt"], "node.crt": paths["node_crt"], "node.key": paths["node_key"]}
+    client_port, peer_port = free_port(), free_port()
+    dcs = {"type": "etcd", "consul_hosts": [], "members": [{"name": "meta", "ip": ME}],
+           "client_port": client_port, "peer_port": peer_port, "name": "meta", "auth": True,
+           "ca": pki["ca.crt"], "cert": pki["node.crt"], "key": pki["node.key"]}
+    states = render_dcs_sls(dcs)
+    env = etcd_env(states, os.path.join(base, "data"))
+    log = open(os.path.join(base, "etcd.log"), "w")
+    proc = subprocess.Popen([ETCD], env=dict(env, PATH="/usr/bin:/bin"), stdout=log, stderr=subprocess.STDOUT,
+                            cwd=base)
+    url = "https://%s:%d" % (ME, client_port)
+    client = pigsty_etcd.Client(url, cafile=pki["ca.crt"])
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            pytest.fail("etcd exited:\n" + open(log.name).read()[-3000:])
+        try:
+            if client.health():
+                break
+        except pigsty_etcd.EtcdError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("etcd did not become healthy:\n" + open(log.name).read()[-3000:])
+        time.sleep(0.2)
+    try:
+        yield {"url": url, "ca": pki["ca.crt"], "states": states, "env": env, "client": client,
+               "port": client_port, "base": base, "pki": pki}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def state_module(pillar, test=False):
+    return load_module("_states/pigsty_etcd.py", pillar=pillar, opts={"test": test})
+
+
+def auth_state(etcd, pillar, test=False):
+    mod = state_module(pillar, test)
+    return mod.auth(name=state_arg(etcd["states"], "etcd-auth", "name").replace("127.0.0.1", ME),
+                    ca_file=etcd["ca"])
+
+
+def test_the_rendered_config_is_tls_only(etcd):
+    env = etcd["env"]
+    for key in ("ETCD_LISTEN_CLIENT_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS",
+                "ETCD_INITIAL_ADVERTISE_PEER_URLS"):
+        assert all(u.startswith("https://") for u in env[key].split(",")), key
+    assert env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true" and env["ETCD_PEER_CERT_ALLOWED_CN"] == "meta"
+    # no client CA: etcd 3.4 would then demand a client certificate of every client
+    assert "ETCD_TRUSTED_CA_FILE" not in env and "ETCD_CLIENT_CERT_AUTH" not in env
+    # plain HTTP on the client port gets no answer from etcd
+    plain = pigsty_etcd.Client("http://%s:%d" % (ME, etcd["port"]), timeout=2)
+    with pytest.raises(pigsty_etcd.EtcdError):
+        plain.get("/service")
+
+
+def test_auth_state_test_mode_then_apply_then_nothing_to_do(etcd):
+    pillar = meta_pillar()
+    ret = auth_state(etcd, pillar, test=True)
+    assert ret["result"] is None and "v2 auth enabled" in ret["changes"]["would"]
+    assert etcd["client"].v2_auth_enabled() is False            # test mode changed nothing
+    ret = auth_state(etcd, pillar)
+    assert ret["result"] is True, ret
+    assert ret["changes"]["done"][:5] == ["v2 user root", "v2 role pg-meta", "v2 user pg-meta",
+                                          "v2 role pg-test", "v2 user pg-test"]
+    assert {"v2 auth enabled", "v3 root and auth enabled", "v2 guest closed"} <= set(ret["changes"]["done"])
+    assert etcd["client"].v2_auth_enabled() is True
+    again = auth_state(etcd, pillar)
+    assert again["result"] is True and again["changes"] == {}, again
+    dry = auth_state(etcd, pillar, test=True)
+    assert dry["result"] is True and dry["changes"] == {}
+    for ret in (again, dry):
+        assert "Sandbox" not in repr(ret)                         # no password in the return
+
+
+def test_a_cluster_user_reaches_its_own_prefix_only(etcd):
+    auth_state(etcd, meta_pillar())
+    test_user = etcd["client"].as_user("pg-test", "Sandbox.Etcd.test")
+    assert test_user.put("/service/pg-test/leader", "pg-test-1")[0] == 201
+    # Patroni reads (and deletes) its cluster as "<namespace>/<cluster>/", recursively
+    status, answer = test_user.get("/service/pg-test/", recursive=True)
+    assert status == 200 and answer["node"]["nodes"][0]["value"] == "pg-test-1"
+    meta_user = etcd["client"].as_user("pg-meta", "Sandbox.Etcd.meta")
+    assert meta_user.put("/service/pg-meta/leader", "pg-meta-1")[0] == 201
+    # pg-test may not read, write or delete pg-meta's keys, nor a look-alike prefix
+    assert test_user.get("/service/pg-meta/leader")[0] == 401
+    assert test_user.put("/service/pg-meta/leader", "pg-test-1")[0] == 401
+    assert test_user.delete("/service/pg-meta", recursive=True)[0] == 401
+    assert test_user.put("/service/pg-test2/leader", "x")[0] == 401
+    assert test_user.put("/other", "x")[0] == 401
+    assert meta_user.get("/service/pg-meta/leader")[1]["node"]["value"] == "pg-meta-1"
+    # nor may it change etcd's users or members
+    assert test_user.request("PUT", "/v2/auth/users/pg-test", body={"user": "pg-test", "grant": ["root"]})[0] in (401, 403)
+    assert test_user.request("GET", "/v2/members")[0] == 200     # reading the member list is open
+    assert test_user.request("DELETE", "/v2/members/1")[0] in (401, 403)
+
+
+def test_anonymous_and_wrong_passwords_are_refused(etcd):
+    auth_state(etcd, meta_pillar())
+    anon = etcd["client"].as_user(None, None)
+    assert anon.get("/service/pg-test/leader")[0] == 401
+    assert anon.put("/service/pg-test/leader", "evil")[0] == 401
+    assert anon.delete("/service/pg-test", recursive=True)[0] == 401
+    assert etcd["client"].as_user("pg-test", "Sandbox.Etcd.meta").get("/service/pg-test/leader")[0] == 401
+    # the v3 API is locked too: no user, no key
+    status, answer = anon.v3_call("/kv/put", {"key": "L3NlcnZpY2UveA==", "value": "eA=="})
+    assert status != 200 and "user name is empty" in str(answer)
+    # listing members is open in etcd 3.4 (as /v2/members); changing them is root's
+    status, answer = anon.v3_call("/cluster/member/remove", {"ID": "1"})
+    assert status != 200 and "user name is empty" in str(answer), answer
+    status, answer = anon.v3_call("/auth/disable", {})
+    assert status != 200 and etcd["client"].v2_auth_enabled() is True
+
+
+def test_patroni_settings_log_in(etcd):
+    auth_state(etcd, meta_pillar())
+    conf = pigsty_inventory.instance_config(meta_pillar(), "meta")       # pg-meta's member
+    section = pigsty_pgsql.dcs_client(conf)
+    assert section["protocol"] == "https" and section["username"] == "pg-meta"
+    patroni = pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], username=section["username"],
+                                 password=section["password"])
+    key = pigsty_pgsql.leader_key(conf)
+    assert patroni.put(key, "pg-meta-1")[0] in (200, 201)
+    # the hand-off's early release: compare-and-delete, as the cluster's user
+    assert patroni.delete(key, prev_value="pg-meta-2")[0] == 412
+    assert patroni.delete(key, prev_value="pg-meta-1")[0] == 200
+
+
+def test_a_changed_cluster_password_is_set_and_the_old_one_refused(etcd):
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    changed = copy.deepcopy(pillar)
+    changed["pigsty"]["dcs"]["etcd_users"]["pg-test"] = "New.Etcd.test"
+    dry = auth_state(etcd, changed, test=True)
+    assert dry["result"] is None and dry["changes"] == {"would": ["v2 password pg-test"]}
+    ret = auth_state(etcd, changed)
+    assert ret["changes"] == {"done": ["v2 password pg-test"]} and "New.Etcd" not in repr(ret)
+    assert etcd["client"].as_user("pg-test", "New.Etcd.test").get("/service/pg-test/leader")[0] in (200, 404)
+    assert etcd["client"].as_user("pg-test", "Sandbox.Etcd.test").get("/service/pg-test/leader")[0] == 401
+    assert auth_state(etcd, pillar)["changes"] == {"done": ["v2 password pg-test"]}    # back
+
+
+def test_a_wrong_root_password_or_missing_secret_fails_before_any_change(etcd):
+    auth_state(etcd, meta_pillar())
+    pillar = meta_pillar()
+    pillar["pigsty"]["dcs"]["etcd_root_password"] = "Not.The.Root"
+    ret = auth_state(etcd, pillar)
+    assert ret["result"] is False and "etcd_root_password" in ret["comment"] and "Not.The" not in ret["comment"]
+    pillar = meta_pillar()
+    del pillar["pigsty"]["dcs"]["etcd_users"]["pg-test"]
+    ret = auth_state(etcd, pillar)
+    assert ret["result"] is False and ret["comment"].startswith("refused before any change")
+    assert "pigsty:dcs:etcd_users:pg-test" in ret["comment"]
+
+
+def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
+    auth_state(etcd, meta_pillar())
+    etcd["client"].as_user("pg-test", "Sandbox.Etcd.test").put("/service/pg-test/config", "{}")
+    pillar = meta_pillar()
+    pillar["pigsty"]["nodes"]["meta"]["ip"] = ME
+    pillar["pigsty"]["vars"]["etcd_port"] = etcd["port"]
+    mod = load_module("_modules/pigsty_dcs.py", pillar=pillar)
+    mod.pigsty_pki = type("P", (), {"paths": staticmethod(lambda: {"ca_crt": etcd["ca"]})})
+    assert mod.health() == {"%s:%d" % (ME, etcd["port"]): True}
+    assert mod.forget("pg-test") == "deleted /service/pg-test"
+    assert mod.forget("pg-test") == "/service/pg-test: no such keys"
+    root = etcd["client"].as_user("root", "Sandbox.Etcd.Root")
+    assert root.get("/service/pg-test")[0] == 404 and root.get("/service/pg-meta/leader")[0] in (200, 404)
+
+
+def _patroni_etcd(etcd, scope, username, password):
+    """Patroni 3.0.2's own etcd (v2) client, from the unpacked Debian packages, with the
+    settings of pigsty_pgsql.dcs_client (the test's CA and endpoint)."""
+    import sys
+    dist = os.path.join(ROOT, "usr", "lib", "python3", "dist-packages")
+    if not os.path.isdir(os.path.join(dist, "etcd")):
+        pytest.fail("python3-etcd is not unpacked in %s: run tests/support/fetch_exporters.sh" % ROOT)
+    if dist not in sys.path:
+        sys.path.append(dist)
+    from patroni.dcs.etcd import Etcd      # pylint: disable=import-outside-toplevel
+    return Etcd({"scope": scope, "name": scope + "-1", "namespace": "/service", "ttl": 30,
+                 "retry_timeout": 5, "loop_wait": 5, "hosts": ["%s:%d" % (ME, etcd["port"])],
+                 "protocol": "https", "cacert": etcd["ca"], "username": username, "password": password})
+
+
+def test_patroni_s_own_client_runs_a_cluster_as_its_user_only(etcd):
+    auth_state(etcd, meta_pillar())
+    conf = pigsty_inventory.instance_config(meta_pillar(), "meta")
+    section = pigsty_pgsql.dcs_client(conf)
+    dcs = _patroni_etcd(etcd, "pg-meta", section["username"], section["password"])
+    assert dcs.get_cluster().leader is None or dcs.delete_cluster()
+    assert dcs.initialize(create_new=True, sysid="7000000000000000001")
+    assert dcs.touch_member({"conn_url": "postgres://x", "api_url": "https://x", "state": "running", "role": "master"})
+    assert dcs.attempt_to_acquire_leader()
+    cluster = dcs.get_cluster()
+    assert cluster.leader.name == "pg-meta-1" and cluster.initialize == "7000000000000000001"
+    assert dcs.delete_cluster() and dcs.get_cluster().leader is None
+    # pg-meta's user in pg-test's namespace: Patroni gets nothing and writes nothing
+    other = _patroni_etcd(etcd, "pg-test", section["username"], section["password"])
+    with pytest.raises(Exception):
+        other.get_cluster()
+    assert not other.initialize(create_new=True, sysid="1")
