@@ -102,10 +102,16 @@ def test_pgbouncer_starts_with_the_pool_settings(nobody_dir):
     (tmp_path / "database.txt").write_text(salt["pigsty.pgbouncer"]()["database_file"])
     (tmp_path / "pgb_hba.conf").write_text("local all all trust\n")
     (tmp_path / "userlist.txt").write_text('"dbsu" ""\n')
-    for name in ("database.txt", "pgb_hba.conf", "userlist.txt"):
+    # the node certificate of node.pki: a self-signed one here (pgbouncer loads it at start)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "node.key"), "-subj", "/CN=node-1", "-days", "1", "-out",
+                    str(tmp_path / "node.crt")], check=True, capture_output=True, timeout=60)
+    shutil.copy(tmp_path / "node.crt", tmp_path / "ca.crt")
+    for name in ("database.txt", "pgb_hba.conf", "userlist.txt", "node.crt", "node.key", "ca.crt"):
         (tmp_path / name).chmod(0o644)
     # this host's paths and a free loopback port; the settings under test stay as rendered
     local = (ini.replace("/etc/pgbouncer/", str(tmp_path) + "/")
+                .replace("/etc/pki/pigsty/", str(tmp_path) + "/")
                 .replace("/var/log/postgresql/", str(tmp_path) + "/")
                 .replace("/var/run/postgresql/pgbouncer.pid", str(tmp_path / "pgbouncer.pid"))
                 .replace("unix_socket_dir = /var/run/postgresql", "unix_socket_dir =")

@@ -136,7 +136,8 @@ def render_pgbouncer_ini(conf, pki):
         text = fh.read()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, loader=jinja2.DictLoader({
         "ini": text, "pgsql/map.jinja": "{% set pg = " + repr(dict(conf)) + " %}"}))
-    return env.get_template("ini").render(salt={"pigsty_pki.request": lambda: {"paths": pki}})
+    return env.get_template("ini").render(salt={"pigsty_pki.request": lambda: {"paths": pki},
+                                                "pigsty.pgbouncer": lambda: {"user_options": []}})
 
 
 @pytest.fixture(scope="module")
