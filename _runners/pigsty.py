@@ -110,7 +110,9 @@ def _progress(message):
     log.info(message)
     try:
         __jid_event__.fire_event({"message": message}, "progress")
-    except NameError:
+    except (NameError, ReferenceError):
+        # no event bus (called as a function), or the job's bus already gone at the end of a
+        # long run (seen at the end of a restore): the log line above is the record
         pass
 
 

@@ -36,12 +36,31 @@ def salt_json(*args, timeout=600):
     return data, res.returncode
 
 
+def last_json(text):
+    """The runner's return from `salt-run --out=json` output: the last JSON document that is
+    not a progress event (runners that report progress print one document per event first)."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i] not in "{[":
+            i += 1
+        if i >= len(text):
+            break
+        try:
+            doc, i = decoder.raw_decode(text, i)
+        except ValueError:
+            i += 1
+            continue
+        docs.append(doc)
+    docs = [d for d in docs if not (isinstance(d, dict) and d.get("suffix") == "progress")]
+    return docs[-1] if docs else None
+
+
 def salt_run(*args, timeout=600):
     res = node_exec("meta", "salt-run", "--out=json", *args, timeout=timeout)
     try:
         data = json.loads(res.stdout) if res.stdout.strip() else None
     except ValueError:
-        data = None
+        data = last_json(res.stdout)
     return data, res.returncode, res
 
 
