@@ -80,7 +80,7 @@
   salt.state:
     - tgt: {{ c.minions | json }}
     - tgt_type: list
-    - sls: [pgsql.pgbouncer, pgsql.service, pgsql.vip, pgsql.beacon]
+    - sls: [pgsql.pgbouncer, pgsql.pause_watchdog, pgsql.service, pgsql.vip, pgsql.beacon]
     - require:
       - salt: {{ name }}-users
 
