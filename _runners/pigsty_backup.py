@@ -108,7 +108,7 @@ def _live(members, conf):
 
 def _fail(message, **extra):
     __context__["retcode"] = 1
-    out = {"result": False, "comment": message}
+    out = {"result": False, "retcode": 1, "comment": message}      # salt-run exits 1 on it
     out.update(extra)
     return out
 
@@ -257,7 +257,10 @@ def restore(cluster, target, confirm=None, timeout=3600):
 
         salt-run pigsty_backup.restore cluster=pg-test target='2026-12-01 10:00:00+00' confirm=pg-test
     """
-    _inv, members, conf, repo = _context(cluster)
+    try:
+        _inv, members, conf, repo = _context(cluster)
+    except salt.exceptions.SaltInvocationError as exc:
+        return _fail("restore refused, nothing was stopped: %s" % exc)
     now = datetime.datetime.now(datetime.timezone.utc)
     summary = _call(repo, "pigsty_backup.info", [cluster])
     try:

@@ -250,8 +250,9 @@ def test_restore_refusals_stop_nothing(runner, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(runner.pigsty_ha_inventory, "load", lambda opts: ({}, inventory))
     monkeypatch.setattr(runner, "_fan", fan)
-    with pytest.raises(runner.salt.exceptions.SaltInvocationError, match="'pg-nope' is not a cluster"):
-        runner.restore("pg-nope", "latest", confirm="pg-nope")
+    res = runner.restore("pg-nope", "latest", confirm="pg-nope")       # refused, salt-run exits 1
+    assert res["result"] is False and res["retcode"] == 1 and "'pg-nope' is not a cluster" in res["comment"]
+    assert runner.__context__["retcode"] == 1
 
 
 def test_two_backups_of_a_cluster_never_run_at_once(runner):
