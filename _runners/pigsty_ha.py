@@ -148,7 +148,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     last["start"] = t0
     cvars = pigsty_inventory.cluster_vars(inv, cluster)
     port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
-    roles, _details = live_roles(members, port, access)
+    roles, details = live_roles(members, port, access)
     last["roles"] = roles
     t_roles = time.time()
     # The steps touch different things and are idempotent: they start together, so that a
@@ -167,6 +167,9 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
         # not on the event path (a promotion's reconciliation stays as short as it can be):
         # the schedule, a minion's start and the end of a switchover look for stale pauses
         calls["pgbouncer"] = (pigsty_ha_steps.stale_pauses, members, roles, _fan)
+    if pigsty_ha_steps.starting(members, details):
+        # a rewound member can wait for WAL an idle primary has not written yet
+        calls["rejoin"] = (pigsty_ha_steps.rejoin, members, roles, details, _fan)
     steps = pigsty_fanout.parallel(calls)
     t_steps = time.time()
     for name in ("haproxy", "vip"):

@@ -84,6 +84,30 @@ def stale_pauses(members, roles, fan):
     return {"result": ok, "actions": actions}
 
 
+def starting(members, details):
+    """The members Patroni reports "starting" (PostgreSQL up but not yet accepting
+    connections). ``details``: instance -> {state, ...} from the live view."""
+    return [m["pg_instance"] for m in members
+            if isinstance(details.get(m["pg_instance"]), dict) and details[m["pg_instance"]].get("state") == "starting"]
+
+
+def rejoin(members, roles, details, fan):
+    """A member still "starting" while the cluster has a running primary may be a rewound
+    member waiting for WAL that an idle primary has not written yet (see
+    _modules/pigsty_rejoin.py): the primary writes one small record. Harmless for a member
+    that is starting for another reason."""
+    primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
+    waiting = starting(members, details)
+    if primary is None or not waiting:
+        return {"result": True, "comment": "no member waits for the primary's WAL"}
+    ans = fan([primary["minion"]], "pigsty_rejoin.wal_record").get(primary["minion"])
+    if isinstance(ans, dict) and ans.get("result"):
+        return {"result": True, "actions": ["WAL record written on %s at %s (starting: %s)" % (
+            primary["pg_instance"], ans.get("lsn"), ", ".join(waiting))]}
+    return {"result": False, "comment": "no WAL record written on %s (starting: %s): %s" % (
+        primary["pg_instance"], ", ".join(waiting), ans.get("comment") if isinstance(ans, dict) else ans)}
+
+
 def vip(merged, members, roles, fan):
     """(2) The VIP is on the live primary only."""
     conf = pigsty_inventory.instance_config(merged, members[0]["minion"])

@@ -17,14 +17,18 @@ import pigsty_patroni
 import pigsty_patroni_rest
 
 REST_TIMEOUT = 0.5
+# The checks before a planned operation touch nothing and keep no client waiting: they can
+# wait for a busy Patroni (its REST API over TLS on a loaded node answered /cluster in more
+# than 0.5 s in the sandbox, and the switchover was refused for it).
+PRECHECK_TIMEOUT = 3.0
 
 
 def takeover_candidates(leader, port, candidate, max_lag, access=None):
     """The replicas that may take over from ``leader`` (best first), why the others may not,
     and the reason to refuse ``candidate`` (None: it may, or no candidate was named)."""
     try:
-        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=REST_TIMEOUT, access=access)
-        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=REST_TIMEOUT,
+        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=PRECHECK_TIMEOUT, access=access)
+        leader_status = pigsty_patroni.get_json(leader["host"], port, "/patroni", timeout=PRECHECK_TIMEOUT,
                                                 access=access)
     except pigsty_patroni.PatroniError as exc:
         return [], {}, "the leader %s did not answer: %s" % (leader["name"], exc)
@@ -65,7 +69,7 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
     members = ctx.members(inv, cluster)
     cvars = pigsty_inventory.cluster_vars(inv, cluster)
     port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
-    leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT, access=access)
+    leader, errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, PRECHECK_TIMEOUT, access=access)
     if not leader:
         return ctx.refuse("%s has no leader (%s): use failover" % (cluster, "; ".join(errors[-2:])))
     if candidate is not None:
@@ -171,13 +175,13 @@ def failover(ctx, cluster, candidate):
     if not target:
         return ctx.refuse("candidate: %r is not a member of %s" % (candidate, cluster))
     try:
-        st = pigsty_patroni.get_json(target[0]["ip"], port, "/patroni", timeout=REST_TIMEOUT, access=access)
+        st = pigsty_patroni.get_json(target[0]["ip"], port, "/patroni", timeout=PRECHECK_TIMEOUT, access=access)
     except pigsty_patroni.PatroniError as exc:
         return ctx.refuse("candidate %s is unreachable: %s" % (candidate, exc))
     if pigsty_patroni.normalize_role(st.get("role")) != "replica" or st.get("state") != "running":
         return ctx.refuse("candidate %s is not a running replica (role %s, state %s)" % (
             candidate, st.get("role"), st.get("state")))
-    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT, access=access)
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, PRECHECK_TIMEOUT, access=access)
     if leader:
         # with a leader, Patroni's failover is a switchover at once: the same safety applies
         _healthy, _why, refusal = takeover_candidates(leader, port, candidate, 1048576, access)

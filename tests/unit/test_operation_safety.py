@@ -255,3 +255,21 @@ def test_a_reconciliation_during_a_planned_operation_leaves_haproxy_and_the_vip_
     ran.clear()
     res = runner.reconcile("pg-test")        # the operation ended: everything runs again
     assert sorted(ran) == ["haproxy", "meta", "stale_pauses", "vip"]
+
+
+def test_the_checks_before_a_switchover_wait_for_a_busy_patroni(monkeypatch):
+    """A leader whose REST API takes 1 s (busy, TLS) is not refused as 'did not answer'."""
+    import pigsty_ha_switchover as sw
+    import pigsty_patroni
+    asked = []
+
+    def slow_get_json(host, port, path, timeout=None, access=None):
+        asked.append((path, timeout))
+        if timeout < 1.0:
+            raise pigsty_patroni.PatroniError("no complete answer within %ss" % timeout)
+        raise pigsty_patroni.PatroniError("stop here: the timeouts are what this test checks")
+    monkeypatch.setattr(pigsty_patroni, "get_json", slow_get_json)
+    leader = {"name": "pg-test-1", "host": "10.10.10.11"}
+    _healthy, _why, refusal = sw.takeover_candidates(leader, 8008, "pg-test-2", 1048576)
+    assert "stop here" in refusal and asked == [("/cluster", sw.PRECHECK_TIMEOUT)]
+    assert sw.PRECHECK_TIMEOUT >= 2 * sw.REST_TIMEOUT
