@@ -167,9 +167,13 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
         # not on the event path (a promotion's reconciliation stays as short as it can be):
         # the schedule, a minion's start and the end of a switchover look for stale pauses
         calls["pgbouncer"] = (pigsty_ha_steps.stale_pauses, members, roles, _fan)
-    if pigsty_ha_steps.starting(members, details):
-        # a rewound member can wait for WAL an idle primary has not written yet
-        calls["rejoin"] = (pigsty_ha_steps.rejoin, members, roles, details, _fan)
+    if event is None and pigsty_ha_steps.may_wait_for_wal(members, roles, details):
+        # a rewound member can wait for WAL an idle primary has not written yet (off the
+        # event path: the schedule reconciles every 30 s)
+        def cluster_doc(ip):
+            return pigsty_patroni.get_json(ip, port, "/cluster", timeout=pigsty_ha_switchover.PRECHECK_TIMEOUT,
+                                           access=access)
+        calls["rejoin"] = (pigsty_ha_steps.rejoin, members, roles, details, _fan, cluster_doc)
     steps = pigsty_fanout.parallel(calls)
     t_steps = time.time()
     for name in ("haproxy", "vip"):

@@ -28,13 +28,15 @@ CONFIG = "/etc/pgbackrest/pgbackrest.conf"
 _PATHS = pigsty_pki.paths()          # the PKI contract's files (salt/node/pki.sls)
 PKI = {"ca": _PATHS["ca_crt"], "cert": _PATHS["node_crt"], "key": _PATHS["node_key"]}
 BACKUP_TYPES = ("full", "diff", "incr")
-# archive-get is PostgreSQL's restore_command: a standby calls it before each WAL file it
-# reads, also when the repository cannot be reached (a node cut off from meta, meta down).
-# pgBackRest waits about twice io-timeout for a connection (measured on a cut-off node:
-# 4 s at 2, 10 s at 5, so about 120 s at the default 60): at the default, a demoted primary
-# cut off from meta stayed "starting" for minutes. 5 s keeps a failing call near 10 s and
-# is far above a LAN's pause between two reads of a WAL file.
-ARCHIVE_GET_IO_TIMEOUT = 5
+# archive-push (archive_command) and archive-get (restore_command) run inside PostgreSQL's
+# own paths, also when the repository cannot be reached (a node cut off from meta, meta
+# down). pgBackRest waits about twice io-timeout for a connection (measured on a cut-off
+# node: 4 s at 2, 10 s at 5, so about 120 s at the default 60). At the default, a primary
+# cut off from meta took 136 s to shut down for its demotion (PostgreSQL's archiver makes
+# its last attempts, three per segment, before the postmaster exits), and the demoted
+# member then stayed "starting" for minutes, one archive-get at a time. 5 s keeps a failing
+# call near 10 s and is far above a LAN's pause between two reads of a WAL file.
+ARCHIVE_IO_TIMEOUT = 5
 COMPRESS_TYPES = ("lz4", "zst", "gz", "bz2", "none")
 RETENTION_TYPES = ("count", "time")
 REPO_KEYS = ("path", "retention_full_type", "retention_full", "retention_diff",
@@ -212,7 +214,9 @@ def db_config(conf, repo_host, pki=None, extra=None):
               ("pg1-socket-path", (extra or {}).get("socket", "/var/run/postgresql")),
               ("pg1-user", conf["pg_dbsu"])]
     return HEADER % "on a database node" + _render([
-        ("global", glob), ("global:archive-get", [("io-timeout", ARCHIVE_GET_IO_TIMEOUT)]),
+        ("global", glob),
+        ("global:archive-get", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
+        ("global:archive-push", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
         (conf["pg_cluster"], stanza)])
 
 

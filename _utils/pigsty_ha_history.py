@@ -112,6 +112,7 @@ def read(opts, cluster, last=20):
             "vip": (steps.get("vip", {}).get("actions") or steps.get("vip", {}).get("comment")
                     or ("covered by the run before" if e.get("covered_by") else "in place")),
             "handoff": steps.get("handoff", {}).get("actions"),
+            "rejoin": steps.get("rejoin", {}).get("actions"),
             "ok": all(s.get("result") for s in steps.values()),
             "duration": e["duration"],
         })

@@ -114,8 +114,10 @@ def test_configs_use_tls_with_the_node_certificate_and_authorise_by_cn():
     assert "repo1-host-key-file=/etc/pki/pigsty/node.key" in db
     assert "tls-server-auth=meta=pg-test" in db
     assert "[pg-test]\npg1-path=/pg/data\npg1-port=5432" in db
-    # a standby's restore_command fails in about 10 s, not 120 s, when meta cannot be reached
-    assert "[global:archive-get]\nio-timeout=%d\n" % B.ARCHIVE_GET_IO_TIMEOUT in db and B.ARCHIVE_GET_IO_TIMEOUT <= 10
+    # archive_command and restore_command fail in about 10 s, not 120 s, when meta cannot be reached
+    for command in ("archive-get", "archive-push"):
+        assert "[global:%s]\nio-timeout=%d\n" % (command, B.ARCHIVE_IO_TIMEOUT) in db
+    assert B.ARCHIVE_IO_TIMEOUT <= 10
     repo = B.repo_config(conf, [("pg-test", conf, ["node-1", "node-2", "node-3"])])
     for i, node in enumerate(["node-1", "node-2", "node-3"], 1):
         assert "pg%d-host=%s\npg%d-host-type=tls" % (i, node, i) in repo
