@@ -10,9 +10,10 @@ the loader. The request::
               "runners": [...], "pillar": ["pigsty", ...]}}
 
 prints ``{kind: {function: true | "the loader's reason it is missing"}}`` as JSON, plus
-``"imported": {name: file}`` of the top-level ``pigsty*``/``patroni*`` modules left in sys.modules. ``pillar``
+``"files": {function found: its source file}`` and ``"imported": {name: file}`` of the top-level ``pigsty*``/``patroni*`` modules left in sys.modules. ``pillar``
 names ext_pillar modules (their ``ext_pillar`` function)."""
 import copy
+import inspect
 import json
 import site
 import sys
@@ -24,8 +25,13 @@ GRAINS = {"kernel": "Linux", "os": "Debian", "os_family": "Debian", "osmajorrele
 BASE = {"lazy_loader_strict_matching": True}
 
 
+FILES = {}
+
+
 def _found(loader, name):
     if name in loader:
+        func = loader[name]
+        FILES[name] = inspect.getsourcefile(getattr(func, "func", func))
         return True
     import salt.loader.lazy  # pylint: disable=import-outside-toplevel
     if isinstance(loader, salt.loader.lazy.FilterDictWrapper):   # ext_pillar: name without suffix
@@ -65,6 +71,7 @@ def main():
     # top-level modules of the suite's names left in sys.modules, and their files
     out["imported"] = {name: getattr(mod, "__file__", None) for name, mod in sys.modules.items()
                        if name.startswith(("pigsty", "patroni")) and "." not in name}
+    out["files"] = FILES
     json.dump(out, sys.stdout, sort_keys=True)
 
 
