@@ -4,7 +4,6 @@ pigsty_web.portal_htpasswd makes from the meta node's pillar. The portal and the
 Prometheus page ask for the login; the package repository (apt on every node), Grafana's
 page (its own login) and the HAProxy pages (their cluster's login) do not."""
 import base64
-import importlib.util
 import os
 import pathlib
 import re
@@ -40,11 +39,8 @@ def _get(port, path, host="pigsty", auth=None):
 
 
 def _pigsty_module(pillar):
-    spec = importlib.util.spec_from_file_location("pigsty_module_meta_login", os.path.join(REPO, "_modules", "pigsty.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.__pillar__, module.__opts__, module.__grains__, module.__salt__ = pillar, {"id": "meta"}, {}, {}
-    return module
+    return load_module("_modules/pigsty.py", "pigsty_module_meta_login", pillar=pillar, opts={"id": "meta"},
+                       grains={}, salt={})
 
 
 @pytest.fixture(scope="module")
