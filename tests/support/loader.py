@@ -8,7 +8,8 @@ sets ``mod.__salt__`` and ``mod.__opts__`` (any ``key=value`` becomes ``__key__`
 ``configure_loader_modules`` fixtures of pytest-salt-factories do for Salt's own modules. The
 ``_utils`` the file imports come from sys.path (tests/conftest.py puts ``_utils`` there). Each
 call gives a new module object (not registered in sys.modules), so tests do not share state;
-``name`` only shows in tracebacks and log records. The real loader's view of the modules is in
+``name`` only shows in tracebacks and log records. ``relpath`` is relative to the repository (an
+absolute path is taken as it is). The real loader's view of the modules is in
 tests/support/salt_loaders.py."""
 import importlib.util
 import os

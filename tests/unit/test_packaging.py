@@ -4,10 +4,10 @@ directory a package, and the entry point's function names the directories of a c
 import configparser
 import glob
 import os
-import sys
 
 import pytest
 
+from loader import load_module
 from pillar_fixture import REPO
 
 KINDS = {"modules": "_modules", "states": "_states", "runners": "_runners", "beacons": "_beacons",
@@ -42,9 +42,17 @@ def test_every_loader_directory_is_a_package_mapped_to_the_top_level_dir(options
 
 
 def test_loader_dirs_in_a_checkout_are_the_top_level_dirs():
-    sys.path.insert(0, REPO)
-    try:
-        import pigsty_salt  # pylint: disable=import-outside-toplevel
-    finally:
-        sys.path.remove(REPO)
+    pigsty_salt = load_module("pigsty_salt/__init__.py")
     assert pigsty_salt.loader_dirs() == {kind: [os.path.join(REPO, top)] for kind, top in KINDS.items()}
+
+
+def test_loader_dirs_of_an_installed_package_are_its_own(tmp_path):
+    """Installed, the package's modules/, states/, ... win over any directory beside it."""
+    pkg = tmp_path / "pigsty_salt"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(open(os.path.join(REPO, "pigsty_salt", "__init__.py")).read())
+    for kind, top in KINDS.items():
+        (pkg / kind).mkdir()
+        (tmp_path / top).mkdir()
+    mod = load_module(str(pkg / "__init__.py"))              # an absolute path: that file
+    assert mod.loader_dirs() == {kind: [str(pkg / kind)] for kind in KINDS}
