@@ -17,6 +17,7 @@ ip, old_role, new_role, old_state, state, timeline, lsn, changed, source, time. 
 (`master`) and 4 (`primary`) are both reported as `primary`. The first poll after the
 minion starts only records the state (the reactor reconciles on minion start anyway).
 """
+import importlib.machinery
 import logging
 import os
 import sys
@@ -38,7 +39,7 @@ def _load_utils():
     global pigsty_events, pigsty_patroni  # pylint: disable=global-statement
     if pigsty_events is not None:
         return
-    path = os.path.join(__opts__["extension_modules"], "utils")
+    path = _utils_dir()
     added = path not in sys.path
     if added:
         sys.path.append(path)
@@ -60,7 +61,17 @@ ALLOWED = set(REQUIRED) | {"port", "timeout", "interval", "cafile", "disable_dur
                            "beacon_module"}
 
 
+def _utils_dir():
+    return os.path.join(__opts__.get("extension_modules") or "", "utils")
+
+
 def __virtual__():
+    # Found, not imported: the imports happen in _load_utils (see why there).
+    path = sys.path + [_utils_dir()]
+    missing = [name for name in UTILS if importlib.machinery.PathFinder.find_spec(name, path) is None]
+    if missing:
+        return (False, "%s beacon: the suite's _utils %s are not synced (saltutil.sync_all)"
+                % (__virtualname__, ", ".join(missing)))
     return __virtualname__
 
 

@@ -12,14 +12,22 @@ an error or a log line.
 """
 import salt.exceptions
 
-import pigsty_local
-import pigsty_patroni
-import pigsty_patroni_rest
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_local
+    import pigsty_patroni
+    import pigsty_patroni_rest
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "patroni"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

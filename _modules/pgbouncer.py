@@ -17,7 +17,12 @@ import time
 
 import salt.exceptions
 
-import pigsty_local
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_local
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,9 @@ SHOW = ("pools", "stats", "databases", "clients", "servers", "lists", "config", 
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     if __salt__["cmd.has_exec"]("psql"):
         return __virtualname__
     return (False, "pgbouncer module: psql (postgresql-client) is not installed")

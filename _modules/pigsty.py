@@ -8,19 +8,27 @@
 """
 import salt.exceptions
 
-import pigsty_dns
-import pigsty_hba
-import pigsty_infra
-import pigsty_inventory
-import pigsty_monitor
-import pigsty_pgsql
-import pigsty_pki
-import pigsty_sql
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_dns
+    import pigsty_hba
+    import pigsty_infra
+    import pigsty_inventory
+    import pigsty_monitor
+    import pigsty_pgsql
+    import pigsty_pki
+    import pigsty_sql
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

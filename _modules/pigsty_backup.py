@@ -19,9 +19,16 @@ import time
 import salt.exceptions
 import salt.utils.path
 
-import pigsty_backup
-import pigsty_inventory
-import pigsty_pki
+# A util named like a module of this directory comes after one that is not: without the
+# _utils, Salt's loader has this directory on sys.path and the import would find the module.
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+    import pigsty_backup
+    import pigsty_pki
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,9 @@ PG_BIN = "/usr/lib/postgresql/%d/bin"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     # Always loaded: the states render the configuration (config, peers) before the
     # package is installed; the functions that run pgBackRest say when it is missing.
     return __virtualname__
@@ -275,8 +285,11 @@ def remove_data():
     return {"result": True, "comment": "%s did not exist" % data}
 
 
-def restore(cluster, rtype, target=None, config=pigsty_backup.CONFIG):
-    """pgbackrest restore into the (empty) data directory, promoting at the target."""
+def restore(cluster, rtype, target=None, config=None):
+    """pgbackrest restore into the (empty) data directory, promoting at the target
+    (``config``: pgBackRest's configuration file, default pigsty_backup.CONFIG)."""
+    if config is None:
+        config = pigsty_backup.CONFIG
     conf = _conf()
     if conf["pg_cluster"] != _stanza(cluster):
         raise salt.exceptions.SaltInvocationError(

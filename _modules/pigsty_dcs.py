@@ -7,14 +7,22 @@ CA) or of the user's Consul (py-consul, the maintained fork of python-consul, sa
 """
 import salt.exceptions
 
-import pigsty_etcd
-import pigsty_inventory
-import pigsty_pki
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_etcd
+    import pigsty_inventory
+    import pigsty_pki
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_dcs"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

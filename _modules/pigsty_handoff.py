@@ -38,10 +38,15 @@ import time
 
 import salt.exceptions
 
-import pigsty_etcd
-import pigsty_patroni
-import pigsty_patroni_rest
-import pigsty_pgsql
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_etcd
+    import pigsty_patroni
+    import pigsty_patroni_rest
+    import pigsty_pgsql
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,9 @@ REST_TIMEOUT = 0.5   # each check
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

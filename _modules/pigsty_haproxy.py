@@ -7,8 +7,13 @@ import logging
 
 import salt.exceptions
 
-import pigsty_crypt
-import pigsty_haproxy
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_crypt
+    import pigsty_haproxy
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +21,9 @@ __virtualname__ = "pigsty_haproxy"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

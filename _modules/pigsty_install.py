@@ -6,13 +6,21 @@ and the locales initdb needs (pg_locale, pg_lc_collate, pg_lc_ctype).
 """
 import salt.exceptions
 
-import pigsty_defaults as D
-import pigsty_pgsql
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_defaults as D
+    import pigsty_pgsql
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_install"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

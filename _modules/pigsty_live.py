@@ -12,16 +12,24 @@ import logging
 
 import salt.exceptions
 
-import pigsty_inventory
-import pigsty_live_files
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+    import pigsty_live_files
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
+    LIVE_DIR = pigsty_live_files.LIVE_DIR
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "pigsty_live"
-LIVE_DIR = pigsty_live_files.LIVE_DIR
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

@@ -21,9 +21,14 @@ import contextlib
 import logging
 import time
 
-import pigsty_local
-import pigsty_pgsql
-import pigsty_sql
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_local
+    import pigsty_pgsql
+    import pigsty_sql
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
@@ -45,6 +50,9 @@ USERLIST_PATH = "/etc/pgbouncer/userlist.txt"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     if not HAS_PSYCOPG2:
         return (False, "pigsty_pg: psycopg2 is not importable (install psycopg2-binary in "
                        "Salt's Python)")

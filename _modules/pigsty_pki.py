@@ -7,13 +7,21 @@ functional test does, to run the state into a scratch directory).
 """
 import salt.exceptions
 
-import pigsty_inventory
-import pigsty_pki
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+    import pigsty_pki
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_pki"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

@@ -5,12 +5,22 @@ vip-manager normally does this on its own; the failover runner uses it to check 
 """
 import salt.exceptions
 
-import pigsty_model
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_model
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_vip"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
+    if not __salt__["cmd.has_exec"]("ip"):
+        return (False, "pigsty_vip: the ip command (iproute2) is not installed")
     return __virtualname__
 
 

@@ -6,8 +6,13 @@ authentication) and Grafana's admin password, from the meta node's private pilla
 """
 import salt.exceptions
 
-import pigsty_crypt
-import pigsty_inventory
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_crypt
+    import pigsty_inventory
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_web"
 
@@ -15,6 +20,9 @@ HTPASSWD = "/etc/nginx/pigsty.htpasswd"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

@@ -16,7 +16,12 @@ each further minion a digest of its pillar's inventory.
 """
 import logging
 
-import pigsty_inventory
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,9 @@ __virtualname__ = "pigsty"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

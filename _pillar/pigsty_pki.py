@@ -8,8 +8,13 @@ next pillar refresh (orch.site refreshes it before the other nodes ask for certi
 """
 import logging
 
-import pigsty_inventory
-import pigsty_pki
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+    import pigsty_pki
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +22,17 @@ __virtualname__ = "pigsty_pki"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 
-def ext_pillar(minion_id, pillar, *args, pki_dir=pigsty_pki.PKI_DIR, **kwargs):  # pylint: disable=unused-argument
+def ext_pillar(minion_id, pillar, *args, pki_dir=None, **kwargs):  # pylint: disable=unused-argument
     """``pki_dir``: where the CA server keeps the PKI (its minion option ``pigsty_pki_dir``;
-    only the functional test moves it)."""
+    only the functional test moves it; default pigsty_pki.PKI_DIR)."""
+    if pki_dir is None:
+        pki_dir = pigsty_pki.PKI_DIR
     if "pigsty" not in pillar:
         return {}
     try:

@@ -13,13 +13,19 @@ import time
 
 import salt.exceptions
 
-import pigsty_fanout
-import pigsty_import
-import pigsty_inventory
-import pigsty_patroni
-import pigsty_patroni_rest
-import pigsty_pgsql
-import pigsty_pillar
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_fanout
+    import pigsty_import
+    import pigsty_inventory
+    import pigsty_patroni
+    import pigsty_patroni_rest
+    import pigsty_pgsql
+    import pigsty_pillar
+    import pigsty_progress
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,9 @@ __func_alias__ = {"import_": "import"}
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 
@@ -107,13 +116,7 @@ def identity(minion_id):
 
 def _progress(message):
     """Show a progress line in `salt-run` / orchestrate output as the step runs."""
-    log.info(message)
-    try:
-        __jid_event__.fire_event({"message": message}, "progress")
-    except (NameError, ReferenceError):
-        # no event bus (called as a function), or the job's bus already gone at the end of a
-        # long run (seen at the end of a restore): the log line above is the record
-        pass
+    pigsty_progress.report(log, globals().get("__jid_event__"), message)
 
 
 def _require_cluster(inv, name):

@@ -22,14 +22,22 @@ import time
 import salt.exceptions
 import salt.runner
 
-import pigsty_backup
-import pigsty_fanout
-import pigsty_ha_inventory
-import pigsty_ha_live
-import pigsty_ha_locks
-import pigsty_inventory
-import pigsty_patroni
-import pigsty_patroni_rest
+# A util named like a module of this directory comes after one that is not: without the
+# _utils, Salt's loader has this directory on sys.path and the import would find the module.
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_fanout
+    import pigsty_ha_inventory
+    import pigsty_ha_live
+    import pigsty_ha_locks
+    import pigsty_inventory
+    import pigsty_patroni
+    import pigsty_patroni_rest
+    import pigsty_progress
+    import pigsty_backup
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +48,15 @@ STEP_TIMEOUT = 120
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 
 def _progress(message):
-    log.info(message)
-    try:
-        __jid_event__.fire_event({"message": message}, "progress")
-    except (NameError, ReferenceError):
-        # no event bus (called as a function), or the job's bus already gone at the end of a
-        # long run (seen at the end of a restore): the log line above is the record
-        pass
+    """Show a progress line in `salt-run` / orchestrate output as the step runs."""
+    pigsty_progress.report(log, globals().get("__jid_event__"), message)
 
 
 def _fan(minions, fun, arg=None, kwarg=None, timeout=STEP_TIMEOUT):

@@ -29,26 +29,33 @@ import types
 
 import salt.exceptions
 
-import pigsty_events
-import pigsty_fanout
-import pigsty_ha_history
-import pigsty_ha_inventory
-import pigsty_ha_live
-import pigsty_ha_locks
-import pigsty_ha_steps
-import pigsty_ha_switchover
-import pigsty_inventory
-import pigsty_patroni
-import pigsty_patroni_rest
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_events
+    import pigsty_fanout
+    import pigsty_ha_history
+    import pigsty_ha_inventory
+    import pigsty_ha_live
+    import pigsty_ha_locks
+    import pigsty_ha_steps
+    import pigsty_ha_switchover
+    import pigsty_inventory
+    import pigsty_patroni
+    import pigsty_patroni_rest
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
+    REST_TIMEOUT = pigsty_ha_live.REST_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "pigsty_ha"
 
-REST_TIMEOUT = pigsty_ha_live.REST_TIMEOUT
-
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 
@@ -61,7 +68,9 @@ def _members(inv, cluster):
     return pigsty_ha_inventory.members(inv, cluster)
 
 
-def _fan_out(minions, fun, arg=None, kwarg=None, timeout=pigsty_fanout.CALL_TIMEOUT):
+def _fan_out(minions, fun, arg=None, kwarg=None, timeout=None):
+    if timeout is None:
+        timeout = pigsty_fanout.CALL_TIMEOUT
     return pigsty_fanout.fan_out(__opts__, minions, fun, arg, kwarg, timeout)
 
 

@@ -11,13 +11,21 @@ converge the dynamic (DCS) configuration.
 """
 import time
 
-import pigsty_patroni
-import pigsty_patroni_rest
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_patroni
+    import pigsty_patroni_rest
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "patroni"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     if "patroni.status" in __salt__:
         return __virtualname__
     return (False, "patroni state: the patroni execution module is not loaded")

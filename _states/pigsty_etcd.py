@@ -11,13 +11,23 @@ v2 and v3 authentication enabled -- users and roles first, enabling only when it
 The passwords come from the meta node's pillar (pigsty:dcs, see pigsty_inventory.dcs_secrets),
 never from the SLS, so they appear in no state argument, log line or return.
 """
-import pigsty_etcd
-import pigsty_inventory
+# A util named like a module of this directory comes after one that is not: without the
+# _utils, Salt's loader has this directory on sys.path and the import would find the module.
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+    import pigsty_etcd
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_etcd"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__   # standard library only
 
 

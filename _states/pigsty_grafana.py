@@ -15,7 +15,12 @@ import base64
 import urllib.error
 import urllib.request
 
-import pigsty_inventory
+try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_inventory
+except ImportError as exc:
+    UTILS_MISSING = str(exc)
+else:
+    UTILS_MISSING = None
 
 __virtualname__ = "pigsty_grafana"
 
@@ -23,6 +28,9 @@ ADMIN = "admin"
 
 
 def __virtual__():
+    if UTILS_MISSING:
+        return (False, "%s: %s (sync the suite's _utils: saltutil.sync_all)"
+                % (__virtualname__, UTILS_MISSING))
     return __virtualname__
 
 

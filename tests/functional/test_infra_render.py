@@ -4,7 +4,6 @@ as Salt renders them (the execution module's functions and the Jinja templates),
 by the real tools: promtool check config / check rules / test rules, amtool check-config,
 nginx -t. tests/run.sh installs them (Debian's prometheus, prometheus-alertmanager, nginx)."""
 import glob
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loader import load_module
 from pillar_fixture import default_pillar
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx"}
 
@@ -38,15 +38,9 @@ def run(cmd, cwd=None):
 def mod():
     """_modules/pigsty.py with the dunders Salt gives it on the meta node (its pillar: the
     public inventory and pg-meta's private file, as pillar/top.sls targets them)."""
-    spec = importlib.util.spec_from_file_location("pigsty_module_meta",
-                                                  os.path.join(REPO, "_modules", "pigsty.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.__pillar__ = default_pillar(clusters=["pg-meta"])
-    module.__opts__ = {"id": "meta"}
-    module.__grains__ = {"mem_total": 4096}
-    module.__salt__ = {}          # no failover has recorded live roles: pillar's roles
-    return module
+    return load_module("_modules/pigsty.py", "pigsty_module_meta", pillar=default_pillar(clusters=["pg-meta"]),
+                       opts={"id": "meta"}, grains={"mem_total": 4096},
+                       salt={})          # no failover has recorded live roles: pillar's roles
 
 
 def render_template(mod, relpath):

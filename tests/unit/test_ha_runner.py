@@ -1,24 +1,19 @@
 """The failover runner's own machinery, without a master: reconciliations of a cluster take
 turns and bursts coalesce; a malformed event is refused before anything is asked or
 changed; parallel fan-outs never share a job id; a failing step is reported, not raised."""
-import importlib.util
 import os
 import threading
 import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loader import load_module
 
 
 @pytest.fixture
 def runner(tmp_path):
-    spec = importlib.util.spec_from_file_location("pigsty_ha_runner", os.path.join(REPO, "_runners", "pigsty_ha.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.__opts__ = {"cachedir": str(tmp_path), "pillar_roots": {}}
-    mod.__context__ = {}
-    return mod
+    return load_module("_runners/pigsty_ha.py", "pigsty_ha_runner",
+                       opts={"cachedir": str(tmp_path), "pillar_roots": {}}, context={})
 
 
 def test_lock_records_the_last_run_and_is_exclusive(runner):

@@ -2,7 +2,6 @@
 the hand-off's runtime commands and their whitelist, pg_controldata / WAL positions,
 pgbouncer's forwarded databases, and the argument checks of the execution modules
 (pigsty_haproxy.run, pigsty_handoff, pgbouncer.forward). No network, no sockets."""
-import importlib.util
 import os
 import pwd
 import stat
@@ -14,9 +13,9 @@ import pigsty_haproxy as hx
 import pigsty_inventory as inv
 import pigsty_patroni as patroni
 import pigsty_pgsql as pgsql
+from loader import load_module
 from pillar_fixture import default_pillar
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HEADER = ("# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
           "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
@@ -292,13 +291,6 @@ def test_leader_key_etcd_and_consul():
 
 
 # ------------------------------------------------------------------ execution modules
-def load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture
 def haproxy_mod(haproxy_answers):
     mod = load_module("_modules/pigsty_haproxy.py", "mod_pigsty_haproxy")

@@ -1,23 +1,20 @@
 """The Patroni beacon: validate() refuses bad config with a clear message; beacon() fires
 only on a change of role, state or timeline, including Patroni unreachable and back."""
-import importlib.util
 import os
 
 import pytest
 
 import pigsty_events
 import pigsty_patroni
+from loader import load_module
+from pillar_fixture import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOOD = [{"cluster": "pg-test"}, {"instance": "pg-test-2"}, {"ip": "10.10.10.12"}, {"interval": 1}]
 
 
 @pytest.fixture
 def beacon(monkeypatch):
-    spec = importlib.util.spec_from_file_location("patroni_beacon", os.path.join(REPO, "_beacons", "patroni.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.__context__ = {}
+    mod = load_module("_beacons/patroni.py", "patroni_beacon", context={})
     # on a minion the beacon imports the synced _utils itself; here they are on sys.path
     mod.pigsty_events, mod.pigsty_patroni = pigsty_events, pigsty_patroni
     answers, accesses = [], []
@@ -95,10 +92,7 @@ def test_load_utils_leaves_no_module_behind_for_later_jobs(tmp_path):
         shutil.copy(os.path.join(REPO, "_utils", name + ".py"), utils)
     saved = {name: sys.modules.get(name) for name in ("pigsty_patroni", "pigsty_events")}
     try:
-        spec = importlib.util.spec_from_file_location("patroni_beacon2", os.path.join(REPO, "_beacons", "patroni.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        mod.__opts__ = {"extension_modules": str(tmp_path)}
+        mod = load_module("_beacons/patroni.py", "patroni_beacon2", opts={"extension_modules": str(tmp_path)})
         mod._load_utils()
         assert callable(mod.pigsty_events.check_payload) and callable(mod.pigsty_patroni.get_json)
         assert "pigsty_events" not in sys.modules and "pigsty_patroni" not in sys.modules

@@ -7,6 +7,7 @@ import pigsty_inventory as inv
 import pigsty_patroni
 import pigsty_patroni_rest as rest
 import pigsty_pgsql as pgsql
+from loader import load_module
 from pillar_fixture import default_pillar
 
 
@@ -113,14 +114,9 @@ def test_a_node_client_takes_the_login_from_its_instance_config():
 
 def test_the_patroni_module_sends_the_login_of_its_node(monkeypatch):
     """_modules/patroni.py: every call goes out with the node's Access."""
-    import importlib.util
-    import os
-    from pillar_fixture import REPO
-    spec = importlib.util.spec_from_file_location("patroni_module_rest", os.path.join(REPO, "_modules", "patroni.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     conf = conf_of("node-1")
-    mod.__salt__ = {"pigsty.config": lambda: conf, "config.option": lambda key, default=None: default}
+    mod = load_module("_modules/patroni.py", "patroni_module_rest",
+                      salt={"pigsty.config": lambda: conf, "config.option": lambda key, default=None: default})
     seen = []
 
     def fake_request(host, port, path, method="GET", body=None, timeout=2, access=None):

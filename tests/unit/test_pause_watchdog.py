@@ -1,17 +1,14 @@
 """The node's pgbouncer pause watchdog (salt/pgsql/files/pgbouncer_pause_watchdog.py):
 resumes only an expired pause of ours with no hand-off running."""
 import fcntl
-import importlib.util
 import json
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    "pgbouncer_pause_watchdog", os.path.join(ROOT, "salt/pgsql/files/pgbouncer_pause_watchdog.py"))
-wd = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wd)
+from loader import load_module
+
+wd = load_module("salt/pgsql/files/pgbouncer_pause_watchdog.py", "pgbouncer_pause_watchdog")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 policies to the CA server only, and salt/node/pki.sls rendered for the CA server and for
 another node (Salt's functions stubbed). The state runs for real in
 tests/functional/test_pki_state.py."""
-import importlib.util
 import json
 import os
 
@@ -11,18 +10,14 @@ import pytest
 import yaml
 
 import pigsty_pki
+from loader import load_module
 from pillar_fixture import REPO, default_pillar
 
 INV = default_pillar()["pigsty"]
 
 
 def load_ext_pillar():
-    spec = importlib.util.spec_from_file_location("pigsty_pki_ext_pillar",
-                                                  os.path.join(REPO, "_pillar", "pigsty_pki.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.__opts__ = {"id": "meta_master"}
-    return module
+    return load_module("_pillar/pigsty_pki.py", "pigsty_pki_ext_pillar", opts={"id": "meta_master"})
 
 
 def test_the_ca_server_is_the_first_meta_node():

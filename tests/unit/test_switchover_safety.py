@@ -3,14 +3,11 @@ it has every WAL byte the paused clients committed. A replica that was just rest
 rewound (no walsender yet) reports a small lag from its own replay position; switching to
 it forks the timeline (seen in a bench run: the two other members then needed pg_rewind and
 the next failure found no healthy replica)."""
-import importlib.util
-import os
-
 import pytest
 
 import pigsty_patroni as patroni
+from loader import load_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MEMBERS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
 
 
@@ -67,13 +64,6 @@ def test_caught_up_needs_every_byte_received_on_the_leaders_timeline(candidate, 
     assert ok is expected and detail in text
 
 
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class FakePatroni:
     """The REST answers of the members; ``positions`` replays a replica's received LSN."""
 
@@ -91,7 +81,7 @@ class FakePatroni:
 
 
 def test_handoff_waits_for_the_candidate_to_catch_up(monkeypatch):
-    mod = load("_modules/pigsty_handoff.py", "mod_handoff_catchup")
+    mod = load_module("_modules/pigsty_handoff.py", "mod_handoff_catchup")
     fake = FakePatroni(leader_status(1000), {"pg-test-2": [
         {"timeline": 9, "xlog": {"received_location": 900}},
         {"timeline": 9, "xlog": {"received_location": 980}},
@@ -101,7 +91,7 @@ def test_handoff_waits_for_the_candidate_to_catch_up(monkeypatch):
 
 
 def test_handoff_without_candidate_takes_a_member_that_caught_up(monkeypatch):
-    mod = load("_modules/pigsty_handoff.py", "mod_handoff_catchup2")
+    mod = load_module("_modules/pigsty_handoff.py", "mod_handoff_catchup2")
     fake = FakePatroni(leader_status(1000), {
         "pg-test-2": [{"timeline": 9, "xlog": {"received_location": None, "replayed_location": 1000}}],
         "pg-test-3": [{"timeline": 9, "xlog": {"received_location": 1000}}]})
@@ -110,7 +100,7 @@ def test_handoff_without_candidate_takes_a_member_that_caught_up(monkeypatch):
 
 
 def test_handoff_gives_up_in_time_and_says_what_was_missing(monkeypatch):
-    mod = load("_modules/pigsty_handoff.py", "mod_handoff_catchup3")
+    mod = load_module("_modules/pigsty_handoff.py", "mod_handoff_catchup3")
     fake = FakePatroni(leader_status(1000), {
         "pg-test-2": [{"timeline": 9, "xlog": {"received_location": 400}}],
         "pg-test-3": patroni.PatroniError("connection refused")})
@@ -123,7 +113,7 @@ def test_handoff_gives_up_in_time_and_says_what_was_missing(monkeypatch):
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
-    mod = load("_runners/pigsty_ha.py", "runner_switchover_safety")
+    mod = load_module("_runners/pigsty_ha.py", "runner_switchover_safety")
     mod.__opts__ = {"cachedir": str(tmp_path), "pillar_roots": {}}
     mod.__context__ = {}
     members = [{"pg_instance": n, "ip": ip, "minion": "node-%s" % n[-1]} for n, ip in MEMBERS.items()]
@@ -181,7 +171,7 @@ def test_failover_with_a_leader_refuses_a_replica_that_does_not_stream(runner, m
                                          ("pause_timeout", -1), ("catchup_timeout", None)])
 def test_handoff_refuses_a_bad_timeout_before_anything(monkeypatch, field, value):
     import salt.exceptions
-    mod = load("_modules/pigsty_handoff.py", "mod_handoff_timeouts")
+    mod = load_module("_modules/pigsty_handoff.py", "mod_handoff_timeouts")
     mod.__salt__ = {}                                    # nothing may be called
     with pytest.raises(salt.exceptions.SaltInvocationError, match=field):
         mod.switchover("pg-test-1", MEMBERS, "pg-test-2", **{field: value})
