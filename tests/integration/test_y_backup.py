@@ -126,13 +126,15 @@ def test_restore_in_place_brings_dropped_rows_back(cluster):
     wait_for(lambda: len(streaming_replicas()) == 2, 600)
     assert sql("SELECT pg_is_in_recovery()", port=5434, host="10.10.10.11")[0][0] is True
     assert sql("SELECT count(*) FROM backup_pitr", port=5434, host="10.10.10.12")[0][0] == 1000
+    sql("DROP TABLE backup_pitr")
     # a new full backup after the restore (new timeline)
     data, code, out = run("pigsty_backup.backup", "cluster=pg-test", "type=full")
     assert code == 0 and data["result"] is True, out
 
 
 def test_archiving_continues_across_a_switchover(cluster):
-    sql("CREATE TABLE IF NOT EXISTS backup_switch (id int PRIMARY KEY, phase text)")
+    sql("DROP TABLE IF EXISTS backup_switch")          # a restore of an earlier run brought it back
+    sql("CREATE TABLE backup_switch (id int PRIMARY KEY, phase text)")
     sql("INSERT INTO backup_switch SELECT g, 'before' FROM generate_series(1, 100) g")
     data, code, _res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-2")
     assert code == 0, data
@@ -149,3 +151,4 @@ def test_archiving_continues_across_a_switchover(cluster):
     wait_for(lambda: sql("SELECT count(*) FROM backup_switch WHERE phase = 'after'")[0][0] == 100,
              180)
     wait_for(lambda: len(streaming_replicas()) == 2, 600)      # 5436: the live primary
+    sql("DROP TABLE backup_switch")
