@@ -2,7 +2,6 @@
 or hands off; one planned operation of a cluster at a time; a stale pause is resumed only when
 its owner is gone; reconcile_all reports one cluster's failure and goes on; a switchover
 starts from a clean HAProxy state."""
-import os
 import threading
 
 import pytest
