@@ -64,11 +64,14 @@ def test_etcd_speaks_tls_with_the_node_certificate(sandbox):
 
 def test_the_etcd_peer_port_wants_a_client_certificate(sandbox):
     # a request, not a bare handshake: with TLS 1.3 the server's "certificate required" alert
-    # arrives after the client's side of the handshake, so only reading an answer shows it
+    # arrives after the client's side of the handshake. How curl reports the refusal varies
+    # ("alert certificate required", or errno 107 when etcd has already closed the
+    # connection): what matters is that the port accepts the connection (not curl's 7,
+    # "could not connect", nor 28, a timeout) and gives no HTTP answer without a certificate.
     res = sh("node-2", "curl -sS -o /dev/null -w '%%{http_code}' -m 10 --cacert %s/ca.crt "
                        "https://%s:2380/members" % (PKI, META), check=False)
-    assert res.returncode != 0 and res.stdout.strip() in ("", "000"), (res.returncode, res.stdout, res.stderr)
-    assert "certificate required" in res.stderr or "alert" in res.stderr.lower(), res.stderr
+    assert res.returncode not in (0, 6, 7, 28) and res.stdout.strip() in ("", "000"), (
+        res.returncode, res.stdout, res.stderr)
 
 
 def test_anonymous_etcd_requests_are_refused(sandbox, ca_file):
