@@ -54,6 +54,7 @@ __virtualname__ = "pigsty_handoff"
 
 POLL = 0.02          # seconds between checks for the new primary
 REST_TIMEOUT = 0.5   # each check
+CHECKPOINT_WAIT = 1.0   # seconds to see a candidate with the shutdown checkpoint (then Patroni releases)
 
 
 def __virtual__():
@@ -164,16 +165,25 @@ def _release_early(conf, leader, members, candidate, port, stop, marks, access=N
         return "left to Patroni (no clean shutdown seen)"
     marks["shut down"] = time.monotonic()
     timeline = int(data.get("Latest checkpoint's TimeLineID", "0") or 0)
+    # The candidate receives the shutdown checkpoint just after it is written: asked once, at
+    # the moment the shutdown is seen, it often has not yet (more so over HTTPS), and the key
+    # was left to Patroni's once-a-second release. Ask again for a short bound.
+    names = [candidate] if candidate else sorted(set(members) - {leader})
+    deadline = time.monotonic() + CHECKPOINT_WAIT
     ready = []
-    for name in ([candidate] if candidate else sorted(set(members) - {leader})):
-        try:
-            st = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT,
-                                         access=access)
-        except pigsty_patroni.PatroniError:
-            continue
-        pos = pigsty_patroni.wal_position(st)
-        if pos is not None and pos >= checkpoint and st.get("timeline") == timeline:
-            ready.append(name)
+    while True:
+        for name in names:
+            try:
+                st = pigsty_patroni.get_json(members[name], port, "/patroni", timeout=REST_TIMEOUT,
+                                             access=access)
+            except pigsty_patroni.PatroniError:
+                continue
+            pos = pigsty_patroni.wal_position(st)
+            if pos is not None and pos >= checkpoint and st.get("timeline") == timeline:
+                ready.append(name)
+        if ready or stop.is_set() or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL)
     if not ready:
         return "left to Patroni (no candidate has the shutdown checkpoint yet)"
     key = pigsty_pgsql.leader_key(conf)
