@@ -44,10 +44,13 @@ site-infra:
       - salt: site-nodes
 {%- endif %}
 
+{#- in batches: each node's certificate request holds a master worker while the CA server
+    signs (master.d/pigsty.conf: worker_threads) #}
 site-nodes:
   salt.state:
     - tgt: '*'
     - sls: [node]
+    - batch: 4
     - require:
       - salt: site-validate
 {%- for name in (v.clusters if v is mapping and v.get('clusters') else {}) %}
