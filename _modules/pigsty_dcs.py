@@ -26,10 +26,16 @@ def __virtual__():
     return __virtualname__
 
 
+def _client(endpoint, **kwargs):
+    """An etcd client with this node's certificate (etcd asks every client for one)."""
+    pki = pigsty_pki.paths()
+    return pigsty_etcd.Client(endpoint, cafile=pki["ca_crt"], certfile=pki["node_crt"],
+                              keyfile=pki["node_key"], **kwargs)
+
+
 def _etcd(endpoint, timeout):
     try:
-        return pigsty_etcd.Client("https://" + endpoint, cafile=pigsty_pki.paths()["ca_crt"],
-                                  timeout=timeout).health()
+        return _client("https://" + endpoint, timeout=timeout).health()
     except (pigsty_etcd.EtcdError, OSError, ValueError):
         return False
 
@@ -86,8 +92,7 @@ def forget(cluster, timeout=5):
     nodes = inv.get("nodes") or {}
     for name in pigsty_inventory.meta_nodes(inv):
         endpoint = "https://%s:%d" % (nodes[name]["ip"], gvars["etcd_port"])
-        client = pigsty_etcd.Client(endpoint, cafile=pigsty_pki.paths()["ca_crt"], username=username,
-                                    password=password, timeout=timeout)
+        client = _client(endpoint, username=username, password=password, timeout=timeout)
         try:
             status, _ = client.delete(key, recursive=True)
         except pigsty_etcd.EtcdError:

@@ -187,10 +187,10 @@ def _release_early(conf, leader, members, candidate, port, stop, marks, access=N
     if not ready:
         return "left to Patroni (no candidate has the shutdown checkpoint yet)"
     key = pigsty_pgsql.leader_key(conf)
-    client = pigsty_pgsql.dcs_client(conf)      # Patroni's own: https, CA, the cluster's etcd user
+    client = pigsty_pgsql.dcs_client(conf)      # Patroni's own: https, CA, the node certificate
     for endpoint in pigsty_pgsql.dcs_endpoints(conf):
-        etcd = pigsty_etcd.Client("https://" + endpoint, cafile=client["cacert"], username=client.get("username"),
-                                  password=client.get("password"), timeout=REST_TIMEOUT)
+        etcd = pigsty_etcd.Client("https://" + endpoint, cafile=client["cacert"], certfile=client["cert"],
+                                  keyfile=client["key"], timeout=REST_TIMEOUT)
         try:
             status, _ = etcd.delete(key, prev_value=leader)
         except pigsty_etcd.EtcdError:

@@ -6,8 +6,11 @@
         - ca_file: /etc/pki/pigsty/ca.crt
 
 One v2 role and user per cluster of the inventory, allowed to read and write its own
-Patroni prefix only (``<pg_namespace>/<cluster>``); a root user; the guest role closed; then
-v2 and v3 authentication enabled -- users and roles first, enabling only when it is off.
+Patroni prefix only (``<pg_namespace>/<cluster>``); one user per member node (named like the
+node's certificate CN, its minion id) holding its cluster's role, which Patroni, vip-manager
+and the hand-off log in as with the node certificate (no password: see _utils/pigsty_etcd.py
+on bcrypt); a root user; the guest role closed; then v2 and v3 authentication enabled --
+users and roles first, enabling only when it is off.
 The passwords come from the meta node's pillar (pigsty:dcs, see pigsty_inventory.dcs_secrets),
 never from the SLS, so they appear in no state argument, log line or return.
 """
@@ -15,6 +18,7 @@ never from the SLS, so they appear in no state argument, log line or return.
 # _utils, Salt's loader has this directory on sys.path and the import would find the module.
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_inventory
+    import pigsty_model
     import pigsty_etcd
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -38,26 +42,33 @@ def _inputs():
         raise ValueError("; ".join(problems))
     secrets = pigsty_inventory.dcs_secrets(__pillar__)
     namespaces = {name: pigsty_inventory.cluster_vars(inv, name)["pg_namespace"] for name in secrets["users"]}
-    return secrets["root_password"], secrets["users"], namespaces
+    idx = pigsty_model.index(inv)
+    members = {name: sorted(m["minion"] for m in idx.cluster(name).members if m["minion"])
+               for name in secrets["users"]}
+    conflicts = pigsty_etcd.node_user_conflicts(secrets["users"], members)
+    if conflicts:
+        raise ValueError("; ".join(conflicts))
+    return secrets["root_password"], secrets["users"], namespaces, members
 
 
-def auth(name, ca_file, timeout=5):
-    """Make etcd at ``name`` (an https:// client URL) hold a user per cluster and require
-    authentication."""
+def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
+    """Make etcd at ``name`` (an https:// client URL) hold a user per cluster and per member
+    node and require authentication. ``cert_file``/``key_file``: this node's client
+    certificate (etcd asks every client for one)."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     gvars = pigsty_inventory.global_vars(pigsty_inventory.inventory(__pillar__))
     if not pigsty_inventory.etcd_auth_on(gvars):
         ret["comment"] = "etcd_auth is off: etcd's authentication is left as it is"
         return ret
     try:
-        root, users, namespaces = _inputs()
+        root, users, namespaces, members = _inputs()
     except ValueError as exc:
         ret.update(result=False, comment="refused before any change: %s" % exc)
         return ret
-    client = pigsty_etcd.Client(name, cafile=ca_file, timeout=timeout)
+    client = pigsty_etcd.Client(name, cafile=ca_file, certfile=cert_file, keyfile=key_file, timeout=timeout)
     try:
         if __opts__["test"]:
-            steps = pigsty_etcd.plan(client, root, users, namespaces)
+            steps = pigsty_etcd.plan(client, root, users, namespaces, members)
             if steps:
                 ret.update(result=None, changes={"would": steps},
                            comment="etcd at %s would get: %s" % (name, ", ".join(steps)))
@@ -65,7 +76,7 @@ def auth(name, ca_file, timeout=5):
                 ret["comment"] = "etcd at %s: users of %d cluster(s) in place, authentication on" % (
                     name, len(users))
             return ret
-        steps = pigsty_etcd.apply(client, root, users, namespaces)
+        steps = pigsty_etcd.apply(client, root, users, namespaces, members)
     except pigsty_etcd.EtcdError as exc:
         ret.update(result=False, comment=str(exc))
         return ret

@@ -24,10 +24,13 @@ def __virtual__():
     return __virtualname__   # standard library only
 
 
-def _probe(url, status, match, request_timeout, ca_file=None):
-    """(ok, what was seen) for one GET of ``url`` (an https URL verified against ``ca_file``)."""
+def _probe(url, status, match, request_timeout, ca_file=None, cert_file=None, key_file=None):
+    """(ok, what was seen) for one GET of ``url`` (an https URL verified against ``ca_file``,
+    with the client certificate ``cert_file``/``key_file`` when given)."""
     try:
-        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        context = ssl.create_default_context(cafile=ca_file) if (ca_file or cert_file) else None
+        if cert_file:
+            context.load_cert_chain(cert_file, key_file)
         with urllib.request.urlopen(url, timeout=request_timeout, context=context) as resp:   # nosec: operator's URL
             code, body = resp.status, resp.read(1 << 20).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
@@ -41,11 +44,13 @@ def _probe(url, status, match, request_timeout, ca_file=None):
     return True, "HTTP %s" % code
 
 
-def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2, ca_file=None):
+def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2, ca_file=None,
+         cert_file=None, key_file=None):
     """Wait until GET ``name`` answers ``status`` (and its body matches the regular
     expression ``match``, when given), asking every ``interval`` seconds for at most
     ``timeout`` seconds. ``ca_file``: the CA an https server's certificate must chain to
-    (default: the system's)."""
+    (default: the system's); ``cert_file``/``key_file``: a client certificate for a server
+    that asks for one (etcd)."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     for field, value in (("timeout", timeout), ("interval", interval), ("request_timeout", request_timeout)):
         try:
@@ -58,7 +63,7 @@ def http(name, status=200, match=None, timeout=60, interval=1, request_timeout=2
     deadline = time.monotonic() + float(timeout)
     started = time.monotonic()
     while True:
-        ok, seen = _probe(name, status, match, float(request_timeout), ca_file)
+        ok, seen = _probe(name, status, match, float(request_timeout), ca_file, cert_file, key_file)
         if ok:
             ret["comment"] = "%s is ready (%s)" % (name, seen)
             if not __opts__["test"] and time.monotonic() - started > 0.5:

@@ -158,8 +158,11 @@ def prometheus_config(inv):
             {"job_name": "infra", "metrics_path": "/metrics",
              "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
                                   "refresh_interval": "10s"}],
-             # for the https targets (etcd): verified against the Pigsty CA
-             "tls_config": {"ca_file": pigsty_pki.paths()["ca_crt"]}},
+             # for the https targets (etcd): verified against the Pigsty CA, with the meta
+             # node's certificate (etcd asks every client for one; salt/infra/prometheus.sls
+             # puts prometheus in the key's group)
+             "tls_config": {"ca_file": pigsty_pki.paths()["ca_crt"], "cert_file": pigsty_pki.paths()["node_crt"],
+                            "key_file": pigsty_pki.paths()["node_key"]}},
         ],
     }
 

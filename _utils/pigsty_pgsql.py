@@ -224,13 +224,15 @@ def dcs_endpoints(conf):
 def dcs_client(conf):
     """Patroni's DCS section: `etcd:` (the v2 API, which vip-manager 1.0.2 reads) or
     `consul:` (Patroni's Consul client, python3-consul). etcd: over https, verified against
-    the Pigsty CA, as the cluster's own etcd user when etcd_auth is on."""
+    the Pigsty CA, with the node certificate. etcd takes a request without a password as the
+    user named like the certificate's CN: this node's user, which holds its cluster's role
+    when etcd_auth is on (_utils/pigsty_etcd.py: no password, because etcd's v2 API checks a
+    password with bcrypt on every request)."""
     if conf["dcs_type"] == "consul":
         return {"host": dcs_endpoints(conf)[0], "scheme": "http", "register_service": False}
-    client = {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": pigsty_pki.paths()["ca_crt"]}
-    if conf.get("etcd_auth"):
-        client.update(username=conf["pg_cluster"], password=conf["pg_etcd_password"])
-    return client
+    pki = pigsty_pki.paths()
+    return {"hosts": dcs_endpoints(conf), "protocol": "https", "cacert": pki["ca_crt"],
+            "cert": pki["node_crt"], "key": pki["node_key"]}
 
 
 def cluster_key(conf):
@@ -258,11 +260,12 @@ def vip_manager_config(conf):
         "interval": conf["vip_manager_interval_ms"],
     }
     if conf["dcs_type"] == "etcd":
-        # vip-manager 1.0.2 (its etcd v2 client): https with the CA, the cluster's etcd user
+        # vip-manager 1.0.2 (its etcd v2 client): https with the CA and the node certificate
+        # (as this node's etcd user, like Patroni: dcs_client)
+        pki = pigsty_pki.paths()
         out["dcs-endpoints"] = ",".join("https://%s" % e for e in dcs_endpoints(conf))
-        out["etcd-ca-file"] = pigsty_pki.paths()["ca_crt"]
-        if conf.get("etcd_auth"):
-            out.update({"etcd-user": conf["pg_cluster"], "etcd-password": conf["pg_etcd_password"]})
+        out.update({"etcd-ca-file": pki["ca_crt"], "etcd-cert-file": pki["node_crt"],
+                    "etcd-key-file": pki["node_key"]})
     return out
 
 

@@ -3,8 +3,9 @@
 # before the package is installed, so Debian's postinst starts etcd with it. The v2 API is
 # enabled because Debian's vip-manager 1.0.2 reads the leader key through it.
 # etcd speaks TLS only, with the node certificate of node.pki (the contract in
-# docs/security.md): clients over https (password authentication, no client certificate),
-# peers over https with a client certificate signed by the Pigsty CA.
+# docs/security.md): clients and peers over https with a client certificate signed by the
+# Pigsty CA. A client without an Authorization header is the v2 user named like its
+# certificate's CN (the database nodes' users: pigsty_etcd.auth); root logs in with its password.
 {%- if dcs.type == 'consul' %}
 # dcs_type consul: Patroni and vip-manager use the Consul the user runs (consul_hosts);
 # nothing is installed here (Debian 12 has no Consul package). Only its health is checked.
@@ -37,10 +38,12 @@ etcd-config:
         ETCD_ENABLE_V2="true"
         ETCD_AUTO_COMPACTION_RETENTION="1"
         ETCD_QUOTA_BACKEND_BYTES="4294967296"
-        # clients: TLS and passwords. No ETCD_TRUSTED_CA_FILE: etcd 3.4 then asks every
-        # client for a certificate, which vip-manager and Patroni's users do not present.
+        # clients: mutual TLS; the certificate's CN names the v2 user of a request that
+        # carries no password (no bcrypt per request, as a password costs in the v2 API)
         ETCD_CERT_FILE="{{ dcs.cert }}"
         ETCD_KEY_FILE="{{ dcs.key }}"
+        ETCD_TRUSTED_CA_FILE="{{ dcs.ca }}"
+        ETCD_CLIENT_CERT_AUTH="true"
         # peers: mutual TLS with certificates of the Pigsty CA
         ETCD_PEER_CERT_FILE="{{ dcs.cert }}"
         ETCD_PEER_KEY_FILE="{{ dcs.key }}"
@@ -87,6 +90,8 @@ etcd-healthy:
   pigsty_wait.http:
     - name: https://{{ me.ip }}:{{ dcs.client_port }}/health
     - ca_file: {{ dcs.ca }}
+    - cert_file: {{ dcs.cert }}
+    - key_file: {{ dcs.key }}
     - match: '"health":"true"'
     - timeout: 60
     - require:
@@ -100,6 +105,8 @@ etcd-auth:
   pigsty_etcd.auth:
     - name: https://127.0.0.1:{{ dcs.client_port }}
     - ca_file: {{ dcs.ca }}
+    - cert_file: {{ dcs.cert }}
+    - key_file: {{ dcs.key }}
     - require:
       - pigsty_wait: etcd-healthy
 {%- endif %}

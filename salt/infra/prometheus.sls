@@ -84,12 +84,24 @@ prometheus-console-libraries:
     - require:
       - pkg: prometheus-package
 
+# Prometheus scrapes etcd with this node's certificate (etcd asks every client for one):
+# it reads the node key, 0640 root:ssl-cert (salt/node/pki.sls)
+prometheus-reads-node-key:
+  group.present:
+    - name: ssl-cert
+    - system: True
+    - addusers:
+      - prometheus
+    - require:
+      - pkg: prometheus-package
+
 prometheus-service:
   service.running:
     - name: prometheus
     - enable: True
     - watch:
       - file: prometheus-args
+      - group: prometheus-reads-node-key
 
 prometheus-ready:
   pigsty_wait.http:

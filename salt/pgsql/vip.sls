@@ -2,7 +2,8 @@
 # L2 VIP that follows the primary, without the Salt master: vip-manager watches Patroni's
 # leader key in etcd and holds the VIP only on the node whose instance is the leader.
 # Debian's vip-manager 1.0.2 reads the etcd v2 API (Patroni runs on `etcd:`, etcd has v2 on),
-# over https with the Pigsty CA, as the cluster's etcd user (etcd-user / etcd-password).
+# over https with the Pigsty CA and the node certificate: etcd takes it as this node's etcd
+# user, which holds the cluster's role (no password: _utils/pigsty_etcd.py).
 include:
   - pgsql.install
 {%- if pg.pg_vip_enabled %}
@@ -10,7 +11,7 @@ include:
 vip-manager-config:
   file.managed:
     - name: /etc/vip-manager.yml
-    # it holds the cluster's etcd password: root only, and no diff in the state's output
+    # root only, and no diff in the state's output (it held the cluster's etcd password once)
     - mode: '0600'
     - user: root
     - group: root

@@ -5,8 +5,11 @@ salt/dcs/init.sls writes to /etc/default/etcd -- client and peer TLS with the no
 certificate that salt/node/pki.sls makes (applied for real with salt-call --local:
 tests/support/pki_local.py), peers with client certificates. The state that sets up authentication
 (_states/pigsty_etcd.py) runs against it with the meta node's pillar. Then: a cluster's user
-reads and writes its own prefix and nothing else, anonymous requests are refused on the v2
-and the v3 API, Patroni's etcd settings (pigsty_pgsql.dcs_client) log in, and the removal's
+reads and writes its own prefix and nothing else; a node's certificate (CN = minion id, made
+here with the same CA) logs in as that node's user, which reaches its cluster's prefix only;
+a client without a certificate, with one of another CA, or with a CN that is no user gets
+nothing, on the v2 and the v3 API; Patroni's own etcd client with the settings of
+pigsty_pgsql.dcs_client runs a cluster with the certificate; and the removal's
 pigsty_dcs.forget deletes a cluster's keys as root."""
 import copy
 import os
@@ -21,10 +24,11 @@ import pytest
 import pigsty_etcd
 import pigsty_inventory
 import pigsty_pgsql
+import pigsty_pki
 from loader import load_module
 from local_http import free_port
 from pillar_fixture import meta_pillar
-from pki_local import make_node_pki
+from pki_local import client_cert, make_node_pki, stranger_ca
 from render import render_dcs_sls, state_arg
 
 ROOT = os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root")
@@ -61,7 +65,14 @@ def etcd():
     proc = subprocess.Popen([ETCD], env=dict(env, PATH="/usr/bin:/bin"), stdout=log, stderr=subprocess.STDOUT,
                             cwd=base)
     url = "https://%s:%d" % (ME, client_port)
-    client = pigsty_etcd.Client(url, cafile=pki["ca.crt"])
+    # the meta node's own client: its node certificate (etcd asks every client for one)
+    client = pigsty_etcd.Client(url, cafile=pki["ca.crt"], certfile=pki["node.crt"], keyfile=pki["node.key"])
+    certs = os.path.join(base, "certs")
+    for cn in ("node-1", "node-9"):               # pg-test's member; a node of no cluster
+        pki[cn] = client_cert(paths, cn, certs)
+    stranger = stranger_ca(os.path.join(base, "stranger"))
+    pki["stranger"] = client_cert(paths, "node-1", os.path.join(base, "stranger"), ca_key=stranger[1],
+                                  ca_crt=stranger[0])
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
@@ -94,7 +105,13 @@ def state_module(pillar, test=False):
 def auth_state(etcd, pillar, test=False):
     mod = state_module(pillar, test)
     return mod.auth(name=state_arg(etcd["states"], "etcd-auth", "name").replace("127.0.0.1", ME),
-                    ca_file=etcd["ca"])
+                    ca_file=etcd["ca"], cert_file=etcd["pki"]["node.crt"], key_file=etcd["pki"]["node.key"])
+
+
+def as_node(etcd, cn):
+    """A client with node ``cn``'s certificate and no password."""
+    crt, key = etcd["pki"][cn]
+    return pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], certfile=crt, keyfile=key)
 
 
 def test_the_rendered_config_is_tls_only(etcd):
@@ -103,12 +120,18 @@ def test_the_rendered_config_is_tls_only(etcd):
                 "ETCD_INITIAL_ADVERTISE_PEER_URLS"):
         assert all(u.startswith("https://") for u in env[key].split(",")), key
     assert env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true" and env["ETCD_PEER_CERT_ALLOWED_CN"] == "meta"
-    # no client CA: etcd 3.4 would then demand a client certificate of every client
-    assert "ETCD_TRUSTED_CA_FILE" not in env and "ETCD_CLIENT_CERT_AUTH" not in env
+    # clients: a certificate of the Pigsty CA, its CN names the user of a password-less request
+    assert env["ETCD_CLIENT_CERT_AUTH"] == "true" and env["ETCD_TRUSTED_CA_FILE"] == etcd["ca"]
     # plain HTTP on the client port gets no answer from etcd
     plain = pigsty_etcd.Client("http://%s:%d" % (ME, etcd["port"]), timeout=2)
     with pytest.raises(pigsty_etcd.EtcdError):
         plain.get("/service")
+    # nor does a TLS client without a certificate, or with one of another CA
+    with pytest.raises(pigsty_etcd.EtcdError):
+        pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], timeout=2).health()
+    crt, key = etcd["pki"]["stranger"]
+    with pytest.raises(pigsty_etcd.EtcdError):
+        pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], certfile=crt, keyfile=key, timeout=2).health()
 
 
 def test_auth_state_test_mode_then_apply_then_nothing_to_do(etcd):
@@ -118,8 +141,9 @@ def test_auth_state_test_mode_then_apply_then_nothing_to_do(etcd):
     assert etcd["client"].v2_auth_enabled() is False            # test mode changed nothing
     ret = auth_state(etcd, pillar)
     assert ret["result"] is True, ret
-    assert ret["changes"]["done"][:5] == ["v2 user root", "v2 role pg-meta", "v2 user pg-meta",
-                                          "v2 role pg-test", "v2 user pg-test"]
+    assert ret["changes"]["done"][:8] == ["v2 user root", "v2 role pg-meta", "v2 user pg-meta",
+                                          "v2 role pg-test", "v2 user pg-test", "v2 node user meta",
+                                          "v2 node user node-1", "v2 node user node-2"]
     assert {"v2 auth enabled", "v3 root and auth enabled", "v2 guest closed"} <= set(ret["changes"]["done"])
     assert etcd["client"].v2_auth_enabled() is True
     again = auth_state(etcd, pillar)
@@ -152,33 +176,53 @@ def test_a_cluster_user_reaches_its_own_prefix_only(etcd):
     assert test_user.request("DELETE", "/v2/members/1")[0] in (401, 403)
 
 
+def test_a_node_certificate_reaches_its_cluster_s_prefix_only(etcd):
+    auth_state(etcd, meta_pillar())
+    node1 = as_node(etcd, "node-1")                 # a member of pg-test
+    assert node1.put("/service/pg-test/leader", "pg-test-1")[0] in (200, 201)
+    status, answer = node1.get("/service/pg-test/", recursive=True)
+    assert status == 200 and answer["node"]["nodes"]
+    assert node1.delete("/service/pg-test/leader", prev_value="pg-test-1")[0] == 200
+    for status in (node1.get("/service/pg-meta/leader")[0], node1.put("/service/pg-meta/leader", "x")[0],
+                   node1.delete("/service/pg-meta", recursive=True)[0], node1.put("/other", "x")[0]):
+        assert status == 401
+    assert node1.request("PUT", "/v2/auth/users/node-1", body={"user": "node-1", "grant": ["root"]})[0] in (401, 403)
+    # a CA-signed certificate whose CN is no user (node-9: in no cluster) gets nothing
+    stranger = as_node(etcd, "node-9")
+    assert stranger.get("/service/pg-test/leader")[0] == 401
+    assert stranger.put("/service/pg-test/leader", "evil")[0] == 401
+
+
 def test_anonymous_and_wrong_passwords_are_refused(etcd):
     auth_state(etcd, meta_pillar())
-    anon = etcd["client"].as_user(None, None)
+    anon = etcd["client"].as_user(None, None)      # the meta node's certificate: user meta (pg-meta)
     assert anon.get("/service/pg-test/leader")[0] == 401
     assert anon.put("/service/pg-test/leader", "evil")[0] == 401
     assert anon.delete("/service/pg-test", recursive=True)[0] == 401
     assert etcd["client"].as_user("pg-test", "Sandbox.Etcd.meta").get("/service/pg-test/leader")[0] == 401
-    # the v3 API is locked too: no user, no key
-    status, answer = anon.v3_call("/kv/put", {"key": "L3NlcnZpY2UveA==", "value": "eA=="})
-    assert status != 200 and "user name is empty" in str(answer)
-    # listing members is open in etcd 3.4 (as /v2/members); changing them is root's
-    status, answer = anon.v3_call("/cluster/member/remove", {"ID": "1"})
-    assert status != 200 and "user name is empty" in str(answer), answer
-    status, answer = anon.v3_call("/auth/disable", {})
-    assert status != 200 and etcd["client"].v2_auth_enabled() is True
+    # the v3 API is locked too. With v3 authentication on, etcd 3.4's HTTP gateway refuses
+    # any client certificate (it would drop the CN), so nothing passes it: no key, no member
+    # change, no disabling
+    for path, body in (("/kv/put", {"key": "L3NlcnZpY2UveA==", "value": "eA=="}),
+                       ("/cluster/member/remove", {"ID": "1"}), ("/auth/disable", {})):
+        status, answer = anon.v3_call(path, body)
+        assert status != 200 and pigsty_etcd.GATEWAY_REFUSES_CN in str(answer), (path, status, answer)
+    assert etcd["client"].v2_auth_enabled() is True
+    assert etcd["client"].v3_token("root", "Sandbox.Etcd.Root") == (True, None)
 
 
 def test_patroni_settings_log_in(etcd):
     auth_state(etcd, meta_pillar())
     conf = pigsty_inventory.instance_config(meta_pillar(), "meta")       # pg-meta's member
     section = pigsty_pgsql.dcs_client(conf)
-    assert section["protocol"] == "https" and section["username"] == "pg-meta"
-    patroni = pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], username=section["username"],
-                                 password=section["password"])
+    assert section["protocol"] == "https" and "username" not in section and "password" not in section
+    assert (section["cert"], section["key"]) == (pigsty_pki.paths()["node_crt"], pigsty_pki.paths()["node_key"])
+    # the node certificate of this test's meta node stands for /etc/pki/pigsty/node.crt
+    patroni = pigsty_etcd.Client(etcd["url"], cafile=etcd["ca"], certfile=etcd["pki"]["node.crt"],
+                                 keyfile=etcd["pki"]["node.key"])
     key = pigsty_pgsql.leader_key(conf)
     assert patroni.put(key, "pg-meta-1")[0] in (200, 201)
-    # the hand-off's early release: compare-and-delete, as the cluster's user
+    # the hand-off's early release: compare-and-delete, as the node's user
     assert patroni.delete(key, prev_value="pg-meta-2")[0] == 412
     assert patroni.delete(key, prev_value="pg-meta-1")[0] == 200
 
@@ -217,7 +261,8 @@ def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
     pillar["pigsty"]["nodes"]["meta"]["ip"] = ME
     pillar["pigsty"]["vars"]["etcd_port"] = etcd["port"]
     mod = load_module("_modules/pigsty_dcs.py", pillar=pillar)
-    mod.pigsty_pki = type("P", (), {"paths": staticmethod(lambda: {"ca_crt": etcd["ca"]})})
+    paths = {"ca_crt": etcd["ca"], "node_crt": etcd["pki"]["node.crt"], "node_key": etcd["pki"]["node.key"]}
+    mod.pigsty_pki = type("P", (), {"paths": staticmethod(lambda: paths)})
     assert mod.health() == {"%s:%d" % (ME, etcd["port"]): True}
     assert mod.forget("pg-test") == "deleted /service/pg-test"
     assert mod.forget("pg-test") == "/service/pg-test: no such keys"
@@ -225,9 +270,9 @@ def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
     assert root.get("/service/pg-test")[0] == 404 and root.get("/service/pg-meta/leader")[0] in (200, 404)
 
 
-def _patroni_etcd(etcd, scope, username, password):
+def _patroni_etcd(etcd, scope, cert):
     """Patroni 3.0.2's own etcd (v2) client, from the unpacked Debian packages, with the
-    settings of pigsty_pgsql.dcs_client (the test's CA and endpoint)."""
+    settings of pigsty_pgsql.dcs_client (the test's CA, endpoint and node certificate)."""
     import sys
     dist = os.path.join(ROOT, "usr", "lib", "python3", "dist-packages")
     if not os.path.isdir(os.path.join(dist, "etcd")):
@@ -237,14 +282,13 @@ def _patroni_etcd(etcd, scope, username, password):
     from patroni.dcs.etcd import Etcd      # pylint: disable=import-outside-toplevel
     return Etcd({"scope": scope, "name": scope + "-1", "namespace": "/service", "ttl": 30,
                  "retry_timeout": 5, "loop_wait": 5, "hosts": ["%s:%d" % (ME, etcd["port"])],
-                 "protocol": "https", "cacert": etcd["ca"], "username": username, "password": password})
+                 "protocol": "https", "cacert": etcd["ca"], "cert": cert[0], "key": cert[1]})
 
 
-def test_patroni_s_own_client_runs_a_cluster_as_its_user_only(etcd):
+def test_patroni_s_own_client_runs_a_cluster_with_the_node_certificate_only(etcd):
     auth_state(etcd, meta_pillar())
-    conf = pigsty_inventory.instance_config(meta_pillar(), "meta")
-    section = pigsty_pgsql.dcs_client(conf)
-    dcs = _patroni_etcd(etcd, "pg-meta", section["username"], section["password"])
+    meta_cert = (etcd["pki"]["node.crt"], etcd["pki"]["node.key"])
+    dcs = _patroni_etcd(etcd, "pg-meta", meta_cert)
     assert dcs.get_cluster().leader is None or dcs.delete_cluster()
     assert dcs.initialize(create_new=True, sysid="7000000000000000001")
     assert dcs.touch_member({"conn_url": "postgres://x", "api_url": "https://x", "state": "running", "role": "master"})
@@ -252,8 +296,41 @@ def test_patroni_s_own_client_runs_a_cluster_as_its_user_only(etcd):
     cluster = dcs.get_cluster()
     assert cluster.leader.name == "pg-meta-1" and cluster.initialize == "7000000000000000001"
     assert dcs.delete_cluster() and dcs.get_cluster().leader is None
-    # pg-meta's user in pg-test's namespace: Patroni gets nothing and writes nothing
-    other = _patroni_etcd(etcd, "pg-test", section["username"], section["password"])
+    # pg-meta's node in pg-test's namespace: Patroni gets nothing and writes nothing
+    other = _patroni_etcd(etcd, "pg-test", meta_cert)
     with pytest.raises(Exception):
         other.get_cluster()
     assert not other.initialize(create_new=True, sysid="1")
+
+
+def test_node_users_follow_the_inventory(etcd):
+    """A node that leaves its cluster loses its user (its certificate opens nothing); one
+    that moves to another cluster gets that cluster's role instead; a second apply is quiet."""
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    etcd["client"].as_user("root", "Sandbox.Etcd.Root").put("/service/pg-test/leader", "pg-test-1")
+    hosts = pillar["pigsty"]["clusters"]["pg-test"]["hosts"]
+    moved = copy.deepcopy(pillar)
+    del moved["pigsty"]["clusters"]["pg-test"]["hosts"][next(ip for ip in hosts if ip.endswith(".11"))]
+    dry = auth_state(etcd, moved, test=True)
+    assert dry["result"] is None and dry["changes"] == {"would": ["v2 node user node-1 removed (no longer a member)"]}
+    assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 200      # test mode changed nothing
+    ret = auth_state(etcd, moved)
+    assert ret["changes"] == {"done": ["v2 node user node-1 removed (no longer a member)"]}, ret
+    assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 401
+    assert auth_state(etcd, moved)["changes"] == {}
+    back = auth_state(etcd, pillar)
+    assert back["changes"] == {"done": ["v2 node user node-1"]}
+    assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 200
+
+
+def test_a_node_named_like_another_cluster_is_refused_before_any_change(etcd):
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    renamed = copy.deepcopy(pillar)
+    nodes = renamed["pigsty"]["nodes"]
+    nodes["pg-meta"] = nodes.pop("node-1")          # a pg-test member named like cluster pg-meta
+    ret = auth_state(etcd, renamed)
+    assert ret["result"] is False and ret["comment"].startswith("refused before any change")
+    assert "node pg-meta (cluster pg-test): named like cluster pg-meta" in ret["comment"], ret
+    assert auth_state(etcd, pillar)["changes"] == {}

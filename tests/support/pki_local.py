@@ -44,3 +44,66 @@ def make_node_pki(root, node_ip):
         raise RuntimeError("node.pki failed:\n" + res.stdout[-4000:] + res.stderr[-4000:])
     json.loads(res.stdout)
     return pigsty_pki.paths(pki_dir)
+
+
+def client_cert(paths, cn, out_dir, ca_key=None, ca_crt=None):
+    """A client certificate with CN ``cn`` signed by the CA of ``paths`` (or by
+    ``ca_key``/``ca_crt``, e.g. a stranger's CA), written to ``out_dir``; returns
+    (cert path, key path). For tests of etcd's certificate logins."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    with open(ca_key or paths["ca_key"], "rb") as fh:
+        signer = serialization.load_pem_private_key(fh.read(), None)
+    with open(ca_crt or paths["ca_crt"], "rb") as fh:
+        issuer = x509.load_pem_x509_certificate(fh.read())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(issuer.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(signer, hashes.SHA256()))
+    os.makedirs(out_dir, exist_ok=True)
+    crt_path, key_path = os.path.join(out_dir, cn + ".crt"), os.path.join(out_dir, cn + ".key")
+    with open(crt_path, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    return crt_path, key_path
+
+
+def stranger_ca(out_dir):
+    """A self-signed CA that is not the Pigsty CA: (cert path, key path)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Stranger CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    os.makedirs(out_dir, exist_ok=True)
+    crt_path, key_path = os.path.join(out_dir, "stranger-ca.crt"), os.path.join(out_dir, "stranger-ca.key")
+    with open(crt_path, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return crt_path, key_path

@@ -21,12 +21,14 @@ def _module(monkeypatch, positions, deleted):
         return {"timeline": 4, "xlog": {"received_location": pos}}
     monkeypatch.setattr(mod.pigsty_patroni, "get_json", get_json)
     monkeypatch.setattr(mod.pigsty_pgsql, "leader_key", lambda conf: "/service/pg-test/leader")
-    monkeypatch.setattr(mod.pigsty_pgsql, "dcs_client", lambda conf: {"cacert": "ca.crt"})
+    monkeypatch.setattr(mod.pigsty_pgsql, "dcs_client", lambda conf: {"cacert": "ca.crt", "cert": "node.crt", "key": "node.key"})
     monkeypatch.setattr(mod.pigsty_pgsql, "dcs_endpoints", lambda conf: ["10.10.10.10:2379"])
 
     class Client:
         def __init__(self, url, **kwargs):
-            pass
+            # the node certificate, no password (etcd takes it as the node's user)
+            assert kwargs.get("certfile") == "node.crt" and kwargs.get("keyfile") == "node.key"
+            assert not kwargs.get("password")
 
         def delete(self, key, prev_value=None):
             deleted.append((key, prev_value))

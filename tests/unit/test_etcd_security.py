@@ -18,27 +18,32 @@ def conf_of(minion, pillar=None):
     return inv.instance_config(pillar or default_pillar(), minion)
 
 
-def test_patroni_reaches_etcd_over_https_as_its_cluster_user():
-    etcd = pgsql.patroni_config(conf_of("node-2"), 4096)["etcd"]
-    assert etcd == {"hosts": ["10.10.10.10:2379"], "protocol": "https", "cacert": CA,
-                    "username": "pg-test", "password": "Sandbox.Etcd.test"}
-    meta = pgsql.patroni_config(conf_of("meta"), 4096)["etcd"]
-    assert (meta["username"], meta["password"]) == ("pg-meta", "Sandbox.Etcd.meta")
+CERT = {"cert": "/etc/pki/pigsty/node.crt", "key": "/etc/pki/pigsty/node.key"}
 
 
-def test_vip_manager_reaches_etcd_over_https_as_its_cluster_user():
+def test_patroni_reaches_etcd_over_https_with_the_node_certificate_and_no_password():
+    """etcd takes a request without a password as the user named like the certificate's CN
+    (the node's user, holding its cluster's role): no bcrypt per request."""
+    for minion in ("node-2", "meta"):
+        etcd = pgsql.patroni_config(conf_of(minion), 4096)["etcd"]
+        assert etcd == dict(CERT, hosts=["10.10.10.10:2379"], protocol="https", cacert=CA)
+        assert "password" not in str(pgsql.patroni_config(conf_of(minion), 4096))
+
+
+def test_vip_manager_reaches_etcd_over_https_with_the_node_certificate():
     vip = pgsql.vip_manager_config(conf_of("node-1"))
     assert vip["dcs-endpoints"] == "https://10.10.10.10:2379"
-    assert (vip["etcd-user"], vip["etcd-password"], vip["etcd-ca-file"]) == ("pg-test", "Sandbox.Etcd.test", CA)
+    assert (vip["etcd-ca-file"], vip["etcd-cert-file"], vip["etcd-key-file"]) == (CA, CERT["cert"], CERT["key"])
+    assert "etcd-user" not in vip and "etcd-password" not in vip
 
 
-def test_without_etcd_auth_tls_stays_and_no_user_is_sent():
+def test_without_etcd_auth_tls_and_the_certificate_stay():
     pillar = default_pillar()
     pillar["pigsty"]["vars"]["etcd_auth"] = False
     del pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_etcd_password"]
     assert inv.validate(pillar) == []
     etcd = pgsql.patroni_config(conf_of("node-1", pillar), 4096)["etcd"]
-    assert etcd == {"hosts": ["10.10.10.10:2379"], "protocol": "https", "cacert": CA}
+    assert etcd == dict(CERT, hosts=["10.10.10.10:2379"], protocol="https", cacert=CA)
     vip = pgsql.vip_manager_config(conf_of("node-1", pillar))
     assert "etcd-user" not in vip and "etcd-password" not in vip and vip["etcd-ca-file"] == CA
 
@@ -87,13 +92,13 @@ def test_the_meta_node_needs_the_root_password_and_every_cluster_password():
     assert inv.validate_dcs_secrets(pillar) == []           # not our etcd: nothing needed
 
 
-def test_prometheus_scrapes_etcd_over_https_with_the_ca():
+def test_prometheus_scrapes_etcd_over_https_with_the_ca_and_the_meta_node_certificate():
     pillar = default_pillar()
     groups = {g["labels"]["job"]: g for g in mon.infra_targets(inv.inventory(pillar))}
     assert groups["etcd"]["labels"]["__scheme__"] == "https"
     assert "__scheme__" not in groups["prometheus"]["labels"]
     infra = [j for j in mon.prometheus_config(inv.inventory(pillar))["scrape_configs"] if j["job_name"] == "infra"]
-    assert infra[0]["tls_config"] == {"ca_file": CA}
+    assert infra[0]["tls_config"] == {"ca_file": CA, "cert_file": CERT["cert"], "key_file": CERT["key"]}
 
 
 def test_role_paths_cover_the_cluster_prefix_only():
