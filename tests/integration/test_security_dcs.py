@@ -1,7 +1,8 @@
-"""Security of the data plane in the sandbox (issue 12): etcd over TLS with one user per
-cluster (salt/dcs/init.sls, _states/pigsty_etcd.py), PostgreSQL and pgbouncer over SSL,
-and logins on the web pages. Run from the host and from node-2, a node of pg-test (another
-cluster than pg-meta)."""
+"""Security of the data plane in the sandbox (issue 12): etcd over mutual TLS, each node
+logging in with its certificate as its own user that holds its cluster's role, one password
+user per cluster (salt/dcs/init.sls, _states/pigsty_etcd.py), PostgreSQL and pgbouncer over
+SSL, and logins on the web pages. Run from the host and from node-2, a node of pg-test
+(another cluster than pg-meta)."""
 import json
 import os
 import shlex
@@ -33,28 +34,28 @@ def ca_file(sandbox, tmp_path_factory):
     return str(path)
 
 
-def etcd_as(ca_file, user=None, password=None):
-    return pigsty_etcd.Client(ETCD, cafile=ca_file, username=user, password=password)
-
-
-def curl_etcd(node, path, user=None, password=None, method="GET", data=None):
-    """HTTP status of an etcd request made ON ``node`` (the password goes through a curl
-    config file on stdin, not the command line)."""
+def curl_etcd(node, path, user=None, password=None, method="GET", data=None, cert=True):
+    """HTTP status of an etcd request made ON ``node``, with its node certificate unless
+    ``cert`` is false (the password goes through a curl config file on stdin, not the
+    command line). "000": no HTTP answer."""
     config = ""
     if user:
         config = 'user = "%s:%s"\n' % (user, password)
-    args = "-s -o /dev/null -w '%%{http_code}' --cacert %s/ca.crt -X %s -K -" % (PKI, method)
+    args = "-s -o /dev/null -w '%%{http_code}' -m 10 --cacert %s/ca.crt -X %s -K -" % (PKI, method)
+    if cert:
+        args += " --cert %s/node.crt --key %s/node.key" % (PKI, PKI)
     if data:
         args += " --data-urlencode %s" % shlex.quote(data)
     res = node_exec(node, "sh", "-c", "printf '%%s' %s | curl %s %s" % (
-        shlex.quote(config), args, shlex.quote(ETCD + path)), timeout=60)
+        shlex.quote(config), args, shlex.quote(ETCD + path)), timeout=60, check=False)
     return res.stdout.strip()
 
 
 # ------------------------------------------------------------------ etcd
 def test_etcd_speaks_tls_with_the_node_certificate(sandbox):
     out = sh("node-2", "echo | openssl s_client -connect %s:2379 -CAfile %s/ca.crt -verify_return_error "
-                       "-servername meta 2>&1" % (META, PKI), check=False).stdout
+                       "-cert %s/node.crt -key %s/node.key -servername meta 2>&1" % (META, PKI, PKI, PKI),
+             check=False).stdout
     assert "Verify return code: 0 (ok)" in out, out
     # plain HTTP gets no etcd answer
     code = sh("node-2", "curl -s -o /dev/null -w '%%{http_code}' -m 5 http://%s:2379/v2/keys/" % META,
@@ -74,43 +75,55 @@ def test_the_etcd_peer_port_wants_a_client_certificate(sandbox):
         res.returncode, res.stdout, res.stderr)
 
 
-def test_anonymous_etcd_requests_are_refused(sandbox, ca_file):
-    anon = etcd_as(ca_file)
-    assert anon.get("/service/pg-test/leader")[0] == 401
-    assert anon.put("/service/pg-meta/leader", "evil")[0] == 401
+def test_a_client_without_a_certificate_gets_no_answer(sandbox, ca_file):
+    # from the host (no certificate of the Pigsty CA) and from node-2 without its certificate
+    with pytest.raises(pigsty_etcd.EtcdError):
+        pigsty_etcd.Client(ETCD, cafile=ca_file, timeout=5).get("/service/pg-test/leader")
+    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader", cert=False) == "000"
+    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader", "pg-test",
+                     private("pg-test", "pg_etcd_password"), cert=False) == "000"
+
+
+def test_a_node_certificate_reaches_its_cluster_s_keys_and_not_another_s(sandbox):
+    # node-2 (pg-test) with its certificate and no password: etcd's user node-2
+    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader") == "200"
+    assert curl_etcd("node-2", "/v2/keys/service/pg-meta/leader") == "401"
     assert curl_etcd("node-2", "/v2/keys/service/pg-meta/leader", method="PUT", data="value=evil") == "401"
-    status, answer = anon.v3_call("/kv/put", {"key": "L3gK", "value": "eA=="})
-    assert status != 200, answer
+    assert curl_etcd("node-2", "/v2/keys/service/pg-meta?recursive=true&dir=true", method="DELETE") == "401"
+    assert curl_etcd("node-2", "/v2/auth/users/node-2", method="PUT",
+                     data='{"user": "node-2", "grant": ["root"]}') in ("400", "401", "403")
+    # and the meta node's certificate is pg-meta's member, not pg-test's
+    assert curl_etcd("meta", "/v2/keys/service/pg-meta/leader") == "200"
+    assert curl_etcd("meta", "/v2/keys/service/pg-test/leader", method="PUT", data="value=evil") == "401"
 
 
-def test_pg_test_etcd_user_reaches_its_keys_and_not_pg_meta_s(sandbox, ca_file):
+def test_pg_test_etcd_user_reaches_its_keys_and_not_pg_meta_s(sandbox):
     password = private("pg-test", "pg_etcd_password")
-    user = etcd_as(ca_file, "pg-test", password)
-    status, answer = user.get("/service/pg-test/leader")
-    assert status == 200 and answer["node"]["value"].startswith("pg-test-"), answer
-    assert user.get("/service/pg-meta/leader")[0] == 401
-    assert user.put("/service/pg-meta/leader", "pg-test-1")[0] == 401
-    assert user.delete("/service/pg-meta/", recursive=True)[0] == 401
-    # from node-2 too, with the credentials its own Patroni uses
+    # the cluster's password login (people and tools): over TLS with a certificate
+    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader", "pg-test", password) == "200"
+    assert curl_etcd("node-2", "/v2/keys/service/pg-meta/leader", "pg-test", password) == "401"
     assert curl_etcd("node-2", "/v2/keys/service/pg-meta/leader", "pg-test", password,
                      method="PUT", data="value=pg-test-1") == "401"
-    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader", "pg-test", password) == "200"
-    meta_leader = etcd_as(ca_file, "pg-meta", private("pg-meta", "pg_etcd_password")).get("/service/pg-meta/leader")
-    assert meta_leader[0] == 200 and meta_leader[1]["node"]["value"] == "pg-meta-1"
+    assert curl_etcd("node-2", "/v2/keys/service/pg-test/leader", "pg-test", "Not.The.Password") == "401"
+    assert curl_etcd("meta", "/v2/keys/service/pg-meta/leader", "pg-meta",
+                     private("pg-meta", "pg_etcd_password")) == "200"
 
 
-def test_patroni_and_vip_manager_use_their_cluster_user(sandbox):
+def test_patroni_and_vip_manager_log_in_with_the_node_certificate(sandbox):
     cfg = yaml.safe_load(sh("node-1", "cat /etc/patroni/config.yml").stdout)
     etcd = cfg["etcd"]
-    assert etcd["protocol"] == "https" and etcd["username"] == "pg-test" and etcd["cacert"] == "%s/ca.crt" % PKI
-    vip = sh("node-1", "stat -c '%a %U' /etc/vip-manager.yml; grep -c etcd-password /etc/vip-manager.yml").stdout.split()
-    assert vip == ["600", "root", "1"], vip
-    # the VIP follows the leader key it reads as pg-test: exactly one member holds it
+    assert etcd["protocol"] == "https" and etcd["cacert"] == "%s/ca.crt" % PKI
+    assert (etcd["cert"], etcd["key"]) == ("%s/node.crt" % PKI, "%s/node.key" % PKI)
+    assert "username" not in etcd and "password" not in etcd
+    vip = sh("node-1", "stat -c '%a %U' /etc/vip-manager.yml; grep -c 'etcd-password\\|etcd-user' "
+                       "/etc/vip-manager.yml; grep -c etcd-cert-file /etc/vip-manager.yml", check=False).stdout.split()
+    assert vip == ["600", "root", "0", "1"], vip
+    # the VIP follows the leader key it reads as node-1: exactly one member holds it
     holders = [n for n in ("node-1", "node-2", "node-3")
                if "10.10.10.3/24" in sh(n, "ip -o addr show").stdout]
     assert len(holders) == 1, holders
     out = sh("node-1", "journalctl -u vip-manager --since '-2min' --no-pager -q 2>&1 | tail -50", check=False).stdout
-    assert "Insufficient credentials" not in out and "x509" not in out, out
+    assert "Insufficient credentials" not in out and "x509" not in out and "certificate" not in out, out
 
 
 def test_dcs_state_second_apply_changes_nothing(sandbox):
