@@ -63,8 +63,13 @@ def rendered(mod, tmp_path):
     os.makedirs(os.path.join(root, "rules"), exist_ok=True)
     with open(os.path.join(root, "rules", "pigsty.yml"), "w") as fh:
         fh.write(mod.prometheus_rules())
+    # the node certificate's files (promtool checks that a client certificate exists)
+    os.makedirs(os.path.join(root, "pki"), exist_ok=True)
+    for name in ("ca.crt", "node.crt", "node.key"):
+        open(os.path.join(root, "pki", name), "w").close()
     with open(os.path.join(root, "prometheus.yml"), "w") as fh:
-        fh.write(mod.prometheus_config().replace("/etc/prometheus/", root))
+        fh.write(mod.prometheus_config().replace("/etc/prometheus/", root)
+                 .replace("/etc/pki/pigsty/", root + "pki/"))
     with open(os.path.join(root, "alertmanager.yml"), "w") as fh:
         fh.write(mod.alertmanager_config())
     return root
