@@ -307,13 +307,17 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
     A switchover starts clean: what an earlier hand-off left in HAProxy (a drained or held
     server whose member no longer forwards clients) is released first, and the result says
     so (``cleaned_before``); the new primary is made ready in every HAProxy before the old
-    one is drained.
+    one is drained. Every running member's HAProxy must confirm holding the old primary's
+    checks (asked twice): when one does not, nothing is switched and the command fails.
 
     CLI example::
 
         salt-run pigsty_ha.switchover pg-test candidate=pg-test-2
     """
-    return pigsty_ha_switchover.switchover(_ctx(), cluster, candidate, handoff, early_release, max_lag)
+    out = pigsty_ha_switchover.switchover(_ctx(), cluster, candidate, handoff, early_release, max_lag)
+    if isinstance(out, dict) and out.get("result") is False:
+        __context__["retcode"] = 1          # a switchover that did not switch fails the command
+    return out
 
 
 def failover(cluster, candidate):

@@ -63,6 +63,34 @@ def _leftovers(ctx, members, old, forwarders, leader_be, pgb_be):
     return cleaned
 
 
+def _running_members(leader, port, access, members):
+    """The members whose Patroni is running (in the leader's view of the cluster): their
+    nodes are up, so their HAProxy may carry sessions. All members when the leader does not
+    say (the safe side)."""
+    try:
+        doc = pigsty_patroni.get_json(leader["host"], port, "/cluster", timeout=PRECHECK_TIMEOUT, access=access)
+        running = {m["name"] for m in pigsty_patroni.members(doc) if m.get("state") != "stopped"}
+    except (pigsty_patroni.PatroniError, KeyError, TypeError, ValueError):
+        return list(members)
+    return [m for m in members if m["pg_instance"] in running]
+
+
+def _hold(ctx, members, old, leader, port, access, leader_be):
+    """Hold the old primary's health checks in every member's HAProxy; ask a second time the
+    running members whose minion did not confirm (Salt's publication is not a delivery: a
+    minion whose connection to the master had not yet noticed a healed partition missed
+    jobs for minutes in the sandbox). Returns the running members' minions that did not
+    confirm either time (empty: held everywhere it matters)."""
+    cmds = pigsty_haproxy.handoff_hold(leader_be, old["pg_instance"])
+    answers = ctx.fan([m["minion"] for m in members], "pigsty_haproxy.run", [cmds])
+    must = [m["minion"] for m in _running_members(leader, port, access, members)]
+    missing = [n for n in must if not isinstance(answers.get(n), dict)]
+    if missing:
+        again = ctx.fan(missing, "pigsty_haproxy.run", [cmds])
+        missing = [n for n in missing if not isinstance(again.get(n), dict)]
+    return missing
+
+
 def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576):
     """See pigsty_ha.switchover (the runner's entry point)."""
     merged, inv = ctx.inventory()
@@ -128,6 +156,20 @@ def _switch(ctx, merged, members, port, leader, candidate, handoff, early_releas
                   and states[m["minion"]].get("forward")]
     # a clean start: what an earlier hand-off left held, with nobody forwarding, is released
     cleaned = _leftovers(ctx, members, old, forwarders, leader_be, pgb_be)
+    # every running member's HAProxy holds the old primary's checks before anything switches
+    # (else demotion marks it down there and cuts the sessions it still carries); a minion
+    # that does not confirm stops the switchover here, before any client waits
+    unconfirmed = _hold(ctx, members, old, leader, port, access, leader_be)
+    if unconfirmed:
+        ctx.fan(minions, "pigsty_haproxy.run", [pigsty_haproxy.handoff_release(leader_be, [], old["pg_instance"], True)])
+        res = {"result": False, "comment": (
+            "switchover not started: HAProxy on %s did not confirm holding %s's health checks "
+            "(its minion did not answer, twice); nothing was switched and no client waited. "
+            "Try again once every running member's minion answers (salt %s test.ping)" % (
+                ", ".join(unconfirmed), old["pg_instance"], ",".join(unconfirmed)))}
+        if cleaned:
+            res["cleaned"] = "released what an earlier hand-off left held: %s" % ", ".join(cleaned)
+        return res, None, None, t0
     # the old primary's checkpoint before anything waits (it took seconds under write load,
     # while the forwarders' clients below were paused)
     ctx.fan([old["minion"]], "pigsty_handoff.checkpoint", timeout=60)
@@ -135,7 +177,6 @@ def _switch(ctx, merged, members, port, leader, candidate, handoff, early_releas
                  if ok is True]
     res = {"result": False, "comment": "the hand-off did not start"}
     try:
-        ctx.fan(minions, "pigsty_haproxy.run", [pigsty_haproxy.handoff_hold(leader_be, old["pg_instance"])])
         answers = ctx.fan([old["minion"]], "pigsty_handoff.switchover", [leader["name"], ips],
                           {"candidate": candidate, "patroni_port": port, "early_release": early_release,
                            "checkpoint": False},

@@ -86,9 +86,21 @@ def test_every_dashboard_console_and_rule_expression_returns_data(observed):
 
 
 def test_per_table_and_statement_collectors_see_the_sandbox(observed):
-    rows = prom_query('pg_table_live_tup{cls="%s",datname="%s",relname="public.%s"}'
-                      % (CLUSTER, PROBE_DB, PROBE_TABLE))
-    assert {r["metric"]["ins"] for r in rows} == set(live_members())      # every member
+    # the probe table is new: it shows once a scrape after its creation has run on every
+    # member (10 s scrapes; the exporter's per-table query keeps its rows for a while),
+    # so ask until it does, bounded
+    seen = {}
+
+    def collected():
+        rows = prom_query('pg_table_live_tup{cls="%s",datname="%s",relname="public.%s"}'
+                          % (CLUSTER, PROBE_DB, PROBE_TABLE))
+        seen["tables"] = {r["metric"]["ins"] for r in rows}
+        return seen["tables"] == set(live_members())                      # every member
+    try:
+        wait_for(collected, 120, interval=5)
+    except AssertionError:
+        raise AssertionError("pg_table_live_tup of the probe table from %s, expected every member: %s"
+                             % (sorted(seen.get("tables", ())), sorted(live_members())))
     assert prom_query('pg_query_calls{ins="%s"}' % observed)             # pg_stat_statements
     assert prom_query('pg_slot_active{ins="%s"} == 1' % observed)        # Patroni's slots
     assert len(prom_query('pg_recv_flush_lsn{cls="%s"}' % CLUSTER)) == len(live_members()) - 1

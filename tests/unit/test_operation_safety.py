@@ -272,3 +272,72 @@ def test_the_checks_before_a_switchover_wait_for_a_busy_patroni(monkeypatch):
     _healthy, _why, refusal = sw.takeover_candidates(leader, 8008, "pg-test-2", 1048576)
     assert "stop here" in refusal and asked == [("/cluster", sw.PRECHECK_TIMEOUT)]
     assert sw.PRECHECK_TIMEOUT >= 2 * sw.REST_TIMEOUT
+
+
+# ------------------------------------------------------------------ the hold must be confirmed
+def _switch_with(monkeypatch, deaf, cluster_states=None, deaf_once=False):
+    """Run pigsty_ha_switchover._switch with a fan-out in which the minions ``deaf`` never
+    answer pigsty_haproxy.run (or only the second time, ``deaf_once``). Returns (result,
+    the calls made)."""
+    import pigsty_ha_switchover as sw
+    members = [{"pg_instance": "pg-test-%d" % i, "ip": "10.10.10.1%d" % i, "minion": "node-%d" % i} for i in (1, 2, 3)]
+    calls, asked = [], {}
+
+    def fan(minions, fun, arg=None, kwarg=None, timeout=None):
+        calls.append((fun, sorted(minions), arg))
+        if fun == "pigsty_haproxy.servers":
+            return {m: {} for m in minions}
+        if fun == "pigsty_handoff.state":
+            return {m: {"forward": None, "clients": 0} for m in minions}
+        if fun == "pigsty_haproxy.run":
+            out = {}
+            for m in minions:
+                asked[m] = asked.get(m, 0) + 1
+                if m not in deaf or (deaf_once and asked[m] > 1):
+                    out[m] = {"commands": arg[0]}
+            return out
+        if fun == "pigsty_handoff.switchover":
+            return {m: {"result": True, "new": "pg-test-2", "paused_s": 0.4} for m in minions}
+        return {m: True for m in minions}
+    states = cluster_states or {"pg-test-1": "running", "pg-test-2": "streaming", "pg-test-3": "streaming"}
+    doc = {"members": [{"name": n, "role": "leader" if n == "pg-test-1" else "replica", "state": st,
+                        "host": "10.10.10.1%s" % n[-1]} for n, st in states.items()]}
+    monkeypatch.setattr(sw.pigsty_patroni, "get_json", lambda host, port, path, timeout=None, access=None: doc)
+    monkeypatch.setattr(sw.pigsty_ha_steps, "handoff_plan", lambda merged, members: (["pg-test-primary"], ["pg-test-primary"]))
+    ctx = type("Ctx", (), {"fan": staticmethod(fan)})
+    leader = {"name": "pg-test-1", "host": "10.10.10.11"}
+    res, new, _paused, _t0 = sw._switch(ctx, {}, members, 8008, leader, "pg-test-2", True, True)
+    return res, new, calls
+
+
+def test_a_member_whose_haproxy_does_not_confirm_the_hold_stops_the_switchover_before_any_pause(monkeypatch):
+    res, new, calls = _switch_with(monkeypatch, deaf={"node-3"})
+    assert res["result"] is False and new is None
+    assert "switchover not started: HAProxy on node-3 did not confirm" in res["comment"]
+    funs = [c[0] for c in calls]
+    assert "pigsty_handoff.switchover" not in funs and "pgbouncer.pause" not in funs
+    assert "pigsty_handoff.checkpoint" not in funs
+    runs = [c for c in calls if c[0] == "pigsty_haproxy.run"]
+    assert runs[0] == ("pigsty_haproxy.run", ["node-1", "node-2", "node-3"],
+                       [["disable health pg-test-primary/pg-test-1"]])
+    assert runs[1] == ("pigsty_haproxy.run", ["node-3"], [["disable health pg-test-primary/pg-test-1"]])  # asked again
+    # and the hold is given back everywhere: the old primary is still the primary
+    assert runs[2] == ("pigsty_haproxy.run", ["node-1", "node-2", "node-3"],
+                       [["enable health pg-test-primary/pg-test-1"]])
+
+
+def test_a_minion_that_confirms_the_second_time_lets_the_switchover_go_on(monkeypatch):
+    res, new, calls = _switch_with(monkeypatch, deaf={"node-3"}, deaf_once=True)
+    assert res["result"] is True and new == "pg-test-2"
+    assert [c[0] for c in calls].count("pigsty_handoff.switchover") == 1
+
+
+def test_a_member_whose_node_is_down_need_not_confirm(monkeypatch):
+    # pg-test-3's Patroni is not running (its node is down): nothing of it carries sessions
+    res, new, _calls = _switch_with(monkeypatch, deaf={"node-3"},
+                                    cluster_states={"pg-test-1": "running", "pg-test-2": "streaming"})
+    assert res["result"] is True and new == "pg-test-2"
+    res, new, _calls = _switch_with(monkeypatch, deaf={"node-3"},
+                                    cluster_states={"pg-test-1": "running", "pg-test-2": "streaming",
+                                                    "pg-test-3": "stopped"})
+    assert res["result"] is True and new == "pg-test-2"
