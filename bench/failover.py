@@ -24,7 +24,8 @@ a writer opens a connection per transaction to 10.10.10.12:5433 and a reader to
 Then node-1 is started again, rejoins, and the primary is switched back to pg-test-1.
 --switchover: planned switchovers through `salt-run pigsty_ha.switchover` around the
 members, while one client writes on a single connection and one connects per transaction,
-both through 5433 (every 20 ms); printed per run: how long the runner says clients waited,
+both through 5433 (every 20 ms); printed per run: how long the runner says clients waited
+(and the hand-off's own timeline: caught up, shut down, key released, new primary seen),
 the longest gap between commits of each client, failed transactions.
 --switchover --sequences N: back-and-forth sequences (A -> B -> A -> B) with clients that
 open a new connection per transaction and long sessions (bench/switchover_sequence.py).
@@ -318,6 +319,7 @@ def one_switchover(early_release=True):
         "keeper_gap": keeper.max_gap(t0, t1), "hopper_gap": hopper.max_gap(t0, t1),
         "failed": len(keeper.failed) + len(hopper.failed), "runner": t1 - t0,
         "leader_key": res.get("leader_key"),
+        "timeline": res.get("clients_waited_timeline") or {},
         "errors": ["%s +%.2fs after the runner started: %s" % (w, t - t0, e)
                    for w, client in (("one connection", keeper), ("per transaction", hopper))
                    for t, e in zip(client.failed, client.errors)],
@@ -333,6 +335,9 @@ def switchover_runs(runs, early_release=True):
               "connection per transaction %.3fs  failed transactions %d  runner %.1fs  (%s)" % (
                   i + 1, r["new"], r["ok"], r["waited"], r["keeper_gap"], r["hopper_gap"], r["failed"],
                   r["runner"], r["leader_key"]), flush=True)
+        if r["timeline"]:
+            print("    hand-off, seconds after the pause: " + ", ".join(
+                "%s %.3f" % (k, v) for k, v in sorted(r["timeline"].items(), key=lambda kv: kv[1])), flush=True)
         for line in r["errors"]:
             print("    failed: " + line, flush=True)
         time.sleep(5)
@@ -344,6 +349,10 @@ def switchover_runs(runs, early_release=True):
     for key in ("waited", "keeper_gap", "hopper_gap", "failed", "runner"):
         values = [r[key] for r in results]
         print("  %-11s %7.3f / %7.3f" % (key, statistics.median(values), max(values)))
+    marks = sorted({k for r in results for k in r["timeline"]})
+    for mark in marks:          # the hand-off's own steps, seconds after its PAUSE
+        values = [r["timeline"][mark] for r in results if mark in r["timeline"]]
+        print("  %-22s %7.3f / %7.3f  (n=%d)" % (mark, statistics.median(values), max(values), len(values)))
 
 
 def streaming_from(ip):
