@@ -65,7 +65,13 @@ def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
     except ValueError as exc:
         ret.update(result=False, comment="refused before any change: %s" % exc)
         return ret
-    client = pigsty_etcd.Client(name, cafile=ca_file, certfile=cert_file, keyfile=key_file, timeout=timeout)
+    try:
+        client = pigsty_etcd.Client(name, cafile=ca_file, certfile=cert_file, keyfile=key_file, timeout=timeout)
+    except (OSError, ValueError) as exc:       # ssl.SSLError is an OSError
+        ret.update(result=False, comment="refused before any change: the CA file (ca_file %s) or this "
+                   "node's certificate (cert_file %s, key_file %s) cannot be read: %s" % (
+                       ca_file, cert_file, key_file, exc))
+        return ret
     try:
         if __opts__["test"]:
             steps = pigsty_etcd.plan(client, root, users, namespaces, members)

@@ -129,3 +129,16 @@ def test_meta_pillar_gets_only_the_etcd_passwords_of_the_clusters(tmp_path):
     assert "dcs" not in node["pigsty"]
     assert node["pigsty"]["clusters"]["pg-test"]["vars"]["pg_etcd_password"] == "Sandbox.Etcd.test"
     assert "pg_etcd_password" not in node["pigsty"]["clusters"]["pg-meta"].get("vars", {})
+
+
+@pytest.mark.parametrize("test_mode", [True, False])
+def test_the_auth_state_without_its_certificate_is_refused_naming_the_file(tmp_path, test_mode):
+    from loader import load_module
+    mod = load_module("_states/pigsty_etcd.py", pillar=meta_pillar(), opts={"test": test_mode})
+    missing = str(tmp_path / "node.crt")
+    # a readable CA (the system's bundle), no certificate: nothing is asked of etcd
+    ret = mod.auth(name="https://127.0.0.1:2379", ca_file="/etc/ssl/certs/ca-certificates.crt",
+                   cert_file=missing, key_file=str(tmp_path / "node.key"))
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"].startswith("refused before any change") and "cert_file %s" % missing in ret["comment"]
+    assert "No such file" in ret["comment"]
