@@ -124,8 +124,7 @@ def patroni_config(conf, mem_mb):
     })
     # WAL archiving to the backup repository: a local parameter of every member, so whoever
     # is primary archives (after a failover the new primary goes on from its timeline)
-    archive_params, recovery_conf = pigsty_backup.patroni_parameters(conf)
-    local_params.update(archive_params)
+    local_params.update(pigsty_backup.patroni_parameters(conf))
     local_params.update(ssl_parameters())
     sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
     auth_repl = {"username": conf["pg_replication_username"],
@@ -159,9 +158,6 @@ def patroni_config(conf, mem_mb):
             "parameters": local_params,
             "pg_hba": hba,
             "pg_ident": pigsty_hba.ident_lines(conf),
-            # replicas still clone with basebackup; restore_command lets one that fell behind
-            # fetch the WAL it misses from the repository
-            **({"recovery_conf": recovery_conf} if recovery_conf else {}),
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "1000M"}],
         },

@@ -141,3 +141,36 @@ def test_answers_are_capped():
         with pytest.raises(p.PatroniError) as err:
             p.request("127.0.0.1", srv.port, "/cluster", timeout=2)
     assert "larger than" in str(err.value)
+
+
+def test_each_answer_is_acknowledged_at_once(monkeypatch):
+    # Patroni writes headers and body in two segments with Nagle on: the client must not
+    # delay its ACK of the first (40 ms per call over TLS otherwise; bench/patroni_rest.py)
+    seen = []
+    real = p._quickack
+
+    def spy(sock):
+        seen.append(sock is not None and sock.fileno() >= 0)
+        real(sock)
+    monkeypatch.setattr(p, "_quickack", spy)
+    with ScriptedHTTP([(200, {"role": "replica"}), (200, {"role": "replica"})]) as srv:
+        assert p.request("127.0.0.1", srv.port, "/patroni", timeout=1)[0] == 200
+        assert p.request("127.0.0.1", srv.port, "/patroni", timeout=1, access=p.Access())[0] == 200
+    assert seen == [True, True]
+
+
+def test_the_quick_ack_sets_the_socket_option_and_tolerates_a_closed_socket():
+    p._quickack(None)                  # no socket yet: nothing to do, no error
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    cli = socket.create_connection(srv.getsockname())
+    conn, _ = srv.accept()
+    try:
+        p._quickack(cli)
+        assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+    finally:
+        cli.close()
+        conn.close()
+        srv.close()
+    p._quickack(cli)                   # closed: ignored
