@@ -15,6 +15,7 @@ import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_fanout
+    import pigsty_gpg
     import pigsty_import
     import pigsty_inventory
     import pigsty_patroni
@@ -323,6 +324,12 @@ def import_(path=None, out=None, test=False, force=False, meta=None):
     notes = []
     if stale:
         notes.append("left in place (not in this inventory): %s" % ", ".join(stale))
+    encrypted = pigsty_gpg.encrypted_files(existing)
+    if encrypted and force:
+        notes.append("%s held values encrypted for the gpg renderer: %s written in plain text; "
+                     "encrypt the secrets again (scripts/pillar_encrypt.py)" % (
+                         ", ".join(os.path.relpath(p, out_dir) for p in encrypted),
+                         "would be" if test else "now"))
     if existing and not force:
         ret.update(_refuse("refused, nothing written: %s exist%s in %s; pass force=True to "
                            "overwrite %s" % (", ".join(os.path.relpath(p, out_dir) for p in existing),

@@ -28,6 +28,7 @@ import types
 
 import pigsty_backup
 import pigsty_defaults as D
+import pigsty_gpg
 import pigsty_hba
 import pigsty_model
 import pigsty_syntax
@@ -280,7 +281,7 @@ def _validate(inv, private, cache):
         key = (gkey[1], name, full, pigsty_model.digest(cls)) if gkey else None
         items = cache.get(key) if key else None
         if items is None:
-            items = []
+            items = pigsty_gpg.ciphertext_problems(cls, "pigsty:clusters:%s" % name)
             _validate_cluster(name, cls, nodes, gconf, items, full)
             items.extend(pigsty_syntax.cluster_problems(inv, name, full))
             items = tuple(items)
@@ -307,7 +308,8 @@ def _validate_global(inv):
     parameters) of the inventory's global part."""
     node_problems = []
     nodes = _validate_nodes(inv, node_problems)
-    problems = []
+    problems = pigsty_gpg.ciphertext_problems(
+        {k: inv.get(k) for k in ("nodes", "vars") if k in inv}, "pigsty")
     gvars = inv.get("vars") or {}
     if not isinstance(gvars, dict):
         problems.append("pigsty:vars: expected a mapping of parameters")
@@ -717,15 +719,18 @@ def dcs_secrets(pillar):
 def validate_dcs_secrets(pillar, clusters=True):
     """Problems with the meta node's etcd secrets (empty when etcd_auth is off or the DCS is
     not our etcd): the root password and, with ``clusters``, each cluster's etcd password
-    as the meta node sees it. Messages name the field, never a value."""
+    as the meta node sees it; a value still encrypted (pigsty_gpg) whatever etcd_auth is.
+    Messages name the field, never a value."""
     inv = inventory(pillar)
     gvars = global_vars(inv)
+    problems = pigsty_gpg.ciphertext_problems(inv.get("dcs"), "pigsty:dcs")
     if not etcd_auth_on(gvars):
-        return []
-    problems = []
+        return problems
     secrets = dcs_secrets(pillar)
     root = secrets["root_password"]
-    if not isinstance(root, str) or not root:
+    if pigsty_gpg.is_ciphertext(root):
+        pass                    # reported above, as still encrypted
+    elif not isinstance(root, str) or not root:
         problems.append("pigsty:dcs:etcd_root_password: missing password (etcd_auth is on: "
                         "expected a non-empty string in the meta nodes' private pillar file "
                         "pillar/dcs.sls)")
@@ -754,11 +759,13 @@ def validate_web_secrets(pillar):
     """Problems with the meta node's web logins: the portal's (Nginx basic authentication)
     always, Grafana's admin password when Grafana is installed (grafana_repo or
     grafana_package_url). Messages name the field, never a value."""
-    gvars = global_vars(inventory(pillar))
+    inv = inventory(pillar)
+    gvars = global_vars(inv)
     secrets = web_secrets(pillar)
-    problems = []
+    problems = pigsty_gpg.ciphertext_problems(inv.get("infra"), "pigsty:infra")
     user = secrets["portal_username"]
-    if not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", user):
+    if not pigsty_gpg.is_ciphertext(user) and (
+            not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", user)):
         problems.append("pigsty:infra:portal_username: expected a user name of letters, digits, "
                         "'_', '.' and '-', got %r" % (user,))
     wanted = [("portal_password", "the portal's login (Nginx basic authentication)")]
@@ -766,6 +773,8 @@ def validate_web_secrets(pillar):
         wanted.append(("grafana_admin_password", "Grafana's admin password (Grafana is installed)"))
     for key, what in wanted:
         value = secrets[key]
+        if pigsty_gpg.is_ciphertext(value):
+            continue            # reported above, as still encrypted
         if not isinstance(value, str) or not value:
             problems.append("pigsty:infra:%s: missing password (expected %s in the meta nodes' "
                             "private pillar file pillar/dcs.sls)" % (key, what))

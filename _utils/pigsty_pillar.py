@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import salt.pillar
 import salt.utils.dictupdate
 
+import pigsty_gpg
 import pigsty_inventory
 
 
@@ -42,7 +43,10 @@ def full_inventory(opts):
 
     The files are merged here, in place, in the top's order: Salt's own render_pillar
     deep-copies everything merged so far for each file it merges, which is quadratic in the
-    number of files (about 13 s for 300 clusters, minutes for 1,000)."""
+    number of files (about 13 s for 300 clusters, minutes for 1,000).
+
+    A file that fails to render because Salt's gpg renderer cannot decrypt one of its values
+    also gets one problem per such value, naming its field and key (pigsty_gpg)."""
     pillar = salt.pillar.Pillar(opts, {}, opts.get("id", "salt-master"), "base")
     top, errors = pillar.get_top()
     errors = list(errors)
@@ -56,6 +60,8 @@ def full_inventory(opts):
         for sls in _expand(pillar, saltenv, names, errors):
             pstate, mods, err = pillar.render_pstate(sls, saltenv, mods)
             errors.extend(err or [])
+            if err:     # a value the master cannot decrypt: name it (Salt names the file)
+                errors.extend(pigsty_gpg.explain_render_failure(pillar, sls, saltenv))
             if not isinstance(pstate, dict):
                 continue
             if in_place:

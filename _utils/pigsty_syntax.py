@@ -26,6 +26,7 @@ Pure Python (no Salt). ``validate(inv, private)`` is called once from
 import re
 
 import pigsty_defaults as D
+import pigsty_gpg
 
 SERVICE_KEYS = ("name", "port", "dest", "check", "selector", "backup", "balance", "maxconn")
 SERVICE_DESTS = ("pgbouncer", "postgres")
@@ -135,11 +136,12 @@ def _pool_problems(entry, path, fields):
 
 def secret_problems(conf, vpath):
     """System passwords that no pgpass or configuration line can carry (a control
-    character: a line break would start a new line). The message never shows the value."""
+    character: a line break would start a new line). The message never shows the value.
+    A PGP message left encrypted is no password: pigsty_gpg reports it, not this."""
     problems = []
     for key in D.REQUIRED_SECRETS + (D.ETCD_SECRET,):
         value = conf.get(key)
-        if isinstance(value, str) and CONTROL_RE.search(value):
+        if isinstance(value, str) and CONTROL_RE.search(value) and not pigsty_gpg.is_ciphertext(value):
             problems.append("%s:%s: the password contains a control character (a line break, "
                             "tab, NUL...): it cannot be written to a pgpass or configuration "
                             "line; spaces, quotes and any other printable character are fine"

@@ -89,6 +89,14 @@ UNIT
 unit salt-minion salt-minion "Salt minion (Pigsty on Salt)" && CHANGED_MINION=1
 
 if [ "$IS_MASTER" = 1 ]; then
+  # Salt's gpg renderer runs the gpg program on the master: pillar/dcs_clusters.sls ends its
+  # pipeline in gpg, and private pillar files may hold encrypted values (docs/security.md,
+  # "Encrypted pillar"). Its key ring is gpg_keydir, by default /etc/salt/gpgkeys.
+  if ! command -v gpg >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnupg >/dev/null
+  fi
+  install -d -m 0700 /etc/salt/gpgkeys
   unit salt-master salt-master "Salt master (Pigsty on Salt)" && CHANGED_MASTER=1
   for f in /etc/salt/master.d/*.conf; do   # configs no longer in the repository
     [ -e "$f" ] && [ ! -e "$REPO/master.d/$(basename "$f")" ] && rm -f "$f" && CHANGED_MASTER=1

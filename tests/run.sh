@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 #   infra checks: promtool (prometheus), amtool (prometheus-alertmanager), nginx -t, and the
 #   postgres exporter that runs the pgsql role's extra queries;
 #   the Vagrantfile: `vagrant validate --ignore-provider` (nothing is booted, no provider needed);
-#   HAProxy: `haproxy -c` on the rendered haproxy.cfg.
+#   HAProxy: `haproxy -c` on the rendered haproxy.cfg;
+#   gpg: pillar/dcs_clusters.sls ends its pipeline in Salt's gpg renderer (every render of
+#   the pillar needs the program), and test_pillar_gpg encrypts and decrypts for real.
 need=()
 command -v pgbackrest >/dev/null || need+=(pgbackrest)   # backup and PITR (test_backup_pitr)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
@@ -23,6 +25,7 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 [ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 command -v vagrant >/dev/null || need+=(vagrant)
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)     # haproxy -c on the rendered config
+command -v gpg >/dev/null || need+=(gnupg)      # Salt's gpg renderer (pillar)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
