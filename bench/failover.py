@@ -2,7 +2,7 @@
 """Benchmark: hard kill of pg-test's primary machine, with bounded client traffic.
 
     /opt/pigsty/venv/bin/python bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
-    /opt/pigsty/venv/bin/python bench/failover.py --switchover [--runs N]
+    /opt/pigsty/venv/bin/python bench/failover.py --switchover [--runs N] [--archive-off]
     /opt/pigsty/venv/bin/python bench/failover.py --switchover --sequences N [--pause S]
 
 Per run: the primary (pg-test-1 on node-1) is hard-killed (`sandbox.py kill node-1`) while
@@ -29,6 +29,10 @@ both through 5433 (every 20 ms); printed per run: how long the runner says clien
 the longest gap between commits of each client, failed transactions.
 --switchover --sequences N: back-and-forth sequences (A -> B -> A -> B) with clients that
 open a new connection per transaction and long sessions (bench/switchover_sequence.py).
+--archive-off (with --switchover): WAL archiving off for the runs (ALTER SYSTEM archive_mode =
+off on pg-test's members, a Patroni restart), put back the same way at the end: what the
+hand-off costs without the archiver's last push at shutdown (PostgreSQL switches the WAL
+segment and archives it before a shutdown completes when archiving is on).
 --no-reactor stops the salt-master during the runs (health-check-only routing, the
 baseline) and starts it again at the end. Traffic goes only to 10.10.10.0/24; every loop is
 bounded in time.
@@ -384,6 +388,24 @@ def apply_plan(plan):
             "pgsql.patroni,pgsql.service", "pillar=" + override, timeout=900)
 
 
+def set_archive_mode(value):
+    """ALTER SYSTEM archive_mode on every pg-test member (None: RESET), then restart them
+    with Patroni and wait until each reports the value."""
+    sql = "alter system reset archive_mode" if value is None else "alter system set archive_mode = %s" % value
+    for node in NODE_OF.values():
+        sandbox("exec", node, "su", "postgres", "-c", "psql -XAtc '%s'" % sql)
+    sandbox("exec", "node-1", "patronictl", "-c", "/etc/patroni/config.yml", "restart", "pg-test", "--force")
+    want = value or "on"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        seen = {node: sandbox("exec", node, "su", "postgres", "-c", "psql -XAtc 'show archive_mode'",
+                              check=False).strip() for node in NODE_OF.values()}
+        if set(seen.values()) == {want}:
+            return
+        time.sleep(2)
+    sys.exit("archive_mode is not %s on every member after 120 s: %s" % (want, seen))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
@@ -396,7 +418,11 @@ def main():
     p.add_argument("--sequences", type=int, default=0,
                    help="with --switchover: N back-and-forth sequences with connection churn")
     p.add_argument("--pause", type=float, default=3.0, help="with --sequences: seconds between switchovers")
+    p.add_argument("--archive-off", action="store_true",
+                   help="with --switchover: WAL archiving off during the runs (put back at the end)")
     args = p.parse_args()
+    if args.archive_off and not args.switchover:
+        p.error("--archive-off: only with --switchover")
     if args.switchover and args.sequences:
         import switchover_sequence          # it imports this module's helpers
         return switchover_sequence.run(args.sequences, args.pause)
@@ -405,7 +431,13 @@ def main():
         "create table if not exists bench_failover (id bigserial primary key, at timestamptz); "
         "grant insert on bench_failover to test; grant usage on sequence bench_failover_id_seq to test; commit")
     if args.switchover:
-        return switchover_runs(args.runs, not args.no_early_release)
+        if not args.archive_off:
+            return switchover_runs(args.runs, not args.no_early_release)
+        set_archive_mode("off")
+        try:
+            return switchover_runs(args.runs, not args.no_early_release)
+        finally:
+            set_archive_mode(None)
     if args.plan != "norm":
         apply_plan(args.plan)
     if args.no_reactor:
