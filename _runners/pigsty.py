@@ -6,9 +6,12 @@
     salt-run pigsty.identity node-1   the grains a node gets from the inventory
     salt-run pigsty.import path=pigsty.yml [out=DIR] [test=True] [force=True] [meta=IP]
                                       import a Pigsty inventory into this pillar
+    salt-run pigsty.logs cluster=pg-test [ins=pg-test-1] [since=10m] [grep=RE] [unit=patroni]
+                                      every node's logs (collected on meta), merged in time order
 """
 import logging
 import os
+import subprocess
 import time
 
 import salt.exceptions
@@ -18,6 +21,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_gpg
     import pigsty_import
     import pigsty_inventory
+    import pigsty_logs
     import pigsty_patroni
     import pigsty_patroni_rest
     import pigsty_pgsql
@@ -353,3 +357,69 @@ def import_(path=None, out=None, test=False, force=False, meta=None):
         result["summary"], len(targets), out_dir, " (overwritten: %d)" % len(existing) if existing else "",
         "".join("; " + n for n in notes))
     return ret
+
+
+def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
+    """Logs of a cluster's nodes (or one instance's, or every node's without ``cluster``),
+    as collected on this meta node by systemd-journal-remote, merged in time order:
+    PostgreSQL and Patroni (unit patroni), pgbouncer, haproxy, vip-manager, etcd, ...
+
+    ``since``: an age (30s, 10m, 2h, 1d) or an ISO time (UTC); ``grep``: a regular
+    expression the message must match; ``unit``: systemd units (comma-separated);
+    ``limit``: the last N lines (at most 10000).
+
+    CLI example::
+
+        salt-run pigsty.logs cluster=pg-test since=10m
+        salt-run pigsty.logs cluster=pg-test ins=pg-test-2 unit=patroni grep='promot|demot'
+    """
+    try:
+        start = pigsty_logs.parse_since(since)
+        units = pigsty_logs.parse_units(unit)
+        pattern = pigsty_logs.parse_grep(grep)
+        lines = pigsty_logs.parse_limit(limit)
+    except pigsty_logs.LogsError as exc:
+        raise salt.exceptions.SaltInvocationError(str(exc))
+    merged, _problems = _full_inventory()
+    inv = pigsty_inventory.index(pigsty_inventory.inventory(merged))
+    clusters = {name: {m["pg_instance"]: m["minion"] for m in pigsty_inventory.cluster_members(inv, name)
+                       if m["minion"]}
+                for name in inv.get("clusters") or {}}
+    nodes = inv.get("nodes") or {}
+    try:
+        hosts = pigsty_logs.hosts_of(clusters, nodes.keys(), cluster, ins)
+    except pigsty_logs.LogsError as exc:
+        raise salt.exceptions.SaltInvocationError(str(exc))
+    ips = {str(nodes[h]["ip"]): h for h in hosts}       # journal-remote files senders by address
+    if not os.path.isdir(pigsty_logs.REMOTE_DIR):
+        raise salt.exceptions.CommandExecutionError(
+            "%s does not exist: this master collects no logs (infra.logs runs on the first meta "
+            "node; log_collect)" % pigsty_logs.REMOTE_DIR)
+    files, missing = pigsty_logs.files_of(sorted(ips))
+    missing = [ips[ip] for ip in missing]
+    out, matched = [], 0
+    if files:
+        res = subprocess.run(pigsty_logs.journalctl_argv(files, start, units), capture_output=True,
+                             text=True, timeout=120, check=False)
+        if res.returncode != 0 and not res.stdout:
+            raise salt.exceptions.CommandExecutionError("journalctl failed: %s" % res.stderr.strip()[-500:])
+        out, matched = pigsty_logs.format_lines(res.stdout.splitlines(), grep=pattern, limit=lines)
+    shown = "%d line%s" % (len(out), "" if len(out) == 1 else "s")
+    if matched > len(out):
+        shown += " (the last of %d; limit=%d)" % (matched, lines)
+    header = "# logs of %s since %s UTC: %s" % (", ".join(hosts), start.strftime("%Y-%m-%d %H:%M:%S"), shown)
+    if missing:
+        header += "\n# nothing collected yet from: %s" % ", ".join(missing)
+    return "\n".join([header] + out)
+
+
+def logs_vacuum():
+    """Keep the collected logs within log_retention_size and log_retention_time (the
+    master's schedule runs it hourly). Returns what journalctl said."""
+    if not os.path.isdir(pigsty_logs.REMOTE_DIR):
+        return "no collected logs here (%s)" % pigsty_logs.REMOTE_DIR
+    merged, _problems = _full_inventory()
+    gvars = pigsty_inventory.global_vars(pigsty_inventory.inventory(merged))
+    res = subprocess.run(pigsty_logs.vacuum_argv(gvars["log_retention_size"], gvars["log_retention_time"]),
+                         capture_output=True, text=True, timeout=600, check=False)
+    return (res.stderr or res.stdout).strip()[-2000:]

@@ -138,6 +138,12 @@ DEFAULTS = {
     "dns_upstream": [],            # upstream servers for dnsmasq; empty: answer local names only
     "node_dns_method": "overwrite",  # overwrite: resolv.conf names meta's dnsmasq; none: untouched
     "ntp_allow": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],   # who may sync from meta
+    # logs: every node's journal (PostgreSQL via Patroni, Patroni, pgbouncer, HAProxy, etcd,
+    # ...) uploaded over HTTPS to the first meta node's systemd-journal-remote
+    "log_collect": True,
+    "log_port": 19532,
+    "log_retention_size": "1G",    # meta keeps at most this much (journalctl --vacuum-size)
+    "log_retention_time": "15d",   # ... and nothing older (--vacuum-time; Pigsty's loki_retention)
     "ntp_upstream": [],            # chrony sources of the meta node; empty: its local clock
     "node_ntp_enabled": True,      # nodes sync from meta's chrony
     "ntp_no_clock_control": False,  # chronyd -x: serve and track time, never set the clock
@@ -222,6 +228,7 @@ INFRA_PARAMS = frozenset((
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
     "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
     "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",
+    "log_collect", "log_port", "log_retention_size", "log_retention_time",
 ))
 
 # Packages of a database node (pgsql.install) and of the DCS (dcs); the local repository
@@ -237,4 +244,4 @@ PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3
 # The backup repository host (meta, infra.backup_repo)
 BACKUP_REPO_PACKAGES = ("pgbackrest",)
 DCS_PACKAGES = ("etcd-server", "etcd-client")
-NODE_PACKAGES = ("chrony",)
+NODE_PACKAGES = ("chrony", "systemd-journal-remote")   # journal-upload (node.logs), -remote (infra.logs)

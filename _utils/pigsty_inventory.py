@@ -30,6 +30,7 @@ import pigsty_backup
 import pigsty_defaults as D
 import pigsty_gpg
 import pigsty_hba
+import pigsty_logs
 import pigsty_model
 import pigsty_syntax
 
@@ -366,12 +367,13 @@ def _validate_infra(gvars, problems):
                             path, conf["prometheus_scrape_timeout"],
                             conf["prometheus_scrape_interval"]))
     for key in ("prometheus_port", "alertmanager_port", "alert_sink_port", "grafana_port",
-                "nginx_port", "dns_port"):
+                "nginx_port", "dns_port", "log_port"):
         _port(path, key, conf.get(key), problems)
     for key in ("alert_sink_enabled", "node_repo_local", "node_ntp_enabled",
-                "ntp_no_clock_control"):
+                "ntp_no_clock_control", "log_collect"):
         if not isinstance(conf.get(key), bool):
             problems.append("%s:%s: expected true or false, got %r" % (path, key, conf.get(key)))
+    problems.extend(pigsty_logs.problems(conf, path))
     receivers = conf.get("alertmanager_receivers")
     names = []
     if not isinstance(receivers, list) or not all(

@@ -26,6 +26,7 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v vagrant >/dev/null || need+=(vagrant)
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)     # haproxy -c on the rendered config
 command -v gpg >/dev/null || need+=(gnupg)      # Salt's gpg renderer (pillar)
+[ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)   # test_logs_collect
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -2,7 +2,8 @@
 #   Prometheus (targets: one file per cluster), alert rules, Alertmanager (+ webhook sink),
 #   the backup repository (pgBackRest, infra.backup_repo),
 #   Grafana provisioning (when pillar names a package source), Nginx (portal, vhosts, the
-#   local package repository), dnsmasq (DNS records), chrony (NTP server).
+#   local package repository), dnsmasq (DNS records), chrony (NTP server), every node's
+#   logs (systemd-journal-remote, infra.logs).
 # `salt -G pigsty_meta:True state.apply infra`; orch.site runs it before the clusters.
 include:
   - infra.prometheus
@@ -14,3 +15,4 @@ include:
   - infra.dnsmasq
   - infra.chrony
   - infra.backup_repo
+  - infra.logs

@@ -3,7 +3,8 @@
 # nodes with node_repo_local the meta node's package repository as the only apt source
 # (node.repo; it restores the original sources when the flag is off again), and the
 # node tuning of pillar (node.tune: node_timezone, node_sysctl_params), and the
-# node's certificate from the Pigsty CA on the meta node (node.pki).
+# node's certificate from the Pigsty CA on the meta node (node.pki), and the upload of its
+# journal to the meta node (node.logs).
 {%- set node = salt['pigsty.node']() %}
 include:
   - node.identity
@@ -14,3 +15,4 @@ include:
   - node.ntp
   - node.tune
   - node.pki
+  - node.logs

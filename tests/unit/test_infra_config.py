@@ -110,6 +110,10 @@ def test_default_inventory_is_valid():
      "pigsty:vars:infra_portal:prometheus:domain: expected a host name"),
     ({"node_dns_method": "add"}, "pigsty:vars:node_dns_method: expected overwrite or none"),
     ({"alert_sink_port": 70000}, "pigsty:vars:alert_sink_port: expected a port number"),
+    ({"log_port": 0}, "pigsty:vars:log_port: expected a port number"),
+    ({"log_collect": "on"}, "pigsty:vars:log_collect: expected true or false"),
+    ({"log_retention_size": "lots"}, "pigsty:vars:log_retention_size: expected a size"),
+    ({"log_retention_time": "15"}, "pigsty:vars:log_retention_time: expected a duration"),
 ])
 def test_bad_infra_parameters_are_named(gvars, expected):
     found = problems(**gvars)
