@@ -178,7 +178,7 @@ def test_metric_names_of_an_expression():
 def test_alertmanager_route_and_receivers_come_from_pillar(pillar):
     cfg = mon.alertmanager_config(inv.inventory(pillar))
     assert cfg["route"]["receiver"] == "sink"
-    assert cfg["receivers"][0]["webhook_configs"][0]["url"] == "http://10.10.10.10:9095/alerts"
+    assert cfg["receivers"][0]["webhook_configs"][0]["url"] == "http://127.0.0.1:9095/alerts"
     pillar["pigsty"]["vars"].pop("alertmanager_route")
     pillar["pigsty"]["vars"].pop("alertmanager_receivers")
     cfg = mon.alertmanager_config(inv.inventory(pillar))
