@@ -170,7 +170,7 @@ def prometheus_targets(roles=None):
     """
     if roles is None and "pigsty_live.roles" in __salt__:
         roles = __salt__["pigsty_live.roles"]()      # the failover runner's latest view
-    return pigsty_monitor.target_files(_inv(), roles)
+    return pigsty_monitor.target_files(_inv(), roles, minion_id=__opts__["id"])
 
 
 def prometheus_config():

@@ -122,7 +122,8 @@ DEFAULTS = {
     "grafana_port": 3000,
     "grafana_repo": None,          # an apt source line for Grafana ("deb [...] URL stable main")
     "grafana_package_url": None,   # or the URL of a grafana .deb (Debian 12 ships no Grafana)
-    "nginx_port": 80,
+    "nginx_port": 80,              # plain HTTP: the package repository (apt), and 301 to HTTPS
+    "nginx_ssl_port": 443,         # the portal and its virtual hosts (meta's certificate)
     "nginx_home": "/www",          # portal home page; the local repository is NGINX_HOME/pigsty
     "infra_portal": {              # name-based virtual hosts of Nginx (Pigsty's domains)
         "home": {"domain": "pigsty"},
@@ -205,6 +206,10 @@ NOT_YET = {
 }
 ROLES = ("primary", "replica", "offline")
 
+# The entries of infra_portal that Nginx serves (the portal, its proxies, the HAProxy pages):
+# their domains are also in the meta nodes' certificates (pigsty_pki.node_names).
+PORTAL_SERVICES = ("home", "prometheus", "alertmanager", "grafana", "haproxy")
+
 # Keys of the node map ``pigsty:nodes: {MINION_ID: {...}}``.
 NODE_KEYS = {"ip", "meta"}
 
@@ -224,7 +229,7 @@ INFRA_PARAMS = frozenset((
     "prometheus_eval_interval", "prometheus_retention", "prometheus_alert_for",
     "alertmanager_port", "alertmanager_route", "alertmanager_receivers", "alert_sink_enabled",
     "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
-    "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
+    "nginx_ssl_port", "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
     "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
     "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",

@@ -63,7 +63,7 @@ REASONS = {
     "proxy_env": "download proxy: our nodes reach packages through apt (and meta's repository)",
     "region": "package mirror region: our nodes use Debian's mirrors or meta's repository",
     "nginx_indexes": "portal links: our portal is rendered from the inventory",
-    "nginx_sslmode": "TLS on Nginx is not implemented",
+    "nginx_sslmode": "Nginx always serves the portal over HTTPS (the meta node's certificate); port 80 serves the repository and redirects",
     "nginx_upstream": None,  # special
     "grafana_endpoint": "Grafana runs on the meta nodes at grafana_port",
     "prometheus_data_dir": "Prometheus keeps Debian's data directory (/var/lib/prometheus)",

@@ -7,6 +7,7 @@ unit tests call them directly.
 import pigsty_defaults as D
 import pigsty_model
 import pigsty_pgsql
+import pigsty_pki
 
 REPO_NAME = "pigsty"                    # served at http://META/pigsty/
 REPO_CACHE = "/var/cache/pigsty-repo"   # apt's download cache for the repository
@@ -68,6 +69,7 @@ def repo(inv):
 
 # ------------------------------------------------------------------ nginx and the portal
 def _domain(gvars, name):
+    """The domain of a portal entry (one of D.PORTAL_SERVICES), or None."""
     entry = (gvars.get("infra_portal") or {}).get(name) or {}
     return entry.get("domain")
 
@@ -111,15 +113,23 @@ def nginx(inv):
         clusters.append({"name": cluster, "vip": vip, "members": [
             {"ins": m["pg_instance"], "ip": m["ip"], "role": m["pg_role"], "node": m["minion"]}
             for m in members]})
-        for m in members:
+        for m in members:     # HTTPS, verified against the CA for the node's name (its SAN)
             haproxy.append({"ins": m["pg_instance"], "cls": cluster, "ip": m["ip"],
-                            "upstream": "%s:%d" % (m["ip"], conf["haproxy_admin_port"])})
+                            "upstream": "%s:%d" % (m["ip"], conf["haproxy_admin_port"]),
+                            "ssl_name": m["minion"]})
     services = [{"name": p["name"], "domain": p["domain"], "enabled": p["enabled"]}
                 for p in proxies]
     if _domain(gvars, "haproxy"):
         services.append({"name": "haproxy", "domain": _domain(gvars, "haproxy"), "enabled": True})
+    ssl_port = gvars["nginx_ssl_port"]
+    pki = pigsty_pki.paths()
     return {
-        "port": gvars["nginx_port"],
+        "port": gvars["nginx_port"],              # plain HTTP: the repository, 301 to HTTPS
+        "ssl_port": ssl_port,                     # the portal and its virtual hosts
+        "https_suffix": "" if ssl_port == 443 else ":%d" % ssl_port,   # in https:// links
+        "cert": pki["node_crt"],                  # the meta node's, from the Pigsty CA: its
+        "key": pki["node_key"],                   # SANs name the portal's domains
+        "ca": pki["ca_crt"],                      # verifies the HAProxy pages' upstreams
         "home": gvars["nginx_home"].rstrip("/"),
         "home_domain": _domain(gvars, "home") or "pigsty",
         "haproxy_domain": _domain(gvars, "haproxy"),

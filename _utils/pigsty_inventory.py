@@ -332,8 +332,7 @@ def _validate_global(inv):
 DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1,
                   "ms": 0.001}
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+HOSTNAME_RE = pigsty_syntax.HOSTNAME_RE
 
 
 def duration_seconds(value):
@@ -367,8 +366,11 @@ def _validate_infra(gvars, problems):
                             path, conf["prometheus_scrape_timeout"],
                             conf["prometheus_scrape_interval"]))
     for key in ("prometheus_port", "alertmanager_port", "alert_sink_port", "grafana_port",
-                "nginx_port", "dns_port", "log_port"):
+                "nginx_port", "nginx_ssl_port", "dns_port", "log_port"):
         _port(path, key, conf.get(key), problems)
+    if conf.get("nginx_port") == conf.get("nginx_ssl_port"):
+        problems.append("%s:nginx_ssl_port: must differ from nginx_port (%r): one serves "
+                        "HTTPS, the other plain HTTP" % (path, conf.get("nginx_port")))
     for key in ("alert_sink_enabled", "node_repo_local", "node_ntp_enabled",
                 "ntp_no_clock_control", "log_collect"):
         if not isinstance(conf.get(key), bool):

@@ -14,7 +14,9 @@ server receives) and by the execution module on a minion (what its state asks fo
 """
 import posixpath
 
+import pigsty_defaults as D
 import pigsty_model
+import pigsty_syntax
 
 PKI_DIR = "/etc/pki/pigsty"
 SSL_GROUP = "ssl-cert"          # Debian's group for readers of private keys (postgres is in it)
@@ -48,15 +50,38 @@ def policy_name(minion_id):
     return POLICY_PREFIX + minion_id
 
 
+def portal_domains(gvars):
+    """The domains the portal (Nginx on the meta nodes) serves over HTTPS, in
+    PORTAL_SERVICES order, without duplicates: infra_portal's entries that Nginx uses."""
+    portal = gvars.get("infra_portal") or {}
+    out = []
+    for name in D.PORTAL_SERVICES:
+        entry = portal.get(name)
+        domain = entry.get("domain") if isinstance(entry, dict) else None
+        if not domain:
+            continue
+        if not isinstance(domain, str) or not pigsty_syntax.HOSTNAME_RE.fullmatch(domain):
+            raise ValueError("pigsty:vars:infra_portal:%s:domain: expected a host name such as "
+                             "p.pigsty, got %r" % (name, domain))
+        if domain not in out:
+            out.append(domain)
+    return out
+
+
 def node_names(inv, minion_id):
     """CN and subjectAltName of a node's certificate. The minion id is the node's host name
-    (scripts/bootstrap-salt.sh's default), so DNS:<id> names both."""
-    node = pigsty_model.index(inv).node(minion_id)
+    (scripts/bootstrap-salt.sh's default), so DNS:<id> names both. A meta node's certificate
+    also names the portal's domains (pigsty, p.pigsty, ...), after its own names: browsers
+    and clients check the name they asked for."""
+    idx = pigsty_model.index(inv)
+    node = idx.node(minion_id)
     if node is None:
         raise ValueError("pigsty:nodes:%s: this minion is not in the node map" % minion_id)
     ip = str(node.get("ip"))
-    return {"CN": minion_id,
-            "subjectAltName": "DNS:%s, IP:%s, IP:127.0.0.1" % (minion_id, ip)}
+    san = "DNS:%s, IP:%s, IP:127.0.0.1" % (minion_id, ip)
+    if node.get("meta"):
+        san += "".join(", DNS:%s" % d for d in portal_domains(idx.gvars) if d != minion_id)
+    return {"CN": minion_id, "subjectAltName": san}
 
 
 def node_policy(inv, minion_id, pki_dir=PKI_DIR):

@@ -48,6 +48,9 @@ USER_POOL_FIELDS = ("pgbouncer", "pool_mode", "pool_connlimit")
 INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")          # Linux: IFNAMSIZ - 1
 NAMESPACE_RE = re.compile(r"^/([A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?)?$")
 PATH_RE = re.compile(r"^(/[A-Za-z0-9_.+-]+)+/?$")
+# a DNS host name (portal domains, DNS records, a certificate's DNS subjectAltName)
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 # What no configuration line can carry: every C0 control character (line breaks included),
 # DEL and NUL.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")

@@ -40,6 +40,7 @@ bounded in time.
 import argparse
 import json
 import os
+import ssl
 import statistics
 import sys
 import threading
@@ -53,6 +54,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))   # shared test helpers (pg.py)
 from pg import user_password  # noqa: E402
 import patroni_rest  # noqa: E402
+import meta_http  # noqa: E402
 from benchlib import sandbox  # noqa: E402
 
 TEST_PW = user_password("pg-test", "test")
@@ -73,10 +75,13 @@ def role(ip):
 
 
 def prometheus_role(instance):
-    """The role label Prometheus has for the instance's postgres target (meta's API)."""
-    url = "http://10.10.10.10:9090/api/v1/targets?state=active"
-    with urllib.request.urlopen(url, timeout=0.5) as resp:
-        targets = json.load(resp)["data"]["activeTargets"]
+    """The role label Prometheus has for the instance's postgres target (meta's API, through
+    the portal: HTTPS verified against the CA, with the portal's login; Prometheus listens
+    on meta's loopback only)."""
+    status, body = meta_http.prometheus("/api/v1/targets?state=active", timeout=0.5)
+    if status != 200:
+        raise RuntimeError("Prometheus' targets through the portal: HTTP %d" % status)
+    targets = json.loads(body)["data"]["activeTargets"]
     for t in targets:
         if t["labels"].get("ins") == instance and t["labels"].get("cls") == "pg-test":
             return t["labels"].get("role")
@@ -107,12 +112,22 @@ def haproxy_login(cluster="pg-test"):
     return cvars.get("haproxy_admin_username", "admin"), cvars["haproxy_admin_password"]
 
 
+def _ca_context():
+    """TLS verified against the sandbox's CA (HAProxy's admin page serves the node certificate)."""
+    if "ctx" not in _CTX:
+        _CTX["ctx"] = ssl.create_default_context(cafile=patroni_rest.ca_file())
+    return _CTX["ctx"]
+
+
+_CTX = {}
+
+
 def haproxy_state(ip="10.10.10.12", backend="pg-test-primary"):
     """{server: status} from HAProxy's CSV stats on the admin port (with the cluster's login)."""
     import base64   # pylint: disable=import-outside-toplevel
     token = base64.b64encode(("%s:%s" % haproxy_login()).encode()).decode()
-    req = urllib.request.Request("http://%s:9101/;csv" % ip, headers={"Authorization": "Basic " + token})
-    with urllib.request.urlopen(req, timeout=0.5) as resp:
+    req = urllib.request.Request("https://%s:9101/;csv" % ip, headers={"Authorization": "Basic " + token})
+    with urllib.request.urlopen(req, timeout=0.5, context=_ca_context()) as resp:   # TLS, verified
         rows = resp.read().decode().splitlines()
     head = rows[0].lstrip("# ").split(",")
     out = {}

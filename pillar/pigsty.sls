@@ -14,7 +14,7 @@ pigsty:
     alertmanager_receivers:
       - name: sink
         webhook_configs:
-          - {url: "http://10.10.10.10:9095/alerts", send_resolved: true}
+          - {url: "http://127.0.0.1:9095/alerts", send_resolved: true}
     alertmanager_route: {receiver: sink, group_by: [alertname, cls, ins], group_wait: 5s,
                          group_interval: 10s, repeat_interval: 1h}
     ntp_allow: [10.10.10.0/24]

@@ -1,6 +1,8 @@
 {%- from 'infra/map.jinja' import infra with context %}
-# Alertmanager on {{ infra.alertmanager_port }}: receives Prometheus' alerts, routes them with
-# pillar's alertmanager_route to alertmanager_receivers. Single instance (no HA gossip).
+# Alertmanager on 127.0.0.1:{{ infra.alertmanager_port }} (loopback only: this node's Prometheus
+# sends to it, people reach it through the portal over HTTPS with its login): routes the
+# alerts with pillar's alertmanager_route to alertmanager_receivers. Single instance per meta
+# node (no HA gossip: with several meta nodes, each pair notifies on its own).
 alertmanager-package:
   pkg.installed:
     - name: prometheus-alertmanager
@@ -10,7 +12,7 @@ alertmanager-args:
     - name: /etc/default/prometheus-alertmanager
     - contents: |
         # Managed by Salt (Pigsty on Salt)
-        ARGS="--web.listen-address=:{{ infra.alertmanager_port }} --cluster.listen-address= --storage.path=/var/lib/prometheus/alertmanager/"
+        ARGS="--web.listen-address=127.0.0.1:{{ infra.alertmanager_port }} --cluster.listen-address= --storage.path=/var/lib/prometheus/alertmanager/"
     - require:
       - pkg: alertmanager-package
 

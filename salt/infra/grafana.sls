@@ -84,6 +84,15 @@ grafana-server-config:
     - require:
       - pkg: grafana-package
 
+# loopback only: people reach Grafana through the portal (https://g.pigsty/, its own login)
+grafana-server-addr:
+  file.replace:
+    - name: /etc/grafana/grafana.ini
+    - pattern: '^;?http_addr =.*$'
+    - repl: 'http_addr = 127.0.0.1'
+    - require:
+      - pkg: grafana-package
+
 grafana-service:
   service.running:
     - name: grafana-server
@@ -92,6 +101,7 @@ grafana-service:
       - file: grafana-datasource
       - file: grafana-dashboard-provider
       - file: grafana-server-config
+      - file: grafana-server-addr
 
 grafana-ready:
   pigsty_wait.http:

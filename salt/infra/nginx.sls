@@ -1,8 +1,14 @@
 {%- set ngx = salt['pigsty.nginx']() %}
-# Nginx on {{ ngx.port }}: the portal ({{ ngx.home_domain }}, rendered from pillar), name-based
-# virtual hosts (Prometheus, Alertmanager, Grafana, the HAProxy admin page of every database
-# node) and the local package repository at /{{ ngx.repo.dir.split('/')[-1] }}/. The whole
-# nginx.conf is managed, so `nginx -t -c` checks the candidate before it is installed.
+# Nginx: the portal ({{ ngx.home_domain }}, rendered from pillar) and name-based virtual hosts
+# (Prometheus, Alertmanager, Grafana, the HAProxy admin page of every database node) over
+# HTTPS on {{ ngx.ssl_port }}, with the meta node's certificate from the Pigsty CA (node.pki;
+# its SANs name the portal's domains). Plain HTTP on {{ ngx.port }} serves the local package
+# repository at /{{ ngx.repo.dir.split('/')[-1] }}/ (apt) and redirects everything else to
+# HTTPS. The whole nginx.conf is managed, so `nginx -t -c` checks the candidate before it is
+# installed.
+include:
+  - node.pki
+
 nginx-package:
   pkg.installed:
     - name: nginx
@@ -50,6 +56,7 @@ nginx-config:
     - check_cmd: /usr/sbin/nginx -q -t -c
     - require:
       - pkg: nginx-package
+      - x509: pki-node-cert           # nginx -t loads the certificate and key
 
 # Debian's default site is not included by our nginx.conf; remove it so nothing suggests it is
 nginx-default-site-off:
@@ -66,3 +73,4 @@ nginx-service:
     - watch:
       - file: nginx-config
       - file: nginx-htpasswd
+      - x509: pki-node-cert           # a renewed certificate is served after a reload

@@ -1,5 +1,6 @@
 {%- from 'infra/map.jinja' import infra with context %}
-# Prometheus on {{ infra.prometheus_port }}: scrapes every database node's exporters
+# Prometheus on 127.0.0.1:{{ infra.prometheus_port }} (loopback only: people reach it through the
+# portal, over HTTPS with its login; Grafana and the Salt runners run on this node): scrapes every database node's exporters
 # (node, postgres, pgbouncer, HAProxy, Patroni) from file_sd targets, one JSON file per cluster,
 # and the infra (itself, Alertmanager, etcd). A config or rule file that promtool rejects is
 # never installed (check_cmd). It also serves Pigsty's console templates (overview, cluster,
@@ -13,7 +14,7 @@ prometheus-args:
     - name: /etc/default/prometheus
     - contents: |
         # Managed by Salt (Pigsty on Salt)
-        ARGS="--web.listen-address=:{{ infra.prometheus_port }} --storage.tsdb.retention.time={{ infra.prometheus_retention }} --web.console.templates=/etc/prometheus/consoles --web.console.libraries=/etc/prometheus/console_libraries"
+        ARGS="--web.listen-address=127.0.0.1:{{ infra.prometheus_port }} --storage.tsdb.retention.time={{ infra.prometheus_retention }} --web.console.templates=/etc/prometheus/consoles --web.console.libraries=/etc/prometheus/console_libraries"
     - require:
       - pkg: prometheus-package
 

@@ -1,7 +1,7 @@
 {%- from 'infra/map.jinja' import infra with context %}
 # A tiny webhook sink for Alertmanager (alert_sink_enabled): it appends every POSTed body
 # as one JSON line to /var/lib/pigsty-alerts/alerts.jsonl, so tests and operators can see
-# what Alertmanager sent. Listens on {{ infra.node_ip }} and 127.0.0.1, port {{ infra.alert_sink_port }}.
+# what Alertmanager sent. Listens on 127.0.0.1:{{ infra.alert_sink_port }} only (Alertmanager is on this node).
 {%- if infra.alert_sink_enabled %}
 alert-sink-script:
   file.managed:
@@ -21,7 +21,7 @@ alert-sink-unit:
         [Service]
         DynamicUser=yes
         StateDirectory=pigsty-alerts
-        ExecStart=/usr/local/bin/pigsty-alert-sink --listen {{ infra.node_ip }}:{{ infra.alert_sink_port }} --listen 127.0.0.1:{{ infra.alert_sink_port }} --file /var/lib/pigsty-alerts/alerts.jsonl
+        ExecStart=/usr/local/bin/pigsty-alert-sink --listen 127.0.0.1:{{ infra.alert_sink_port }} --file /var/lib/pigsty-alerts/alerts.jsonl
         Restart=always
         RestartSec=2
 

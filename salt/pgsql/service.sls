@@ -5,6 +5,7 @@
 # silently into the old config.
 include:
   - pgsql.install
+  - node.pki          # the admin page (9101) is HTTPS with the node certificate
 
 haproxy-config:
   file.managed:
@@ -19,6 +20,7 @@ haproxy-config:
     - check_cmd: /usr/sbin/haproxy -V -c -f     # -V: say why, despite `quiet` in the config
     - require:
       - pkg: pgsql-packages
+      - x509: pki-node-cert       # haproxy -c loads the certificate and its key
 
 haproxy-service:
   service.running:
@@ -27,3 +29,4 @@ haproxy-service:
     - reload: True
     - watch:
       - file: haproxy-config
+      - x509: pki-node-cert       # a renewed certificate is served after a reload

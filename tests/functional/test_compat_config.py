@@ -15,6 +15,7 @@ import pytest
 import pigsty_inventory
 from pillar_fixture import default_pillar
 from render import render_haproxy_cfg, render_state
+from throwaway_ca import CA
 
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit"))
@@ -34,11 +35,10 @@ def _pillar():
 
 def test_haproxy_accepts_weights_and_the_custom_ports(tmp_path):
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    ca = tmp_path / "ca.crt"            # the checks verify Patroni's certificate with it
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(tmp_path / "ca.key"), "-subj", "/CN=Test CA", "-days", "1", "-out", str(ca)],
-                   check=True, capture_output=True, timeout=60)
-    cfg = render_haproxy_cfg(pigsty_inventory.instance_config(_pillar(), "node-1"), ca_file=str(ca))
+    # the checks verify Patroni's certificate with the CA; the admin page serves node.crt
+    pki = CA(str(tmp_path / "ca")).node(str(tmp_path / "pki"), "node-1", ["node-1"], ["10.10.10.11"])
+    cfg = render_haproxy_cfg(pigsty_inventory.instance_config(_pillar(), "node-1"), ca_file=pki["ca_crt"],
+                             node_crt=pki["node_crt"])
     assert " weight 0" in cfg and " weight 80" in cfg and ":6440 " in cfg and ":5440 " in cfg
     path = tmp_path / "haproxy.cfg"
     path.write_text(cfg.replace("/var/lib/haproxy/server-state", str(tmp_path / "state")) + "\n")

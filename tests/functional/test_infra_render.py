@@ -5,6 +5,7 @@ by the real tools: promtool check config / check rules / test rules, amtool chec
 nginx -t. tests/run.sh installs them (Debian's prometheus, prometheus-alertmanager, nginx)."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 
@@ -15,6 +16,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loader import load_module
 from pillar_fixture import default_pillar
+from throwaway_ca import CA
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx"}
 
 
@@ -114,23 +116,52 @@ def test_amtool_accepts_the_alertmanager_config(rendered):
 def test_nginx_accepts_its_config(mod, tmp_path):
     text = render_template(mod, "infra/files/nginx.conf.jinja")
     assert "server_name p.pigsty;" in text and "proxy_pass http://127.0.0.1:9090;" in text
-    assert "location /pg-test-2/ {" in text and "proxy_pass http://10.10.10.12:9101/;" in text
+    assert "location /pg-test-2/ {" in text and "proxy_pass https://10.10.10.12:9101/;" in text
+    assert "proxy_ssl_name node-2;" in text and "proxy_ssl_verify on;" in text
     assert "location /pigsty/ {" in text
     assert 'return 503 "Grafana skipped' in text
+    assert "listen 80 default_server;" in text and "listen 443 ssl default_server;" in text
+    assert text.count("listen 443 ssl;") == 4                  # p. a. g. h.
+    assert "return 301 https://$host$request_uri;" in text
+    # nginx -t loads the certificate and key: a throwaway CA's, at the paths of the render
+    pki = CA(str(tmp_path / "ca")).node(str(tmp_path / "pki"), "meta", ["meta", "pigsty"], ["10.10.10.10"])
+    for path in ("/etc/pki/pigsty/node.crt", "/etc/pki/pigsty/node.key", "/etc/pki/pigsty/ca.crt"):
+        assert path in text, path
+    text = text.replace("/etc/pki/pigsty/", str(tmp_path / "pki") + "/")
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
     res = run([tool("nginx"), "-t", "-c", str(conf)])
     assert "syntax is ok" in res.stderr
+    # the check can fail: without the key nginx refuses the config
+    os.rename(pki["node_key"], pki["node_key"] + ".moved")
+    bad = subprocess.run([tool("nginx"), "-t", "-c", str(conf)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "node.key" in bad.stderr, bad.stderr
+
+
+def test_nginx_links_and_redirects_carry_a_non_default_https_port(mod):
+    pillar = default_pillar(clusters=["pg-meta"])
+    pillar["pigsty"]["vars"]["nginx_ssl_port"] = 8443
+    mod.__pillar__, saved = pillar, mod.__pillar__
+    try:
+        text = render_template(mod, "infra/files/nginx.conf.jinja")
+        home = render_template(mod, "infra/files/portal.html.jinja")
+    finally:
+        mod.__pillar__ = saved
+    assert "listen 8443 ssl default_server;" in text and "return 301 https://$host:8443$request_uri;" in text
+    assert '<a href="https://p.pigsty:8443/">' in home
 
 
 def test_portal_pages_list_services_and_clusters(mod):
     home = render_template(mod, "infra/files/portal.html.jinja")
-    for text in ("http://p.pigsty/", "http://a.pigsty/", "pg-test-3", "VIP 10.10.10.3",
-                 "http://10.10.10.10/pigsty/", "http://h.pigsty/pg-test-1/",
-                 '<a href="http://p.pigsty/consoles/pigsty-overview.html">',
-                 '<a href="http://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test">console</a>',
-                 '<a href="http://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-2">pg-test-2</a>'):
+    for text in ("https://p.pigsty/", "https://a.pigsty/", "pg-test-3", "VIP 10.10.10.3",
+                 "http://10.10.10.10/pigsty/", "https://h.pigsty/pg-test-1/",
+                 '<a href="https://p.pigsty/consoles/pigsty-overview.html">',
+                 '<a href="https://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test">console</a>',
+                 '<a href="https://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-2">pg-test-2</a>'):
         assert text in home, text
+    # the package repository is the only plain http:// link (apt reads it)
+    assert [u for u in re.findall(r'href="(http://[^"]*)"', home)] == []
+    assert re.findall(r'>(http://[^<]*)<', home) == ["http://10.10.10.10/pigsty/"]
     ha = render_template(mod, "infra/files/haproxy-index.html.jinja")
     assert '<a href="/pg-meta-1/">pg-meta-1</a>' in ha and "10.10.10.13:9101" in ha
 

@@ -10,7 +10,7 @@ import os
 import pytest
 
 import patroni_rest
-from meta_http import PROM, http, prom_query
+from meta_http import PROM, http, prom_query, prometheus, request
 import yaml
 from conftest import REPO, node_exec, salt_json, wait_for
 
@@ -52,7 +52,7 @@ def alert_events(lines, alertname, ins):
 
 @pytest.fixture(scope="module")
 def infra(sandbox):
-    wait_for(lambda: http(PROM + "/-/ready")[0] == 200, 60)
+    wait_for(lambda: prometheus("/-/ready")[0] == 200, 60)
     return PROM
 
 
@@ -97,22 +97,39 @@ def test_pgbouncer_down_fires_reaches_the_sink_and_resolves(infra):
 
 
 def test_nginx_virtual_hosts(infra):
-    status, body = http("http://%s/-/ready" % META, host="p.pigsty")
+    # HTTPS, each virtual host's certificate verified against the CA under its own domain
+    status, body = http("https://%s/-/ready" % META, host="p.pigsty")
     assert status == 200 and "Prometheus" in body
-    status, body = http("http://%s/-/ready" % META, host="a.pigsty")
+    status, body = http("https://%s/-/ready" % META, host="a.pigsty")
     assert status == 200 and "OK" in body
-    status, body = http("http://%s/" % META, host="h.pigsty")
+    status, body = http("https://%s/" % META, host="h.pigsty")
     assert status == 200 and all(ins in body for ins in ("pg-meta-1", "pg-test-1", "pg-test-3"))
-    # HAProxy's admin page on node-1, through Nginx: it asks for pg-test's HAProxy login
-    assert http("http://%s/pg-test-1/" % META, host="h.pigsty")[0] == 401
+    # HAProxy's admin page on node-1, through Nginx (HTTPS to node-1 too): it asks for
+    # pg-test's HAProxy login
+    assert http("https://%s/pg-test-1/" % META, host="h.pigsty")[0] == 401
     with open(os.path.join(REPO, "pillar", "clusters", "pg-test.sls")) as fh:
         ha_password = yaml.safe_load(fh)["pigsty"]["clusters"]["pg-test"]["vars"]["haproxy_admin_password"]
-    status, body = http("http://%s/pg-test-1/" % META, host="h.pigsty", auth=("admin", ha_password))
+    status, body = http("https://%s/pg-test-1/" % META, host="h.pigsty", auth=("admin", ha_password))
     assert status == 200 and "Statistics Report" in body
-    status, body = http("http://%s/" % META, host="g.pigsty")
+    status, body = http("https://%s/" % META, host="g.pigsty")
     assert status == 503 and "Grafana skipped" in body      # no Grafana package source
-    status, body = http("http://%s/" % META, host="pigsty")
+    status, body = http("https://%s/" % META, host="pigsty")
     assert status == 200 and "pg-test" in body and "VIP 10.10.10.3" in body
+    # plain HTTP: a 301 to the same page over HTTPS, no login asked
+    status, headers, _body = request("http://%s/-/ready" % META, host="p.pigsty")
+    assert (status, headers.get("location")) == (301, "https://p.pigsty/-/ready")
+    assert "www-authenticate" not in headers
+
+
+def test_prometheus_and_alertmanager_are_not_reachable_from_the_network(infra):
+    import socket
+    for port in (9090, 9093, 9095):           # Prometheus, Alertmanager, the alert sink
+        with pytest.raises(OSError):
+            socket.create_connection((META, port), timeout=3).close()
+    out = node_exec("meta", "ss", "-Hltn").stdout
+    listening = {line.split()[3] for line in out.splitlines() if line.split()}
+    assert {"127.0.0.1:9090", "127.0.0.1:9093"} <= listening, listening
+    assert not [a for a in listening if a.endswith((":9090", ":9093", ":9095")) and not a.startswith("127.0.0.1:")]
 
 
 def test_dnsmasq_answers_pigsty_names(infra):

@@ -9,7 +9,7 @@ Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 
 import pytest
 
-from meta_http import PROM, http, prom_query
+from meta_http import http, prom_query, prometheus
 from conftest import wait_for
 import patroni_rest
 from pg import query, user_password
@@ -36,7 +36,7 @@ def live_primary():
 def observed(sandbox):
     """Prometheus up, and a table in pg-test's database `test` (created by the admin user, so
     the monitor user may read its statistics), so the per-table collectors have a row."""
-    wait_for(lambda: http(PROM + "/-/ready")[0] == 200, 60)
+    wait_for(lambda: prometheus("/-/ready")[0] == 200, 60)
     ins, host = wait_for(live_primary, 60)
     dba = ("dbuser_dba", user_password(CLUSTER, "dbuser_dba"))
     for sql in ("CREATE TABLE IF NOT EXISTS %s (id int PRIMARY KEY, v text)" % PROBE_TABLE,
@@ -107,25 +107,25 @@ def test_per_table_and_statement_collectors_see_the_sandbox(observed):
 
 
 def test_console_pages_show_the_live_roles(observed):
-    status, body = http("http://%s/consoles/pigsty-overview.html" % META, host="p.pigsty")
+    status, body = http("https://%s/consoles/pigsty-overview.html" % META, host="p.pigsty")
     assert status == 200 and "pigsty-cluster.html?cls=pg-test" in body and "pg-meta" in body
-    status, body = http("http://%s/consoles/pigsty-cluster.html?cls=%s" % (META, CLUSTER),
+    status, body = http("https://%s/consoles/pigsty-cluster.html?cls=%s" % (META, CLUSTER),
                         host="p.pigsty")
     assert status == 200 and "error executing template" not in body
     # the primary's row carries the primary mark, the others not
     for ins in live_members():
         row = body.split('pigsty-instance.html?ins=%s"' % ins)[1].split("</tr>")[0]
         assert ("pigsty-role-primary" in row) == (ins == observed), (ins, row)
-    status, body = http("http://%s/consoles/pigsty-instance.html?ins=%s" % (META, observed),
+    status, body = http("https://%s/consoles/pigsty-instance.html?ins=%s" % (META, observed),
                         host="p.pigsty")
     assert status == 200 and ">test</td>" in body and "new PromConsole.Graph(" in body
-    status, _ = http("http://%s/classic/static/js/prom_console.js" % META, host="p.pigsty")
+    status, _ = http("https://%s/classic/static/js/prom_console.js" % META, host="p.pigsty")
     assert status == 200
 
 
 def test_portal_links_the_consoles(observed):
-    status, body = http("http://%s/" % META, host="pigsty")
+    status, body = http("https://%s/" % META, host="pigsty")
     assert status == 200
-    assert '<a href="http://p.pigsty/consoles/pigsty-overview.html">' in body
-    assert 'href="http://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test"' in body
-    assert 'href="http://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-3"' in body
+    assert '<a href="https://p.pigsty/consoles/pigsty-overview.html">' in body
+    assert 'href="https://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test"' in body
+    assert 'href="https://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-3"' in body

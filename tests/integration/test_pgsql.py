@@ -113,11 +113,15 @@ def test_pillar_user_logs_in_through_pgbouncer_and_a_wrong_password_is_refused(p
 
 
 def test_exporters_answer_on_the_node_address(pg_test):
+    import ssl   # pylint: disable=import-outside-toplevel
+    ctx = ssl.create_default_context(cafile=patroni_rest.ca_file())
     for ip in NODES.values():
-        for port, metric in ((9100, "node_cpu_seconds_total"), (9630, "pg_up 1"),
-                             (9631, "pgbouncer_up 1"), (9101, "haproxy_process_")):
+        # HAProxy's /metrics is HTTPS (the node certificate, verified for the address)
+        for scheme, port, metric in (("http", 9100, "node_cpu_seconds_total"), ("http", 9630, "pg_up 1"),
+                                     ("http", 9631, "pgbouncer_up 1"), ("https", 9101, "haproxy_process_")):
             path = "/metrics"
-            with urllib.request.urlopen("http://%s:%d%s" % (ip, port, path), timeout=5) as resp:
+            with urllib.request.urlopen("%s://%s:%d%s" % (scheme, ip, port, path), timeout=5,
+                                        context=ctx if scheme == "https" else None) as resp:
                 assert metric in resp.read().decode(), (ip, port)
 
 

@@ -29,6 +29,9 @@ def test_every_node_has_a_certificate_signed_by_the_ca_with_its_names(sandbox, n
               % PKI).stdout
     assert "CN = %s" % node in text or "CN=%s" % node in text, text
     assert "DNS:%s, IP Address:%s, IP Address:127.0.0.1" % (node, NODES[node]) in text, text
+    # the meta node's also names the portal's domains (Nginx serves them over HTTPS)
+    portal = "DNS:pigsty, DNS:p.pigsty, DNS:a.pigsty, DNS:g.pigsty, DNS:h.pigsty"
+    assert (portal in text) == (node == "meta"), text
     assert "TLS Web Server Authentication, TLS Web Client Authentication" in text, text
     assert sh(node, "stat -c '%%a %%U %%G' %s/node.key" % PKI).stdout.split() == ["640", "root", "ssl-cert"]
     assert sh(node, "stat -c '%%a %%U' %s/ca.crt %s/node.crt" % (PKI, PKI)).stdout.split() == \

@@ -12,6 +12,7 @@ import yaml
 
 import pigsty_etcd
 from conftest import REPO, node_exec, salt_json, wait_for
+from meta_http import prom_query
 
 META = "10.10.10.10"
 ETCD = "https://%s:2379" % META
@@ -191,22 +192,34 @@ def test_replication_runs_over_ssl(sandbox):
 
 # ------------------------------------------------------------------ web logins
 def test_the_haproxy_admin_page_asks_for_a_login(sandbox):
-    def code(auth=""):
-        return sh("meta", "curl -s -o /dev/null -w '%%{http_code}' %s http://10.10.10.11:9101/" % auth).stdout.strip()
+    # HTTPS only, verified against the CA (meta's copy) for node-1's address
+    def code(auth="", url="https://10.10.10.11:9101/"):
+        return sh("meta", "curl -s -o /dev/null -w '%%{http_code}' --cacert %s/ca.crt %s %s"
+                  % (PKI, auth, url), check=False).stdout.strip()
     assert code() == "401"
     assert code("-u admin:wrong") == "401"
     config = "user = \"admin:%s\"\n" % private("pg-test", "haproxy_admin_password")
     res = node_exec("meta", "sh", "-c", "printf '%%s' %s | curl -s -o /dev/null -w '%%{http_code}' -K - "
-                    "http://10.10.10.11:9101/" % shlex.quote(config), timeout=60)
+                    "--cacert %s/ca.crt https://10.10.10.11:9101/" % (shlex.quote(config), PKI), timeout=60)
     assert res.stdout.strip() == "200"
-    metrics = sh("meta", "curl -s -o /dev/null -w '%{http_code}' http://10.10.10.11:9101/metrics").stdout.strip()
-    assert metrics == "200"                     # Prometheus scrapes without a login
+    assert code(url="https://10.10.10.11:9101/metrics") == "200"   # Prometheus scrapes without a login
+    assert code(url="http://10.10.10.11:9101/metrics") == "000"    # plain HTTP: no HTTP answer
+    # Prometheus scrapes every HAProxy over https, and they are up
+    def all_up():
+        rows = prom_query('up{job="haproxy"}')
+        return len(rows) == 4 and all(r["value"][1] == "1" and r["metric"]["instance"].endswith(":9101")
+                                      for r in rows)
+    wait_for(all_up, 60)
 
 
-def test_the_portal_asks_for_a_login_and_the_repository_does_not(sandbox):
-    def code(path, host="pigsty", config=""):
-        return node_exec("node-2", "sh", "-c", "printf '%%s' %s | curl -s -o /dev/null -w '%%{http_code}' -K - "
-                         "-H 'Host: %s' http://10.10.10.10%s" % (shlex.quote(config), host, path),
+def test_the_portal_asks_for_a_login_over_https_and_the_repository_does_not(sandbox):
+    # from node-2, as a browser there would: the domain resolves to meta (--resolve), and
+    # the certificate is verified against the CA under that domain
+    def code(path, host="pigsty", config="", scheme="https"):
+        port = 443 if scheme == "https" else 80
+        return node_exec("node-2", "sh", "-c", "printf '%%s' %s | curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' "
+                         "-K - --cacert %s/ca.crt --resolve %s:%d:10.10.10.10 %s://%s%s"
+                         % (shlex.quote(config), PKI, host, port, scheme, host, path),
                          timeout=60).stdout.strip()
     with open(os.path.join(REPO, "pillar", "dcs.sls")) as fh:
         infra = yaml.safe_load(fh)["pigsty"]["infra"]
@@ -215,7 +228,12 @@ def test_the_portal_asks_for_a_login_and_the_repository_does_not(sandbox):
     assert code("/", config='user = "admin:wrong"\n') == "401"
     assert code("/", config=login) == "200"
     assert code("/", host="p.pigsty") == "401"                    # Prometheus' page
-    assert code("/", host="p.pigsty", config=login) in ("200", "302")     # Prometheus redirects / to /graph
-    assert code("/pigsty/Packages") == "200"                      # apt on every node: no login
+    assert code("/", host="p.pigsty", config=login).split()[0] in ("200", "302")  # Prometheus redirects / to /graph
+    # plain HTTP: a 301 to HTTPS, without asking for the login
+    assert code("/", scheme="http") == "301 https://pigsty/"
+    assert code("/graph", host="p.pigsty", scheme="http") == "301 https://p.pigsty/graph"
+    # apt on every node: plain HTTP, no login (and over HTTPS, no login either)
+    assert code("/pigsty/Packages", host="10.10.10.10", scheme="http") == "200"
+    assert code("/pigsty/Packages") == "200"
     ha = node_exec("meta", "stat", "-c", "%a %U %G", "/etc/nginx/pigsty.htpasswd", timeout=30).stdout.split()
     assert ha == ["640", "root", "www-data"], ha

@@ -8,9 +8,10 @@ import pigsty_pgsql
 from pillar_fixture import REPO
 
 
-def render_haproxy_cfg(conf, ca_file="/etc/pki/pigsty/ca.crt"):
+def render_haproxy_cfg(conf, ca_file="/etc/pki/pigsty/ca.crt", node_crt="/etc/pki/pigsty/node.crt"):
     """salt/pgsql/files/haproxy.cfg.jinja with the services of ``conf`` (map.jinja stubbed;
-    the Pigsty CA certificate at ``ca_file``)."""
+    the Pigsty CA certificate at ``ca_file``, the node certificate at ``node_crt``, its key
+    beside it as node.key)."""
     with open(os.path.join(REPO, "salt", "pgsql", "files", "haproxy.cfg.jinja")) as fh:
         text = fh.read()
     pg = {"pg_cluster": conf["pg_cluster"], "pg_instance": conf["pg_instance"], "node_ip": conf["node_ip"],
@@ -20,7 +21,8 @@ def render_haproxy_cfg(conf, ca_file="/etc/pki/pigsty/ca.crt"):
     services = pigsty_pgsql.haproxy_services(conf)
     return env.get_template("haproxy.cfg").render(salt={
         "pigsty.haproxy_services": lambda: {"services": services},
-        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file}},
+        "pigsty_pki.request": lambda: {"paths": {"ca_crt": ca_file, "node_crt": node_crt,
+                                                 "node_key": node_crt[:-len(".crt")] + ".key"}},
         "pigsty_haproxy.admin_login": lambda: {"username": conf["haproxy_admin_username"],
                                                "hash": pigsty_crypt.sha512_crypt(conf["haproxy_admin_password"])}})
 

@@ -50,6 +50,14 @@ def test_nginx_vhosts_and_haproxy_pages_of_every_member():
     assert {h["ins"]: h["upstream"] for h in ngx["haproxy"]} == {
         "pg-meta-1": "10.10.10.10:9101", "pg-test-1": "10.10.10.11:9101",
         "pg-test-2": "10.10.10.12:9101", "pg-test-3": "10.10.10.13:9101"}
+    # HTTPS to each HAProxy, verified for the node's name (a DNS name in its certificate)
+    assert {h["ins"]: h["ssl_name"] for h in ngx["haproxy"]} == {
+        "pg-meta-1": "meta", "pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
+    # the portal over HTTPS with the meta node's certificate; plain HTTP for the repository
+    assert (ngx["port"], ngx["ssl_port"], ngx["https_suffix"]) == (80, 443, "")
+    assert (ngx["cert"], ngx["key"], ngx["ca"]) == (
+        "/etc/pki/pigsty/node.crt", "/etc/pki/pigsty/node.key", "/etc/pki/pigsty/ca.crt")
+    assert infra.nginx(inventory(nginx_ssl_port=8443))["https_suffix"] == ":8443"
     clusters = {c["name"]: c for c in ngx["clusters"]}
     assert clusters["pg-test"]["vip"] == "10.10.10.3"
     assert [m["role"] for m in clusters["pg-test"]["members"]] == ["primary", "replica", "replica"]
@@ -126,3 +134,10 @@ def test_infra_parameters_are_global_only():
     found = inv.validate(pillar)
     assert any("pigsty:clusters:pg-test:vars:prometheus_retention: an infra parameter is global"
                in p for p in found), found
+
+
+def test_the_https_port_is_a_port_and_not_the_http_one():
+    assert problems() == []
+    assert any("nginx_ssl_port" in p for p in problems(nginx_ssl_port="443x"))
+    assert any("nginx_ssl_port: must differ from nginx_port" in p
+               for p in problems(nginx_ssl_port=80))

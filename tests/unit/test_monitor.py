@@ -28,7 +28,10 @@ def test_one_group_per_instance_and_exporter_with_all_labels(pillar):
     groups = mon.cluster_targets(inv.inventory(pillar), "pg-test")
     assert len(groups) == 3 * 5
     for g in groups:
-        assert set(g["labels"]) == {"cls", "ins", "ip", "job", "role"}
+        # HAProxy's /metrics is HTTPS (its admin page serves the node certificate)
+        https = {"__scheme__"} if g["labels"]["job"] == "haproxy" else set()
+        assert set(g["labels"]) == {"cls", "ins", "ip", "job", "role"} | https
+        assert g["labels"].get("__scheme__") == ("https" if https else None)
         assert g["labels"]["cls"] == "pg-test"
     by = {(g["labels"]["ins"], g["labels"]["job"]): g for g in groups}
     assert by[("pg-test-2", "node")]["targets"] == ["10.10.10.12:9100"]
@@ -78,14 +81,30 @@ def test_one_file_per_cluster_plus_infra_and_it_is_valid_file_sd(pillar):
     meta = json.loads(files["/etc/prometheus/targets/pgsql/pg-meta.json"])
     assert {g["labels"]["ins"] for g in meta} == {"pg-meta-1"}
     infra = {g["labels"]["job"]: g for g in json.loads(files["/etc/prometheus/targets/infra/infra.json"])}
-    assert infra["prometheus"]["targets"] == ["10.10.10.10:9090"]
-    assert infra["alertmanager"]["targets"] == ["10.10.10.10:9093"]
+    # Prometheus and Alertmanager listen on loopback only: each Prometheus scrapes its own
+    assert infra["prometheus"]["targets"] == ["127.0.0.1:9090"]
+    assert infra["alertmanager"]["targets"] == ["127.0.0.1:9093"]
+    assert infra["prometheus"]["labels"]["ins"] == "meta" and infra["prometheus"]["labels"]["ip"] == "10.10.10.10"
     assert infra["etcd"]["targets"] == ["10.10.10.10:2379"]
     assert infra["etcd"]["labels"]["cls"] == "etcd"
     # the same bytes every time (Salt and a runner write identical files)
     assert mon.target_files(inv.inventory(pillar), roles={"pg-test-2": "primary"}) == files
     # and the same targets whether the inventory comes indexed or not
     assert mon.target_files(inv.index(inv.inventory(pillar)), roles={"pg-test-2": "primary"}) == files
+
+
+def test_with_several_meta_nodes_each_prometheus_scrapes_its_own_pair_and_every_etcd(pillar):
+    pillar["pigsty"]["nodes"]["meta-2"] = {"ip": "10.10.10.20", "meta": True}
+    index = inv.inventory(pillar)
+    for me, ip in (("meta", "10.10.10.10"), ("meta-2", "10.10.10.20")):
+        groups = mon.infra_targets(index, me)
+        local = [(g["labels"]["job"], g["labels"]["ins"], g["targets"][0]) for g in groups
+                 if g["labels"]["job"] != "etcd"]
+        assert local == [("prometheus", me, "127.0.0.1:9090"), ("alertmanager", me, "127.0.0.1:9093")]
+        assert sorted(g["targets"][0] for g in groups if g["labels"]["job"] == "etcd") == [
+            "10.10.10.10:2379", "10.10.10.20:2379"]
+    # a node that is not a meta node runs no Prometheus: etcd only
+    assert {g["labels"]["job"] for g in mon.infra_targets(index, "node-1")} == {"etcd"}
 
 
 def test_targets_file_of_no_groups_is_an_empty_list():
@@ -96,7 +115,7 @@ def test_prometheus_config_from_pillar(pillar):
     pillar["pigsty"]["vars"].update(prometheus_scrape_interval="15s", prometheus_scrape_timeout="5s")
     cfg = mon.prometheus_config(inv.inventory(pillar))
     assert cfg["global"]["scrape_interval"] == "15s" and cfg["global"]["scrape_timeout"] == "5s"
-    assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.10.10.10:9093"]
+    assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
     files = [f for job in cfg["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]]
     assert files == ["/etc/prometheus/targets/pgsql/*.json", "/etc/prometheus/targets/pgsql/*.json",
                      "/etc/prometheus/targets/infra/*.json"]
@@ -107,6 +126,8 @@ def test_prometheus_config_from_pillar(pillar):
     assert jobs["patroni"]["scheme"] == "https"
     assert jobs["patroni"]["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
     assert "scheme" not in jobs["pgsql"] and "scheme" not in jobs["infra"]
+    # the pgsql job's https targets (HAProxy: __scheme__ in the target) verify the CA
+    assert jobs["pgsql"]["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
 
 
 REQUIRED_ALERTS = {"PostgresDown", "PgbouncerDown", "PatroniDown", "PostgresReplicationBreak",
@@ -157,7 +178,7 @@ def test_metric_names_of_an_expression():
 def test_alertmanager_route_and_receivers_come_from_pillar(pillar):
     cfg = mon.alertmanager_config(inv.inventory(pillar))
     assert cfg["route"]["receiver"] == "sink"
-    assert cfg["receivers"][0]["webhook_configs"][0]["url"] == "http://10.10.10.10:9095/alerts"
+    assert cfg["receivers"][0]["webhook_configs"][0]["url"] == "http://127.0.0.1:9095/alerts"
     pillar["pigsty"]["vars"].pop("alertmanager_route")
     pillar["pigsty"]["vars"].pop("alertmanager_receivers")
     cfg = mon.alertmanager_config(inv.inventory(pillar))

@@ -43,6 +43,32 @@ def test_a_policy_binds_the_names_to_the_requesting_minion():
     assert 0 < pigsty_pki.NODE_DAYS_REMAINING < pol["days_valid"]
 
 
+def test_a_meta_nodes_certificate_also_names_the_portals_domains():
+    # after its own names (what database nodes and clients check), the domains Nginx serves
+    assert pigsty_pki.node_names(INV, "meta")["subjectAltName"] == (
+        "DNS:meta, IP:10.10.10.10, IP:127.0.0.1, DNS:pigsty, DNS:p.pigsty, DNS:a.pigsty, "
+        "DNS:g.pigsty, DNS:h.pigsty")
+    assert pigsty_pki.signing_policies(INV)["pigsty-node-meta"]["subjectAltName"] == \
+        pigsty_pki.node_names(INV, "meta")["subjectAltName"]
+    # a database node's does not
+    assert "pigsty" not in pigsty_pki.node_names(INV, "node-1")["subjectAltName"].replace("node-1", "")
+
+
+def test_the_portal_domains_follow_infra_portal_without_duplicates():
+    inv = json.loads(json.dumps(INV))
+    inv["vars"]["infra_portal"] = {"home": {"domain": "ops.example.org"},
+                                   "prometheus": {"domain": "prom.example.org"},
+                                   "alertmanager": {"domain": "prom.example.org"},
+                                   "custom": {"domain": "not-served.example.org"}}
+    san = pigsty_pki.node_names(inv, "meta")["subjectAltName"]
+    assert san.endswith("IP:127.0.0.1, DNS:ops.example.org, DNS:prom.example.org"), san
+    # a domain that is no host name is refused, naming the field (it would inject names)
+    inv["vars"]["infra_portal"]["home"] = {"domain": "x.pigsty, IP:1.2.3.4"}
+    with pytest.raises(ValueError) as err:
+        pigsty_pki.node_names(inv, "meta")
+    assert "infra_portal:home:domain" in str(err.value)
+
+
 def test_only_the_ca_server_receives_the_policies():
     mod = load_ext_pillar()
     meta = mod.ext_pillar("meta", default_pillar(clusters=["pg-meta"]))

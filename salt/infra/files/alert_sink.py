@@ -5,7 +5,7 @@ Appends the body of every POST (Alertmanager's webhook JSON) as one line to a fi
 tests and operators can read what Alertmanager sent. GET answers with the number of
 notifications received. Standard library only.
 
-    alert_sink.py --listen 10.10.10.10:9095 --listen 127.0.0.1:9095 --file /var/lib/pigsty-alerts/alerts.jsonl
+    alert_sink.py --listen 127.0.0.1:9095 --file /var/lib/pigsty-alerts/alerts.jsonl
 """
 import argparse
 import http.server
