@@ -61,8 +61,7 @@ def status(data):
 def switchover(data):
     out = ["switchover %s (dry run)" % data.get("cluster"),
            "  leader     %s" % _cell(data.get("leader")),
-           "  candidate  %s%s" % (_cell(data.get("candidate")),
-                                  "  (%s)" % data["chosen"] if data.get("chosen") else ""),
+           "  candidate  %s%s" % (_cell(data.get("candidate")), ": " + data["chosen"] if data.get("chosen") else ""),
            "", "members:",
            table(data.get("members") or [], ["instance", "minion", "role", "state", "timeline", "lag", "streaming",
                                              "takeover"]),

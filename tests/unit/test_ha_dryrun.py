@@ -368,7 +368,7 @@ def test_status_prints_a_table_and_json_stays_available(env, outputter):
 
 def test_switchover_dry_run_table_names_the_candidate_and_the_steps(env, outputter):
     text = outputter.output(shown(env.switchover("pg-test", test=True)))
-    assert "candidate  pg-test-3  (the streaming replica with the least lag (10 bytes))" in text
+    assert "candidate  pg-test-3: the streaming replica with the least lag (10 bytes)" in text
     assert "disable health pg-test-primary/pg-test-1" in text and "pigsty_handoff.switchover" in text
     assert text.splitlines()[-1].startswith("WOULD ACT (test, nothing changed): would switch over")
     env.world.streaming = ()
