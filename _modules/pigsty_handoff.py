@@ -359,12 +359,13 @@ def state():
     return {"forward": __salt__["pgbouncer.forwarding"](), "clients": __salt__["pgbouncer.clients"]()}
 
 
-def resume_stale():
+def resume_stale(test=False):
     """Resume a pgbouncer that we paused and nobody will resume: paused by a hand-off or a
     switchover whose process is gone (killed minion, crashed runner). A hand-off running on
     this node is left alone, and so is a pause made by hand (no marker). The caller (the
     master's reconciliation) calls it only when no planned operation of the cluster runs.
-    Returns {"resumed": bool, "paused_since": time or None}."""
+    Returns {"resumed": bool, "paused_since": time or None}; with ``test``, whether it
+    would resume (nothing is resumed)."""
     marker = __salt__["pgbouncer.paused_by_us"]()
     if marker is None:
         return {"resumed": False, "paused_since": None}
@@ -372,18 +373,25 @@ def resume_stale():
     if lock is None:
         return {"resumed": False, "paused_since": marker.get("time"), "comment": "a hand-off runs"}
     with lock:
+        if test:
+            return {"resumed": True, "paused_since": marker.get("time"), "test": True}
         __salt__["pgbouncer.resume"]()
     log.warning("pigsty_handoff: resumed a pgbouncer paused since %s whose hand-off is gone", marker.get("time"))
     return {"resumed": True, "paused_since": marker.get("time")}
 
 
-def end(primary_ip=None):
+def end(primary_ip=None, test=False):
     """End or redirect this node's hand-off: with no clients left (or when this node is the
     primary itself, ``primary_ip`` = None) route locally again; otherwise keep forwarding,
-    to ``primary_ip``. Returns {"forward": where it forwards now, "changed": bool}."""
+    to ``primary_ip``. Returns {"forward": where it forwards now, "changed": bool}; with
+    ``test``, where it would forward and whether that changes anything (nothing is)."""
     current = __salt__["pgbouncer.forwarding"]()
     if current is None:
         return {"forward": None, "changed": False}
     if primary_ip and __salt__["pgbouncer.clients"]() > 0:
+        if test:
+            return {"forward": primary_ip, "changed": current != primary_ip, "test": True}
         return {"forward": primary_ip, "changed": __salt__["pgbouncer.forward"](primary_ip)}
+    if test:
+        return {"forward": None, "changed": True, "test": True}
     return {"forward": None, "changed": __salt__["pgbouncer.forward"](None)}

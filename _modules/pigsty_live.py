@@ -50,12 +50,15 @@ def primaries():
     return pigsty_live_files.primaries(_inv())
 
 
-def record(cluster, live):
+def record(cluster, live, test=False):
     """Record ``live`` (instance -> role) for ``cluster``, then rewrite its Prometheus
-    targets and the DNS records when they change. Returns what changed."""
+    targets and the DNS records when they change. Returns what changed; with ``test``,
+    what would change (and the targets' role labels, the ``<cluster>-primary`` address),
+    writing nothing."""
     try:
         return pigsty_live_files.record(
             _inv(), cluster, live,
-            lambda: __salt__["cmd.run_all"](["systemctl", "kill", "-s", "HUP", "dnsmasq"], python_shell=False))
+            lambda: __salt__["cmd.run_all"](["systemctl", "kill", "-s", "HUP", "dnsmasq"], python_shell=False),
+            test=bool(test))
     except ValueError as exc:
         raise salt.exceptions.SaltInvocationError(str(exc))

@@ -8,6 +8,9 @@ says is true, and run planned operations.
     salt-run pigsty_ha.events                   # beacon events acted on and refused, by reason
     salt-run pigsty_ha.switchover pg-test [candidate=pg-test-2]   # clients through 5433 do not fail
     salt-run pigsty_ha.failover pg-test pg-test-2                 # when there is no healthy leader
+    salt-run pigsty_ha.switchover pg-test test=True   # what it would do (reconcile too): changes nothing
+
+status and the dry runs print a table (_output/pigsty_ha.py); --out=json gives the dict.
 
 Reconciliation, in order: (1) every member's HAProxy routes to the live primary at once
 (runtime API); (2) the VIP is on the primary only; (3) the cluster's Prometheus targets
@@ -17,7 +20,8 @@ cluster's history. Every step is idempotent: duplicate or late events are harmle
 malformed or forged event is logged and changes nothing.
 
 The event path, one file each: _beacons/patroni.py (fires) -> reactor/patroni_change.sls ->
-this runner -> _utils/pigsty_ha_live.py (live roles), pigsty_ha_steps.py (the steps),
+this runner -> _utils/pigsty_ha_live.py (live roles), pigsty_ha_reconcile.py (the view,
+the dry run), pigsty_ha_steps.py (the steps),
 pigsty_ha_history.py, pigsty_ha_locks.py; planned operations in pigsty_ha_switchover.py and,
 on the old primary, _modules/pigsty_handoff.py. The compiled inventory comes from
 pigsty_ha_inventory.py, minion calls from pigsty_fanout.py.
@@ -36,6 +40,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_ha_inventory
     import pigsty_ha_live
     import pigsty_ha_locks
+    import pigsty_ha_reconcile
     import pigsty_ha_steps
     import pigsty_ha_switchover
     import pigsty_inventory
@@ -97,7 +102,16 @@ def live_roles(members, port, access=None):
 def _ctx():
     """What the planned operations (pigsty_ha_switchover) need of this runner."""
     return types.SimpleNamespace(opts=__opts__, inventory=lambda: _inventory(), members=_members,
-                                 fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse)
+                                 fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse,
+                                 live_roles=lambda *a, **k: live_roles(*a, **k))
+
+
+def _shown(out):
+    """A report for the operator: printed as a table by the pigsty_ha outputter unless
+    --out says otherwise (--out=json: the dict itself); a refusal fails the command."""
+    if isinstance(out, dict) and out.get("result") is False:
+        __context__["retcode"] = out["retcode"] = 1
+    return {"outputter": "pigsty_ha", "data": out}
 
 
 def _refuse(reason):
@@ -107,17 +121,23 @@ def _refuse(reason):
 
 
 # ------------------------------------------------------------------ reconciliation
-def reconcile(cluster=None, event=None, handoff=False):
+def reconcile(cluster=None, event=None, handoff=False, test=False):
     """Make HAProxy, the VIP, Prometheus targets and DNS of ``cluster`` follow Patroni's
     live view; with ``event`` (a Patroni beacon payload) the cluster comes from the event,
     which is checked first: unknown cluster, bad instance or missing fields -> logged,
     nothing changed. A switchover hand-off in progress is ended once the old primary's
     pgbouncer has no client left (checked when HAProxy holds a server, or ``handoff=True``).
+    ``test=True``: what it would change on which member, changing nothing (no lock, no
+    history; pigsty_ha_reconcile.dry_run).
 
     CLI example::
 
-        salt-run pigsty_ha.reconcile pg-test
+        salt-run pigsty_ha.reconcile pg-test [test=True]
     """
+    if test:
+        if event is not None or not cluster:
+            raise salt.exceptions.SaltInvocationError("test: a dry run takes a cluster (not an event)")
+        return _shown(pigsty_ha_reconcile.dry_run(_ctx(), cluster))
     t0 = time.time()
     merged, inv = _inventory()
     t_inventory = time.time()
@@ -155,42 +175,15 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     t0 = time.time()
     timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
-    cvars = pigsty_inventory.cluster_vars(inv, cluster)
-    port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
-    roles, details = live_roles(members, port, access)
+    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, live_roles)
+    roles, operating = view["roles"], view["operating"]
     last["roles"] = roles
     t_roles = time.time()
-    # The steps touch different things and are idempotent: they start together, so that a
-    # member that does not answer delays none of the others.
-    calls = {
-        "haproxy": (pigsty_ha_steps.haproxy, merged, members, roles, _fan),
-        "vip": (pigsty_ha_steps.vip, merged, members, roles, _fan),
-        "targets_dns": (pigsty_ha_steps.meta, inv, cluster, roles, _fan),
-    }
-    operating = pigsty_ha_locks.operation_in_progress(__opts__, cluster)
-    if operating:
-        # A planned switchover routes HAProxy and the VIP itself, and reconciles when it
-        # ends: a view read mid-switch is stale by the time it would be applied.
-        del calls["haproxy"], calls["vip"]
-    if event is None and not operating:
-        # not on the event path (a promotion's reconciliation stays as short as it can be):
-        # the schedule, a minion's start and the end of a switchover look for stale pauses
-        calls["pgbouncer"] = (pigsty_ha_steps.stale_pauses, members, roles, _fan)
-    if event is None and pigsty_ha_steps.may_wait_for_wal(members, roles, details):
-        # a rewound member can wait for WAL an idle primary has not written yet (off the
-        # event path: the schedule reconciles every 30 s)
-        def cluster_doc(ip):
-            return pigsty_patroni.get_json(ip, port, "/cluster", timeout=pigsty_ha_switchover.PRECHECK_TIMEOUT,
-                                           access=access)
-        calls["rejoin"] = (pigsty_ha_steps.rejoin, members, roles, details, _fan, cluster_doc)
-    steps = pigsty_fanout.parallel(calls)
+    # the same steps as the dry run's (pigsty_ha_steps.plan_calls), all at once
+    steps = pigsty_fanout.parallel(pigsty_ha_steps.plan_calls(
+        merged, inv, cluster, members, roles, view["details"], _fan, event, operating, view["cluster_doc"]))
     t_steps = time.time()
-    for name in ("haproxy", "vip"):
-        steps.setdefault(name, {"result": True, "comment": "left to the planned operation in progress "
-                                                           "(it routes, and reconciles when it ends)"})
-    held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
-    if (held or handoff) and not operating:
-        steps["handoff"] = pigsty_ha_steps.handoff(merged, members, roles, set(held), _fan)
+    pigsty_ha_steps.after_steps(merged, members, roles, steps, _fan, handoff, operating)
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
              "duration": round(time.time() - t0, 3), "requested": requested,
              "timings": dict(timings, roles=round(t_roles - t0, 3), steps=round(t_steps - t_roles, 3))}
@@ -200,22 +193,31 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     return {"result": ok, "cluster": cluster, "roles": roles, "steps": steps, "duration": entry["duration"]}
 
 
-def reconcile_all():
+def reconcile_all(test=False):
     """Reconcile every cluster (missed events: the master's schedule, master/minion start).
     A cluster whose reconciliation fails or raises is reported and the others go on.
+    ``test=True``: each cluster's dry run (result None: would change; comment: what).
 
     CLI example::
 
-        salt-run pigsty_ha.reconcile_all
+        salt-run pigsty_ha.reconcile_all [test=True]
     """
     _merged, inv = _inventory()
     out = {}
     for name in sorted(inv.get("clusters") or {}):
         try:
+            if test:
+                dry = pigsty_ha_reconcile.dry_run(_ctx(), name)
+                out[name] = {"result": dry["result"], "comment": dry["comment"]}
+                continue
             out[name] = reconcile(name).get("result")
         except Exception as exc:  # noqa: BLE001 - one cluster's failure must not stop the others
             log.exception("pigsty_ha: reconciling %s failed", name)
             out[name] = "failed: %s: %s" % (type(exc).__name__, exc)
+    if test:
+        failed = sorted(n for n, v in out.items() if not isinstance(v, dict) or v["result"] is False)
+        return _shown({"test": True, "result": False if failed else None, "clusters": out,
+                       "comment": "cannot tell for %s" % ", ".join(failed) if failed else "nothing was changed"})
     if not all(v is True for v in out.values()):
         __context__["retcode"] = 1
     return out
@@ -251,7 +253,8 @@ def status(cluster):
 
     CLI example::
 
-        salt-run pigsty_ha.status pg-test
+        salt-run pigsty_ha.status pg-test             # a table
+        salt-run pigsty_ha.status pg-test --out=json  # the dict
     """
     merged, inv = _inventory()
     members = _members(inv, cluster)
@@ -285,11 +288,11 @@ def status(cluster):
             "haproxy_5433_up": sorted(s for s, st in primary_svc.items() if st["op"] == "UP")
             if primary_svc is not None else "no answer",
         })
-    return {"cluster": cluster, "leader": leader["name"] if leader else None, "members": rows}
+    return _shown({"cluster": cluster, "leader": leader["name"] if leader else None, "members": rows})
 
 
 # ------------------------------------------------------------------ planned operations
-def switchover(cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576):
+def switchover(cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576, test=False):
     """Planned switchover. Refuses unsafe requests (no healthy replica, candidate unknown,
     down, not streaming from the leader or lagging more than ``max_lag`` bytes); without a
     ``candidate`` the streaming replica with the least lag is taken. With ``handoff`` (the default) clients
@@ -310,13 +313,21 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
     one is drained. Every running member's HAProxy must confirm holding the old primary's
     checks (asked twice): when one does not, nothing is switched and the command fails.
 
+    ``test=True``: the same checks, then what it would do (leader, candidate and why, each
+    member's lag and state, the checks, the steps in order), changing nothing: result None
+    when it would switch over, False (and exit code 1) when it would refuse.
+
     CLI example::
 
-        salt-run pigsty_ha.switchover pg-test candidate=pg-test-2
+        salt-run pigsty_ha.switchover pg-test candidate=pg-test-2 [test=True]
     """
+    if test:
+        return _shown(pigsty_ha_switchover.dry_run(_ctx(), cluster, candidate, handoff, early_release, max_lag))
     out = pigsty_ha_switchover.switchover(_ctx(), cluster, candidate, handoff, early_release, max_lag)
     if isinstance(out, dict) and out.get("result") is False:
-        __context__["retcode"] = 1          # a switchover that did not switch fails the command
+        # a switchover that did not switch fails the command (salt-run's exit code is the
+        # return's "retcode")
+        __context__["retcode"] = out["retcode"] = 1
     return out
 
 

@@ -67,9 +67,7 @@ def operation_lock(opts, cluster, operation, wait=0, kind="operation"):
         except salt.exceptions.CommandExecutionError:
             fh.seek(0)
             running = fh.read().strip() or "another operation"
-            raise salt.exceptions.CommandExecutionError(
-                "%s of %s refused: %s is in progress (one planned operation of a cluster at a "
-                "time; try again when it has finished)" % (operation, cluster, running))
+            raise salt.exceptions.CommandExecutionError(busy_message(operation, cluster, running))
         try:
             fh.seek(0)
             fh.truncate()
@@ -83,17 +81,30 @@ def operation_lock(opts, cluster, operation, wait=0, kind="operation"):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def busy_message(operation, cluster, running):
+    """The refusal of ``operation`` while ``running`` (its holder's description) runs."""
+    return ("%s of %s refused: %s is in progress (one planned operation of a cluster at a "
+            "time; try again when it has finished)" % (operation, cluster, running))
+
+
 def operation_in_progress(opts, cluster):
     """True while some process holds the cluster's operation lock."""
-    path = _path(opts, "operation", cluster)
+    return operation_running(opts, cluster) is not None
+
+
+def operation_running(opts, cluster, kind="operation"):
+    """The planned operation of ``cluster`` in progress, as its holder describes it
+    ("switchover pg-test-1 -> pg-test-2 (pid ..., since ...)"), or None. Read-only: it
+    neither creates the lock file nor keeps the lock (a dry run uses it)."""
+    path = _path(opts, kind, cluster)
     try:
         fh = open(path)
     except OSError:
-        return False
+        return None
     with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
+            return fh.read().strip() or "another operation"
         fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+        return None

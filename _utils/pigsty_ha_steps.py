@@ -1,6 +1,12 @@
 """The steps of a reconciliation: each makes one thing follow the live roles, is
 idempotent, and reports what it did. ``fan`` runs a function on minions
-(pigsty_fanout.fan_out bound to the master's options)."""
+(pigsty_fanout.fan_out bound to the master's options).
+
+With ``test=True`` (pigsty_ha.reconcile test=True) a step computes the same plan and
+reports what it would do: it asks the minions only read-only functions, or their own test
+mode (``test=True``: pigsty_haproxy.apply_health, pigsty_live.record,
+pigsty_handoff.resume_stale / end), and changes nothing."""
+import functools
 import logging
 import subprocess
 
@@ -16,21 +22,75 @@ import pigsty_pgsql
 log = logging.getLogger(__name__)
 
 
-def haproxy(merged, members, roles, fan):
-    """(1) Every answering member's HAProxy routes to the live primary at once (runtime API)."""
+def plan_calls(merged, inv, cluster, members, roles, details, fan, event=None, operating=False,
+               cluster_doc=None, test=False):
+    """The steps a reconciliation of this live view runs, {name: (function, *args)} for
+    pigsty_fanout.parallel: the real run's and its dry run's (``test``) are the same.
+    ``operating``: a planned operation of the cluster is in progress (it routes HAProxy and
+    the VIP itself); ``event``: on the event path (a promotion's reconciliation stays as
+    short as it can be); ``cluster_doc(ip)``: the primary's /cluster (the rejoin step)."""
+    def step(fn):
+        return functools.partial(fn, test=True) if test else fn
+    # The steps touch different things and are idempotent: they start together, so that a
+    # member that does not answer delays none of the others.
+    calls = {
+        "haproxy": (step(haproxy), merged, members, roles, fan),
+        "vip": (step(vip), merged, members, roles, fan),
+        "targets_dns": (step(meta), inv, cluster, roles, fan),
+    }
+    if operating:
+        # A planned switchover routes HAProxy and the VIP itself, and reconciles when it
+        # ends: a view read mid-switch is stale by the time it would be applied.
+        del calls["haproxy"], calls["vip"]
+    if event is None and not operating:
+        # not on the event path: the schedule, a minion's start and the end of a switchover
+        # look for stale pauses
+        calls["pgbouncer"] = (step(stale_pauses), members, roles, fan)
+    if event is None and cluster_doc is not None and may_wait_for_wal(members, roles, details):
+        # a rewound member can wait for WAL an idle primary has not written yet (off the
+        # event path: the schedule reconciles every 30 s)
+        calls["rejoin"] = (step(rejoin), members, roles, details, fan, cluster_doc)
+    return calls
+
+
+LEFT_TO_OPERATION = {"result": True, "comment": "left to the planned operation in progress "
+                                                "(it routes, and reconciles when it ends)"}
+
+
+def after_steps(merged, members, roles, steps, fan, handoff_asked=False, operating=False, test=False):
+    """What follows the parallel steps: the steps left to a planned operation say so, and
+    a hand-off in progress is looked after (``handoff_asked``; else when HAProxy holds a
+    server somewhere). Updates ``steps``."""
+    for name in ("haproxy", "vip"):
+        steps.setdefault(name, dict(LEFT_TO_OPERATION))
+    held = sorted({srv for ans in steps["haproxy"].get("held", {}).values() for srv in ans})
+    if (held or handoff_asked) and not operating:
+        steps["handoff"] = handoff(merged, members, roles, set(held), fan, test=test)
+    return steps
+
+
+def haproxy(merged, members, roles, fan, test=False):
+    """(1) Every answering member's HAProxy routes to the live primary at once (runtime API).
+    ``test``: each member's HAProxy computes the same commands and runs none."""
     reachable = pigsty_fanout.answering(members, roles)
     if not reachable:
         return {"result": False, "comment": "no member reachable"}
     conf = pigsty_inventory.instance_config(merged, reachable[0]["minion"])
     want = pigsty_haproxy.desired_health(pigsty_pgsql.haproxy_services(conf), roles)
-    answers = fan([m["minion"] for m in reachable], "pigsty_haproxy.apply_health", [want])
+    if test:
+        answers = fan([m["minion"] for m in reachable], "pigsty_haproxy.apply_health", [want], {"test": True})
+    else:
+        answers = fan([m["minion"] for m in reachable], "pigsty_haproxy.apply_health", [want])
     done, held = {}, {}
     for m in reachable:
         ans = answers.get(m["minion"])
         done[m["minion"]] = ans.get("commands") if isinstance(ans, dict) else "no answer: %s" % (ans,)
         if isinstance(ans, dict) and ans.get("held"):
             held[m["minion"]] = ans["held"]
-    return {"result": all(isinstance(v, list) for v in done.values()), "members": done, "held": held}
+    out = {"result": all(isinstance(v, list) for v in done.values()), "members": done, "held": held}
+    if test:
+        out["test"] = True
+    return out
 
 
 def handoff_plan(merged, members):
@@ -40,11 +100,13 @@ def handoff_plan(merged, members):
     return pigsty_haproxy.handoff_backends(services, conf["pgbouncer_port"])
 
 
-def handoff(merged, members, roles, held, fan):
+def handoff(merged, members, roles, held, fan, test=False):
     """Switchover hand-offs: a member whose pgbouncer forwards keeps forwarding, to the live
     primary, while it has clients; then it routes locally again and HAProxy's hold on it is
     released. A hold without a forward (an interrupted switchover) is released at once.
-    ``held``: the servers the HAProxy step just found held on some member."""
+    ``held``: the servers the HAProxy step just found held on some member. ``test``: each
+    forwarder's minion says what it would do (pigsty_handoff.end test=True), nothing is
+    released."""
     reachable = pigsty_fanout.answering(members, roles)
     primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
     states = fan([m["minion"] for m in reachable], "pigsty_handoff.state")
@@ -59,27 +121,39 @@ def handoff(merged, members, roles, held, fan):
             target = None if (is_primary or primary is None) else primary["ip"]
             if primary is None:
                 continue            # no primary to forward to, nothing to decide yet
-            res = fan([m["minion"]], "pigsty_handoff.end", [target])
+            if test:
+                res = fan([m["minion"]], "pigsty_handoff.end", [target], {"test": True})
+            else:
+                res = fan([m["minion"]], "pigsty_handoff.end", [target])
             now = (res.get(m["minion"]) or {}).get("forward") if isinstance(res.get(m["minion"]), dict) else "?"
             if now:
-                actions.append("%s forwards %d clients to %s" % (m["pg_instance"], st.get("clients", 0), now))
+                actions.append("%s %s %d clients to %s" % (m["pg_instance"], "would forward" if test else "forwards",
+                                                           st.get("clients", 0), now))
                 continue
-            actions.append("%s routes locally again" % m["pg_instance"])
+            actions.append("%s %s locally again" % (m["pg_instance"], "would route" if test else "routes"))
         if m["pg_instance"] in held:
             cmds = pigsty_haproxy.handoff_release(leader_be, pgb_be, m["pg_instance"], is_primary)
+            if test:
+                actions.append("HAProxy would release %s on %s: %s" % (
+                    m["pg_instance"], ", ".join(x["minion"] for x in reachable), "; ".join(cmds)))
+                continue
             fan([x["minion"] for x in reachable], "pigsty_haproxy.run", [cmds])
             actions.append("HAProxy released %s" % m["pg_instance"])
     return {"result": True, "actions": actions}
 
 
-def stale_pauses(members, roles, fan):
+def stale_pauses(members, roles, fan, test=False):
     """A pgbouncer we paused for a hand-off whose process is gone is resumed (clients wait
     no longer than one reconciliation). Run only while no planned operation of the cluster
-    is in progress (the operation resumes its own pauses)."""
+    is in progress (the operation resumes its own pauses). ``test``: the minions say whom
+    they would resume."""
     reachable = pigsty_fanout.answering(members, roles)
-    answers = fan([m["minion"] for m in reachable], "pigsty_handoff.resume_stale")
-    actions = ["resumed pgbouncer on %s (paused since %s by a hand-off that is gone)" % (
-        m["pg_instance"], answers[m["minion"]].get("paused_since"))
+    if test:
+        answers = fan([m["minion"] for m in reachable], "pigsty_handoff.resume_stale", None, {"test": True})
+    else:
+        answers = fan([m["minion"] for m in reachable], "pigsty_handoff.resume_stale")
+    actions = ["%s pgbouncer on %s (paused since %s by a hand-off that is gone)" % (
+        "would resume" if test else "resumed", m["pg_instance"], answers[m["minion"]].get("paused_since"))
         for m in reachable if isinstance(answers.get(m["minion"]), dict) and answers[m["minion"]].get("resumed")]
     ok = all(isinstance(answers.get(m["minion"]), dict) for m in reachable)
     return {"result": ok, "actions": actions}
@@ -105,7 +179,7 @@ def may_wait_for_wal(members, roles, details):
         _state(details, m["pg_instance"]) in ("starting", "unreachable") for m in members)
 
 
-def rejoin(members, roles, details, fan, cluster_doc):
+def rejoin(members, roles, details, fan, cluster_doc, test=False):
     """A member still "starting" while the cluster has a running primary may be a rewound
     member waiting for WAL that an idle primary has not written yet (see
     _modules/pigsty_rejoin.py): the primary writes one small record. Harmless for a member
@@ -124,6 +198,9 @@ def rejoin(members, roles, details, fan, cluster_doc):
         waiting += sorted(m["name"] for m in seen if m["name"] in silent and m["state"] == "starting")
     if not waiting:
         return {"result": True, "comment": "no member waits for the primary's WAL"}
+    if test:
+        return {"result": True, "actions": ["would write a WAL record on %s (starting: %s)" % (
+            primary["pg_instance"], ", ".join(waiting))]}
     ans = fan([primary["minion"]], "pigsty_rejoin.wal_record").get(primary["minion"])
     if isinstance(ans, dict) and ans.get("result"):
         return {"result": True, "actions": ["WAL record written on %s at %s (starting: %s)" % (
@@ -132,8 +209,9 @@ def rejoin(members, roles, details, fan, cluster_doc):
         primary["pg_instance"], ", ".join(waiting), ans.get("comment") if isinstance(ans, dict) else ans)}
 
 
-def vip(merged, members, roles, fan):
-    """(2) The VIP is on the live primary only."""
+def vip(merged, members, roles, fan, test=False):
+    """(2) The VIP is on the live primary only. ``test``: who holds it is asked (read-only),
+    nothing is added or removed."""
     conf = pigsty_inventory.instance_config(merged, members[0]["minion"])
     if not conf.get("pg_vip_enabled"):
         return {"result": True, "comment": "VIP disabled"}
@@ -145,12 +223,18 @@ def vip(merged, members, roles, fan):
     for m in reachable:
         should = bool(primary) and m is primary[0]
         if holds.get(m["minion"]) is True and not should:
-            fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": False})
-            actions.append("removed from %s" % m["pg_instance"])
+            if not test:
+                fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": False})
+            actions.append("%s from %s" % ("would remove" if test else "removed", m["pg_instance"]))
         elif holds.get(m["minion"]) is False and should:
-            fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": True})
-            actions.append("added on %s" % m["pg_instance"])
-    return {"result": True, "holder": primary[0]["pg_instance"] if primary else None, "actions": actions}
+            if not test:
+                fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": True})
+            actions.append("%s on %s" % ("would add" if test else "added", m["pg_instance"]))
+    out = {"result": True, "holder": primary[0]["pg_instance"] if primary else None, "actions": actions,
+           "address": address}
+    if test:
+        out["test"] = True
+    return out
 
 
 def local_meta(inv, meta):
@@ -163,22 +247,33 @@ def local_meta(inv, meta):
     return next((n for n in meta if (nodes.get(n) or {}).get("ip") in local), None)
 
 
-def meta(inv, cluster, roles, fan):
+def meta(inv, cluster, roles, fan, test=False):
     """(3) and (4) on the meta nodes: the live roles into Prometheus' targets and DNS
     (pigsty_live.record). The meta node the master itself runs on (Pigsty's layout) is
-    written directly, without a Salt round trip; the others through Salt."""
+    written directly, without a Salt round trip; the others through Salt. ``test``: each
+    says what would change (record, targets, dns), nothing is written."""
     metas = pigsty_inventory.meta_nodes(inv)
     local = local_meta(inv, metas)
     answers = {}
     if local:
         try:
-            answers[local] = pigsty_live_files.record(inv, cluster, dict(roles), reload_dnsmasq)
+            if test:
+                answers[local] = pigsty_live_files.record(inv, cluster, dict(roles), reload_dnsmasq, test=True)
+            else:
+                answers[local] = pigsty_live_files.record(inv, cluster, dict(roles), reload_dnsmasq)
         except (OSError, ValueError) as exc:
             log.warning("pigsty_ha: writing the live roles on %s directly failed (%s): through Salt", local, exc)
             local = None
-    answers.update(fan([n for n in metas if n != local], "pigsty_live.record", [cluster, dict(roles)]))
+    others = [n for n in metas if n != local]
+    if test:
+        answers.update(fan(others, "pigsty_live.record", [cluster, dict(roles)], {"test": True}))
+    else:
+        answers.update(fan(others, "pigsty_live.record", [cluster, dict(roles)]))
     ok = all(isinstance(answers.get(n), dict) for n in metas)
-    return {"result": ok, "meta": {n: answers.get(n, "no answer") for n in metas}}
+    out = {"result": ok, "meta": {n: answers.get(n, "no answer") for n in metas}}
+    if test:
+        out["test"] = True
+    return out
 
 
 def reload_dnsmasq():

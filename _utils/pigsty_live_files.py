@@ -32,23 +32,32 @@ def read_all(inv, live_dir=LIVE_DIR):
     return {c: r for c, r in out.items() if c in clusters}     # clusters since removed: ignored
 
 
-def primaries(inv, live_dir=LIVE_DIR):
-    """cluster -> instance that is primary in the latest record."""
+def primaries(inv, live_dir=LIVE_DIR, cluster=None, live=None):
+    """cluster -> instance that is primary in the latest record; with ``cluster`` and
+    ``live``, that cluster as ``live`` would record it (a dry run writes no record)."""
+    recorded = read_all(inv, live_dir)
+    if cluster is not None:
+        recorded[cluster] = live
     out = {}
-    for cluster, cluster_roles in read_all(inv, live_dir).items():
+    for name, cluster_roles in recorded.items():
         primary = [i for i, r in cluster_roles.items() if r == "primary"]
         if len(primary) == 1:
-            out[cluster] = primary[0]
+            out[name] = primary[0]
     return out
 
 
-def write_if_changed(path, text, mode=0o644):
+def differs(path, text):
+    """True when ``path`` does not hold ``text`` (missing or other content)."""
     try:
         with open(path) as fh:
-            if fh.read() == text:
-                return False
+            return fh.read() != text
     except OSError:
-        pass
+        return True
+
+
+def write_if_changed(path, text, mode=0o644):
+    if not differs(path, text):
+        return False
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
@@ -58,27 +67,35 @@ def write_if_changed(path, text, mode=0o644):
     return True
 
 
-def record(inv, cluster, live, reload_dns, live_dir=LIVE_DIR, target_dir=None, hosts_file=None):
+def record(inv, cluster, live, reload_dns, live_dir=LIVE_DIR, target_dir=None, hosts_file=None, test=False):
     """Record ``live`` (instance -> role) for ``cluster``, then rewrite its Prometheus
     targets and the DNS hosts file when they change (``reload_dns()`` after a DNS change).
-    Raises ValueError for a cluster or instance the inventory does not know."""
+    Raises ValueError for a cluster or instance the inventory does not know. Returns
+    {"record", "targets", "dns"}: whether each changed. ``test``: whether each would
+    change, with the role labels of the targets and the ``<cluster>-primary`` address;
+    nothing is written and DNS is not reloaded."""
     if not isinstance(live, dict):
         raise ValueError("live: expected {instance: role}, got %r" % (live,))
     inv = pigsty_model.index(inv)           # one O(N) pass for the targets and DNS below
     groups = pigsty_monitor.cluster_targets(inv, cluster, live)
     target_dir = target_dir or pigsty_monitor.TARGET_DIR
     hosts_file = hosts_file or pigsty_dns.HOSTS_FILE
-    changed = {"record": write_if_changed(os.path.join(live_dir, cluster + ".json"),
-                                          json.dumps(live, sort_keys=True) + "\n")}
+    write = (lambda path, text: differs(path, text)) if test else write_if_changed
+    changed = {"record": write(os.path.join(live_dir, cluster + ".json"), json.dumps(live, sort_keys=True) + "\n")}
     target_path = pigsty_monitor.target_path(cluster, target_dir)
     changed["targets"] = False
     if os.path.isdir(os.path.dirname(target_path)):
-        changed["targets"] = write_if_changed(
+        changed["targets"] = write(
             target_path, pigsty_monitor.targets_file(groups, "targets of cluster %s" % cluster))
     changed["dns"] = False
+    recs = pigsty_dns.records(inv, primaries(inv, live_dir, cluster, live))
     if os.path.isdir(os.path.dirname(hosts_file)):
-        text = pigsty_dns.hosts_file(pigsty_dns.records(inv, primaries(inv, live_dir)))
-        changed["dns"] = write_if_changed(hosts_file, text)
-        if changed["dns"]:
+        changed["dns"] = write(hosts_file, pigsty_dns.hosts_file(recs))
+        if changed["dns"] and not test:
             reload_dns()
+    if test:
+        changed["test"] = True
+        changed["labels"] = {g["labels"]["ins"]: g["labels"]["role"] for g in groups
+                             if isinstance(g.get("labels"), dict) and "ins" in g["labels"]}
+        changed["primary_dns"] = dict(recs).get("%s-primary" % cluster)
     return changed

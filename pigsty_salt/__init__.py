@@ -2,7 +2,7 @@
 
 Salt's loader calls :func:`loader_dirs` and adds the directories it returns to its own, so a
 master or minion with the package installed finds the execution modules, states, runners,
-beacons and ext_pillars without syncing them from file_roots. A wheel installs the repository's
+beacons, ext_pillars and outputters without syncing them from file_roots. A wheel installs the repository's
 ``_modules/``, ``_states/``, ... as this package's ``modules/``, ``states/``, ...; from a source
 checkout (``pip install -e .``) the top-level directories are used as they are.
 
@@ -16,7 +16,7 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Salt's loader type -> the repository's directory
 KINDS = {"modules": "_modules", "states": "_states", "runners": "_runners",
-         "beacons": "_beacons", "pillar": "_pillar"}
+         "beacons": "_beacons", "pillar": "_pillar", "output": "_output"}
 
 
 def loader_dirs():

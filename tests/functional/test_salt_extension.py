@@ -13,7 +13,7 @@ import pytest
 from pillar_fixture import REPO
 
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "pigsty_salt", "_modules", "_states",
-           "_runners", "_beacons", "_pillar", "_utils")
+           "_runners", "_beacons", "_pillar", "_output", "_utils")
 WANT = {"modules": ["pigsty.identity", "pigsty_pg.user_ensure", "patroni.status", "pigsty_backup.restore",
                     "pigsty_vip.holds", "test.ping"],
         "states": ["pigsty_pg.user_present", "patroni.running", "pigsty_etcd.auth", "pigsty_wait.http"],
@@ -57,7 +57,7 @@ def ask(tmp, sitedirs, want):
 def test_installed_package_has_the_loader_dirs_and_utils(installed):
     _tmp, target = installed
     for kind, top in (("modules", "_modules"), ("states", "_states"), ("runners", "_runners"),
-                      ("beacons", "_beacons"), ("pillar", "_pillar")):
+                      ("beacons", "_beacons"), ("pillar", "_pillar"), ("output", "_output")):
         want = sorted(f for f in os.listdir(os.path.join(REPO, top)) if f.endswith(".py"))
         got = sorted(f for f in os.listdir(target / "pigsty_salt" / kind) if f.endswith(".py"))
         assert got == want, kind

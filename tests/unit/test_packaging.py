@@ -11,7 +11,7 @@ from loader import load_module
 from pillar_fixture import REPO
 
 KINDS = {"modules": "_modules", "states": "_states", "runners": "_runners", "beacons": "_beacons",
-         "pillar": "_pillar"}
+         "pillar": "_pillar", "output": "_output"}
 
 
 @pytest.fixture(scope="module")
