@@ -2,7 +2,8 @@
 # resolver (meta's dnsmasq), time (meta's chrony; the meta node serves it), and on database
 # nodes with node_repo_local the meta node's package repository as the only apt source
 # (node.repo; it restores the original sources when the flag is off again), and the
-# node tuning of pillar (node.tune: node_timezone, node_sysctl_params), and the
+# node tuning of pillar (node.tune: node_timezone, node_sysctl_params), the lines of
+# /etc/crontab (node.crontab: node_crontab, node_crontab_overwrite), and the
 # node's certificate from the Pigsty CA on the meta node (node.pki).
 {%- set node = salt['pigsty.node']() %}
 include:
@@ -13,4 +14,5 @@ include:
   - node.dns
   - node.ntp
   - node.tune
+  - node.crontab
   - node.pki
