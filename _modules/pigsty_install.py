@@ -1,13 +1,16 @@
-"""What pgsql.install sets up on a database node beside its packages: the dbsu (pg_dbsu)
-and the locales initdb needs (pg_locale, pg_lc_collate, pg_lc_ctype).
+"""What pgsql.install and pgsql.patroni set up on a database node beside its packages: the
+dbsu (pg_dbsu), the locales initdb needs (pg_locale, pg_lc_collate, pg_lc_ctype), and the
+host settings Patroni needs (patroni_watchdog_mode's device, pg_listen's non-local bind).
 
     salt-call pigsty_install.dbsu
     salt-call pigsty_install.locales
+    salt-call pigsty_install.patroni_host
 """
 import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_defaults as D
+    import pigsty_listen
     import pigsty_pgsql
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -54,3 +57,18 @@ def locales():
         salt-call pigsty_install.locales
     """
     return pigsty_pgsql.locales(_conf())
+
+
+def patroni_host():
+    """What pgsql.patroni sets up on the host for Patroni: ``watchdog_mode`` (off, automatic,
+    required), ``watchdog_device``, and ``nonlocal_bind`` (true when pg_listen names the
+    cluster's VIP, which only the primary carries).
+
+    CLI example::
+
+        salt-call pigsty_install.patroni_host
+    """
+    conf = _conf()
+    return {"watchdog_mode": pigsty_pgsql.watchdog_mode(conf),
+            "watchdog_device": pigsty_pgsql.WATCHDOG_DEVICE,
+            "nonlocal_bind": pigsty_listen.needs_nonlocal_bind(conf)}

@@ -31,6 +31,9 @@ DEFAULTS = {
     "pg_etcd_password": None,      # the cluster's etcd password (its private pillar file)
     # ---- ports on every database node
     "pg_port": 5432,
+    # PostgreSQL's listen addresses (Pigsty's pg_listen, v1 default 0.0.0.0): wildcards,
+    # ${ip} / ${vip} / ${lo}, or the member's own, loopback or VIP address (_utils/pigsty_listen.py)
+    "pg_listen": "*",
     "pgbouncer_port": 6432,
     "patroni_port": 8008,
     "haproxy_admin_port": 9101,
@@ -69,7 +72,10 @@ DEFAULTS = {
     "patroni_failsafe_mode": True,
     "patroni_username": "postgres",  # Patroni REST API login for unsafe methods (per cluster);
     "patroni_password": None,        # the password goes in the cluster's private pillar file
-    "patroni_beacon_interval": 1,   # seconds between the beacon's polls of the local Patroni
+    "patroni_beacon_interval": 1,
+    # Patroni's watchdog: off | automatic (used when the node has one) | required (Patroni
+    # leads only with a working /dev/watchdog; pgsql.patroni refuses a node without one)
+    "patroni_watchdog_mode": "off",   # seconds between the beacon's polls of the local Patroni
     # ---- initdb (Patroni's bootstrap: they take effect when a cluster is created)
     "pg_encoding": "UTF8",
     "pg_locale": "C.UTF-8",
@@ -103,6 +109,11 @@ DEFAULTS = {
     # ---- node tuning (node role, every node; a cluster's value applies to its members)
     "node_timezone": "",           # e.g. Asia/Hong_Kong; empty: the node's own is kept
     "node_sysctl_params": {},      # kernel parameter -> value (sysctl), e.g. vm.swappiness: 10
+    # lines of /etc/crontab ("MIN HOUR DOM MON DOW USER COMMAND"); overwrite: /etc/crontab
+    # becomes Debian's header and run-parts lines plus these; false: a marked block is
+    # appended to the node's own file (_utils/pigsty_crontab.py)
+    "node_crontab": [],
+    "node_crontab_overwrite": True,
     # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
     "prometheus_port": 9090,
     "prometheus_scrape_interval": "10s",
@@ -196,7 +207,7 @@ DEFAULT_SERVICES = [
 ]
 
 # Per-member keys allowed under ``hosts: {IP: {...}}``.
-HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight"}
+HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight", "pg_listen"}
 # Pigsty parameters that validation refuses with their own reason (not a typo: not built yet).
 NOT_YET = {
     "pg_upstream": "standby clusters and cascaded replicas are not built yet (they come with "

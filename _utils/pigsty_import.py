@@ -39,6 +39,7 @@ import secrets
 
 import yaml
 
+import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_hba
 import pigsty_import_catalog as C
@@ -672,22 +673,51 @@ class Importer:
                         "it only when grafana_repo or grafana_package_url names a source (not in a "
                         "Pigsty inventory)" % _short(value))
 
-    def _p_pg_listen(self, scope, where, key, value):
-        if str(value) in ("*", "0.0.0.0", "0.0.0.0,::", "*,::"):
-            status = MAPPED if str(value) == "*" else CHANGED
-            return self.row(scope, key, status, "%s -> '*': PostgreSQL listens on every address "
-                            "(fixed in ours)" % _short(value))
-        return self.row(scope, key, UNSUPPORTED, "%s: ours listens on every address ('*', fixed; "
-                        "pg_listen: issue 14)" % _short(value))
-
     def _p_patroni_watchdog_mode(self, scope, where, key, value):
-        if value in ("off", False):
-            return self.row(scope, key, MAPPED, "off: same as ours; nothing written")
-        if value == "automatic":
-            return self.row(scope, key, CHANGED, "automatic -> off: ours configures no watchdog "
-                            "(automatic runs without one when none is available)")
-        return self.row(scope, key, UNSUPPORTED, "%s: a required watchdog stops Patroni from "
-                        "leading without one, and ours configures none" % _short(value))
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
+        # YAML reads an unquoted off as false; Patroni also takes require and auto
+        mode = {False: "off", "off": "off", "automatic": "automatic", "auto": "automatic",
+                "required": "required", "require": "required"}.get(value) if not isinstance(
+                    value, (list, dict)) else None
+        if mode is None:
+            return self.row(scope, key, UNSUPPORTED, "%s: expected off, automatic or required"
+                            % _short(value))
+        self._write(where, key, mode)
+        detail = {"off": "off: Patroni runs without a watchdog",
+                  "automatic": "automatic: Patroni uses /dev/watchdog when the node has one "
+                               "(pgsql.patroni loads softdog where none is)",
+                  "required": "required: pgsql.patroni refuses a node without a watchdog "
+                              "device before it changes anything"}[mode]
+        if str(value) != mode:
+            detail = "%s -> %s" % (_short(value), detail)
+        return self.row(scope, key, MAPPED if str(value) == mode or value is False else CHANGED,
+                        detail, ref=(where, key))
+
+    def _p_node_crontab(self, scope, where, key, value):
+        if where is None:
+            return self.row(scope, key, UNSUPPORTED, "set on a group that is not a cluster")
+        if not isinstance(value, list):
+            return self.row(scope, key, UNSUPPORTED, "%s: expected a list of crontab lines"
+                            % _short(value))
+        if not value:
+            return self.row(scope, key, MAPPED, "empty: nothing to carry over")
+        kept, notes = [], []
+        for i, line in enumerate(value):
+            problems = pigsty_crontab.line_problems(line, "%s[%d]" % (key, i))
+            if problems:
+                notes.append("left out %s" % "; ".join(problems))
+            elif re.search(r"(^|\s)/pg/bin/", line.split(None, 6)[-1]):
+                notes.append("left out %s[%d] %s: it runs one of Pigsty's own scripts (/pg/bin), "
+                             "which ours does not install (backups: pgbackrest_schedule)" % (
+                                 key, i, _short(line)))
+            else:
+                kept.append(line.strip())
+        if not kept:
+            return self.row(scope, key, UNSUPPORTED, "nothing kept (%s)" % "; ".join(notes))
+        self._write(where, key, kept)
+        return self.row(scope, key, CHANGED if notes else MAPPED, "%s%s" % (
+            _short(kept), " (%s)" % "; ".join(notes) if notes else ""), ref=(where, key))
 
     def _p_pg_pwd_enc(self, scope, where, key, value):
         if value == "scram-sha-256":
@@ -1557,6 +1587,17 @@ class Importer:
                     else:
                         member[hk] = value
                         self.row(scope, hk, MAPPED, "%s (HAProxy server weight)" % value,
+                                 ref=(("host", c, ip), hk))
+                elif hk == "pg_listen":
+                    cval = g["vars"].get(hk, self.gvars_in.get(hk, D.DEFAULTS[hk]))
+                    if value == cval:
+                        self.row(scope, hk, MAPPED, "%s: same as the cluster's value" % _short(value))
+                    elif not isinstance(value, str):
+                        self.row(scope, hk, UNSUPPORTED, "%s: expected a comma-separated list of "
+                                 "addresses" % _short(value))
+                    else:
+                        member[hk] = value
+                        self.row(scope, hk, MAPPED, "%s (this member's listen addresses)" % _short(value),
                                  ref=(("host", c, ip), hk))
                 elif hk in ("pg_delay", "pg_upstream") or hk.startswith("ansible_"):
                     self.param(scope, None, hk, value)

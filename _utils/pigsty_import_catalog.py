@@ -112,8 +112,6 @@ REASONS = {
     "node_packages_meta_pip": "pip packages are not installed",
     "node_packages": "node_packages is not implemented yet (issue 14)",
     "node_tune": "tuned profiles are not implemented yet (issue 14)",
-    "node_crontab": "node_crontab is not implemented yet (issue 14)",
-    "node_crontab_overwrite": "node_crontab is not implemented yet (issue 14)",
     "node_ntp_service": None,  # special
     "node_ntp_servers": None,  # special
     "node_data_dir": "data directories are Debian's",
@@ -254,7 +252,6 @@ SAME_AS_OURS = {
     "infra_enabled": ((True,), "the infra role runs on the meta nodes"),
     "etcd_enabled": ((True,), "etcd runs on the meta nodes"),
     "dcs_registry": (("none",), "no services are registered in the DCS"),
-    "patroni_watchdog_mode": (("off",), "Patroni runs without a watchdog"),
     "pg_default_service_dest": (("pgbouncer",), "the primary and replica services route to Pgbouncer"),
     "pg_delay": ((0,), "replicas apply WAL without delay"),
     "pg_offline_query": ((False,), "instances take offline queries only with pg_offline_query: true on the member"),
@@ -266,7 +263,6 @@ SAME_AS_OURS = {
     "docker_enabled": ((False,), "we run no Docker"),
     "consul_enabled": ((False,), "we run no Consul"),
     "vip_mode": (("none",), "no VIP"),
-    "pg_listen": (("*",), "PostgreSQL listens on every address ('*')"),
     "pg_ssl_enabled": ((False,), "no TLS"),
     "patroni_ssl_enabled": ((True,), "Patroni's REST API uses HTTPS with the Pigsty CA"),
     "repo_enabled": ((True,), "meta serves the local repository"),

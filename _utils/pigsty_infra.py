@@ -4,6 +4,7 @@ the local package repository, the Nginx portal and virtual hosts, chrony, resolv
 Pure Python (no Salt imports): _modules/pigsty.py exposes these to the templates, and the
 unit tests call them directly.
 """
+import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_model
 import pigsty_pgsql
@@ -30,6 +31,8 @@ def repo_packages(inv):
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
     for cls in idx.clusters():      # what pgsql_packages adds for the cluster's settings
         pkgs |= set(pgsql_packages(dict(cls.conf, pg_version=cls.conf["pg_version"])))
+    if gvars.get("node_crontab") or any(cls.conf.get("node_crontab") for cls in idx.clusters()):
+        pkgs.add("cron")            # node.crontab: the daemon that reads /etc/crontab
     pkgs |= {str(p) for p in gvars.get("repo_packages_extra") or []}
     return sorted(pkgs)
 
@@ -177,6 +180,7 @@ def node(inv, minion_id):
     return {
         "timezone": conf["node_timezone"],
         "sysctl": dict(conf["node_sysctl_params"]),
+        "crontab": pigsty_crontab.plan(conf),
         "meta": is_meta,
         "dns_method": gvars["node_dns_method"],
         "nameservers": meta_ips(inv),

@@ -30,6 +30,7 @@ import pigsty_backup
 import pigsty_defaults as D
 import pigsty_gpg
 import pigsty_hba
+import pigsty_listen
 import pigsty_logs
 import pigsty_model
 import pigsty_syntax
@@ -513,6 +514,7 @@ def _validate_cluster(name, cls, nodes, gconf, problems, private):
     conf["pg_cluster"] = name
     _validate_ports(path, conf, problems)
     _validate_vip(path, conf, members, nodes, problems)
+    problems.extend(pigsty_listen.cluster_problems(path, conf, cls.get("hosts")))
     _validate_plan(path, conf, problems)
     problems.extend(pigsty_backup.cluster_problems(conf, path + ":vars"))
     if private:

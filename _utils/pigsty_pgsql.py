@@ -11,6 +11,7 @@ import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
 import pigsty_inventory
+import pigsty_listen
 import pigsty_model
 import pigsty_pki
 import pigsty_patroni_rest
@@ -118,7 +119,7 @@ def patroni_config(conf, mem_mb):
     dcs_params = {k: v for k, v in params.items() if k in DCS_PARAMETERS}
     local_params = {k: v for k, v in params.items() if k not in DCS_PARAMETERS}
     local_params.update({
-        "listen_addresses": "*", "port": conf["pg_port"],
+        "listen_addresses": pigsty_listen.listen_addresses(conf), "port": conf["pg_port"],
         "unix_socket_directories": "/var/run/postgresql",
         "cluster_name": conf["pg_cluster"],
     })
@@ -143,7 +144,8 @@ def patroni_config(conf, mem_mb):
             "initdb": initdb_options(conf),
         },
         "postgresql": {
-            "listen": "*:%d" % conf["pg_port"],
+            # pg_listen; Patroni itself connects over the unix socket (use_unix_socket)
+            "listen": "%s:%d" % (pigsty_listen.listen_addresses(conf), conf["pg_port"]),
             "connect_address": "%s:%d" % (ip, conf["pg_port"]),
             "data_dir": conf["pg_data"],
             "bin_dir": "/usr/lib/postgresql/%d/bin" % conf["pg_version"],
@@ -161,7 +163,7 @@ def patroni_config(conf, mem_mb):
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "1000M"}],
         },
-        "watchdog": {"mode": "off"},
+        "watchdog": watchdog_config(conf),
         "tags": {
             "nofailover": False,
             "noloadbalance": False,
@@ -169,6 +171,23 @@ def patroni_config(conf, mem_mb):
             "nosync": conf["pg_role"] == "offline",
         },
     }
+
+
+WATCHDOG_DEVICE = "/dev/watchdog"
+
+
+def watchdog_mode(conf):
+    """patroni_watchdog_mode as Patroni spells it (YAML's unquoted off is false)."""
+    mode = conf.get("patroni_watchdog_mode", "off")
+    return "off" if mode in (False, None, "off") else mode
+
+
+def watchdog_config(conf):
+    """Patroni's watchdog section (Pigsty's: mode and /dev/watchdog)."""
+    mode = watchdog_mode(conf)
+    if mode == "off":
+        return {"mode": "off"}
+    return {"mode": mode, "device": WATCHDOG_DEVICE}
 
 
 def initdb_options(conf):

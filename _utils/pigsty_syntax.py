@@ -25,6 +25,7 @@ Pure Python (no Salt). ``validate(inv, private)`` is called once from
 """
 import re
 
+import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_gpg
 
@@ -42,6 +43,8 @@ PATRONI_CHECKS = ("/", "/primary", "/master", "/leader", "/standby-leader", "/st
 CHECK_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]+(&[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]+)*$")
 
 POOL_MODES = ("session", "transaction", "statement")
+# Patroni's watchdog modes (YAML's unquoted off reads as false: the same)
+WATCHDOG_MODES = ("off", "automatic", "required")
 # pgbouncer-side fields of a pg_users entry (pgsql.user leaves them out of the role spec).
 USER_POOL_FIELDS = ("pgbouncer", "pool_mode", "pool_connlimit")
 
@@ -344,6 +347,11 @@ def parameter_problems(conf, vpath, keys=None):
             conf["node_timezone"] == "" or TIMEZONE_RE.fullmatch(conf["node_timezone"]))):
         problems.append("%s:node_timezone: expected a time zone name such as Asia/Hong_Kong "
                         "(or '': keep the node's), got %s" % (vpath, _word(conf["node_timezone"])))
+    if has("patroni_watchdog_mode") and conf["patroni_watchdog_mode"] is not False \
+            and conf["patroni_watchdog_mode"] not in WATCHDOG_MODES:
+        problems.append("%s:patroni_watchdog_mode: expected one of %s, got %s" % (
+            vpath, ", ".join(WATCHDOG_MODES), _word(conf["patroni_watchdog_mode"])))
+    problems += pigsty_crontab.problems(conf, vpath, keys)
     if has("node_sysctl_params"):
         params = conf["node_sysctl_params"]
         if not isinstance(params, dict):

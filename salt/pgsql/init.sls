@@ -2,6 +2,7 @@
 # VIP and the exporters. `salt -G 'pg_cluster:pg-test' state.apply pgsql` converges a
 # cluster; orch.pgsql creates one in order.
 include:
+  - pgsql.watchdog    # first: a node without the watchdog patroni_watchdog_mode requires stops here
   - pgsql.install
   - pgsql.patroni
   - pgsql.pgbackrest

@@ -1,7 +1,60 @@
 {%- from 'pgsql/map.jinja' import pg with context %}
 include:
+  - pgsql.watchdog    # first: a node that cannot have a required watchdog changes nothing
   - pgsql.install
   - node.pki          # the node certificate Patroni's REST API serves (HTTPS)
+
+{%- set host = salt['pigsty_install.patroni_host']() %}
+# Patroni's watchdog (patroni_watchdog_mode): pgsql.watchdog has checked the device before
+# anything else; here it is given to the dbsu (who runs Patroni), before Patroni's
+# configuration is written.
+pgsql-watchdog:
+  pigsty_watchdog.ready:
+    - name: {{ host.watchdog_device }}
+    - mode: {{ host.watchdog_mode | json }}
+    - user: {{ pg.pg_dbsu }}
+    - require:
+      - pkg: pgsql-packages
+      - pigsty_watchdog: pgsql-watchdog-check
+{%- if host.watchdog_mode != 'off' %}
+
+# ... and at every start of Patroni (a reboot loses the module and the device's owner):
+# Debian's unit has these lines commented out (with sudo); "+" runs them as root, "-"
+# lets Patroni start when they fail (automatic runs without a device).
+pgsql-watchdog-unit:
+  file.managed:
+    - name: /etc/systemd/system/patroni.service.d/pigsty-watchdog.conf
+    - makedirs: True
+    - contents: |
+        # Managed by Salt (Pigsty on Salt): patroni_watchdog_mode {{ host.watchdog_mode }}
+        [Service]
+        ExecStartPre=-+/bin/sh -c 'test -e {{ host.watchdog_device }} || /sbin/modprobe softdog'
+        ExecStartPre=-+/bin/chown {{ pg.pg_dbsu }} {{ host.watchdog_device }}
+    - require_in:
+      - service: patroni-service
+{%- else %}
+
+pgsql-watchdog-unit:
+  file.absent:
+    - name: /etc/systemd/system/patroni.service.d/pigsty-watchdog.conf
+{%- endif %}
+  module.run:
+    - name: service.systemctl_reload
+    - onchanges:
+      - file: pgsql-watchdog-unit
+{%- if host.nonlocal_bind %}
+
+# pg_listen names the cluster's VIP, which only the primary carries: every member binds it
+# before it has it (Pigsty's tuned profiles set the same), so a promoted member takes
+# connections on the VIP without a restart.
+pgsql-listen-nonlocal-bind:
+  sysctl.present:
+    - name: net.ipv4.ip_nonlocal_bind
+    - value: 1
+    - config: /etc/sysctl.d/90-pigsty-listen.conf
+    - require_in:
+      - service: patroni-service
+{%- endif %}
 
 pgsql-data-parent:
   file.directory:
@@ -25,6 +78,7 @@ patroni-config:
     - show_changes: False
     - require:
       - pkg: pgsql-packages
+      - pigsty_watchdog: pgsql-watchdog
       - x509: pki-node-cert       # PostgreSQL's ssl_cert_file / ssl_key_file, Patroni's REST
 
 {%- if pg.pg_role != 'primary' %}

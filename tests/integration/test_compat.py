@@ -83,3 +83,106 @@ def test_default_schemas_and_extensions_are_created_in_template1_and_postgres(co
                      "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON "
                      "n.oid = e.extnamespace WHERE e.extname = 'pgstattuple'", dbname=db)
         assert rows == [("pigsty_compat",)], (db, rows)
+
+
+# ------------------------------------------------------------------ node_crontab, pg_listen, watchdog
+CRON_LINE = "*/10 * * * * root /bin/true pigsty-compat-cron"
+
+
+def cluster_override(cluster, cluster_vars):
+    return json.dumps({"pigsty": {"clusters": {cluster: {"vars": cluster_vars}}}})
+
+
+def apply_on(target, sls, pillar=None, expect_fail=False):
+    args = [target, "state.apply", sls] + (["pillar=" + pillar] if pillar else [])
+    ret, code = salt_json(*args, timeout=900)
+    failed = [(m, k, v.get("comment")) for m, states in ret.items() if isinstance(states, dict)
+              for k, v in states.items() if isinstance(v, dict) and v.get("result") is False]
+    if not expect_fail:
+        assert code == 0 and not failed and ret, (code, failed, ret)
+    return ret, failed
+
+
+def test_node_crontab_appends_its_block_and_removes_it(compat):
+    """node_crontab on pg-test (append mode): cron is installed from meta's repository (which
+    carries it once a cluster sets node_crontab: infra.repo with the same pillar), the line
+    is in each member's /etc/crontab between the markers, Debian's own lines are kept; with
+    no lines the block goes."""
+    pillar = cluster_override("pg-test", {"node_crontab": [CRON_LINE], "node_crontab_overwrite": False})
+    apply_on("meta", "infra.repo", pillar)
+    apply("node.crontab", pillar)
+    for node in ("node-1", "node-2", "node-3"):
+        text = node_exec(node, "cat", "/etc/crontab", check=True).stdout
+        assert "# BEGIN node_crontab" in text and CRON_LINE in text, (node, text)
+        assert "run-parts --report /etc/cron.daily" in text, (node, text)   # Debian's, kept
+        assert node_exec(node, "systemctl", "is-active", "cron").stdout.strip() == "active", node
+    again, _failed = apply_on("node-1", "node.crontab", pillar)
+    assert all(not v.get("changes") for v in again["node-1"].values()), again
+    apply("node.crontab")
+    for node in ("node-1", "node-2", "node-3"):
+        text = node_exec(node, "cat", "/etc/crontab", check=True).stdout
+        assert "node_crontab" not in text and CRON_LINE not in text, (node, text)
+        assert "/etc/cron.daily" in text, (node, text)
+
+
+def _listening(node, port=5432):
+    out = node_exec(node, "ss", "-Hltn", "sport", "= :%d" % port, check=True).stdout
+    return sorted(line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip())
+
+
+def _ready(host):
+    return node_exec("meta", "pg_isready", "-q", "-h", host, "-p", "5432").returncode == 0
+
+
+def _restart_pg_meta():
+    ret, _code = salt_json("meta", "patroni.restart")
+    assert ret.get("meta") not in (None, False), ret
+    wait_for(lambda: _ready("/var/run/postgresql") and _ready("10.10.10.10"), 120)
+
+
+def test_pg_listen_binds_the_named_addresses_only(compat):
+    """pg_listen '${ip},${lo}' on pg-meta (nothing in the suite connects to pg-meta's VIP on
+    5432; pg-test's VIP:5432 is used by test_pgsql and test_y_failover, so pg-test keeps '*'):
+    after Patroni's restart PostgreSQL listens on 10.10.10.10 and 127.0.0.1 only, answers
+    there, and the default ('*') comes back afterwards."""
+    pillar = cluster_override("pg-meta", {"pg_listen": "${ip},${lo}"})
+    try:
+        apply_on("meta", "pgsql.patroni", pillar)
+        _restart_pg_meta()
+        assert _listening("meta") == ["10.10.10.10", "127.0.0.1"]
+        assert _ready("127.0.0.1") and _ready("10.10.10.10")
+        local = node_exec("meta", "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h",
+                          "/var/run/postgresql", "-c", "SHOW listen_addresses", check=True)
+        assert local.stdout.strip() == "10.10.10.10,127.0.0.1"
+    finally:
+        apply_on("meta", "pgsql.patroni")
+        _restart_pg_meta()
+    assert "0.0.0.0" in _listening("meta")          # '*': every address again
+
+
+def test_watchdog_required_is_refused_before_anything_changes(compat):
+    """patroni_watchdog_mode required on a node without /dev/watchdog (a systemd-nspawn
+    container has none, and cannot load softdog): pgsql.watchdog fails with the reason and
+    Patroni's configuration is untouched."""
+    before = node_exec("node-1", "sha256sum", "/etc/patroni/config.yml", check=True).stdout
+    ret, failed = apply_on("node-1", "pgsql", cluster_override("pg-test", {"patroni_watchdog_mode": "required"}),
+                           expect_fail=True)
+    assert any("no watchdog device /dev/watchdog" in (c or "") for _m, _k, c in failed), ret
+    assert node_exec("node-1", "sha256sum", "/etc/patroni/config.yml", check=True).stdout == before
+    assert node_exec("node-1", "test", "-e",
+                     "/etc/systemd/system/patroni.service.d/pigsty-watchdog.conf").returncode != 0
+
+
+def test_watchdog_automatic_runs_without_a_device(compat):
+    """automatic: Patroni's config says so, Patroni carries on without a device (it logs it),
+    the cluster keeps its leader; then back to off."""
+    pillar = cluster_override("pg-test", {"patroni_watchdog_mode": "automatic"})
+    try:
+        apply("pgsql.watchdog,pgsql.patroni", pillar)
+        text = node_exec("node-1", "cat", "/etc/patroni/config.yml", check=True).stdout
+        assert "mode: automatic" in text and "device: /dev/watchdog" in text
+        wait_for(lambda: salt_json("node-1", "patroni.leader")[0].get("node-1"), 60)
+    finally:
+        apply("pgsql.watchdog,pgsql.patroni")
+    text = node_exec("node-1", "cat", "/etc/patroni/config.yml", check=True).stdout
+    assert "device: /dev/watchdog" not in text

@@ -53,6 +53,8 @@ def template_salt(pillar, minion="node-1", role="primary"):
         "config", "patroni_config", "dcs_config", "haproxy_services", "pgbouncer", "vip_manager",
         "pgsql_packages", "node", "identity")}
     salt.update({"pigsty_install.dbsu": install.dbsu, "pigsty_install.locales": install.locales,
+                 "pigsty_install.patroni_host": install.patroni_host,
+                 "config.get": lambda key, default=None: default,
                  "pigsty.patroni_role": lambda: role,
                  "file.dirname": os.path.dirname,
                  "pigsty_pki.request": lambda: {"paths": pigsty_pki.paths()},

@@ -141,7 +141,9 @@ def test_patroni_reloads_when_its_certificate_is_renewed():
                              undefined=jinja2.StrictUndefined)
     env.filters["json"] = json.dumps
     salt = {"pigsty.config": lambda: conf, "file.dirname": os.path.dirname,
-            "pigsty.dcs_config": lambda: pgsql.dcs_config(conf)}
+            "pigsty.dcs_config": lambda: pgsql.dcs_config(conf),
+            "pigsty_install.patroni_host": lambda: {"watchdog_mode": "off", "nonlocal_bind": False,
+                                                    "watchdog_device": "/dev/watchdog"}}
     state = yaml.safe_load(env.get_template("pgsql/patroni.sls").render(salt=salt))
     assert "node.pki" in state["include"]
     service = {k: v for item in state["patroni-service"]["service.running"] for k, v in item.items()}

@@ -118,8 +118,9 @@ V1_EXPECTED = [
     ("all.vars", "node_repo_method", "changed", "node_repo_local"),
     ("all.vars", "prometheus_options", "changed", "prometheus_retention"),
     ("all.vars", "nginx_upstream", "changed", "infra_portal"),
-    ("all.vars", "patroni_watchdog_mode", "changed", "automatic -> off"),
-    ("pg-meta", "patroni_watchdog_mode", "mapped", "off"),
+    ("all.vars", "patroni_watchdog_mode", "mapped", "automatic: Patroni uses /dev/watchdog"),
+    ("pg-meta", "patroni_watchdog_mode", "mapped", "off: Patroni runs without a watchdog"),
+    ("all.vars", "pg_listen", "mapped", "0.0.0.0"),
     ("all.vars", "pg_checksum", "mapped", "false"),
     ("all.vars", "pg_lc_ctype", "mapped", "en_US.UTF8"),
     ("pg-meta", "pg_lc_ctype", "mapped", "en_US.UTF8"),
@@ -152,8 +153,9 @@ V1_EXPECTED = [
     ("all.vars", "pg_libs", "changed", "left out timescaledb"),
     ("all.vars", "pg_extensions", "unsupported", "EL package names"),
     ("all.vars", "node_tune", "unsupported", "issue 14"),
-    ("pg-meta", "node_crontab", "unsupported", "issue 14"),
+    ("pg-meta", "node_crontab", "unsupported", "Pigsty's own scripts (/pg/bin)"),
     ("all.vars", "node_crontab", "mapped", "empty"),
+    ("all.vars", "node_crontab_overwrite", "mapped", "true"),
     ("all.vars", "pgbouncer_max_db_conn", "mapped", "100"),
     ("all.vars", "grafana_admin_password", "unsupported", "not shown"),
     ("group meta", "ansible_group_priority", "unsupported", "Ansible"),
@@ -404,6 +406,44 @@ def test_what_validation_refuses_is_left_out_with_its_message():
     assert row["status"] == "unsupported" and "outside the VIP's network" in row["detail"]
     assert one_row(result, "pg-x", "pg_port")["status"] == "unsupported"
     assert "safe identifier" in one_row(result, "pg-x", "pg_dbsu")["detail"]
+
+
+def test_v1_crontab_listen_and_watchdog_are_written_as_pigsty_set_them(v1):
+    """Pigsty v1.5.1's values of node_crontab(_overwrite), pg_listen and
+    patroni_watchdog_mode land in our pillar (the row tests above: their detail)."""
+    gvars = v1["public"]["pigsty"]["vars"]
+    assert gvars["pg_listen"] == "0.0.0.0"
+    assert gvars["patroni_watchdog_mode"] == "automatic"
+    assert gvars["node_crontab_overwrite"] is True
+    meta = v1["public"]["pigsty"]["clusters"]["pg-meta"]["vars"]
+    assert meta["patroni_watchdog_mode"] == "off"         # YAML's unquoted off (false)
+    assert "node_crontab" not in meta                     # its one line runs /pg/bin/pg-backup
+
+
+def test_crontab_listen_and_watchdog_of_a_cluster_and_a_member():
+    doc = _tiny(node_crontab=["*/5 * * * * root /usr/local/bin/check-disk",
+                              "0 25 * * * root /bin/true",          # no hour 25
+                              "0 1 * * * postgres /pg/bin/pg-backup"],
+                node_crontab_overwrite=False, pg_listen="${ip},${lo}",
+                patroni_watchdog_mode="require")
+    doc["all"]["children"]["pg-x"]["hosts"]["10.1.0.12"]["pg_listen"] = "10.1.0.12"
+    doc["all"]["children"]["pg-x"]["hosts"]["10.1.0.11"]["pg_listen"] = "10.9.9.9"  # not its own
+    result = imp.convert(doc)
+    assert inv.validate(merged(result)) == []
+    cls = result["public"]["pigsty"]["clusters"]["pg-x"]
+    assert cls["vars"]["node_crontab"] == ["*/5 * * * * root /usr/local/bin/check-disk"]
+    assert cls["vars"]["node_crontab_overwrite"] is False
+    assert cls["vars"]["pg_listen"] == "${ip},${lo}"
+    assert cls["vars"]["patroni_watchdog_mode"] == "required"
+    assert cls["hosts"]["10.1.0.12"]["pg_listen"] == "10.1.0.12"
+    assert "pg_listen" not in cls["hosts"]["10.1.0.11"]
+    row = one_row(result, "pg-x", "node_crontab")
+    assert row["status"] == "changed"
+    assert "node_crontab[1]: hour field '25'" in row["detail"] and "/pg/bin" in row["detail"]
+    assert one_row(result, "pg-x", "patroni_watchdog_mode")["detail"].startswith("require -> required")
+    row = one_row(result, "pg-x host 10.1.0.11", "pg_listen")
+    assert row["status"] == "unsupported" and "10.9.9.9 is not this member's address" in row["detail"]
+    assert one_row(result, "pg-x host 10.1.0.12", "pg_listen")["status"] == "mapped"
 
 
 def test_standby_role_becomes_a_replica():
