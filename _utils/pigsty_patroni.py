@@ -170,7 +170,8 @@ def request(host, port, path, method="GET", body=None, timeout=DEFAULT_TIMEOUT, 
     except PatroniError as exc:
         raise PatroniError("Patroni REST API at %s: %s" % (url, exc))
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if expired.is_set():
+        # the deadline's timer, or the socket's own timeout (the same bound) firing first
+        if expired.is_set() or isinstance(exc, TimeoutError) or time.monotonic() - started >= timeout:
             reason = "no complete answer within %ss" % timeout
         else:
             reason = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
