@@ -379,7 +379,7 @@ def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
         pattern = pigsty_logs.parse_grep(grep)
         lines = pigsty_logs.parse_limit(limit)
     except pigsty_logs.LogsError as exc:
-        raise salt.exceptions.SaltInvocationError(str(exc))
+        return _refuse(str(exc))
     merged, _problems = _full_inventory()
     inv = pigsty_inventory.index(pigsty_inventory.inventory(merged))
     clusters = {name: {m["pg_instance"]: m["minion"] for m in pigsty_inventory.cluster_members(inv, name)
@@ -389,12 +389,11 @@ def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
     try:
         hosts = pigsty_logs.hosts_of(clusters, nodes.keys(), cluster, ins)
     except pigsty_logs.LogsError as exc:
-        raise salt.exceptions.SaltInvocationError(str(exc))
+        return _refuse(str(exc))
     ips = {str(nodes[h]["ip"]): h for h in hosts}       # journal-remote files senders by address
     if not os.path.isdir(pigsty_logs.REMOTE_DIR):
-        raise salt.exceptions.CommandExecutionError(
-            "%s does not exist: this master collects no logs (infra.logs runs on the first meta "
-            "node; log_collect)" % pigsty_logs.REMOTE_DIR)
+        return _refuse("%s does not exist: this master collects no logs (infra.logs runs on the "
+                       "first meta node; log_collect)" % pigsty_logs.REMOTE_DIR)
     files, missing = pigsty_logs.files_of(sorted(ips))
     missing = [ips[ip] for ip in missing]
     out, matched = [], 0
@@ -402,7 +401,7 @@ def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
         res = subprocess.run(pigsty_logs.journalctl_argv(files, start, units), capture_output=True,
                              text=True, timeout=120, check=False)
         if res.returncode != 0 and not res.stdout:
-            raise salt.exceptions.CommandExecutionError("journalctl failed: %s" % res.stderr.strip()[-500:])
+            return _refuse("journalctl failed: %s" % res.stderr.strip()[-500:])
         out, matched = pigsty_logs.format_lines(res.stdout.splitlines(), grep=pattern, limit=lines)
     shown = "%d line%s" % (len(out), "" if len(out) == 1 else "s")
     if matched > len(out):

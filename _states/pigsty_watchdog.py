@@ -34,8 +34,13 @@ def __virtual__():
 
 
 def _modprobe(module, dry_run):
+    """(loaded or loadable, what modprobe said). A machine without modprobe (kmod; a
+    container, for one) cannot load it: that is an answer, not an error."""
     argv = ["modprobe"] + (["-n"] if dry_run else []) + [module]
-    res = __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True)
+    try:
+        res = __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True)
+    except Exception as exc:  # pylint: disable=broad-except  (cmd raises when the program is missing)
+        return False, "modprobe cannot run here: %s" % exc
     return res["retcode"] == 0, (res.get("stderr") or res.get("stdout") or "").strip()
 
 

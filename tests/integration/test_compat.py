@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+import patroni_rest
 from conftest import node_exec, salt_json, wait_for
 from pg import query
 from test_pgsql import DBA
@@ -135,6 +136,9 @@ def _ready(host):
 
 
 def _restart_pg_meta():
+    # Patroni reloads its configuration on its next loop after the state's reload: restart
+    # only once it reports the new listen_addresses as pending (else the restart is too early)
+    wait_for(lambda: patroni_rest.get("10.10.10.10", "/patroni", timeout=3).get("pending_restart"), 60)
     ret, _code = salt_json("meta", "patroni.restart")
     assert ret.get("meta") not in (None, False), ret
     wait_for(lambda: _ready("/var/run/postgresql") and _ready("10.10.10.10"), 120)

@@ -297,3 +297,14 @@ def test_off_needs_nothing_and_unknown_modes_fail():
     assert _state(cmd).ready("/nonexistent/watchdog", mode=False)["result"] is True
     assert _state(cmd).ready("/nonexistent/watchdog", mode="sometimes")["result"] is False
     assert cmd.calls == []
+
+
+def test_a_machine_without_modprobe_gets_the_reason_not_an_error(tmp_path):
+    # systemd-nspawn machines have no kmod: Salt's cmd raises when the program is missing
+    def missing(argv, **_kwargs):
+        raise Exception("Unable to run command %r: [Errno 2] No such file or directory: 'modprobe'" % argv)
+    ret = _state(missing).ready(str(tmp_path / "watchdog"), mode="required", user=None)
+    assert ret["result"] is False and "no watchdog device" in ret["comment"]
+    assert "modprobe cannot run here" in ret["comment"]
+    ret = _state(missing).ready(str(tmp_path / "watchdog"), mode="automatic", user="root")
+    assert ret["result"] is True and "Patroni runs without one" in ret["comment"]
