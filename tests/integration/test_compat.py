@@ -110,16 +110,21 @@ def test_node_crontab_appends_its_block_and_removes_it(compat):
     is in each member's /etc/crontab between the markers, Debian's own lines are kept; with
     no lines the block goes."""
     pillar = cluster_override("pg-test", {"node_crontab": [CRON_LINE], "node_crontab_overwrite": False})
-    apply_on("meta", "infra.repo", pillar)
-    apply("node.crontab", pillar)
-    for node in ("node-1", "node-2", "node-3"):
-        text = node_exec(node, "cat", "/etc/crontab", check=True).stdout
-        assert "# BEGIN node_crontab" in text and CRON_LINE in text, (node, text)
-        assert "run-parts --report /etc/cron.daily" in text, (node, text)   # Debian's, kept
-        assert node_exec(node, "systemctl", "is-active", "cron").stdout.strip() == "active", node
-    again, _failed = apply_on("node-1", "node.crontab", pillar)
-    assert all(not v.get("changes") for v in again["node-1"].values()), again
-    apply("node.crontab")
+    try:
+        apply_on("meta", "infra.repo", pillar)
+        apply("node.crontab", pillar)
+        for node in ("node-1", "node-2", "node-3"):
+            text = node_exec(node, "cat", "/etc/crontab", check=True).stdout
+            assert "# BEGIN node_crontab" in text and CRON_LINE in text, (node, text)
+            assert "run-parts --report /etc/cron.daily" in text, (node, text)   # Debian's, kept
+            assert node_exec(node, "systemctl", "is-active", "cron").stdout.strip() == "active", node
+        again, _failed = apply_on("node-1", "node.crontab", pillar)
+        assert all(not v.get("changes") for v in again["node-1"].values()), again
+    finally:
+        # the repository as the sandbox's pillar has it (without cron): later tests check
+        # that a highstate changes nothing
+        apply("node.crontab")
+        apply_on("meta", "infra.repo")
     for node in ("node-1", "node-2", "node-3"):
         text = node_exec(node, "cat", "/etc/crontab", check=True).stdout
         assert "node_crontab" not in text and CRON_LINE not in text, (node, text)

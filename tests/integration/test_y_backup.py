@@ -58,9 +58,20 @@ def cluster(sandbox):
         wait_for(lambda: sql("SHOW archive_mode", port=5436)[0][0] == "on", 180)
         wait_for(lambda: len(streaming_replicas()) == 2, 180)
     yield NODES
-    if leader_name() != "pg-test-1":
-        salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
-        wait_for(lambda: leader_name() == "pg-test-1", 120)
+    # back to pg-test-1 for the later modules; right after a restore a switchover may be
+    # refused for a while (replicas still catching up): wait for them, ask again (bounded)
+    answers = []
+    for _attempt in range(4):
+        if leader_name() == "pg-test-1":
+            break
+        wait_for(lambda: len(streaming_replicas()) == 2, 300)
+        data, code, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
+        answers.append((code, data if data is not None else res.stdout[-2000:] + res.stderr[-1000:]))
+        try:
+            wait_for(lambda: leader_name() == "pg-test-1", 60)
+        except AssertionError:
+            time.sleep(10)
+    assert leader_name() == "pg-test-1", answers
 
 
 def test_full_backup_from_a_streaming_replica_is_listed_and_checked(cluster):
