@@ -9,18 +9,9 @@ import pytest
 from conftest import node_exec, salt_run, wait_for
 from pg import query
 from test_pgsql import TEST
-from test_y_failover import handoff_state, held, holds_vip, leader, streaming_replicas_any
+from test_y_failover import handoff_state, held, holds_vip, streaming_replicas_any
 
-IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
-NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
-
-
-def live_leader():
-    for ip in IPS.values():
-        name = leader(ip)
-        if name:
-            return name
-    return None
+from test_y_sequences import IPS, NODES, live_leader  # noqa: E402 (one copy of the cluster's map)
 
 
 def haproxy_view(node):
