@@ -5,6 +5,7 @@ forgetting a removed cluster's keys in etcd.
 
     salt '*' pigsty_dcs.layout
     salt node-1 pigsty_dcs.initial
+    salt meta pigsty_dcs.members
     salt meta pigsty_dcs.health
     salt meta pigsty_dcs.forget pg-test
 """
@@ -106,6 +107,36 @@ def initial(data_dir=DATA_DIR, timeout=3):
         except pigsty_etcd_members.MembersError as exc:
             return {"error": str(exc)}
     return {"error": "no other etcd member answered: %s" % "; ".join(errors)}
+
+
+def members(timeout=10):
+    """etcd's members as etcd lists them (name, id, peer URLs, learner or voting), asked
+    with etcdctl as root (password from this meta node's pillar, in etcdctl's environment)
+    through every member's client URL.
+
+    CLI example::
+
+        salt meta pigsty_dcs.members
+    """
+    inv = pigsty_inventory.inventory(__pillar__)
+    gvars = pigsty_inventory.global_vars(inv)
+    if gvars["dcs_type"] != "etcd":
+        raise salt.exceptions.CommandExecutionError("dcs_type is %s: no etcd members" % gvars["dcs_type"])
+    user = password = None
+    if pigsty_inventory.etcd_auth_on(gvars):
+        problems = pigsty_inventory.validate_dcs_secrets(__pillar__, clusters=False)
+        if problems:
+            raise salt.exceptions.CommandExecutionError("; ".join(problems))
+        user, password = pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
+    pki = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
+    ctl = pigsty_etcd_members.Etcdctl(["https://" + e for e in _endpoints(inv)], pki["ca_crt"], pki["node_crt"],
+                                      pki["node_key"], user=user, password=password, timeout=timeout)
+    try:
+        found = ctl.members()
+    except pigsty_etcd_members.MembersError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc)) from None
+    return [{"name": m["name"], "id": "%x" % m["id"], "peer_urls": m["peer_urls"],
+             "role": "learner" if m["learner"] else "voting"} for m in found]
 
 
 def _endpoints(inv):
