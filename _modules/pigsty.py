@@ -15,7 +15,6 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_inventory
     import pigsty_monitor
     import pigsty_pgsql
-    import pigsty_pki
     import pigsty_sql
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -116,20 +115,6 @@ def pgbouncer(forward_to=None):
 def vip_manager():
     """vip-manager's settings for this instance's cluster VIP."""
     return pigsty_pgsql.vip_manager_config(_conf())
-
-
-def dcs():
-    """The DCS (etcd) members: the meta nodes, with this node's member name if it is one."""
-    inv = pigsty_inventory.inventory(__pillar__)
-    conf = pigsty_inventory.global_vars(inv)
-    nodes = inv.get("nodes") or {}
-    members = [{"name": n, "ip": str(nodes[n]["ip"])} for n in pigsty_inventory.meta_nodes(inv)]
-    pki = pigsty_pki.paths()
-    return {"type": conf["dcs_type"], "consul_hosts": conf["consul_hosts"],
-            "members": members, "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
-            "name": __opts__["id"] if __opts__["id"] in [m["name"] for m in members] else None,
-            "auth": pigsty_inventory.etcd_auth_on(conf), "ca": pki["ca_crt"],
-            "cert": pki["node_crt"], "key": pki["node_key"]}
 
 
 def patroni_role():

@@ -1,15 +1,23 @@
-"""The DCS that Patroni uses: health of etcd (HTTPS /health, verified against the Pigsty
-CA) or of the user's Consul (py-consul, the maintained fork of python-consul, same
-`import consul` API); and, on a meta node, forgetting a removed cluster's keys in etcd.
+"""The DCS that Patroni uses: where etcd's members run (salt/dcs reads ``layout``), health
+of etcd (HTTPS /health, verified against the Pigsty CA) or of the user's Consul (py-consul,
+the maintained fork of python-consul, same `import consul` API); and, on a meta node,
+forgetting a removed cluster's keys in etcd.
 
+    salt '*' pigsty_dcs.layout
+    salt node-1 pigsty_dcs.initial
+    salt meta pigsty_dcs.members
     salt meta pigsty_dcs.health
     salt meta pigsty_dcs.forget pg-test
 """
+import os
+
 import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_etcd
+    import pigsty_etcd_members
     import pigsty_inventory
+    import pigsty_model
     import pigsty_pki
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -26,9 +34,119 @@ def __virtual__():
     return __virtualname__
 
 
+def layout():
+    """The etcd members (dcs_servers, or the meta nodes; the first bootstraps, the others
+    join) and this node's part: ``name`` (its member, or None), ``manager`` (it runs the
+    first member: it keeps the membership), ``initial`` (its ETCD_INITIAL_* settings),
+    ``peer`` (its etcd peer certificate request), the ports and certificate paths. Reads
+    the inventory only (the top file calls it).
+
+    CLI example::
+
+        salt '*' pigsty_dcs.layout
+    """
+    inv = pigsty_inventory.inventory(__pillar__)
+    idx = pigsty_model.index(inv)
+    conf = idx.gvars
+    members = [dict(m) for m in idx.dcs_members] if conf["dcs_type"] == "etcd" else []
+    me = next((m for m in members if m["node"] == __opts__["id"]), None)
+    pki = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
+    out = {"type": conf["dcs_type"], "consul_hosts": list(conf["consul_hosts"]), "members": members,
+           "client_port": conf["etcd_port"], "peer_port": conf["etcd_peer_port"],
+           "name": me["name"] if me else None, "manager": bool(me and me is members[0]),
+           "meta": __opts__["id"] in idx.meta_nodes, "auth": pigsty_inventory.etcd_auth_on(conf),
+           "ca": pki["ca_crt"], "cert": pki["node_crt"], "key": pki["node_key"],
+           "peer_cert": pki["etcd_peer_crt"], "peer_key": pki["etcd_peer_key"],
+           "peer_cn": pigsty_pki.ETCD_PEER_CN, "peer": None}
+    if me:
+        out["peer"] = pigsty_pki.etcd_peer_request(inv, __opts__["id"], pki["dir"])
+    return out
+
+
+DATA_DIR = "/var/lib/etcd/pigsty"
+
+
+def initial(data_dir=DATA_DIR, timeout=3):
+    """How this node's member starts the first time (salt/dcs writes it to
+    /etc/default/etcd-initial): ``{"env": {ETCD_INITIAL_CLUSTER, ETCD_INITIAL_CLUSTER_STATE}}``;
+    ``{"started": True}`` when its data directory holds a member already (etcd reads the
+    settings no more); ``{"error": why}`` when it cannot join yet; ``{}`` on a node that
+    runs no member. The first member starts a new cluster of itself; another one joins the
+    cluster as the other members list it (GET /v2/members, with this node's certificate),
+    which must list it already (added as a learner by the first member's node).
+
+    CLI example::
+
+        salt node-1 pigsty_dcs.initial
+    """
+    lay = layout()
+    me = next((m for m in lay["members"] if m["name"] == lay["name"]), None)
+    if me is None:
+        return {}
+    if os.path.isdir(os.path.join(data_dir, "member")):
+        return {"started": True}
+    if lay["manager"]:
+        return {"env": pigsty_etcd_members.bootstrap_env(lay["members"], lay["peer_port"])}
+    url = pigsty_etcd_members.peer_url(me["ip"], lay["peer_port"])
+    errors = []
+    for m in lay["members"]:
+        if m is me:
+            continue
+        endpoint = pigsty_etcd_members.client_url(m["ip"], lay["client_port"])
+        try:
+            status, answer = _client(endpoint, timeout=timeout).request("GET", "/v2/members")
+        except (pigsty_etcd.EtcdError, OSError, ValueError) as exc:
+            errors.append(str(exc))
+            continue
+        if status != 200:
+            errors.append("%s answered %s to GET /v2/members" % (endpoint, status))
+            continue
+        try:
+            return {"env": pigsty_etcd_members.join_env(pigsty_etcd_members.parse_v2_members(answer),
+                                                        me["name"], url)}
+        except pigsty_etcd_members.MembersError as exc:
+            return {"error": str(exc)}
+    return {"error": "no other etcd member answered: %s" % "; ".join(errors)}
+
+
+def members(timeout=10):
+    """etcd's members as etcd lists them (name, id, peer URLs, learner or voting), asked
+    with etcdctl as root (password from this meta node's pillar, in etcdctl's environment)
+    through every member's client URL.
+
+    CLI example::
+
+        salt meta pigsty_dcs.members
+    """
+    inv = pigsty_inventory.inventory(__pillar__)
+    gvars = pigsty_inventory.global_vars(inv)
+    if gvars["dcs_type"] != "etcd":
+        raise salt.exceptions.CommandExecutionError("dcs_type is %s: no etcd members" % gvars["dcs_type"])
+    user = password = None
+    if pigsty_inventory.etcd_auth_on(gvars):
+        problems = pigsty_inventory.validate_dcs_secrets(__pillar__, clusters=False)
+        if problems:
+            raise salt.exceptions.CommandExecutionError("; ".join(problems))
+        user, password = pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
+    pki = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
+    ctl = pigsty_etcd_members.Etcdctl(["https://" + e for e in _endpoints(inv)], pki["ca_crt"], pki["node_crt"],
+                                      pki["node_key"], user=user, password=password, timeout=timeout)
+    try:
+        found = ctl.members()
+    except pigsty_etcd_members.MembersError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc)) from None
+    return [{"name": m["name"], "id": "%x" % m["id"], "peer_urls": m["peer_urls"],
+             "role": "learner" if m["learner"] else "voting"} for m in found]
+
+
+def _endpoints(inv):
+    idx = pigsty_model.index(inv)
+    return ["%s:%d" % (m["ip"], idx.gvars["etcd_port"]) for m in idx.dcs_members]
+
+
 def _client(endpoint, **kwargs):
     """An etcd client with this node's certificate (etcd asks every client for one)."""
-    pki = pigsty_pki.paths()
+    pki = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
     return pigsty_etcd.Client(endpoint, cafile=pki["ca_crt"], certfile=pki["node_crt"],
                               keyfile=pki["node_key"], **kwargs)
 
@@ -58,10 +176,7 @@ def health(timeout=2):
     gvars = pigsty_inventory.global_vars(pigsty_inventory.inventory(__pillar__))
     if gvars["dcs_type"] == "consul":
         return {e: _consul(e, timeout) for e in gvars["consul_hosts"]}
-    nodes = pigsty_inventory.inventory(__pillar__).get("nodes") or {}
-    endpoints = ["%s:%d" % (nodes[n]["ip"], gvars["etcd_port"])
-                 for n in pigsty_inventory.meta_nodes(pigsty_inventory.inventory(__pillar__))]
-    return {e: _etcd(e, timeout) for e in endpoints}
+    return {e: _etcd(e, timeout) for e in _endpoints(pigsty_inventory.inventory(__pillar__))}
 
 
 def forget(cluster, timeout=5):
@@ -89,9 +204,8 @@ def forget(cluster, timeout=5):
         if problems:
             raise salt.exceptions.CommandExecutionError("; ".join(problems))
         username, password = pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
-    nodes = inv.get("nodes") or {}
-    for name in pigsty_inventory.meta_nodes(inv):
-        endpoint = "https://%s:%d" % (nodes[name]["ip"], gvars["etcd_port"])
+    for hostport in _endpoints(inv):
+        endpoint = "https://" + hostport
         client = _client(endpoint, username=username, password=password, timeout=timeout)
         try:
             status, _ = client.delete(key, recursive=True)

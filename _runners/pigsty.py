@@ -80,7 +80,8 @@ def validate(verbose=False):
         __context__["retcode"] = 1
         return {"result": False, "retcode": 1, "summary": summary, "problems": problems}
     ret = {"result": True, "summary": summary, "nodes": len(idx.nodes),
-           "meta": list(idx.meta_nodes)}
+           "meta": list(idx.meta_nodes),
+           "dcs": [m["node"] for m in idx.dcs_members] if idx.gvars.get("dcs_type") == "etcd" else []}
     if verbose:
         ret["clusters"] = {cls.name: [m["pg_instance"] for m in cls.members]
                            for cls in idx.clusters()}

@@ -24,6 +24,10 @@ DEFAULTS = {
     "consul_hosts": [],            # consul: ["HOST:PORT", ...] of the user's Consul agents/servers
     "etcd_port": 2379,
     "etcd_peer_port": 2380,
+    # the etcd members (Pigsty's dcs_servers, {name: ip}, each address a node of the
+    # inventory, at least one of them a meta node); empty: one member on each meta node,
+    # named by its minion id (_utils/pigsty_model.py: Inventory.dcs_members)
+    "dcs_servers": {},
     # etcd speaks TLS only (the node certificate of salt/node/pki.sls, client and peer) and,
     # with etcd_auth, each cluster reads and writes its own Patroni prefix only, as its own
     # etcd user. The root password is in the meta nodes' private pillar (pillar/dcs.sls).
@@ -242,7 +246,7 @@ INFRA_PARAMS = frozenset((
     "alert_sink_port", "grafana_port", "grafana_repo", "grafana_package_url", "nginx_port",
     "nginx_ssl_port", "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
-    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth",
+    "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth", "dcs_servers",
     "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",
     "log_collect", "log_port", "log_retention_size", "log_retention_time",
 ))

@@ -517,14 +517,26 @@ class Importer:
         return self.row(scope, key, UNSUPPORTED, "%s: ours runs etcd (or uses your Consul)" % _short(value))
 
     def _p_dcs_servers(self, scope, where, key, value):
-        ips = [R.ipv4(v) for v in (value or {}).values()] if isinstance(value, dict) else []
-        metas = [ip for ip, n in self.nodes.items() if n["meta"]]
-        if ips and all(ips) and set(ips) <= set(metas):
-            return self.row(scope, key, CHANGED, "DCS servers %s are meta nodes: etcd runs there "
-                            "(server names are not kept)" % ", ".join(ips))
-        return self.row(scope, key, UNSUPPORTED, "%s: ours runs etcd on the meta nodes (%s) only; "
-                        "a DCS on other nodes needs a validation change" % (
-                            _short(value), ", ".join(metas)))
+        if where != "global":
+            return self.row(scope, key, UNSUPPORTED, "global only in ours")
+        if not isinstance(value, dict) or not value:
+            return self.row(scope, key, MAPPED, "empty: etcd on each meta node (ours' default); nothing written")
+        ips = {name: R.ipv4(ip) for name, ip in value.items()}
+        metas = {ip for ip, n in self.nodes.items() if n["meta"]}
+        bad = sorted(str(n) for n, ip in ips.items() if not ip or ip not in self.nodes)
+        if bad:
+            return self.row(scope, key, UNSUPPORTED, "%s: not nodes of the inventory (ours runs etcd on "
+                            "nodes Salt manages)" % ", ".join(bad))
+        if not set(ips.values()) & metas:
+            return self.row(scope, key, UNSUPPORTED, "%s: no meta node among them (ours needs one: it "
+                            "manages etcd's users and members)" % _short(value))
+        names = [n for n in ips if not isinstance(n, str) or not pigsty_inventory.DCS_MEMBER_RE.fullmatch(n)]
+        if names:
+            return self.row(scope, key, UNSUPPORTED, "%s: member names etcd would refuse (lower-case "
+                            "letters, digits and '-')" % ", ".join(map(str, names)))
+        self._write(where, key, {n: ip for n, ip in ips.items()})
+        return self.row(scope, key, MAPPED, ", ".join("%s: %s" % kv for kv in ips.items())
+                        + " (etcd members, the first on a meta node bootstraps)", ref=(where, key))
 
     def _p_node_dns_method(self, scope, where, key, value):
         if where != "global":

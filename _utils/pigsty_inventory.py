@@ -155,6 +155,7 @@ def instance_config(pillar, minion_id):
     conf.update(_identity(idx, minion_id))
     conf["pg_members"] = [dict(m) for m in cls.members]
     conf["pigsty_meta_ips"] = list(idx.meta_ips)
+    conf["pigsty_dcs_ips"] = list(idx.dcs_ips)
     conf["pg_default_services"] = copy.deepcopy(D.DEFAULT_SERVICES)
     return conf
 
@@ -326,6 +327,7 @@ def _validate_global(inv):
                                 "vars that every node reads" % secret)
     gconf = dict(pigsty_model.index({"vars": gvars}).gvars)
     _validate_dcs(gconf if isinstance(gvars, dict) else D.DEFAULTS, problems)
+    _validate_dcs_servers(gconf if isinstance(gvars, dict) else D.DEFAULTS, inv, nodes, problems)
     problems.extend(pigsty_backup.repo_problems(gconf if isinstance(gvars, dict) else D.DEFAULTS))
     return tuple(node_problems), tuple(problems), nodes, gconf
 
@@ -679,6 +681,54 @@ def _validate_dcs(gvars, problems):
     elif gvars["dcs_type"] == "consul" and not hosts:
         problems.append("pigsty:vars:consul_hosts: dcs_type is consul but no Consul address is given "
                         "(expected [HOST:PORT, ...] of the Consul you run: Debian 12 has no Consul package)")
+
+
+DCS_MEMBER_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DCS_MAX_MEMBERS = 7
+
+
+def _validate_dcs_servers(gvars, inv, nodes, problems):
+    """``dcs_servers`` (Pigsty's {name: ip}): each address a node of the inventory, at least
+    one of them a meta node (the meta node manages etcd's users and members with root's
+    password from its private pillar), 1 to 7 members, names etcd takes."""
+    path = "pigsty:vars:dcs_servers"
+    servers = gvars.get("dcs_servers")
+    if not isinstance(servers, dict):
+        problems.append("%s: expected a mapping of member name -> node address (Pigsty's "
+                        "dcs_servers), or {} for one member on each meta node; got %r" % (path, servers))
+        return
+    if not servers:
+        return
+    if gvars.get("dcs_type") != "etcd":
+        problems.append("%s: dcs_type is %s: members are only run for etcd (the Consul you run "
+                        "is named by consul_hosts)" % (path, gvars.get("dcs_type")))
+        return
+    if len(servers) > DCS_MAX_MEMBERS:
+        problems.append("%s: %d members (expected 1 to %d: every write waits for a majority)"
+                        % (path, len(servers), DCS_MAX_MEMBERS))
+    raw = inv.get("nodes") if isinstance(inv.get("nodes"), dict) else {}
+    seen, metas = {}, 0
+    for name in sorted(servers, key=str):
+        ip = _ipv4(servers[name])
+        if not isinstance(name, str) or not DCS_MEMBER_RE.fullmatch(name):
+            problems.append("%s:%s: bad member name (expected lower-case letters, digits and "
+                            "'-', at most 63)" % (path, name))
+        if ip is None:
+            problems.append("%s:%s: expected the IPv4 address of a node, got %r" % (path, name, servers[name]))
+            continue
+        nid = nodes.get(str(ip))
+        if nid is None:
+            problems.append("%s:%s: %s is not a node of the inventory (pigsty:nodes): etcd runs on "
+                            "nodes Salt manages" % (path, name, ip))
+            continue
+        if str(ip) in seen:
+            problems.append("%s:%s: %s is also member %s (one member per node)" % (path, name, ip, seen[str(ip)]))
+        seen[str(ip)] = name
+        if isinstance(raw.get(nid), dict) and raw[nid].get("meta") is True:
+            metas += 1
+    if seen and not metas:
+        problems.append("%s: no member on a meta node (expected at least one: the meta node manages "
+                        "etcd's users and members with root's password from its private pillar)" % path)
 
 
 def _validate_plan(path, conf, problems):

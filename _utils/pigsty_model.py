@@ -119,6 +119,7 @@ class Inventory(dict):
             for ip, member in self._hosts(name).items():
                 self.host_owner.setdefault(str(ip), (name, member if isinstance(member, dict) else {}))
         self._gvars = None
+        self._dcs = None
         self._clusters = {}
         self._instances = None
 
@@ -136,6 +137,30 @@ class Inventory(dict):
     def node_ip(self, nid):
         node = self.node(nid)
         return None if node is None else str(node.get("ip"))
+
+    @property
+    def dcs_members(self):
+        """The etcd members, each {"name", "node" (minion id), "ip", "meta"}: ``dcs_servers``
+        ({name: ip}; an address that is not a node of the inventory is left out, the
+        validation names it) or, when it is empty, one member on each meta node named by its
+        minion id. Members on meta nodes come first (meta order), then the others by name:
+        the first one bootstraps the cluster, the others join it (salt/dcs)."""
+        if self._dcs is None:
+            servers = self.gvars.get("dcs_servers")
+            if isinstance(servers, dict) and servers:
+                found = [(str(name), self.node_by_ip.get(str(ip)), str(ip)) for name, ip in servers.items()]
+                found = [f for f in found if f[1] is not None]
+            else:
+                found = [(nid, nid, ip) for nid, ip in zip(self.meta_nodes, self.meta_ips)]
+            metas = {nid: i for i, nid in enumerate(self.meta_nodes)}
+            found.sort(key=lambda f: (0, metas[f[1]], f[0]) if f[1] in metas else (1, 0, f[0]))
+            self._dcs = tuple({"name": name, "node": nid, "ip": ip, "meta": nid in metas}
+                              for name, nid, ip in found)
+        return self._dcs
+
+    @property
+    def dcs_ips(self):
+        return tuple(m["ip"] for m in self.dcs_members)
 
     def cluster_of_node(self, nid):
         """(cluster name, member entry) of the instance on node ``nid``, or (None, None)."""

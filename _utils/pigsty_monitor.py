@@ -83,11 +83,10 @@ def cluster_targets(inv, cluster, roles=None):
 
 
 def infra_targets(inv, minion_id=None):
-    """Target groups of the meta nodes: this meta node's own Prometheus and Alertmanager
-    (they listen on loopback only: each Prometheus scrapes its own pair at 127.0.0.1), and
-    every meta node's etcd (the DCS, over mutual TLS). ``minion_id``: the meta node whose
-    Prometheus reads the file (None: the first meta node; a node that is not a meta node
-    gets etcd only)."""
+    """Target groups of the infra: this meta node's own Prometheus and Alertmanager (they
+    listen on loopback only: each Prometheus scrapes its own pair at 127.0.0.1), and every
+    etcd member (the DCS, over mutual TLS: dcs_servers, or the meta nodes). ``minion_id``:
+    the meta node whose Prometheus reads the file (None: the first meta node)."""
     idx = pigsty_model.index(inv)
     gvars = idx.gvars
     metas = list(zip(idx.meta_nodes, idx.meta_ips))
@@ -95,16 +94,16 @@ def infra_targets(inv, minion_id=None):
         minion_id = metas[0][0]
     groups = []
     for nid, ip in metas:
-        jobs = [("etcd", "%s:%d" % (ip, gvars["etcd_port"]), "etcd")]
         if nid == minion_id:
-            jobs = [("prometheus", "127.0.0.1:%d" % gvars["prometheus_port"], "infra"),
-                    ("alertmanager", "127.0.0.1:%d" % gvars["alertmanager_port"], "infra")] + jobs
-        for job, target, cls in jobs:
-            labels = {"cls": cls, "ins": nid, "ip": ip, "job": job,
-                      "role": "dcs" if job == "etcd" else "infra"}
-            if job == "etcd":
-                labels["__scheme__"] = "https"     # etcd speaks TLS only (the infra job's CA)
-            groups.append({"targets": [target], "labels": labels})
+            for job, port in (("prometheus", gvars["prometheus_port"]), ("alertmanager", gvars["alertmanager_port"])):
+                groups.append({"targets": ["127.0.0.1:%d" % port],
+                               "labels": {"cls": "infra", "ins": nid, "ip": ip, "job": job, "role": "infra"}})
+    if gvars.get("dcs_type") == "etcd":
+        for member in idx.dcs_members:
+            # etcd speaks TLS only (the infra job's CA)
+            groups.append({"targets": ["%s:%d" % (member["ip"], gvars["etcd_port"])],
+                           "labels": {"cls": "etcd", "ins": member["name"], "ip": member["ip"], "job": "etcd",
+                                      "role": "dcs", "__scheme__": "https"}})
     return groups
 
 
@@ -247,6 +246,13 @@ ALERTS = [
      "etcd {{ $labels.ins }} is down"),
     ("EtcdNoLeader", "CRIT", "1m", 'etcd_server_has_leader{job="etcd"} < 1',
      "etcd {{ $labels.ins }} has no leader"),
+    # the DCS as a whole: a majority of the members must answer (dcs_servers)
+    ("EtcdQuorumLost", "CRIT", "1m", 'sum(up{job="etcd"}) <= count(up{job="etcd"}) / 2',
+     "etcd has lost its majority: {{ $value }} member(s) answer; no failover can happen, and a "
+     "primary stays only in Patroni's failsafe mode"),
+    ("PatroniFailsafeActive", "CRIT", "0s", 'patroni_failsafe_mode_is_active{job="patroni"} == 1',
+     "Patroni {{ $labels.ins }} runs in failsafe mode: the DCS is lost, the primary stays while every "
+     "member answers it; no failover can happen"),
     # ---- exporter depth (salt/pgsql/files/pg_exporter_queries.yml, Patroni's /metrics)
     # a slot on a live primary that nobody consumes keeps WAL forever (replicas may hold
     # slots of the other members, unused until a failover)

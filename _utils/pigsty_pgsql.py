@@ -230,10 +230,11 @@ def ssl_parameters():
 
 
 def dcs_endpoints(conf):
-    """HOST:PORT of the DCS: etcd on the meta nodes, or the user's Consul."""
+    """HOST:PORT of the DCS: every etcd member (dcs_servers, or the meta nodes), or the
+    user's Consul."""
     if conf["dcs_type"] == "consul":
         return list(conf["consul_hosts"])
-    return ["%s:%d" % (h, conf["etcd_port"]) for h in conf["pigsty_meta_ips"]]
+    return ["%s:%d" % (h, conf["etcd_port"]) for h in conf.get("pigsty_dcs_ips", conf["pigsty_meta_ips"])]
 
 
 def dcs_client(conf):

@@ -26,6 +26,11 @@ CA_DAYS_REMAINING = 90
 NODE_DAYS_VALID = 365
 NODE_DAYS_REMAINING = 30         # the node role renews the certificate this long before expiry
 POLICY_PREFIX = "pigsty-node-"
+# etcd's peers: every member presents a certificate of this CN on the peer port, and etcd
+# admits no other (--peer-cert-allowed-cn: etcd 3.4 takes one CN): a database node's own
+# certificate opens no peer connection. Only the nodes that run a member get one.
+ETCD_PEER_CN = "pigsty-etcd-peer"
+ETCD_POLICY_PREFIX = "pigsty-etcd-"
 
 
 def paths(pki_dir=PKI_DIR):
@@ -37,6 +42,8 @@ def paths(pki_dir=PKI_DIR):
         "ca_crt": posixpath.join(pki_dir, "ca.crt"),
         "node_crt": posixpath.join(pki_dir, "node.crt"),
         "node_key": posixpath.join(pki_dir, "node.key"),
+        "etcd_peer_crt": posixpath.join(pki_dir, "etcd-peer.crt"),
+        "etcd_peer_key": posixpath.join(pki_dir, "etcd-peer.key"),
     }
 
 
@@ -103,10 +110,41 @@ def node_policy(inv, minion_id, pki_dir=PKI_DIR):
     return policy
 
 
+def etcd_peer_names(inv, minion_id):
+    """CN and subjectAltName of the etcd peer certificate of a node that runs a member
+    (peers check each other's address against the SAN)."""
+    idx = pigsty_model.index(inv)
+    ip = idx.node_ip(minion_id)
+    return {"CN": ETCD_PEER_CN, "subjectAltName": "DNS:%s, IP:%s" % (minion_id, ip)}
+
+
+def etcd_peer_policy(inv, minion_id, pki_dir=PKI_DIR):
+    """x509_v2 signing policy of a member node's etcd peer certificate: only that minion."""
+    policy = node_policy(inv, minion_id, pki_dir)
+    policy.update(etcd_peer_names(inv, minion_id))
+    return policy
+
+
 def signing_policies(inv, pki_dir=PKI_DIR):
-    """Every node's policy, keyed by policy name (the CA server's ``x509_signing_policies``)."""
-    return {policy_name(nid): node_policy(inv, nid, pki_dir)
-            for nid in sorted(pigsty_model.index(inv).nodes)}
+    """Every node's policy, and the etcd peer policy of each node that runs an etcd member,
+    keyed by policy name (the CA server's ``x509_signing_policies``)."""
+    idx = pigsty_model.index(inv)
+    out = {policy_name(nid): node_policy(inv, nid, pki_dir) for nid in sorted(idx.nodes)}
+    if idx.gvars.get("dcs_type") == "etcd":
+        for member in idx.dcs_members:
+            out[ETCD_POLICY_PREFIX + member["node"]] = etcd_peer_policy(inv, member["node"], pki_dir)
+    return out
+
+
+def etcd_peer_request(inv, minion_id, pki_dir=PKI_DIR):
+    """What salt/dcs asks for on a member node: paths, CA server (None on the CA server:
+    it signs locally), policy, names, renewal."""
+    ca = ca_server(inv)
+    req = {"paths": paths(pki_dir), "ca_server": None if minion_id == ca else ca,
+           "is_ca": minion_id == ca, "signing_policy": ETCD_POLICY_PREFIX + minion_id,
+           "group": SSL_GROUP, "days_remaining": NODE_DAYS_REMAINING}
+    req.update(etcd_peer_names(inv, minion_id))
+    return req
 
 
 def node_request(inv, minion_id, pki_dir=PKI_DIR):

@@ -25,6 +25,13 @@ pigsty:
     # nothing speaks plain text across the sandbox's network: every remote password login
     # to PostgreSQL and pgbouncer needs SSL (the admin's always does)
     pg_ssl_required: true
+    # the DCS: three etcd members, as the architecture recommends, on meta and two database
+    # nodes (Pigsty's dcs_servers, name: ip). Losing any one keeps the DCS; the first
+    # (meta) bootstraps it, the others join one at a time (orch.dcs).
+    dcs_servers:
+      meta: 10.10.10.10
+      node-1: 10.10.10.11
+      node-2: 10.10.10.12
   nodes:                      # minion id -> node
     meta:   {ip: 10.10.10.10, meta: true}
     node-1: {ip: 10.10.10.11}

@@ -1,10 +1,13 @@
-{%- set dcs = salt['pigsty.dcs']() %}
-# DCS: etcd on the meta nodes ({{ dcs.members | length }} member(s)). The config is written
-# before the package is installed, so Debian's postinst starts etcd with it. The v2 API is
-# enabled because Debian's vip-manager 1.0.2 reads the leader key through it.
-# etcd speaks TLS only, with the node certificate of node.pki (the contract in
-# docs/security.md): clients and peers over https with a client certificate signed by the
-# Pigsty CA. A client without an Authorization header is the v2 user named like its
+{%- set dcs = salt['pigsty_dcs.layout']() %}
+# DCS: etcd on {{ dcs.members | length }} member(s) (dcs_servers, or the meta nodes): the first
+# bootstraps, the others join it as learners and are promoted (_utils/pigsty_etcd_members.py).
+# The config is written before the package is installed, so Debian's postinst starts etcd
+# with it. The v2 API is enabled because Debian's vip-manager 1.0.2 reads the leader key
+# through it.
+# etcd speaks TLS only: clients with the node certificate of node.pki (the contract in
+# docs/security.md), peers with the etcd peer certificate that only the members get (one CN,
+# the only one etcd admits on the peer port: a database node's own certificate opens no peer
+# connection). A client without an Authorization header is the v2 user named like its
 # certificate's CN (the database nodes' users: pigsty_etcd.auth); root logs in with its password.
 {%- if dcs.type == 'consul' %}
 # dcs_type consul: Patroni and vip-manager use the Consul the user runs (consul_hosts);
@@ -20,6 +23,36 @@ dcs-consul-reachable:
 include:
   - node.pki
 
+etcd-peer-key:
+  x509.private_key_managed:
+    - name: {{ dcs.peer_key }}
+    - algo: rsa
+    - keysize: 2048
+    - user: root
+    - group: {{ dcs.peer.group }}
+    - mode: '0640'
+    - require:
+      - group: pki-group
+      - file: pki-dir
+
+etcd-peer-cert:
+  x509.certificate_managed:
+    - name: {{ dcs.peer_cert }}
+    - private_key: {{ dcs.peer_key }}
+{%- if dcs.peer.ca_server %}
+    - ca_server: {{ dcs.peer.ca_server }}
+{%- endif %}
+    - signing_policy: {{ dcs.peer.signing_policy }}
+    - CN: {{ dcs.peer.CN | json }}
+    - subjectAltName: {{ dcs.peer.subjectAltName | json }}
+    - days_remaining: {{ dcs.peer.days_remaining }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - x509: etcd-peer-key
+      - x509: pki-ca-cert
+
 etcd-config:
   file.managed:
     - name: /etc/default/etcd
@@ -32,8 +65,6 @@ etcd-config:
         ETCD_ADVERTISE_CLIENT_URLS="https://{{ me.ip }}:{{ dcs.client_port }}"
         ETCD_LISTEN_PEER_URLS="https://{{ me.ip }}:{{ dcs.peer_port }}"
         ETCD_INITIAL_ADVERTISE_PEER_URLS="https://{{ me.ip }}:{{ dcs.peer_port }}"
-        ETCD_INITIAL_CLUSTER="{% for m in dcs.members %}{{ m.name }}=https://{{ m.ip }}:{{ dcs.peer_port }}{{ ',' if not loop.last }}{% endfor %}"
-        ETCD_INITIAL_CLUSTER_STATE="new"
         ETCD_INITIAL_CLUSTER_TOKEN="pigsty"
         ETCD_ENABLE_V2="true"
         ETCD_AUTO_COMPACTION_RETENTION="1"
@@ -44,17 +75,50 @@ etcd-config:
         ETCD_KEY_FILE="{{ dcs.key }}"
         ETCD_TRUSTED_CA_FILE="{{ dcs.ca }}"
         ETCD_CLIENT_CERT_AUTH="true"
-        # peers: mutual TLS with certificates of the Pigsty CA
-        ETCD_PEER_CERT_FILE="{{ dcs.cert }}"
-        ETCD_PEER_KEY_FILE="{{ dcs.key }}"
+        # peers: mutual TLS with the members' peer certificates (of the Pigsty CA, one CN)
+        ETCD_PEER_CERT_FILE="{{ dcs.peer_cert }}"
+        ETCD_PEER_KEY_FILE="{{ dcs.peer_key }}"
         ETCD_PEER_TRUSTED_CA_FILE="{{ dcs.ca }}"
         ETCD_PEER_CLIENT_CERT_AUTH="true"
-{%- if dcs.members | length == 1 %}
-        # one member: no other node's certificate may open a peer connection
-        ETCD_PEER_CERT_ALLOWED_CN="{{ dcs.name }}"
-{%- endif %}
+        ETCD_PEER_CERT_ALLOWED_CN="{{ dcs.peer_cn }}"
     - require:
       - x509: pki-node-cert
+      - x509: etcd-peer-cert
+
+# How this member starts when its data directory is empty (etcd reads these then only):
+# the first member a new cluster of itself, another one the cluster it was added to as a
+# learner, as the members list it then (pigsty_dcs.initial). Apart from /etc/default/etcd
+# and not watched; left as it is once the member has started.
+{%- set initial = salt['pigsty_dcs.initial']() %}
+{%- if initial.get('error') %}
+etcd-joins:
+  test.fail_without_changes:
+    - name: {{ ("etcd member " ~ dcs.name ~ " cannot start yet: " ~ initial.error) | json }}
+    - require_in:
+      - pkg: etcd-packages
+{%- elif initial.get('env') %}
+etcd-initial:
+  file.managed:
+    - name: /etc/default/etcd-initial
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (Pigsty on Salt): read by etcd only on its first start
+{%- for key, value in initial.env | dictsort %}
+        {{ key }}="{{ value }}"
+{%- endfor %}
+    - require_in:
+      - pkg: etcd-packages
+{%- endif %}
+
+etcd-initial-unit:
+  file.managed:
+    - name: /etc/systemd/system/etcd.service.d/pigsty-initial.conf
+    - makedirs: True
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (Pigsty on Salt)
+        [Service]
+        EnvironmentFile=-/etc/default/etcd-initial
 
 etcd-packages:
   pkg.installed:
@@ -63,6 +127,7 @@ etcd-packages:
       - etcd-client
     - require:
       - file: etcd-config
+      - file: etcd-initial-unit
 
 # etcd (user etcd) reads the node key: 0640 root:ssl-cert
 etcd-reads-node-key:
@@ -83,6 +148,7 @@ etcd-service:
       - file: etcd-config
       - group: etcd-reads-node-key
       - x509: pki-node-cert
+      - x509: etcd-peer-cert
     - require:
       - pkg: etcd-packages
 
@@ -97,7 +163,7 @@ etcd-healthy:
     - require:
       - service: etcd-service
 
-{%- if dcs.auth %}
+{%- if dcs.auth and dcs.manager %}
 
 # A user and role per cluster (its own Patroni prefix), root, guest closed, then
 # authentication on (v2 and v3). Passwords from this node's pillar (pillar/dcs*.sls).
@@ -109,5 +175,22 @@ etcd-auth:
     - key_file: {{ dcs.key }}
     - require:
       - pigsty_wait: etcd-healthy
+{%- endif %}
+{%- if dcs.manager %}
+
+# The membership follows the inventory: members it lacks are added as learners, started
+# learners are promoted (as root, password from this node's pillar, through etcdctl's
+# environment). A learner not started yet is said, and started by its node's dcs state.
+etcd-members:
+  pigsty_etcd.members:
+    - name: https://127.0.0.1:{{ dcs.client_port }}
+    - ca_file: {{ dcs.ca }}
+    - cert_file: {{ dcs.cert }}
+    - key_file: {{ dcs.key }}
+    - require:
+      - pigsty_wait: etcd-healthy
+{%- if dcs.auth %}
+      - pigsty_etcd: etcd-auth
+{%- endif %}
 {%- endif %}
 {%- endif %}

@@ -1,6 +1,6 @@
 {#- The whole deployment: validate; the meta nodes (node role, then infra: Prometheus,
-    Alertmanager, Nginx, the local package repository, DNS, NTP); every other node; then
-    every cluster in order.
+    Alertmanager, Nginx, the local package repository, DNS, NTP); every other node; the DCS
+    (etcd's members, one at a time: orch.dcs); then every cluster in order.
       salt-run state.orchestrate orch.site
     The infra comes before the other nodes' node role because that role points them at it:
     resolver (dnsmasq), time (chrony) and, with node_repo_local, their only apt source.
@@ -53,6 +53,13 @@ site-nodes:
     - batch: 4
     - require:
       - salt: site-validate
+
+site-dcs:
+  salt.runner:
+    - name: state.orchestrate
+    - arg: [orch.dcs]
+    - require:
+      - salt: site-nodes
 {%- for name in (v.clusters if v is mapping and v.get('clusters') else {}) %}
 
 site-{{ name }}:
@@ -62,5 +69,5 @@ site-{{ name }}:
     - kwarg:
         pillar: {pg_cluster: {{ name }}}
     - require:
-      - salt: site-nodes
+      - salt: site-dcs
 {%- endfor %}

@@ -13,11 +13,8 @@ pigsty_pgsql.dcs_client runs a cluster with the certificate; and the removal's
 pigsty_dcs.forget deletes a cluster's keys as root."""
 import copy
 import os
-import shlex
 import shutil
-import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -29,22 +26,10 @@ from loader import load_module
 from local_http import free_port
 from pillar_fixture import meta_pillar
 from pki_local import client_cert, make_node_pki, stranger_ca
+from etcd_local import ETCD, ROOT, Member, etcd_env, wait_healthy
 from render import render_dcs_sls, state_arg
 
-ROOT = os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root")
-ETCD = os.path.join(ROOT, "usr", "bin", "etcd")
 ME = "127.0.0.2"          # the meta node's address (the loopback net answers on all of 127/8)
-
-
-def etcd_env(states, data_dir):
-    """The environment etcd gets from the /etc/default/etcd of the rendered state."""
-    env = {}
-    for line in state_arg(states, "etcd-config", "contents").splitlines():
-        if line.startswith("ETCD_"):
-            key, value = line.split("=", 1)
-            env[key] = shlex.split(value)[0]
-    env["ETCD_DATA_DIR"] = data_dir
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +41,17 @@ def etcd():
     paths = make_node_pki(os.path.join(base, "salt"), ME)
     pki = {"ca.crt": paths["ca_crt"], "node.crt": paths["node_crt"], "node.key": paths["node_key"]}
     client_port, peer_port = free_port(), free_port()
-    dcs = {"type": "etcd", "consul_hosts": [], "members": [{"name": "meta", "ip": ME}],
+    peer = client_cert(paths, pigsty_pki.ETCD_PEER_CN, os.path.join(base, "peer"), ips=[ME])
+    dcs = {"type": "etcd", "consul_hosts": [], "members": [{"name": "meta", "ip": ME, "node": "meta", "meta": True}],
            "client_port": client_port, "peer_port": peer_port, "name": "meta", "auth": True,
-           "ca": pki["ca.crt"], "cert": pki["node.crt"], "key": pki["node.key"]}
-    states = render_dcs_sls(dcs)
+           "manager": True, "meta": True, "ca": pki["ca.crt"], "cert": pki["node.crt"], "key": pki["node.key"],
+           "peer_cert": peer[0], "peer_key": peer[1], "peer_cn": pigsty_pki.ETCD_PEER_CN,
+           "peer": {"group": "ssl-cert", "ca_server": None, "signing_policy": "pigsty-etcd-meta",
+                    "CN": pigsty_pki.ETCD_PEER_CN, "subjectAltName": "IP:" + ME, "days_remaining": 30}}
+    states = render_dcs_sls(dcs, {"env": {"ETCD_INITIAL_CLUSTER": "meta=https://%s:%d" % (ME, peer_port),
+                                          "ETCD_INITIAL_CLUSTER_STATE": "new"}})
     env = etcd_env(states, os.path.join(base, "data"))
-    log = open(os.path.join(base, "etcd.log"), "w")
-    proc = subprocess.Popen([ETCD], env=dict(env, PATH="/usr/bin:/bin"), stdout=log, stderr=subprocess.STDOUT,
-                            cwd=base)
+    member = Member(env, base, "meta").start()
     url = "https://%s:%d" % (ME, client_port)
     # the meta node's own client: its node certificate (etcd asks every client for one)
     client = pigsty_etcd.Client(url, cafile=pki["ca.crt"], certfile=pki["node.crt"], keyfile=pki["node.key"])
@@ -73,28 +61,16 @@ def etcd():
     stranger = stranger_ca(os.path.join(base, "stranger"))
     pki["stranger"] = client_cert(paths, "node-1", os.path.join(base, "stranger"), ca_key=stranger[1],
                                   ca_crt=stranger[0])
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            pytest.fail("etcd exited:\n" + open(log.name).read()[-3000:])
-        try:
-            if client.health():
-                break
-        except pigsty_etcd.EtcdError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("etcd did not become healthy:\n" + open(log.name).read()[-3000:])
-        time.sleep(0.2)
+    try:
+        wait_healthy(client, member)
+    except AssertionError as exc:
+        member.stop(kill=True)
+        pytest.fail(str(exc))
     try:
         yield {"url": url, "ca": pki["ca.crt"], "states": states, "env": env, "client": client,
                "port": client_port, "base": base, "pki": pki}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        member.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -119,7 +95,9 @@ def test_the_rendered_config_is_tls_only(etcd):
     for key in ("ETCD_LISTEN_CLIENT_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS",
                 "ETCD_INITIAL_ADVERTISE_PEER_URLS"):
         assert all(u.startswith("https://") for u in env[key].split(",")), key
-    assert env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true" and env["ETCD_PEER_CERT_ALLOWED_CN"] == "meta"
+    # peers: only the etcd peer certificate's CN (a node's own certificate opens nothing)
+    assert env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true" and env["ETCD_PEER_CERT_ALLOWED_CN"] == "pigsty-etcd-peer"
+    assert env["ETCD_INITIAL_CLUSTER_STATE"] == "new"
     # clients: a certificate of the Pigsty CA, its CN names the user of a password-less request
     assert env["ETCD_CLIENT_CERT_AUTH"] == "true" and env["ETCD_TRUSTED_CA_FILE"] == etcd["ca"]
     # plain HTTP on the client port gets no answer from etcd

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Unpacks the Debian 12 packages of the daemons the monitoring stack test runs on loopback
-# (tests/functional/test_monitoring_stack.py): node_exporter, etcd, HAProxy, Pgbouncer and
+# (tests/functional/test_monitoring_stack.py): node_exporter, etcd (and etcdctl), HAProxy, Pgbouncer and
 # the shared libraries they may lack, plus Patroni (its /metrics code is read; its etcd client
 # runs against etcd with TLS and a cluster user, with python3-etcd and python3-dnspython).
 # They are downloaded with `apt-get download` and unpacked with `dpkg-deb -x` into
@@ -8,7 +8,7 @@
 # no service is started. Re-running with everything in place does nothing.
 set -euo pipefail
 ROOT=${PIGSTY_TEST_ROOT:-/var/cache/pigsty-test-root}
-PKGS=(prometheus-node-exporter etcd-server haproxy pgbouncer patroni python3-etcd python3-dnspython
+PKGS=(prometheus-node-exporter etcd-server etcd-client haproxy pgbouncer patroni python3-etcd python3-dnspython
       liblua5.3-0 libopentracing-c-wrapper0 libopentracing1 libevent-2.1-7 libc-ares2)
 # Nothing to do when every package is unpacked already (a root with more packages, from
 # another checkout's list, is kept as it is: test roots are shared between worktrees).

@@ -46,11 +46,13 @@ def make_node_pki(root, node_ip):
     return pigsty_pki.paths(pki_dir)
 
 
-def client_cert(paths, cn, out_dir, ca_key=None, ca_crt=None):
+def client_cert(paths, cn, out_dir, ca_key=None, ca_crt=None, ips=()):
     """A client certificate with CN ``cn`` signed by the CA of ``paths`` (or by
     ``ca_key``/``ca_crt``, e.g. a stranger's CA), written to ``out_dir``; returns
-    (cert path, key path). For tests of etcd's certificate logins."""
+    (cert path, key path). For tests of etcd's certificate logins. With ``ips``: also a
+    server certificate for those addresses (subjectAltName IPs, serverAuth)."""
     import datetime
+    import ipaddress
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -69,8 +71,13 @@ def client_cert(paths, cn, out_dir, ca_key=None, ca_crt=None):
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(signer, hashes.SHA256()))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]
+                                                 + ([ExtendedKeyUsageOID.SERVER_AUTH] if ips else [])),
+                           critical=False))
+    if ips:
+        cert = cert.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]), critical=False)
+    cert = cert.sign(signer, hashes.SHA256())
     os.makedirs(out_dir, exist_ok=True)
     crt_path, key_path = os.path.join(out_dir, cn + ".crt"), os.path.join(out_dir, cn + ".key")
     with open(crt_path, "wb") as fh:

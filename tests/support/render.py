@@ -60,15 +60,17 @@ def render_state(relpath, salt, pillar=None):
     return salt_jinja().get_template(relpath).render(salt=salt, pillar=pillar or {})
 
 
-def render_dcs_sls(dcs):
-    """salt/dcs/init.sls as Salt renders it on a meta node whose ``pigsty.dcs`` is ``dcs``,
-    loaded as YAML: {state id: {state: [args]}}."""
+def render_dcs_sls(dcs, initial=None):
+    """salt/dcs/init.sls as Salt renders it on a node whose ``pigsty_dcs.layout`` is ``dcs``,
+    and ``pigsty_dcs.initial`` is ``initial`` (default: none to write), loaded as YAML:
+    {state id: {state: [args]}}."""
     import yaml     # pylint: disable=import-outside-toplevel
     with open(os.path.join(REPO, "salt", "dcs", "init.sls")) as fh:
         text = fh.read()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"])
     env.filters["json"] = __import__("json").dumps
-    return yaml.safe_load(env.from_string(text).render(salt={"pigsty.dcs": lambda: dcs}))
+    return yaml.safe_load(env.from_string(text).render(salt={"pigsty_dcs.layout": lambda: dcs,
+                                                                     "pigsty_dcs.initial": lambda: initial or {}}))
 
 
 def state_arg(states, sid, key):

@@ -26,7 +26,9 @@ def test_patroni_reaches_etcd_over_https_with_the_node_certificate_and_no_passwo
     (the node's user, holding its cluster's role): no bcrypt per request."""
     for minion in ("node-2", "meta"):
         etcd = pgsql.patroni_config(conf_of(minion), 4096)["etcd"]
-        assert etcd == dict(CERT, hosts=["10.10.10.10:2379"], protocol="https", cacert=CA)
+        # every etcd member of the sandbox (dcs_servers: meta, node-1, node-2)
+        assert etcd == dict(CERT, hosts=["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"],
+                            protocol="https", cacert=CA)
         # no etcd password anywhere in Patroni's file (the REST API's own login stays)
         text = str(pgsql.patroni_config(conf_of(minion), 4096))
         assert "Sandbox.Etcd" not in text
@@ -34,7 +36,7 @@ def test_patroni_reaches_etcd_over_https_with_the_node_certificate_and_no_passwo
 
 def test_vip_manager_reaches_etcd_over_https_with_the_node_certificate():
     vip = pgsql.vip_manager_config(conf_of("node-1"))
-    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379"
+    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379,https://10.10.10.11:2379,https://10.10.10.12:2379"
     assert (vip["etcd-ca-file"], vip["etcd-cert-file"], vip["etcd-key-file"]) == (CA, CERT["cert"], CERT["key"])
     assert "etcd-user" not in vip and "etcd-password" not in vip
 
@@ -45,7 +47,8 @@ def test_without_etcd_auth_tls_and_the_certificate_stay():
     del pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_etcd_password"]
     assert inv.validate(pillar) == []
     etcd = pgsql.patroni_config(conf_of("node-1", pillar), 4096)["etcd"]
-    assert etcd == dict(CERT, hosts=["10.10.10.10:2379"], protocol="https", cacert=CA)
+    assert etcd == dict(CERT, hosts=["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"],
+                        protocol="https", cacert=CA)
     vip = pgsql.vip_manager_config(conf_of("node-1", pillar))
     assert "etcd-user" not in vip and "etcd-password" not in vip and vip["etcd-ca-file"] == CA
 

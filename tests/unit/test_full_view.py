@@ -68,7 +68,7 @@ def test_runner_validate_prints_a_summary_not_every_instance(tmp_path):
     synthetic.write_pillar_tree(str(root), 6, top_file=TOP)
     runner = _runner(master_opts(tmp_path, [str(root)]))
     ret = runner.validate()
-    assert ret == {"result": True, "nodes": 19, "meta": ["meta"],
+    assert ret == {"result": True, "nodes": 19, "meta": ["meta"], "dcs": ["meta"],
                    "summary": "inventory valid: 6 clusters, 18 instances, 19 nodes (meta: meta)"}
     verbose = runner.validate(verbose=True)
     assert verbose["clusters"]["pg-c00002"] == ["pg-c00002-1", "pg-c00002-2", "pg-c00002-3"]

@@ -80,13 +80,17 @@ def test_one_file_per_cluster_plus_infra_and_it_is_valid_file_sd(pillar):
     assert files["/etc/prometheus/targets/pgsql/pg-test.json"].count("\n") == len(test) + 2
     meta = json.loads(files["/etc/prometheus/targets/pgsql/pg-meta.json"])
     assert {g["labels"]["ins"] for g in meta} == {"pg-meta-1"}
-    infra = {g["labels"]["job"]: g for g in json.loads(files["/etc/prometheus/targets/infra/infra.json"])}
+    groups = json.loads(files["/etc/prometheus/targets/infra/infra.json"])
+    infra = {g["labels"]["job"]: g for g in groups if g["labels"]["job"] != "etcd"}
     # Prometheus and Alertmanager listen on loopback only: each Prometheus scrapes its own
     assert infra["prometheus"]["targets"] == ["127.0.0.1:9090"]
     assert infra["alertmanager"]["targets"] == ["127.0.0.1:9093"]
     assert infra["prometheus"]["labels"]["ins"] == "meta" and infra["prometheus"]["labels"]["ip"] == "10.10.10.10"
-    assert infra["etcd"]["targets"] == ["10.10.10.10:2379"]
-    assert infra["etcd"]["labels"]["cls"] == "etcd"
+    # every etcd member (the sandbox's dcs_servers), named as dcs_servers names it
+    etcd = [g for g in groups if g["labels"]["job"] == "etcd"]
+    assert [(g["targets"], g["labels"]["ins"], g["labels"]["cls"]) for g in etcd] == [
+        (["10.10.10.10:2379"], "meta", "etcd"), (["10.10.10.11:2379"], "node-1", "etcd"),
+        (["10.10.10.12:2379"], "node-2", "etcd")]
     # the same bytes every time (Salt and a runner write identical files)
     assert mon.target_files(inv.inventory(pillar), roles={"pg-test-2": "primary"}) == files
     # and the same targets whether the inventory comes indexed or not
@@ -95,6 +99,7 @@ def test_one_file_per_cluster_plus_infra_and_it_is_valid_file_sd(pillar):
 
 def test_with_several_meta_nodes_each_prometheus_scrapes_its_own_pair_and_every_etcd(pillar):
     pillar["pigsty"]["nodes"]["meta-2"] = {"ip": "10.10.10.20", "meta": True}
+    pillar["pigsty"]["vars"]["dcs_servers"] = {}          # etcd on every meta node
     index = inv.inventory(pillar)
     for me, ip in (("meta", "10.10.10.10"), ("meta-2", "10.10.10.20")):
         groups = mon.infra_targets(index, me)

@@ -30,7 +30,7 @@ def test_patroni_identity_and_endpoints():
     assert cfg["scope"] == "pg-test" and cfg["name"] == "pg-test-2"
     assert cfg["restapi"]["connect_address"] == "10.10.10.12:8008"
     assert cfg["postgresql"]["connect_address"] == "10.10.10.12:5432"
-    assert cfg["etcd"]["hosts"] == ["10.10.10.10:2379"]           # the meta node
+    assert cfg["etcd"]["hosts"] == ["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"]  # dcs_servers
     assert cfg["postgresql"]["parameters"]["listen_addresses"] == "*"  # so the VIP is served
 
 
@@ -156,7 +156,7 @@ def test_pgbouncer_databases_and_users():
 
 def consul_conf(minion="node-1"):
     pillar = default_pillar()
-    pillar["pigsty"]["vars"].update({"dcs_type": "consul", "consul_hosts": ["10.10.10.10:8500"]})
+    pillar["pigsty"]["vars"].update({"dcs_type": "consul", "consul_hosts": ["10.10.10.10:8500"], "dcs_servers": {}})
     return inv.instance_config(pillar, minion), pillar
 
 
@@ -165,7 +165,7 @@ def test_etcd_is_the_default_dcs_for_patroni_and_vip_manager():
     assert "etcd" in pgsql.patroni_config(conf, 4096) and "consul" not in pgsql.patroni_config(conf, 4096)
     vip = pgsql.vip_manager_config(conf)
     assert vip["dcs-type"] == "etcd" and vip["trigger-key"] == "/service/pg-test/leader"
-    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379" and vip["trigger-value"] == "pg-test-2"
+    assert vip["dcs-endpoints"] == "https://10.10.10.10:2379,https://10.10.10.11:2379,https://10.10.10.12:2379" and vip["trigger-value"] == "pg-test-2"
     assert (vip["ip"], vip["netmask"], vip["interface"]) == ("10.10.10.3", 24, "eth1")
 
 

@@ -113,7 +113,7 @@ V1_EXPECTED = [
     ("all.vars", "pg_dbsu", "mapped", "postgres"),
     ("all.vars", "haproxy_exporter_port", "changed", "haproxy_admin_port"),
     ("all.vars", "pg_dcs_type", "changed", "consul -> etcd"),
-    ("all.vars", "dcs_servers", "changed", "meta nodes"),
+    ("all.vars", "dcs_servers", "mapped", "meta-1: 10.10.10.10"),
     ("all.vars", "node_dns_method", "changed", "add -> none"),
     ("all.vars", "node_repo_method", "changed", "node_repo_local"),
     ("all.vars", "prometheus_options", "changed", "prometheus_retention"),

@@ -30,7 +30,8 @@ def test_the_ca_server_is_the_first_meta_node():
 
 def test_a_policy_binds_the_names_to_the_requesting_minion():
     policies = pigsty_pki.signing_policies(INV)
-    assert sorted(policies) == ["pigsty-node-meta", "pigsty-node-node-1", "pigsty-node-node-2",
+    assert sorted(policies) == ["pigsty-etcd-meta", "pigsty-etcd-node-1", "pigsty-etcd-node-2",
+                                "pigsty-node-meta", "pigsty-node-node-1", "pigsty-node-node-2",
                                 "pigsty-node-node-3"]
     pol = policies["pigsty-node-node-2"]
     assert pol["minions"] == "node-2"          # no other minion may use it
