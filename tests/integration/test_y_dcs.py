@@ -2,7 +2,7 @@
 node-1, node-2). All three vote; every client (Patroni, vip-manager, Prometheus) knows all
 three; the peer port admits the members' peer certificate only. With one member down the
 cluster still switches over and writes; with two down (no majority) Patroni's failsafe mode
-keeps the primary writable while every member answers it, and everything returns when the
+keeps the primary writable (65 s, nothing demoted) while every member answers it, and everything returns when the
 members do. Each test puts every member back, even on failure."""
 import json
 import time
@@ -128,16 +128,25 @@ def test_two_members_down_failsafe_keeps_the_primary_writable(dcs):
         node_exec(node, "systemctl", "stop", "etcd", check=True)
     lost_at = time.monotonic()
     # Patroni notices after its retry_timeout (10 s, rto plan norm), then asks every member
-    # (POST /failsafe) and keeps the primary: writes go on through 5433 the whole time
-    failed, seen_failsafe = 0, False
-    while time.monotonic() - lost_at < 50:
+    # (POST /failsafe) and keeps the primary: writes go on through 5433 the whole time, and
+    # neither pg-test's primary nor pg-meta's (one member: it answers itself) is demoted
+    failed, seen_failsafe, demoted = 0, False, []
+    while time.monotonic() - lost_at < 65:
         if not writes_through(IPS[leader]):
             failed += 1
         if failsafe_active(IPS[leader]):
             seen_failsafe = True
+        for ip in (IPS[leader], MEMBERS["meta"]):
+            try:
+                role = patroni_rest.get(ip, "/patroni", timeout=3).get("role")
+            except Exception as exc:  # noqa: BLE001
+                role = "no answer: %s" % exc
+            if role not in ("master", "primary"):
+                demoted.append((ip, role, round(time.monotonic() - lost_at)))
         time.sleep(2)
     assert seen_failsafe, "Patroni of %s never reported failsafe mode" % leader
     assert failed == 0, "%d writes failed while the DCS had no majority" % failed
+    assert demoted == [], demoted
     start_all()
     # the leader key comes back: the live view and the runner work again
     wait_for(lambda: live_leader() == leader, 120, 2)
