@@ -58,7 +58,7 @@ def infra(sandbox):
 
 def test_prometheus_scrapes_every_expected_target(infra):
     want = expected_targets()
-    assert len(want) == 4 * 5 + 3        # 4 instances x 5 exporters + prometheus/alertmanager/etcd
+    assert len(want) == 4 * 5 + 2 + 3    # 4 instances x 5 exporters + prometheus, alertmanager + 3 etcd members
 
     last = []
 
