@@ -21,6 +21,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_gpg
     import pigsty_import
     import pigsty_inventory
+    import pigsty_inventory_cache
     import pigsty_logs
     import pigsty_patroni
     import pigsty_patroni_rest
@@ -51,6 +52,12 @@ def _compile(minion_id):
 
 def _full_inventory():
     return pigsty_pillar.full_inventory(__opts__)
+
+
+def _cached_inventory(max_age=300):
+    """(merged, indexed inventory) from the master's shared cache (pigsty_inventory_cache:
+    rendered again when a pillar file changes or after ``max_age`` seconds)."""
+    return pigsty_inventory_cache.load(__opts__, max_age)
 
 
 def validate(verbose=False):
@@ -381,8 +388,7 @@ def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
         lines = pigsty_logs.parse_limit(limit)
     except pigsty_logs.LogsError as exc:
         return _refuse(str(exc))
-    merged, _problems = _full_inventory()
-    inv = pigsty_inventory.index(pigsty_inventory.inventory(merged))
+    _merged, inv = _cached_inventory()
     clusters = {name: {m["pg_instance"]: m["minion"] for m in pigsty_inventory.cluster_members(inv, name)
                        if m["minion"]}
                 for name in inv.get("clusters") or {}}
@@ -418,8 +424,8 @@ def logs_vacuum():
     master's schedule runs it hourly). Returns what journalctl said."""
     if not os.path.isdir(pigsty_logs.REMOTE_DIR):
         return "no collected logs here (%s)" % pigsty_logs.REMOTE_DIR
-    merged, _problems = _full_inventory()
-    gvars = pigsty_inventory.global_vars(pigsty_inventory.inventory(merged))
+    _merged, inv = _cached_inventory()
+    gvars = pigsty_inventory.global_vars(inv)
     res = subprocess.run(pigsty_logs.vacuum_argv(gvars["log_retention_size"], gvars["log_retention_time"]),
                          capture_output=True, text=True, timeout=600, check=False)
     return (res.stderr or res.stdout).strip()[-2000:]

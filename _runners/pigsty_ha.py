@@ -21,10 +21,10 @@ malformed or forged event is logged and changes nothing.
 
 The event path, one file each: _beacons/patroni.py (fires) -> reactor/patroni_change.sls ->
 this runner -> _utils/pigsty_ha_live.py (live roles), pigsty_ha_reconcile.py (the view,
-the dry run), pigsty_ha_steps.py (the steps),
+the dry run, the outcome: retcode 1 on a failure), pigsty_ha_steps.py (the steps),
 pigsty_ha_history.py, pigsty_ha_locks.py; planned operations in pigsty_ha_switchover.py and,
 on the old primary, _modules/pigsty_handoff.py. The compiled inventory comes from
-pigsty_ha_inventory.py, minion calls from pigsty_fanout.py.
+pigsty_ha_inventory.py (cached: pigsty_inventory_cache.py), minion calls from pigsty_fanout.py.
 """
 import logging
 import os
@@ -167,7 +167,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
         result = _reconcile_now(merged, inv, cluster, members, event, handoff, last, t0,
                                 {"inventory": round(t_inventory - t0, 3)})
     if not result["result"]:
-        __context__["retcode"] = 1
+        __context__["retcode"] = 1          # and result["retcode"]: salt-run exits 1
     return result
 
 
@@ -187,10 +187,9 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     entry = {"time": t0, "cluster": cluster, "event": event, "roles": roles, "steps": steps,
              "duration": round(time.time() - t0, 3), "requested": requested,
              "timings": dict(timings, roles=round(t_roles - t0, 3), steps=round(t_steps - t_roles, 3))}
+    out = pigsty_ha_reconcile.outcome(entry)      # a failure: retcode 1, why in the comment and the history
     _record(cluster, entry)
-    ok = all(s.get("result") for s in steps.values())
-    log.info("pigsty_ha: reconciled %s in %.2fs: roles %s", cluster, entry["duration"], roles)
-    return {"result": ok, "cluster": cluster, "roles": roles, "steps": steps, "duration": entry["duration"]}
+    return out
 
 
 def reconcile_all(test=False):
@@ -210,7 +209,7 @@ def reconcile_all(test=False):
                 dry = pigsty_ha_reconcile.dry_run(_ctx(), name)
                 out[name] = {"result": dry["result"], "comment": dry["comment"]}
                 continue
-            out[name] = reconcile(name).get("result")
+            out[name] = reconcile(name)
         except Exception as exc:  # noqa: BLE001 - one cluster's failure must not stop the others
             log.exception("pigsty_ha: reconciling %s failed", name)
             out[name] = "failed: %s: %s" % (type(exc).__name__, exc)
@@ -218,7 +217,8 @@ def reconcile_all(test=False):
         failed = sorted(n for n, v in out.items() if not isinstance(v, dict) or v["result"] is False)
         return _shown({"test": True, "result": False if failed else None, "clusters": out,
                        "comment": "cannot tell for %s" % ", ".join(failed) if failed else "nothing was changed"})
-    if not all(v is True for v in out.values()):
+    out = pigsty_ha_reconcile.outcome_all(out)      # {cluster: result}; a failure: retcode 1 and why
+    if out.get("retcode"):
         __context__["retcode"] = 1
     return out
 

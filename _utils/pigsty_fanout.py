@@ -14,7 +14,8 @@ CALL_TIMEOUT = 5        # seconds for each fan-out to the members
 
 def parallel(calls, join_timeout=CALL_TIMEOUT * 6):
     """Run {name: (function, *args)} in threads; {name: return value, or a failed result
-    naming the exception} (a failing call is reported, never raised)."""
+    naming the exception, or saying it did not finish within ``join_timeout`` seconds} (a
+    failing call is reported, never raised; a late one's return is not used)."""
     out = {}
 
     def run(name, fn, args):
@@ -26,9 +27,13 @@ def parallel(calls, join_timeout=CALL_TIMEOUT * 6):
     threads = [threading.Thread(target=run, args=(name, c[0], c[1:]), daemon=True) for name, c in calls.items()]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + join_timeout
     for t in threads:
-        t.join(join_timeout)
-    return out
+        t.join(max(0.0, deadline - time.monotonic()))
+    done = dict(out)
+    for name in calls:
+        done.setdefault(name, {"result": False, "comment": "did not finish within %ss" % join_timeout})
+    return done
 
 
 _JID_LOCK = threading.Lock()

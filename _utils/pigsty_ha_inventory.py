@@ -1,93 +1,20 @@
-"""The master's compiled inventory for the HA runner, cached between reactor processes.
-
-Compiling every minion's pillar takes about a second, and the reactor runs each
-reconciliation in a process of its own: the result is kept in this process and in the
-master's cache directory (root only, mode 0600, like Salt's own pillar cache) until a
-pillar file changes or ``max_age`` seconds pass.
-"""
-import json
-import logging
-import os
-import threading
-import time
-
+"""The master's compiled inventory for the HA (and backup) runners: the shared cache of
+pigsty_inventory_cache (kept under these names for their callers), and a cluster's members."""
 import salt.exceptions
 
 import pigsty_inventory
-import pigsty_pillar
+import pigsty_inventory_cache
 
-log = logging.getLogger(__name__)
-
-_CACHE = {}
-_COMPILE = threading.Lock()     # reactor threads of one process compile once, not each
-
-
-def _indexed(merged, inv):
-    """(merged, inv) with the inventory indexed once (pigsty_model): every later lookup of
-    a cluster, instance or address costs O(1) instead of re-indexing the whole inventory."""
-    inv = pigsty_inventory.index(inv)
-    return dict(merged, pigsty=inv), inv
-
-
-def pillar_stamp(opts):
-    """Newest modification time under the pillar roots (a pillar edit invalidates the cache)."""
-    newest = 0.0
-    for roots in (opts.get("pillar_roots") or {}).values():
-        for root in roots:
-            for dirpath, _dirs, files in os.walk(root):
-                for name in files:
-                    try:
-                        newest = max(newest, os.path.getmtime(os.path.join(dirpath, name)))
-                    except OSError:
-                        continue
-    return newest
+pigsty_pillar = pigsty_inventory_cache.pigsty_pillar   # what the cache compiles with
+_CACHE = pigsty_inventory_cache._CACHE
+_indexed = pigsty_inventory_cache._indexed
+pillar_stamp = pigsty_inventory_cache.pillar_stamp
+store = pigsty_inventory_cache.store
 
 
 def load(opts, max_age=300):
-    """(merged pillar, inventory), from this process, the cache file or a fresh compile."""
-    stamp = pillar_stamp(opts)
-    cached = _CACHE.get("inv")
-    if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
-        return cached[2], cached[3]
-    with _COMPILE:
-        cached = _CACHE.get("inv")          # another thread may have loaded it meanwhile
-        if cached and cached[0] == stamp and time.time() - cached[1] < max_age:
-            return cached[2], cached[3]
-        path = os.path.join(opts["cachedir"], "pigsty", "inventory.json")
-        try:
-            with open(path) as fh:
-                doc = json.load(fh)
-            if doc["stamp"] == stamp and 0 <= time.time() - doc["time"] < max_age:
-                merged, inv = _indexed(doc["merged"], doc["inv"])
-                _CACHE["inv"] = (stamp, doc["time"], merged, inv)
-                return merged, inv
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        merged, _problems = pigsty_pillar.full_inventory(opts)
-        inv = pigsty_inventory.inventory(merged)
-        now = time.time()
-        store(path, {"stamp": stamp, "time": now, "merged": merged, "inv": inv})
-        merged, inv = _indexed(merged, inv)
-        _CACHE["inv"] = (stamp, now, merged, inv)
-        return merged, inv
-
-
-def store(path, doc):
-    """Write the inventory cache (mode 0600, atomically) if JSON gives it back unchanged."""
-    try:
-        text = json.dumps(doc, sort_keys=True)
-        if json.loads(text) != doc:         # e.g. non-string keys: not cached, compiled again
-            return False
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = "%s.%d" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-        return True
-    except (OSError, TypeError, ValueError) as exc:
-        log.debug("pigsty_ha: inventory cache not written: %s", exc)
-        return False
+    """(merged pillar, inventory): pigsty_inventory_cache.load."""
+    return pigsty_inventory_cache.load(opts, max_age)
 
 
 def members(inv, cluster):

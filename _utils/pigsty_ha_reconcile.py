@@ -4,12 +4,16 @@ The real run (the runner's ``reconcile``) and the dry run read the same view (``
 and plan the same steps (pigsty_ha_steps.plan_calls / after_steps); the dry run asks each
 step for what it would do, and takes no lock, writes no history, changes nothing.
 """
+import logging
+
 import pigsty_fanout
 import pigsty_ha_locks
 import pigsty_ha_steps
 import pigsty_inventory
 import pigsty_patroni
 import pigsty_patroni_rest
+
+log = logging.getLogger(__name__)
 
 PRECHECK_TIMEOUT = 3.0      # the rejoin step's look at the primary's /cluster (off the event path)
 
@@ -42,18 +46,72 @@ def dry_run(ctx, cluster):
     steps = pigsty_fanout.parallel(calls)
     pigsty_ha_steps.after_steps(merged, members, v["roles"], steps, ctx.fan, False, v["operating"], test=True)
     plan = changes(steps)
-    failed = sorted(name for name, st in steps.items() if not st.get("result"))
+    failed = failures(steps)
     out = {"test": True, "cluster": cluster, "roles": v["roles"], "operation_in_progress": v["operating"],
            "plan": plan, "steps": steps}
     if failed:
         out.update(result=False, retcode=1, comment="cannot tell what %s would do: %s; nothing was changed" % (
-            ", ".join(failed), "; ".join("%s: %s" % (n, steps[n].get("comment") or _no_answer(steps[n]))
-                                         for n in failed)))
+            ", ".join(failed), "; ".join("%s: %s" % kv for kv in failed.items())))
     elif plan:
         out.update(result=None, comment="would change: %s; nothing was changed" % "; ".join(
             "%s: %s" % (name, _describe(name, what)) for name, what in sorted(plan.items())))
     else:
         out.update(result=True, comment="%s follows the live view already: nothing would change" % cluster)
+    return out
+
+
+def failures(steps):
+    """{step: why} for each step that failed (result not true), sorted by name: its
+    comment, or the members / meta nodes that did not answer."""
+    out = {}
+    for name in sorted(steps):
+        st = steps[name]
+        if not isinstance(st, dict):
+            out[name] = "returned %r" % (st,)
+        elif not st.get("result"):
+            out[name] = st.get("comment") or _no_answer(st)
+    return out
+
+
+def outcome(entry):
+    """A real run's return (the runner's ``reconcile``) from its history ``entry``: result
+    True when every step did its part; else result False, ``retcode`` 1 (salt-run exits 1)
+    and a ``comment`` naming each failed step and why, which the entry records too. A
+    success keeps the shape it always had (no comment)."""
+    out = {"result": True, "cluster": entry["cluster"], "roles": entry["roles"], "steps": entry["steps"],
+           "duration": entry["duration"]}
+    if failures(entry["steps"]):
+        entry["comment"] = "reconciling %s failed: %s" % (entry["cluster"], why(out))
+        out.update(result=False, retcode=1, comment=entry["comment"])
+        log.error("pigsty_ha: %s", entry["comment"])
+    log.info("pigsty_ha: reconciled %s in %.2fs: roles %s",
+             entry["cluster"], entry["duration"], entry["roles"])
+    return out
+
+
+def why(ret):
+    """Why a reconciliation's return ``ret`` is not a success: its failed steps, each with
+    its reason, else its comment."""
+    failed = failures(ret.get("steps") or {}) if isinstance(ret, dict) else {}
+    if failed:
+        return "; ".join("%s: %s" % kv for kv in failed.items())
+    if isinstance(ret, dict):
+        return ret.get("comment") or "result %r" % (ret.get("result"),)
+    return str(ret)
+
+
+def outcome_all(returns):
+    """reconcile_all's return from ``returns`` (cluster -> its reconcile's return, or the
+    "failed: <exception>" it raised): {cluster: True | False | "failed: ..."}, as always;
+    when a cluster did not reconcile, ``retcode`` 1 (salt-run exits 1) and a ``comment``
+    naming each such cluster and why are added beside the clusters."""
+    out = {name: ret.get("result") if isinstance(ret, dict) else ret for name, ret in returns.items()}
+    failed = [name for name in sorted(out) if out[name] is not True]
+    if failed:
+        out["retcode"] = 1
+        out["comment"] = "%d of %d cluster%s not reconciled: %s" % (
+            len(failed), len(returns), "" if len(returns) == 1 else "s",
+            "; ".join("%s: %s" % (name, why(returns[name])) for name in failed))
     return out
 
 

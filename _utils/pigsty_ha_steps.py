@@ -22,6 +22,15 @@ import pigsty_pgsql
 log = logging.getLogger(__name__)
 
 
+def _no_answer(ans):
+    """What a minion gave instead of the expected answer: nothing (it did not answer within
+    the fan-out's timeout), or its error, shortened."""
+    if ans is None:
+        return "no answer"
+    text = str(ans).strip().replace("\n", " ")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def plan_calls(merged, inv, cluster, members, roles, details, fan, event=None, operating=False,
                cluster_doc=None, test=False):
     """The steps a reconciliation of this live view runs, {name: (function, *args)} for
@@ -84,7 +93,7 @@ def haproxy(merged, members, roles, fan, test=False):
     done, held = {}, {}
     for m in reachable:
         ans = answers.get(m["minion"])
-        done[m["minion"]] = ans.get("commands") if isinstance(ans, dict) else "no answer: %s" % (ans,)
+        done[m["minion"]] = ans.get("commands") if isinstance(ans, dict) else _no_answer(ans)
         if isinstance(ans, dict) and ans.get("held"):
             held[m["minion"]] = ans["held"]
     out = {"result": all(isinstance(v, list) for v in done.values()), "members": done, "held": held}
@@ -111,10 +120,11 @@ def handoff(merged, members, roles, held, fan, test=False):
     primary = next((m for m in members if roles.get(m["pg_instance"]) == "primary"), None)
     states = fan([m["minion"] for m in reachable], "pigsty_handoff.state")
     leader_be, pgb_be = handoff_plan(merged, members)
-    actions = []
+    actions, silent = [], []
     for m in reachable:
         st = states.get(m["minion"])
         if not isinstance(st, dict):
+            silent.append("%s: %s" % (m["minion"], _no_answer(st)))
             continue
         is_primary = primary is not None and m is primary
         if st.get("forward"):
@@ -139,6 +149,9 @@ def handoff(merged, members, roles, held, fan, test=False):
                 continue
             fan([x["minion"] for x in reachable], "pigsty_haproxy.run", [cmds])
             actions.append("HAProxy released %s" % m["pg_instance"])
+    if silent:
+        return {"result": False, "actions": actions,
+                "comment": "no hand-off state from %s" % ", ".join(silent)}
     return {"result": True, "actions": actions}
 
 
@@ -155,8 +168,12 @@ def stale_pauses(members, roles, fan, test=False):
     actions = ["%s pgbouncer on %s (paused since %s by a hand-off that is gone)" % (
         "would resume" if test else "resumed", m["pg_instance"], answers[m["minion"]].get("paused_since"))
         for m in reachable if isinstance(answers.get(m["minion"]), dict) and answers[m["minion"]].get("resumed")]
-    ok = all(isinstance(answers.get(m["minion"]), dict) for m in reachable)
-    return {"result": ok, "actions": actions}
+    silent = ["%s: %s" % (m["minion"], _no_answer(answers.get(m["minion"])))
+              for m in reachable if not isinstance(answers.get(m["minion"]), dict)]
+    out = {"result": not silent, "actions": actions}
+    if silent:
+        out["comment"] = "no pause state from %s" % ", ".join(silent)
+    return out
 
 
 def _state(details, inst):
@@ -219,19 +236,29 @@ def vip(merged, members, roles, fan, test=False):
     primary = [m for m in members if roles.get(m["pg_instance"]) == "primary"]
     reachable = pigsty_fanout.answering(members, roles)
     holds = fan([m["minion"] for m in reachable], "pigsty_vip.holds", [address, iface])
-    actions = []
+    actions, failed = [], []
     for m in reachable:
         should = bool(primary) and m is primary[0]
-        if holds.get(m["minion"]) is True and not should:
-            if not test:
-                fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": False})
-            actions.append("%s from %s" % ("would remove" if test else "removed", m["pg_instance"]))
-        elif holds.get(m["minion"]) is False and should:
-            if not test:
-                fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": True})
+        held = holds.get(m["minion"])
+        if not isinstance(held, bool):
+            failed.append("%s: %s" % (m["minion"], _no_answer(held)))
+            continue
+        if held == should:
+            continue
+        if not test:
+            done = fan([m["minion"]], "pigsty_vip.ensure", [address, iface], {"present": should})
+            if not isinstance(done.get(m["minion"]), bool):
+                failed.append("%s: not %s: %s" % (m["minion"], "added" if should else "removed",
+                                                  _no_answer(done.get(m["minion"]))))
+                continue
+        if should:
             actions.append("%s on %s" % ("would add" if test else "added", m["pg_instance"]))
-    out = {"result": True, "holder": primary[0]["pg_instance"] if primary else None, "actions": actions,
+        else:
+            actions.append("%s from %s" % ("would remove" if test else "removed", m["pg_instance"]))
+    out = {"result": not failed, "holder": primary[0]["pg_instance"] if primary else None, "actions": actions,
            "address": address}
+    if failed:
+        out["comment"] = "VIP %s: %s" % (address, "; ".join(failed))
     if test:
         out["test"] = True
     return out
