@@ -26,7 +26,8 @@ Secrets (the system passwords, users' passwords) go to the private per-cluster p
 and no row ever shows a secret's value.
 
 What each Pigsty parameter means for us is in ``pigsty_import_catalog`` (tables);
-selectors and access rules are translated by ``pigsty_import_rules``.
+selectors and access rules are translated by ``pigsty_import_rules``; the log parameters
+(Loki, Promtail, VictoriaLogs, Vector) by ``pigsty_import_logs``.
 
 Pure Python (standard library + PyYAML, plus our own pure modules): the runner
 ``pigsty.import`` and the unit tests call it.
@@ -43,6 +44,7 @@ import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_hba
 import pigsty_import_catalog as C
+import pigsty_import_logs as LG
 import pigsty_import_rules as R
 import pigsty_inventory
 import pigsty_sql
@@ -134,7 +136,7 @@ class _Row(dict):
     """One line of the table; ``refs`` (not printed) tie it to what was written."""
 
 
-class Importer:
+class Importer(LG.LogParams):
     def __init__(self, doc, meta=None, password_factory=None):
         self.doc = doc
         self.meta_arg = meta
@@ -148,6 +150,7 @@ class Importer:
         self.hosts_out = {}      # cluster -> {ip: member}
         self.written = {}        # (where, key) -> row ; where: "global" | ("cluster", c) | ...
         self.shape = None
+        self.meta_groups = []    # the meta (v1) / infra (v2+) groups: their vars apply on meta
         self.consumed = set()    # (cluster or GLOBAL, composed key) read by the composition
         self._current = None
 
@@ -1474,6 +1477,7 @@ class Importer:
                           "in its vars, or hosts with pg_seq and pg_role)")
         self._check_clusters(pg)
         meta_ips = self._meta_ips(meta)
+        self.meta_groups = meta
         self._node_ids(meta_ips, groups)
         self.row("inventory", "shape", MAPPED, "read as Pigsty %s" % self.shape)
 
@@ -1531,6 +1535,8 @@ class Importer:
             value = g["own_vars"][key]
             if key in D.INFRA_PARAMS or key in D.DEFAULTS:
                 self._meta_param(scope, key, value)
+            elif LG.is_log_param(key):    # the log store runs on the meta nodes
+                self.param(scope, "meta", key, value)
             else:
                 self.param(scope, None, key, value)
         self._aux_hostvars(g)

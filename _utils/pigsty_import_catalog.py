@@ -49,9 +49,9 @@ COMPONENT_KEYS = [  # (var or host key that marks a group, component, reason)
 # Component prefixes of parameters for components we do not run at all.
 SKIPPED_PREFIXES = [
     ("redis_", "Redis"), ("minio_", "MinIO"), ("mongo_", "FerretDB/MongoDB"),
-    ("ferret_", "FerretDB"), ("docker_", "Docker"), ("loki_", "Loki"), ("promtail_", "Promtail"),
+    ("ferret_", "FerretDB"), ("docker_", "Docker"),
     ("kafka_", "Kafka"), ("gp_", "Greenplum"), ("mx_", "MatrixDB"), ("juice", "JuiceFS"),
-    ("vector_", "Vector"), ("vlogs_", "VictoriaLogs"), ("vmetrics_", "VictoriaMetrics"),
+    ("vmetrics_", "VictoriaMetrics"),
     ("vtraces_", "VictoriaTraces"), ("supa_", "Supabase"), ("app_", "Docker apps"),
     ("citus_", "Citus"), ("pg_shard", "sharding"), ("pg_sindex", "sharding"),
     ("pg_group", "Citus"), ("blackbox_", "blackbox exporter"), ("pushgateway_", "Pushgateway"),
@@ -202,8 +202,41 @@ REASONS = {
     "version": None,
     "admin_ip": None,
     "ansible_group_priority": "Ansible's group precedence: ours is fixed (member > cluster > global)",
+    # logs (pigsty_import_logs maps the switches, the retention and the endpoints)
+    "loki_clean": "ours never wipes the collected logs: they age out by log_retention_time and "
+                  "log_retention_size",
+    "vlogs_clean": "ours never wipes the collected logs: they age out by log_retention_time and "
+                   "log_retention_size",
+    "promtail_clean": "ours keeps each node's upload position (journal-upload's state file): a "
+                      "node never sends its journal again",
+    "vector_clean": "ours keeps each node's upload position (journal-upload's state file): a "
+                    "node never sends its journal again",
+    "vector_read_from": "a node's first upload starts at the beginning of its journal (there is "
+                        "no 'end'), then it keeps its place",
+    "loki_data_dir": "Loki's data directory: ours keeps the collected journals in "
+                     "/var/log/journal/remote on the first meta node",
+    "loki_data": "Loki's data directory: ours keeps the collected journals in "
+                 "/var/log/journal/remote on the first meta node",
+    "loki_options": "Loki's command line: ours runs systemd-journal-remote, configured by infra.logs",
+    "vlogs_port": "VictoriaLogs' port: systemd-journal-remote listens on log_port (HTTPS)",
+    "promtail_port": "Promtail's HTTP port: systemd-journal-upload listens on no port (it sends "
+                     "to log_port on the first meta node)",
+    "promtail_options": "Promtail's command line: systemd-journal-upload is configured by node.logs",
+    "promtail_positions": "Promtail's positions file: systemd-journal-upload keeps its place in "
+                          "/var/lib/systemd/journal-upload/state",
+    "vector_data": "Vector's data directory: systemd-journal-upload keeps its place in "
+                   "/var/lib/systemd/journal-upload/state",
+    "vector_port": "Vector's metrics port: systemd-journal-upload listens on no port",
 }
 UNSUPPORTED_PREFIXES = [
+    ("loki_", "Loki's own setting: ours collects the logs with systemd-journal-remote on the "
+              "first meta node (log_collect, log_port, log_retention_*)"),
+    ("vlogs_", "VictoriaLogs' own setting: ours collects the logs with systemd-journal-remote on "
+               "the first meta node (log_collect, log_port, log_retention_*)"),
+    ("promtail_", "Promtail's own setting: ours sends each node's journal with "
+                  "systemd-journal-upload (log_collect)"),
+    ("vector_", "Vector's own setting: ours sends each node's journal with "
+                "systemd-journal-upload (log_collect)"),
     ("ansible_", "Ansible's connection settings: Salt reaches the nodes through their minions"),
     ("node_admin_", "node_admin_* is not implemented yet (issue 14)"),
     ("grafana_", "Grafana's own settings are not managed (installed from grafana_repo or "
@@ -258,8 +291,12 @@ SAME_AS_OURS = {
     "pg_dbsu_password": (("",), "the dbsu has no password (local peer login only)"),
     "prometheus_sd_method": (("static",), "targets are files on the meta nodes (file_sd)"),
     "node_ntp_service": (("chrony",), "the nodes run chrony"),
-    "loki_enabled": ((False,), "we run no Loki"),
-    "promtail_enabled": ((False,), "we run no Promtail"),
+    "loki_clean": ((False,), "the collected logs are never wiped"),
+    "vlogs_clean": ((False,), "the collected logs are never wiped"),
+    "promtail_clean": ((False,), "each node keeps its upload position"),
+    "vector_clean": ((False,), "each node keeps its upload position"),
+    "vector_read_from": (("beginning",), "a node's first upload starts at the beginning of its "
+                                         "journal, then it keeps its place"),
     "docker_enabled": ((False,), "we run no Docker"),
     "consul_enabled": ((False,), "we run no Consul"),
     "vip_mode": (("none",), "no VIP"),

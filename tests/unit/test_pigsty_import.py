@@ -161,7 +161,15 @@ V1_EXPECTED = [
     ("group meta", "ansible_group_priority", "unsupported", "Ansible"),
     ("group meta", "meta_node", "mapped", "meta"),
     ("all.vars", "redis_mode", "skipped", "Redis"),
-    ("all.vars", "loki_retention", "skipped", "Loki"),
+    ("all.vars", "loki_retention", "changed", "15d -> log_retention_time: 15d"),
+    ("all.vars", "loki_endpoint", "changed", "-> https://10.10.10.10:19532"),
+    ("all.vars", "loki_enabled", "mapped", "same as the value of group meta (true)"),
+    ("group meta", "loki_enabled", "changed", "Loki -> systemd-journal-remote on the first meta node (pg-meta-1)"),
+    ("all.vars", "promtail_enabled", "changed", "Promtail -> systemd-journal-upload on every node"),
+    ("all.vars", "loki_data_dir", "unsupported", "/var/log/journal/remote"),
+    ("all.vars", "promtail_positions", "unsupported", "/var/lib/systemd/journal-upload/state"),
+    ("all.vars", "promtail_port", "unsupported", "listens on no port"),
+    ("all.vars", "promtail_clean", "mapped", "same as ours"),
     ("group redis-test", "(group)", "skipped", "Redis (2 hosts)"),
     ("group redis-common", "(group)", "skipped", "Redis"),
 ]
@@ -179,7 +187,7 @@ def test_v1_counts_and_summary(v1):
     assert v1["shape"] == "v1"
     assert sum(counts.values()) == len(v1["rows"])
     assert counts["mapped"] >= 100 and counts["changed"] >= 60 and counts["unsupported"] >= 90
-    assert counts["skipped"] >= 30
+    assert counts["skipped"] >= 20
     assert v1["summary"].startswith("2 cluster(s), 4 node(s); %d rows (parameters and their entries): "
                                     "%d mapped" % (len(v1["rows"]), counts["mapped"]))
 
@@ -643,3 +651,193 @@ def test_written_files_read_back_through_jinja_and_yaml():
             assert "{% raw %}" not in text
             expected = result["public"] if rel == "pigsty.sls" else result["private"][rel[len("clusters/"):-4]]
             assert yaml.safe_load(jinja2.Template(text).render()) == expected
+
+
+# ------------------------------------------------------------------ logs (Loki, Promtail; v4: VictoriaLogs, Vector)
+META_ID = "node-10-1-0-10"    # _tiny's meta node (no nodename): the first, so the logs' sink
+
+
+def _logs_inventory(gvars, mvars, cvars, meta="meta"):
+    doc = _tiny(**cvars)
+    groups = doc["all"]["children"]
+    groups[meta] = dict(groups.pop("meta"), vars=dict(mvars))
+    doc["all"]["vars"].update(gvars)
+    return doc
+
+
+LOG_ROWS = [
+    # (id, all.vars, meta group vars, pg-x vars, (scope, param, status, fragment of the detail),
+    #  what pigsty:vars gets: {param: value, or None: not written})
+    ("loki on", {"loki_enabled": True}, {}, {},
+     ("all.vars", "loki_enabled", "changed", "true -> log_collect: true: Loki -> systemd-journal-remote "
+      "on the first meta node (%s)" % META_ID), {"log_collect": True}),
+    ("loki off", {"loki_enabled": False}, {}, {},
+     ("all.vars", "loki_enabled", "changed", "false -> log_collect: false: no logs are collected"),
+     {"log_collect": False}),
+    ("promtail on", {"promtail_enabled": True}, {}, {},
+     ("all.vars", "promtail_enabled", "changed", "Promtail -> systemd-journal-upload on every node"),
+     {"log_collect": True}),
+    ("loki on, promtail off", {"loki_enabled": True, "promtail_enabled": False}, {}, {},
+     ("all.vars", "loki_enabled", "changed", "true, but promtail_enabled is false -> log_collect: false"),
+     {"log_collect": False}),
+    ("the meta group's loki_enabled wins", {"loki_enabled": True}, {"loki_enabled": False}, {},
+     ("all.vars", "loki_enabled", "mapped", "not used: it is the value of group meta (false)"),
+     {"log_collect": False}),
+    ("... and is carried over", {"loki_enabled": True}, {"loki_enabled": False}, {},
+     ("group meta", "loki_enabled", "changed", "false -> log_collect: false"), {"log_collect": False}),
+    ("promtail off on a cluster only", {}, {}, {"promtail_enabled": False},
+     ("pg-x", "promtail_enabled", "unsupported", "one switch for every node, global (log_collect: "
+      "true): these nodes send their journal too"), {"log_collect": None}),
+    ("promtail on a cluster, as ours", {"promtail_enabled": True}, {}, {"promtail_enabled": True},
+     ("pg-x", "promtail_enabled", "mapped", "same as ours for these nodes"), {"log_collect": True}),
+    ("a switch that is not a bool", {"loki_enabled": "yes"}, {}, {},
+     ("all.vars", "loki_enabled", "unsupported", "expected true or false"), {"log_collect": None}),
+    ("retention", {"loki_retention": "15d"}, {}, {},
+     ("all.vars", "loki_retention", "changed", "15d -> log_retention_time: 15d; journalctl's vacuum"),
+     {"log_retention_time": "15d"}),
+    ("retention in weeks", {"loki_retention": "2w"}, {}, {},
+     ("all.vars", "loki_retention", "changed", "log_retention_time: 2w"), {"log_retention_time": "2w"}),
+    ("retention of a year", {"loki_retention": "1y"}, {}, {},
+     ("all.vars", "loki_retention", "changed", "1y -> log_retention_time: 365d (a year is 365 days in Loki)"),
+     {"log_retention_time": "365d"}),
+    ("retention in two units", {"loki_retention": "1d12h"}, {}, {},
+     ("all.vars", "loki_retention", "changed", "1d12h -> log_retention_time: 36h (log_retention_time takes one unit)"), {"log_retention_time": "36h"}),
+    ("retention forever", {"loki_retention": "forever"}, {}, {},
+     ("all.vars", "loki_retention", "unsupported", "forever: not a duration (expected a duration such "
+      "as 15d, 336h or 2w); log_retention_time keeps its default (15d)"), {"log_retention_time": None}),
+    ("retention off", {"loki_retention": "0s"}, {}, {},
+     ("all.vars", "loki_retention", "unsupported", "kept for ever"), {"log_retention_time": None}),
+    ("retention without a unit", {"loki_retention": 15}, {}, {},
+     ("all.vars", "loki_retention", "unsupported", "expected a duration"), {"log_retention_time": None}),
+    ("retention on the meta group wins", {"loki_retention": "15d"}, {"loki_retention": "30d"}, {},
+     ("all.vars", "loki_retention", "mapped", "not used: it is the value of group meta (30d)"),
+     {"log_retention_time": "30d"}),
+    ("retention on a cluster", {"loki_retention": "15d"}, {}, {"loki_retention": "7d"},
+     ("pg-x", "loki_retention", "unsupported", "global in ours (the logs are kept on the first meta node); the value in force applies (all.vars: 15d)"), {"log_retention_time": "15d"}),
+    ("our own log_retention_time wins", {"loki_retention": "30d", "log_retention_time": "20d"}, {}, {},
+     ("all.vars", "loki_retention", "unsupported", "the inventory sets our log_retention_time"),
+     {"log_retention_time": "20d"}),
+    ("v1 data directory", {"loki_data_dir": "/data/loki"}, {}, {},
+     ("all.vars", "loki_data_dir", "unsupported", "/var/log/journal/remote"), {}),
+    ("v2 data directory", {"loki_data": "/data/loki"}, {}, {},
+     ("all.vars", "loki_data", "unsupported", "/var/log/journal/remote"), {}),
+    ("loki_clean off", {"loki_clean": False}, {}, {},
+     ("all.vars", "loki_clean", "mapped", "never wiped"), {}),
+    ("loki_clean on", {"loki_clean": True}, {}, {},
+     ("all.vars", "loki_clean", "unsupported", "never wipes the collected logs"), {}),
+    ("promtail_clean on", {"promtail_clean": True}, {}, {},
+     ("all.vars", "promtail_clean", "unsupported", "never sends its journal again"), {}),
+    ("loki_options", {"loki_options": "-config.file=/etc/loki.yml"}, {}, {},
+     ("all.vars", "loki_options", "unsupported", "Loki's command line"), {}),
+    ("promtail_options", {"promtail_options": "-config.file=/etc/promtail.yml"}, {}, {},
+     ("all.vars", "promtail_options", "unsupported", "configured by node.logs"), {}),
+    ("promtail_port", {"promtail_port": 9080}, {}, {},
+     ("all.vars", "promtail_port", "unsupported", "listens on no port"), {}),
+    ("promtail_positions", {"promtail_positions": "/var/log/positions.yaml"}, {}, {},
+     ("all.vars", "promtail_positions", "unsupported", "/var/lib/systemd/journal-upload/state"), {}),
+    ("loki_endpoint on meta", {"loki_endpoint": "http://10.1.0.10:3100/loki/api/v1/push"}, {}, {},
+     ("all.vars", "loki_endpoint", "changed", "-> https://10.1.0.10:19532: systemd-journal-upload"), {}),
+    ("loki_endpoint with log_port", {"loki_endpoint": "http://${admin_ip}:3100/loki/api/v1/push",
+                                     "admin_ip": "10.1.0.10", "log_port": 19600}, {}, {},
+     ("all.vars", "loki_endpoint", "changed", "-> https://10.1.0.10:19600"), {"log_port": 19600}),
+    ("an external Loki", {"loki_endpoint": "http://10.9.9.9:3100/loki/api/v1/push"}, {}, {},
+     ("all.vars", "loki_endpoint", "unsupported", "not a meta node"), {}),
+    ("loki_endpoint not a URL", {"loki_endpoint": "nowhere"}, {}, {},
+     ("all.vars", "loki_endpoint", "unsupported", "expected Loki's push URL"), {}),
+    ("another loki_ parameter", {"loki_port": 3100}, {}, {},
+     ("all.vars", "loki_port", "unsupported", "Loki's own setting"), {}),
+    # v4: VictoriaLogs on the infra nodes, Vector on every node
+    ("v4 vector on", {"vector_enabled": True}, {}, {},
+     ("all.vars", "vector_enabled", "changed", "Vector -> systemd-journal-upload on every node"),
+     {"log_collect": True}),
+    ("v4 vlogs off on infra", {}, {"vlogs_enabled": False}, {},
+     ("group infra", "vlogs_enabled", "changed", "false -> log_collect: false"), {"log_collect": False}),
+    ("v4 vlogs_options", {"vlogs_options": "-retentionPeriod=15d -retention.maxDiskSpaceUsageBytes=50GiB "
+                                           "-insert.maxLineSizeBytes=1MB"}, {}, {},
+     ("all.vars", "vlogs_options", "changed", "-retentionPeriod=15d -> log_retention_time: 15d; "
+      "-retention.maxDiskSpaceUsageBytes=50GiB -> log_retention_size: 50G; left out "
+      "-insert.maxLineSizeBytes=1MB"), {"log_retention_time": "15d", "log_retention_size": "50G"}),
+    ("v4 vlogs_options in months", {"vlogs_options": "-retentionPeriod=12"}, {}, {},
+     ("all.vars", "vlogs_options", "changed", "-retentionPeriod=12 -> log_retention_time: 372d (12 months of 31 days"), {"log_retention_time": "372d"}),
+    ("v4 vlogs_options without retention", {"vlogs_options": "-search.maxQueryDuration=120s"}, {}, {},
+     ("all.vars", "vlogs_options", "unsupported", "nothing carried over"), {"log_retention_time": None}),
+    ("v4 vlogs_options bad", {"vlogs_options": "-retentionPeriod=forever -retention.maxDiskSpaceUsageBytes=0"},
+     {}, {}, ("all.vars", "vlogs_options", "unsupported", "-retentionPeriod=forever not carried over: not a duration"),
+     {"log_retention_time": None, "log_retention_size": None}),
+    ("v4 vector_read_from beginning", {"vector_read_from": "beginning"}, {}, {},
+     ("all.vars", "vector_read_from", "mapped", "same as ours"), {}),
+    ("v4 vector_read_from end", {"vector_read_from": "end"}, {}, {},
+     ("all.vars", "vector_read_from", "unsupported", "there is no 'end'"), {}),
+    ("v4 vector_log_endpoint infra", {"vector_log_endpoint": ["infra"]}, {}, {},
+     ("all.vars", "vector_log_endpoint", "changed", "-> https://10.1.0.10:19532"), {}),
+    ("v4 vector_log_endpoint elsewhere", {"vector_log_endpoint": ["logs"]}, {}, {},
+     ("all.vars", "vector_log_endpoint", "unsupported", "logs is not a meta (infra) group"), {}),
+    ("v4 vector_data", {"vector_data": "/data/vector"}, {}, {},
+     ("all.vars", "vector_data", "unsupported", "journal-upload/state"), {}),
+    ("v4 vector_port", {"vector_port": 9598}, {}, {},
+     ("all.vars", "vector_port", "unsupported", "listens on no port"), {}),
+    ("v4 vlogs_port", {"vlogs_port": 9428}, {}, {},
+     ("all.vars", "vlogs_port", "unsupported", "log_port"), {}),
+]
+
+
+@pytest.mark.parametrize("name,gvars,mvars,cvars,row,written", LOG_ROWS, ids=[c[0] for c in LOG_ROWS])
+def test_log_parameters(name, gvars, mvars, cvars, row, written):
+    """Pigsty's log parameters: a row each, saying what changed; what is written validates."""
+    meta = "infra" if name.startswith("v4") else "meta"
+    result = imp.convert(_logs_inventory(gvars, mvars, cvars, meta=meta))
+    scope, param, status, fragment = row
+    got = one_row(result, scope, param)
+    assert got["status"] == status, got
+    assert fragment in got["detail"], got
+    gout = result["public"]["pigsty"]["vars"]
+    for key, value in written.items():
+        assert gout.get(key) == value, (key, gout)
+    assert not {k for k in gout if k.startswith("log_")} - set(written) - set(gvars)
+    assert inv.validate(merged(result)) == []
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("15d", ("15d", None)), ("336h", ("336h", None)), ("30m", ("30m", None)), ("2w", ("2w", None)),
+    ("1y", ("365d", "a year is 365 days in Loki")), ("1d12h", ("36h", "log_retention_time takes one unit")), ("90s", ("90s", None)),
+    ("1h30m", ("90m", "log_retention_time takes one unit")), ("1m30s", ("90s", "log_retention_time takes one unit")),
+])
+def test_loki_retention_becomes_a_journalctl_duration(value, expected):
+    import pigsty_import_logs as logs
+    import pigsty_logs
+    assert logs.retention_time(value) == expected
+    assert pigsty_logs.TIME_RE.fullmatch(expected[0])
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("forever", "not a duration"), ("0s", "kept for ever"), ("0", "not a duration"), ("", "expected"),
+    (15, "expected"), (None, "expected"), (True, "expected"), ("500ms", "whole number of seconds"),
+    ("15 d", "not a duration"), ("-1d", "not a duration"),
+])
+def test_loki_retention_without_an_equivalent(value, fragment):
+    import pigsty_import_logs as logs
+    with pytest.raises(ValueError) as err:
+        logs.retention_time(value)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("50GiB", "50G"), ("512MiB", "512M"), ("1TiB", "1T"), ("1GB", "1000000000"), ("50GB", "48828125K"),
+    ("1048576", "1M"), ("1000", "1000"),
+])
+def test_victorialogs_size_becomes_a_journalctl_size(value, expected):
+    import pigsty_import_logs as logs
+    import pigsty_logs
+    assert logs.vm_retention_size(value) == expected
+    assert pigsty_logs.SIZE_RE.fullmatch(expected)
+
+
+def test_log_statuses_are_the_importers():
+    import pigsty_import_logs as logs
+    assert (logs.MAPPED, logs.CHANGED, logs.UNSUPPORTED) == (imp.MAPPED, imp.CHANGED, imp.UNSUPPORTED)
+
+
+def test_v1_logs_are_written_as_pigsty_set_them(v1):
+    gvars = v1["public"]["pigsty"]["vars"]
+    assert gvars["log_collect"] is True and gvars["log_retention_time"] == "15d"
+    assert "log_retention_size" not in gvars and "log_port" not in gvars
