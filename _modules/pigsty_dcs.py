@@ -122,12 +122,7 @@ def members(timeout=10):
     gvars = pigsty_inventory.global_vars(inv)
     if gvars["dcs_type"] != "etcd":
         raise salt.exceptions.CommandExecutionError("dcs_type is %s: no etcd members" % gvars["dcs_type"])
-    user = password = None
-    if pigsty_inventory.etcd_auth_on(gvars):
-        problems = pigsty_inventory.validate_dcs_secrets(__pillar__, clusters=False)
-        if problems:
-            raise salt.exceptions.CommandExecutionError("; ".join(problems))
-        user, password = pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
+    user, password = _root(gvars)
     pki = pigsty_pki.paths(__salt__["config.get"]("pigsty_pki_dir", pigsty_pki.PKI_DIR))
     ctl = pigsty_etcd_members.Etcdctl(["https://" + e for e in _endpoints(inv)], pki["ca_crt"], pki["node_crt"],
                                       pki["node_key"], user=user, password=password, timeout=timeout)
@@ -137,6 +132,17 @@ def members(timeout=10):
         raise salt.exceptions.CommandExecutionError(str(exc)) from None
     return [{"name": m["name"], "id": "%x" % m["id"], "peer_urls": m["peer_urls"],
              "role": "learner" if m["learner"] else "voting"} for m in found]
+
+
+def _root(gvars):
+    """(user, password) of etcd's root from this meta node's pillar when etcd_auth is on,
+    else (None, None); refused, naming the field, when the password is missing."""
+    if not pigsty_inventory.etcd_auth_on(gvars):
+        return None, None
+    problems = pigsty_inventory.validate_dcs_secrets(__pillar__, clusters=False)
+    if problems:
+        raise salt.exceptions.CommandExecutionError("; ".join(problems))
+    return pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
 
 
 def _endpoints(inv):
@@ -198,12 +204,7 @@ def forget(cluster, timeout=5):
             "cluster: %r is not a cluster of the inventory (expected one of: %s)" % (
                 cluster, ", ".join(sorted(inv.get("clusters") or {}))))
     key = pigsty_etcd.prefix(pigsty_inventory.cluster_vars(inv, cluster)["pg_namespace"], cluster)
-    username = password = None
-    if pigsty_inventory.etcd_auth_on(gvars):
-        problems = pigsty_inventory.validate_dcs_secrets(__pillar__, clusters=False)
-        if problems:
-            raise salt.exceptions.CommandExecutionError("; ".join(problems))
-        username, password = pigsty_etcd.ROOT, pigsty_inventory.dcs_secrets(__pillar__)["root_password"]
+    username, password = _root(gvars)
     for hostport in _endpoints(inv):
         endpoint = "https://" + hostport
         client = _client(endpoint, username=username, password=password, timeout=timeout)
