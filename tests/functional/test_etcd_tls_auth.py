@@ -238,6 +238,7 @@ def test_forget_deletes_a_cluster_s_keys_as_root(etcd):
     pillar = meta_pillar()
     pillar["pigsty"]["nodes"]["meta"]["ip"] = ME
     pillar["pigsty"]["vars"]["etcd_port"] = etcd["port"]
+    pillar["pigsty"]["vars"]["dcs_servers"] = {}          # one member, on the meta node
     mod = load_module("_modules/pigsty_dcs.py", pillar=pillar, salt={"config.get": lambda key, default=None: default})
     paths = {"ca_crt": etcd["ca"], "node_crt": etcd["pki"]["node.crt"], "node_key": etcd["pki"]["node.key"]}
     mod.pigsty_pki = type("P", (), {"paths": staticmethod(lambda pki_dir=None: paths), "PKI_DIR": None})
