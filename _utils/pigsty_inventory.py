@@ -36,6 +36,8 @@ import pigsty_model
 import pigsty_syntax
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
+# keys of a runner's return that salt-run reads (pigsty_ha.reconcile_all returns {cluster: ...})
+RESERVED_CLUSTER_NAMES = frozenset(("retcode", "comment", "result", "test"))
 NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 PG_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PATRONI_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")   # no ':' (basic auth's separator)
@@ -494,6 +496,9 @@ def _validate_cluster(name, cls, nodes, gconf, problems, private):
     if not CLUSTER_RE.fullmatch(str(name)):
         problems.append("%s: bad cluster name (expected lowercase letters, digits and '-', "
                         "starting with a letter, at most 63 characters)" % path)
+    elif name in RESERVED_CLUSTER_NAMES:
+        problems.append("%s: reserved cluster name (%s are keys of the runners' returns that "
+                        "salt-run reads: pick another name)" % (path, ", ".join(sorted(RESERVED_CLUSTER_NAMES))))
     if not isinstance(cls, dict):
         problems.append("%s: expected a mapping with 'hosts' and 'vars'" % path)
         return

@@ -80,6 +80,14 @@ def test_bad_cluster_name(name):
     one_problem(pillar, "pigsty:clusters:%s" % name, "bad cluster name")
 
 
+@pytest.mark.parametrize("name", ["retcode", "comment"])
+def test_reserved_cluster_name(name):
+    """pigsty_ha.reconcile_all returns {cluster: ...}: salt-run would read these as its own."""
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"][name] = pillar["pigsty"]["clusters"].pop("pg-test")
+    one_problem(pillar, "pigsty:clusters:%s" % name, "reserved cluster name")
+
+
 @pytest.mark.parametrize("name", ["Robert'); DROP TABLE x;--", "a b", "1user", "", "UPPER"])
 def test_bad_user_name(name):
     pillar = default_pillar()
