@@ -29,6 +29,18 @@ def live_leader():
     return None
 
 
+def ready_candidate(instance):
+    """A switchover may go to ``instance``: the leader sees it streaming and its own Patroni
+    says it is running (a restarted replica streams a moment before Patroni stops calling it
+    "starting", and the runner rightly refuses a candidate that is not running)."""
+    if IPS[instance] not in streaming_replicas_any():
+        return False
+    try:
+        return patroni_rest.get(IPS[instance], "/patroni", timeout=3).get("state") == "running"
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def healthy_cluster():
     return live_leader() in IPS and len(streaming_replicas_any()) == 2
 
@@ -47,7 +59,7 @@ def put_back():
     def on_pg_test_1():
         # a switchover just after another may be refused (the candidate not streaming yet,
         # or its lag): ask again until it is done, within the bound
-        if live_leader() != "pg-test-1" and IPS["pg-test-1"] in streaming_replicas_any():
+        if live_leader() != "pg-test-1" and ready_candidate("pg-test-1"):
             switchover("pg-test-1")
         return live_leader() == "pg-test-1"
     wait_for(on_pg_test_1, 240, 3)
@@ -96,7 +108,7 @@ def test_back_and_forth_switchovers_fail_no_connection_and_keep_every_row(cluste
     try:
         time.sleep(2)
         for target in (b, a, b):
-            wait_for(lambda t=target: IPS[t] in streaming_replicas_any(), 120, 0.5)
+            wait_for(lambda t=target: ready_candidate(t), 120, 0.5)
             data, rc, res = switchover(target)
             results.append((target, rc, data))
             assert rc == 0 and data["new"] == target, res.stdout + res.stderr
@@ -211,7 +223,7 @@ def test_a_second_failover_from_a_drifted_primary_fails_no_new_read(cluster):
     hard-killed. New connections through 5434 on the surviving members: 0 failed in 12 s."""
     target = "pg-test-2"
     if live_leader() != target:
-        wait_for(lambda: IPS[target] in streaming_replicas_any(), 120, 0.5)
+        wait_for(lambda: ready_candidate(target), 120, 0.5)
         data, rc, res = switchover(target)
         assert rc == 0, res.stdout + res.stderr
     wait_for(lambda: len(streaming_replicas_any()) == 2, 120, 1)
