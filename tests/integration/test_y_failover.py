@@ -245,7 +245,10 @@ def test_planned_switchover_fails_no_transaction_of_clients_through_5433(healthy
                "pg-test-3": ("node-3", "10.10.10.13")}
     old = leader("10.10.10.12")
     candidate = "pg-test-1" if old != "pg-test-1" else "pg-test-2"
-    wait_for(lambda: node_of[candidate][1] in streaming_replicas_any(), 120)
+    # streaming, and running in its own Patroni (it streams a moment before Patroni stops
+    # calling it "starting", and the runner refuses a candidate that is not running)
+    wait_for(lambda: node_of[candidate][1] in streaming_replicas_any()
+             and patroni_rest.get(node_of[candidate][1], "/patroni", timeout=3).get("state") == "running", 120)
     third = next(i for i in node_of if i not in (old, candidate))
     query(node_of[old][1], 5436, *DBA, "drop table if exists ha_switch; "
           "create table ha_switch (n bigint primary key, at timestamptz default now()); "
