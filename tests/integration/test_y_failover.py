@@ -208,6 +208,18 @@ def streaming_from(ip):
     return {r["application_name"] for r in doc.get("replication") or [] if r.get("state") == "streaming"}
 
 
+def ready_to_take_over(ip):
+    """A switchover may go to the member at ``ip``: the leader sees it streaming and its own
+    Patroni says it is running (a restarted replica streams a moment before Patroni stops
+    calling it "starting", and the runner rightly refuses a candidate that is not running)."""
+    if ip not in streaming_replicas_any():
+        return False
+    try:
+        return patroni_rest.get(ip, "/patroni", timeout=3).get("state") == "running"
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_nothing(healthy):
     """A replica cut off from the leader's WAL (here: its connections to the leader's 5432
     rejected) still reports a small lag from its own replay position. Switching over to it
@@ -245,10 +257,7 @@ def test_planned_switchover_fails_no_transaction_of_clients_through_5433(healthy
                "pg-test-3": ("node-3", "10.10.10.13")}
     old = leader("10.10.10.12")
     candidate = "pg-test-1" if old != "pg-test-1" else "pg-test-2"
-    # streaming, and running in its own Patroni (it streams a moment before Patroni stops
-    # calling it "starting", and the runner refuses a candidate that is not running)
-    wait_for(lambda: node_of[candidate][1] in streaming_replicas_any()
-             and patroni_rest.get(node_of[candidate][1], "/patroni", timeout=3).get("state") == "running", 120)
+    wait_for(lambda: ready_to_take_over(node_of[candidate][1]), 120)
     third = next(i for i in node_of if i not in (old, candidate))
     query(node_of[old][1], 5436, *DBA, "drop table if exists ha_switch; "
           "create table ha_switch (n bigint primary key, at timestamptz default now()); "

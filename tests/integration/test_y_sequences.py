@@ -15,7 +15,7 @@ import patroni_rest
 from conftest import SANDBOX, node_exec, salt_json, salt_run, wait_for
 from pg import query
 from test_pgsql import DBA, TEST, orchestrate
-from test_y_failover import Writer, held, leader, streaming_replicas_any
+from test_y_failover import Writer, held, leader, ready_to_take_over, streaming_replicas_any
 
 IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
 NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
@@ -30,15 +30,7 @@ def live_leader():
 
 
 def ready_candidate(instance):
-    """A switchover may go to ``instance``: the leader sees it streaming and its own Patroni
-    says it is running (a restarted replica streams a moment before Patroni stops calling it
-    "starting", and the runner rightly refuses a candidate that is not running)."""
-    if IPS[instance] not in streaming_replicas_any():
-        return False
-    try:
-        return patroni_rest.get(IPS[instance], "/patroni", timeout=3).get("state") == "running"
-    except Exception:  # noqa: BLE001
-        return False
+    return ready_to_take_over(IPS[instance])
 
 
 def healthy_cluster():
