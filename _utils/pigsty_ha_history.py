@@ -8,6 +8,7 @@ import os
 import time
 
 import pigsty_events
+import pigsty_live_files
 
 HISTORY_MAX_BYTES = 1024 * 1024
 HISTORY_KEEP = 5
@@ -93,27 +94,77 @@ def path(opts, cluster):
 
 
 def record(opts, cluster, entry):
+    """Append ``entry`` to the cluster's history and, when it is worth showing, to the
+    portal's recent HA events (``publish``)."""
     append_jsonl(path(opts, cluster), entry)
+    publish(opts.get("pigsty_live_dir", pigsty_live_files.LIVE_DIR), cluster, entry)
+
+
+def summary(e):
+    """One history entry, summarised: trigger, primary, roles, what changed."""
+    ev = e.get("event") or {}
+    steps = e.get("steps") or {}
+    out = {
+        "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"])),
+        "trigger": "%s %s: %s -> %s" % (ev.get("source", "event"), ev.get("instance"), ev.get("old_role"),
+                                      ev.get("new_role")) if ev else "reconcile",
+        "primary": next((i for i, r in e["roles"].items() if r == "primary"), None),
+        "roles": e["roles"],
+        "haproxy": {m: c for m, c in steps.get("haproxy", {}).get("members", {}).items() if c},
+        "vip": (steps.get("vip", {}).get("actions") or steps.get("vip", {}).get("comment")
+                or ("covered by the run before" if e.get("covered_by") else "in place")),
+        "handoff": steps.get("handoff", {}).get("actions"),
+        "rejoin": steps.get("rejoin", {}).get("actions"),
+        "ok": all(s.get("result") for s in steps.values()),
+        "duration": e["duration"],
+    }
+    if e.get("comment"):
+        out["comment"] = e["comment"]
+    return out
 
 
 def read(opts, cluster, last=20):
-    """The last ``last`` entries, summarised: trigger, primary, roles, what changed."""
-    out = []
-    for e in read_jsonl(path(opts, cluster), int(last)):
-        ev = e.get("event") or {}
-        steps = e.get("steps") or {}
-        out.append({
-            "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"])),
-            "trigger": "%s %s: %s -> %s" % (ev.get("source", "event"), ev.get("instance"), ev.get("old_role"),
-                                          ev.get("new_role")) if ev else "reconcile",
-            "primary": next((i for i, r in e["roles"].items() if r == "primary"), None),
-            "roles": e["roles"],
-            "haproxy": {m: c for m, c in steps.get("haproxy", {}).get("members", {}).items() if c},
-            "vip": (steps.get("vip", {}).get("actions") or steps.get("vip", {}).get("comment")
-                    or ("covered by the run before" if e.get("covered_by") else "in place")),
-            "handoff": steps.get("handoff", {}).get("actions"),
-            "rejoin": steps.get("rejoin", {}).get("actions"),
-            "ok": all(s.get("result") for s in steps.values()),
-            "duration": e["duration"],
-        })
-    return out
+    """The last ``last`` entries, summarised (``summary``)."""
+    return [summary(e) for e in read_jsonl(path(opts, cluster), int(last))]
+
+
+# ------------------------------------------------------------------ the portal's recent events
+PORTAL_EVENTS_KEEP = 10
+
+
+def events_path(live_dir, cluster):
+    """<live_dir>/events/<cluster>.json: the portal's recent HA events of ``cluster``."""
+    return history_file(os.path.join(live_dir, "events"), cluster)[:-len(".jsonl")] + ".json"
+
+
+def notable(s, previous_roles):
+    """Whether summary ``s`` is an HA event a person wants on the portal: a Patroni event,
+    a failed step, anything changed (HAProxy, VIP, hand-off, rejoin), or live roles that
+    differ from the last shown ones (a failover found by a scheduled reconciliation). The
+    scheduled reconciliations that find everything in place are not."""
+    return bool(s["trigger"] != "reconcile" or not s["ok"] or s["haproxy"]
+                or isinstance(s["vip"], list) or s["handoff"] or s["rejoin"]
+                or s["roles"] != previous_roles)
+
+
+def publish(live_dir, cluster, entry, keep=PORTAL_EVENTS_KEEP):
+    """Put ``entry``'s summary first in the cluster's portal events file (at most ``keep``,
+    newest first, with ``epoch``) when it is ``notable``. Only where the portal is installed
+    (infra.nginx creates <live_dir>/events, which Nginx serves): elsewhere, nothing. Returns
+    whether the file was written."""
+    target = events_path(live_dir, cluster)
+    if not os.path.isdir(os.path.dirname(target)):
+        return False
+    try:
+        with open(target) as fh:
+            shown = json.load(fh)
+        if not isinstance(shown, list):
+            shown = []
+    except (OSError, ValueError):
+        shown = []
+    s = summary(entry)
+    if not notable(s, shown[0].get("roles") if shown and isinstance(shown[0], dict) else None):
+        return False
+    s["epoch"] = entry["time"]
+    return pigsty_live_files.write_if_changed(
+        target, json.dumps([s] + shown[:keep - 1], sort_keys=True, default=str) + "\n")

@@ -6,6 +6,7 @@ unit tests call them directly.
 """
 import pigsty_crontab
 import pigsty_defaults as D
+import pigsty_live_files
 import pigsty_model
 import pigsty_pgsql
 import pigsty_pki
@@ -108,7 +109,7 @@ def nginx(inv):
             proxies.append({"name": name, "domain": domain, "upstream": "127.0.0.1:%d" % port,
                             "enabled": enabled,
                             "reason": None if enabled else gf["reason"]})
-    haproxy = []
+    haproxy, patroni = [], []
     clusters = []
     for cls in inv.clusters():
         cluster, conf, members = cls.name, cls.conf, cls.members
@@ -119,6 +120,9 @@ def nginx(inv):
         for m in members:     # HTTPS, verified against the CA for the node's name (its SAN)
             haproxy.append({"ins": m["pg_instance"], "cls": cluster, "ip": m["ip"],
                             "upstream": "%s:%d" % (m["ip"], conf["haproxy_admin_port"]),
+                            "ssl_name": m["minion"]})
+            patroni.append({"ins": m["pg_instance"], "cls": cluster,
+                            "upstream": "%s:%d" % (m["ip"], conf["patroni_port"]),
                             "ssl_name": m["minion"]})
     services = [{"name": p["name"], "domain": p["domain"], "enabled": p["enabled"]}
                 for p in proxies]
@@ -138,6 +142,9 @@ def nginx(inv):
         "haproxy_domain": _domain(gvars, "haproxy"),
         "proxies": proxies,
         "haproxy": haproxy,
+        "patroni": patroni,                       # the live portal reads each member's GET /cluster
+        "alertmanager": "127.0.0.1:%d" % gvars["alertmanager_port"],   # ... and the firing alerts
+        "live_dir": pigsty_live_files.LIVE_DIR,   # ... and the runner's live roles and HA events
         "clusters": clusters,
         "services": services,
         "meta_ip": ips[0] if ips else None,

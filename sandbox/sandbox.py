@@ -24,6 +24,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -531,16 +533,54 @@ def wait_minions(names, timeout=90):
 
 def main_job():
     """Sync the project's extension modules, then orchestrate the whole site (orch.site:
-    validate, node role everywhere, DCS, every cluster in order)."""
-    log("main job: saltutil.sync_all, then state.orchestrate orch.site")
+    validate, node role everywhere, DCS, every cluster in order), printing each step as it
+    finishes (salt-run pigsty_orch.run: Salt's state.orchestrate plus its step events)."""
+    log("main job: saltutil.sync_all, then state.orchestrate orch.site (each step as it ends)")
     salt(["*", "saltutil.sync_all", "--out=json"], timeout=300)
-    res = nsenter(META, ["salt-run", "--out=json", "state.orchestrate", "orch.site"],
-                  timeout=3000, check=False)
-    failures = print_orchestration(res.stdout)
-    if res.returncode != 0 or failures:
-        print(res.stderr[-4000:], file=sys.stderr)
-        raise SandboxError("orch.site failed (rc %d): %s" % (res.returncode, "; ".join(failures) or
-                                                           res.stdout[-2000:]))
+    rc, result = nsenter_stream(META, ["salt-run", "--out=json", "--out-indent=-1", "pigsty_orch.run", "orch.site"],
+                                progress_line, timeout=3000)
+    failures = print_orchestration(result)
+    if rc != 0 or failures:
+        raise SandboxError("orch.site failed (rc %d): %s" % (rc, "; ".join(failures) or result[-2000:]))
+
+
+def progress_line(line):
+    """Print a progress event of salt-run's JSON output as it comes; False for other lines."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return False
+    if isinstance(doc, dict) and doc.get("suffix") == "progress" and isinstance(doc.get("event"), dict) \
+            and "message" in doc["event"]:
+        log("  " + str(doc["event"]["message"]))
+        return True
+    return False
+
+
+def nsenter_stream(name, cmd, on_line, timeout=300):
+    """Run ``cmd`` in machine ``name``, handing each stdout line to ``on_line`` as it comes
+    (True: consumed); returns (exit code, the other lines). stderr is printed when it fails."""
+    pid = machine_init_pid(name)
+    if pid is None:
+        raise SandboxError("machine %s is not running (try: sandbox up)" % name)
+    full = ["nsenter", "-t", str(pid), "-a", "--", "/usr/bin/env", "-i",
+            "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8"] + list(cmd)
+    rest = []
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=err, universal_newlines=True)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                if not on_line(line.rstrip("\n")):
+                    rest.append(line)
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+        if rc != 0:
+            err.seek(0)
+            print(err.read()[-4000:], file=sys.stderr)
+    return rc, "".join(rest)
 
 
 def print_orchestration(text):

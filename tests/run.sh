@@ -27,6 +27,10 @@ command -v vagrant >/dev/null || need+=(vagrant)
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)     # haproxy -c on the rendered config
 command -v gpg >/dev/null || need+=(gnupg)      # Salt's gpg renderer (pillar)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)   # test_logs_collect
+# headless Chromium (driven by Playwright from the venv) loads the portal and the consoles
+# (test_y_portal), trusting the sandbox's CA through an NSS database made with certutil
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v certutil >/dev/null || need+=(libnss3-tools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -20,6 +20,25 @@ nginx-home:
       - {{ ngx.home }}/haproxy
     - mode: '0755'
 
+# The live portal's data (served read-only at /live/): the runner's live role records
+# (<cluster>.json, written by the failover runner on every meta node) and recent HA events
+# (events/<cluster>.json; the runner writes them only where this directory exists)
+nginx-live-data:
+  file.directory:
+    - names:
+      - {{ ngx.live_dir }}
+      - {{ ngx.live_dir }}/events
+    - mode: '0755'
+    - makedirs: True
+
+nginx-portal-script:
+  file.managed:
+    - name: {{ ngx.home }}/portal.js
+    - source: salt://infra/files/portal.js
+    - mode: '0644'
+    - require:
+      - file: nginx-home
+
 nginx-portal:
   file.managed:
     - name: {{ ngx.home }}/index.html

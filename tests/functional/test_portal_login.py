@@ -133,6 +133,16 @@ def nginx():
         upstream = [h["upstream"] for h in ngx["haproxy"] if h["ins"] == ins][0]
         assert "proxy_pass https://%s/;" % upstream in text, ins
         text = text.replace("proxy_pass https://%s/;" % upstream, "proxy_pass https://127.0.0.1:%d/;" % srv.server_port)
+        # the live portal's Patroni view of the same member: the same checks
+        upstream = [p["upstream"] for p in ngx["patroni"] if p["ins"] == ins][0]
+        assert "proxy_pass https://%s/cluster;" % upstream in text, ins
+        text = text.replace("proxy_pass https://%s/cluster;" % upstream,
+                            "proxy_pass https://127.0.0.1:%d/cluster;" % srv.server_port)
+    live = tmp / "live"
+    (live / "events").mkdir(parents=True)
+    (live / "pg-test.json").write_text('{"pg-test-1": "primary"}\n')
+    assert "alias %s/;" % ngx["live_dir"] in text
+    text = text.replace("alias %s/;" % ngx["live_dir"], "alias %s/;" % live)
     text = re.sub(r"(error|access)_log [^;]+;", lambda m: "%s_log %s/%s.log;" % (m.group(1), tmp, m.group(1)), text)
     conf = tmp / "nginx.conf"
     conf.write_text(text)
@@ -154,7 +164,7 @@ def nginx():
                     tmp / "error.log").read_text()[-2000:] if (tmp / "error.log").exists() else ""))
             time.sleep(0.1)
     try:
-        yield {"port": port, "ssl_port": ssl_port, "htpasswd": htpasswd, "web": web, "pki": pki,
+        yield {"port": port, "ssl_port": ssl_port, "htpasswd": htpasswd, "web": web, "pki": pki, "live": live,
                "other_ca": str(tmp / "other" / "ca.crt"), "ngx": ngx, "tmp": tmp}
     finally:
         proc.terminate()
@@ -242,3 +252,33 @@ def test_the_htpasswd_holds_a_hash_kept_while_it_verifies(nginx):
     assert "Sandbox.Portal" not in text and text.startswith("admin:$6$")
     assert pigsty_crypt.verifies("Sandbox.Portal", text.strip().split(":", 1)[1])
     assert nginx["web"].portal_htpasswd(path=str(nginx["htpasswd"])) == text    # nothing changes
+
+
+def test_the_live_portal_data_is_read_only_behind_the_login(nginx):
+    # the runner's live roles: a JSON file, never cached, only with the portal's login
+    assert _https(nginx, "pigsty", "/live/pg-test.json")[0] == 401
+    assert _https(nginx, "pigsty", "/live/pg-test.json", auth=PORTAL) == (200, '{"pg-test-1": "primary"}\n')
+    headers = request("127.0.0.1", nginx["ssl_port"], "pigsty", "/live/pg-test.json",
+                      cafile=nginx["pki"]["ca_crt"], auth=PORTAL)[1]
+    assert headers.get("cache-control") == "no-store" and "json" in headers.get("content-type", "")
+    # ".." is resolved in the URL (the portal's own page), never in the live directory
+    assert _https(nginx, "pigsty", "/live/../index.html", auth=PORTAL) == (200, "portal\n")
+    assert _https(nginx, "pigsty", "/live/%2e%2e/%2e%2e/etc/passwd", auth=PORTAL)[0] in (400, 404)
+    # Alertmanager's alerts (its API, the query kept); nothing but GET
+    assert _https(nginx, "pigsty", "/live/alerts?active=true&silenced=false", auth=PORTAL) == (
+        200, "backend plain /api/v2/alerts?active=true&silenced=false\n")
+    status = request("127.0.0.1", nginx["ssl_port"], "pigsty", "/live/alerts", cafile=nginx["pki"]["ca_crt"],
+                     auth=PORTAL, method="POST")[0]
+    assert status == 403
+
+
+def test_the_live_patroni_view_goes_over_https_verified_for_the_nodes_name(nginx):
+    assert _https(nginx, "pigsty", "/live/patroni/pg-test-1")[0] == 401
+    assert _https(nginx, "pigsty", "/live/patroni/pg-test-1", auth=PORTAL) == (200, "backend node-1 /cluster\n")
+    assert _https(nginx, "pigsty", "/live/patroni/pg-test-2", auth=PORTAL)[0] == 502      # another CA
+    assert _https(nginx, "pigsty", "/live/patroni/pg-test-3", auth=PORTAL)[0] == 502      # another name
+    assert _https(nginx, "pigsty", "/live/patroni/pg-test-9", auth=PORTAL)[0] == 404      # not a member
+    # read only: a switchover through the portal is refused by Nginx itself
+    status = request("127.0.0.1", nginx["ssl_port"], "pigsty", "/live/patroni/pg-test-1", cafile=nginx["pki"]["ca_crt"],
+                     auth=PORTAL, method="POST")[0]
+    assert status == 403

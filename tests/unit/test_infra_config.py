@@ -58,6 +58,14 @@ def test_nginx_vhosts_and_haproxy_pages_of_every_member():
     assert (ngx["cert"], ngx["key"], ngx["ca"]) == (
         "/etc/pki/pigsty/node.crt", "/etc/pki/pigsty/node.key", "/etc/pki/pigsty/ca.crt")
     assert infra.nginx(inventory(nginx_ssl_port=8443))["https_suffix"] == ":8443"
+    # the live portal: each member's Patroni (GET /cluster) over HTTPS for the node's name,
+    # Alertmanager on loopback, the runner's live directory
+    assert {p["ins"]: (p["upstream"], p["ssl_name"]) for p in ngx["patroni"]} == {
+        "pg-meta-1": ("10.10.10.10:8008", "meta"), "pg-test-1": ("10.10.10.11:8008", "node-1"),
+        "pg-test-2": ("10.10.10.12:8008", "node-2"), "pg-test-3": ("10.10.10.13:8008", "node-3")}
+    assert {p["upstream"] for p in infra.nginx(inventory(patroni_port=8018))["patroni"]} == {
+        "10.10.10.10:8018", "10.10.10.11:8018", "10.10.10.12:8018", "10.10.10.13:8018"}
+    assert (ngx["alertmanager"], ngx["live_dir"]) == ("127.0.0.1:9093", "/var/lib/pigsty/live")
     clusters = {c["name"]: c for c in ngx["clusters"]}
     assert clusters["pg-test"]["vip"] == "10.10.10.3"
     assert [m["role"] for m in clusters["pg-test"]["members"]] == ["primary", "replica", "replica"]

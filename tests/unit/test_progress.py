@@ -21,7 +21,7 @@ def test_fires_a_progress_event_and_logs(caplog):
     bus = Bus()
     with caplog.at_level(logging.INFO, logger="progress-test"):
         pigsty_progress.report(logging.getLogger("progress-test"), bus, "pg-test: step 1")
-    assert bus.fired == [({"message": "pg-test: step 1"}, "progress")]
+    assert bus.fired == [({"message": "pg-test: step 1", "outputter": "pigsty_progress"}, "progress")]
     assert [r.getMessage() for r in caplog.records] == ["pg-test: step 1"]
 
 
@@ -48,7 +48,7 @@ def test_other_errors_of_the_bus_are_not_hidden():
         pigsty_progress.report(logging.getLogger("progress-test"), Broken(), "x")
 
 
-@pytest.mark.parametrize("relpath", ["_runners/pigsty.py", "_runners/pigsty_backup.py"])
+@pytest.mark.parametrize("relpath", ["_runners/pigsty.py", "_runners/pigsty_backup.py", "_runners/pigsty_orch.py"])
 def test_the_runners_progress_goes_through_the_helper(relpath, caplog):
     runner = load_module(relpath)
     with caplog.at_level(logging.INFO):
@@ -57,4 +57,4 @@ def test_the_runners_progress_goes_through_the_helper(relpath, caplog):
     bus = Bus()
     runner.__jid_event__ = weakref.proxy(bus)               # as salt.client.mixins sets it
     runner._progress("in a job")
-    assert bus.fired == [({"message": "in a job"}, "progress")]
+    assert bus.fired == [({"message": "in a job", "outputter": "pigsty_progress"}, "progress")]
