@@ -1,4 +1,4 @@
-"""Orchestrations that show each step as it finishes, with the elapsed time.
+"""Orchestrations that show each step as it runs, with the elapsed time.
 
     salt-run pigsty_orch.run orch.site                 # Salt's state.orchestrate, step lines live
     salt-run pigsty_orch.run orch.pgsql pillar='{"cluster": "pg-test"}'
@@ -6,21 +6,22 @@
 
 ``salt-run state.orchestrate`` prints its result only when the whole orchestration has
 ended (minutes for orch.site). ``run`` starts the same orchestration (Salt's own runner,
-same arguments, same return and exit code) and, while it runs, prints one line per step
-from the ``salt/job/<jid>/prog/...`` events Salt's state system fires as each step ends
-(``state_events``, master.d/pigsty.conf). Steps of orchestrations nested in it (a
-``salt.runner`` step calling state.orchestrate) are shown indented. ``follow`` prints the
-step lines of whatever orchestration runs on this master (``salt-run state.orchestrate``
+as an asynchronous job, with the same arguments, return and exit code) and, while it runs,
+prints each step as it starts, each minion's return and each step's end, with the seconds
+since the start, from the events Salt fires on the master's bus
+(pigsty_progress.OrchestrationFollower); steps of nested orchestrations are indented. At
+the end salt-run prints the whole result as state.orchestrate does. ``follow`` prints the
+same lines for whatever orchestration runs on this master (``salt-run state.orchestrate``
 in another terminal) until one ends or ``timeout`` passes.
 """
-import contextvars
 import logging
-import threading
 import time
 
 import salt.exceptions
+import salt.runner
 import salt.utils.event
 import salt.utils.jid
+import salt.utils.user
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_progress
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "pigsty_orch"
 
-POLL = 0.25            # seconds between looks at the event bus
+POLL = 0.25            # seconds to wait for the next event
 
 
 def __virtual__():
@@ -47,37 +48,24 @@ def _progress(message):
     pigsty_progress.report(log, globals().get("__jid_event__"), message)
 
 
-def _step(tag, data):
-    """(jid, minion id) of a ``salt/job/<jid>/prog/<id>/<n>`` event, else None."""
-    parts = tag.split("/")
-    if len(parts) >= 6 and parts[:2] == ["salt", "job"] and parts[3] == "prog":
-        return parts[2], parts[4]
-    return None
-
-
-def _line(ev, t0, ours, master_id, seen):
-    """The step line of event ``ev`` when it is a step of orchestration ``ours`` or of one
-    running on this master (nested: indented; ``ours`` None: any), once per step."""
-    step = _step(ev.get("tag", ""), ev.get("data"))
-    if not step or (step[0] != ours and step[1] != master_id):
-        return None                        # a minion's own state run, or another master's
-    data = ev.get("data") or {}
-    key = (step[0], (data.get("ret") or {}).get("__run_num__"))
-    if key in seen:
-        return None
-    seen.add(key)
-    return pigsty_progress.step_line(data, time.time() - t0, nested=ours is not None and step[0] != ours)
-
-
-def _show(bus, t0, ours, master_id, seen):
-    """Print the step lines of the events waiting on ``bus``."""
+def _show(bus, follower):
+    """Print the lines of the events waiting on ``bus``."""
     while True:
-        ev = bus.get_event(wait=POLL, tag="salt/job/", full=True, match_type="startswith")
+        ev = bus.get_event(wait=POLL, full=True)
         if not ev:
             return
-        line = _line(ev, t0, ours, master_id, seen)
-        if line:
+        for line in follower.feed(ev.get("tag", ""), ev.get("data"), time.time()):
             _progress(line)
+
+
+def _seconds(timeout):
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        raise salt.exceptions.SaltInvocationError("timeout: expected seconds, got %r" % (timeout,)) from None
+    if not 0 < timeout <= 86400:
+        raise salt.exceptions.SaltInvocationError("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,))
+    return timeout
 
 
 def _check(mods, pillar):
@@ -89,42 +77,46 @@ def _check(mods, pillar):
             "pillar: expected a mapping, e.g. pillar='{\"cluster\": \"pg-test\"}', got %r" % (pillar,))
 
 
-def run(mods, pillar=None, test=None, saltenv="base"):
-    """Run ``salt-run state.orchestrate mods`` and print each step as it finishes, with
-    the time since the start. Returns what state.orchestrate returns (the highstate
-    outputter prints it at the end) and exits as it would (1 when a step failed).
+def run(mods, pillar=None, test=None, saltenv="base", timeout=21600):
+    """Run ``salt-run state.orchestrate mods`` and print each step as it runs, with the
+    time since the start. Returns what state.orchestrate returns (the highstate outputter
+    prints it at the end) and exits as it would (1 when a step failed). The orchestration
+    runs as Salt's asynchronous runner job (its own process, as ``salt-run --async``); this
+    command follows its events and waits at most ``timeout`` seconds for its return.
 
     CLI example::
 
         salt-run pigsty_orch.run orch.site
-        salt-run pigsty_orch.run orch.pgsql pillar='{"cluster": "pg-test"}' test=True
+        salt-run pigsty_orch.run orch.pgsql pillar='{"pg_cluster": "pg-test"}' test=True
     """
     _check(mods, pillar)
+    timeout = _seconds(timeout)
+    client = salt.runner.RunnerClient(__opts__)
     jid = salt.utils.jid.gen_jid(__opts__)
-    __opts__["state_events"] = True        # this process's orchestration fires its step events
-    master_id = __opts__.get("id")
+    tag = "salt/run/%s" % jid
     t0 = time.time()
-    done = {}
-
-    def orchestrate():
-        try:
-            done["ret"] = __salt__["state.orchestrate"](
-                mods, saltenv=saltenv, test=test, pillar=pillar, orchestration_jid=jid)
-        except Exception as exc:  # noqa: BLE001 - reported below, as state.orchestrate would raise it
-            done["error"] = exc
-
-    seen = set()
+    follower = pigsty_progress.OrchestrationFollower(jid, t0)
+    low = {"fun": "state.orchestrate", "arg": [mods],
+           "kwarg": {"saltenv": saltenv, "test": test, "pillar": pillar, "orchestration_jid": jid}}
+    ret = None
     with salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True) as bus:
-        _progress("[%7.1fs] %s: started (orchestration %s)" % (0.0, mods, jid))
-        worker = threading.Thread(target=contextvars.copy_context().run, args=(orchestrate,),
-                                  name="pigsty-orch", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            _show(bus, t0, jid, master_id, seen)
-        _show(bus, t0, jid, master_id, seen)      # the last steps' events
-    if "error" in done:
-        raise done["error"]
-    ret = done["ret"]
+        client.asynchronous("state.orchestrate", low, user=salt.utils.user.get_specific_user(),
+                            pub={"jid": jid, "tag": tag})
+        _progress("[%7.1fs] %s: started (job %s)" % (0.0, mods, jid))
+        while ret is None:
+            if time.time() - t0 > timeout:
+                _progress("[%7.1fs] %s: no return within %g s; it may still run (job %s)"
+                          % (time.time() - t0, mods, timeout, jid))
+                __context__["retcode"] = 1
+                return {"result": False, "jid": jid,
+                        "comment": "no return within %g s (salt-run jobs.lookup_jid %s)" % (timeout, jid)}
+            ev = bus.get_event(wait=POLL, full=True)
+            if not ev:
+                continue
+            for line in follower.feed(ev.get("tag", ""), ev.get("data"), time.time()):
+                _progress(line)
+            if ev.get("tag") == tag + "/ret":
+                ret = (ev.get("data") or {}).get("return")
     failed = ret.get("retcode") if isinstance(ret, dict) else 1
     _progress("[%7.1fs] %s: %s" % (time.time() - t0, mods, "FAILED (see below)" if failed else "done"))
     if failed:
@@ -141,27 +133,17 @@ def follow(timeout=600):
 
         salt-run pigsty_orch.follow timeout=1800
     """
-    try:
-        timeout = float(timeout)
-    except (TypeError, ValueError):
-        raise salt.exceptions.SaltInvocationError("timeout: expected seconds, got %r" % (timeout,))
-    if not 0 < timeout <= 86400:
-        raise salt.exceptions.SaltInvocationError("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,))
-    master_id = __opts__.get("id")
+    timeout = _seconds(timeout)
     t0 = time.time()
-    seen = set()
-    shown = 0
+    follower = pigsty_progress.OrchestrationFollower(None, t0)
     with salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True) as bus:
         while time.time() - t0 < timeout:
             ev = bus.get_event(wait=POLL, full=True)
             if not ev:
                 continue
-            tag, data = ev.get("tag", ""), ev.get("data") or {}
-            if tag.startswith("salt/run/") and tag.endswith("/ret") and "orchestrate" in str(data.get("fun")):
-                _progress("[%7.1fs] %s: ended" % (time.time() - t0, data.get("fun")))
-                return {"result": True, "steps": shown, "comment": "the orchestration ended"}
-            line = _line(ev, t0, None, master_id, seen)
-            if line:
+            for line in follower.feed(ev.get("tag", ""), ev.get("data"), time.time()):
                 _progress(line)
-                shown += 1
-    return {"result": True, "steps": shown, "comment": "no orchestration ended within %g s" % timeout}
+            if follower.ended:
+                _progress("[%7.1fs] %s: ended" % (time.time() - t0, follower.ended))
+                return {"result": True, "comment": "the orchestration ended"}
+    return {"result": True, "comment": "no orchestration ended within %g s" % timeout}

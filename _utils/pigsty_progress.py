@@ -21,21 +21,90 @@ def report(logger, jid_event, message):
 
 
 # ------------------------------------------------------------------ orchestration steps
-def step_line(event, elapsed, nested=False):
-    """One line for an orchestration step that finished: ``event`` is the data of Salt's
-    ``salt/job/<jid>/prog/<id>/<n>`` event ({"ret": the step's state return, "len": number
-    of steps}), ``elapsed`` seconds since the orchestration started. None when ``event`` is
-    not a step's result."""
-    ret = event.get("ret") if isinstance(event, dict) else None
-    if not isinstance(ret, dict) or "result" not in ret:
-        return None
-    result = ret["result"]
-    status = "ok" if result is True else ("test" if result is None else "FAILED")
-    step = ret.get("__id__") or ret.get("name") or "?"
-    n, total = ret.get("__run_num__"), event.get("len")
-    count = "%d/%s" % (n + 1, total) if isinstance(n, int) else "-"
-    took = (ret.get("duration") or 0) / 1000.0
-    line = "[%7.1fs] %s%-6s %-7s %s (%.1f s)" % (elapsed, "  " if nested else "", status, count, step, took)
-    if result is False:
-        line += ": " + " ".join(str(ret.get("comment") or "").split())[:300]
-    return line
+ORCHESTRATE_RUNNERS = ("state.orchestrate", "state.orch", "state.sls")
+
+
+def _target(tgt):
+    return ",".join(str(t) for t in tgt) if isinstance(tgt, (list, tuple)) else str(tgt)
+
+
+class OrchestrationFollower:
+    """Lines that show an orchestration's steps as they happen, from the master's events
+    (``feed`` one event at a time; it returns the lines to print, each with the seconds since
+    ``t0``). Salt's orchestrate fires ``salt/run/<orchestration jid>/args`` as each step starts
+    (salt.state, salt.function, salt.runner, salt.wheel; nested orchestrations keep the jid);
+    a state or function step's job then publishes (``salt/job/<jid>/new``) and each minion
+    returns (``salt/job/<jid>/ret/<minion>``); a runner step fires ``salt/run/<jid>/new`` and
+    ``/ret``. The job or run that starts right after a step's args event is that step's (steps
+    run one after the other). ``jid``: the orchestration to follow (None: any)."""
+
+    def __init__(self, jid, t0):
+        self.jid, self.t0 = jid, t0
+        self.waiting = None          # the step whose job or run has not published yet
+        self.jobs = {}               # job or run jid -> its step
+        self.depth = 0               # nested orchestrations running
+        self.ended = None            # the fun of a top-level orchestration run that ended
+
+    def _line(self, now, text, depth=0):
+        return "[%7.1fs] %s%s" % (now - self.t0, "  " * depth, text)
+
+    def feed(self, tag, data, now):
+        parts = tag.split("/") if isinstance(tag, str) else []
+        data = data if isinstance(data, dict) else {}
+        if len(parts) < 4 or parts[0] != "salt" or parts[1] not in ("run", "job"):
+            return []
+        kind, jid, what = parts[1], parts[2], parts[3]
+        if kind == "run" and what == "args" and (self.jid is None or jid == self.jid):
+            return self._step_started(data, now)
+        if what == "new" and self.waiting is not None:
+            step, self.waiting = self.waiting, None
+            step.update(start=now, minions=list(data.get("minions") or []), returned={})
+            self.jobs[jid] = step
+            if step.get("nested"):
+                self.depth += 1
+            return []
+        if kind == "job" and what == "ret" and jid in self.jobs:
+            return self._minion_returned(jid, parts[4] if len(parts) > 4 else data.get("id"), data, now)
+        if kind == "run" and what == "ret":
+            if jid in self.jobs:
+                return self._run_returned(jid, data, now)
+            if self.jid is None and str(data.get("fun", "")).replace("runner.", "") in ORCHESTRATE_RUNNERS:
+                self.ended = data.get("fun")
+        return []
+
+    def _step_started(self, data, now):
+        kind, name = data.get("type"), data.get("name")
+        if kind == "state":
+            mods = (data.get("args") or {}).get("arg") or []
+            what = "state %s on %s" % (_target(mods[0] if mods else name), _target(data.get("tgt")))
+        elif kind == "function":
+            what = "%s on %s" % (name, _target(data.get("tgt")))
+        else:
+            what = "%s %s" % (kind or "step", name)
+        self.waiting = {"label": "%s" % (name if kind == "state" else what), "what": what, "depth": self.depth,
+                        "nested": kind == "runner" and name in ORCHESTRATE_RUNNERS}
+        return [self._line(now, "> %s" % what, self.depth)]
+
+    def _minion_returned(self, jid, minion, data, now):
+        step = self.jobs[jid]
+        ok = data.get("success", True) is not False and data.get("retcode", 0) in (0, None)
+        step["returned"][minion] = ok
+        lines = [self._line(now, "  %s: %s (%.1f s)" % (
+            minion, "ok" if ok else "FAILED (retcode %s)" % data.get("retcode"), now - step["start"]), step["depth"])]
+        if set(step["minions"]) <= set(step["returned"]):
+            good = sum(1 for v in step["returned"].values() if v)
+            lines.append(self._line(now, "%s %s: %d/%d minion(s) ok in %.1f s" % (
+                "done" if good == len(step["returned"]) else "FAILED", step["label"], good,
+                len(step["returned"]), now - step["start"]), step["depth"]))
+            del self.jobs[jid]
+        return lines
+
+    def _run_returned(self, jid, data, now):
+        step = self.jobs.pop(jid)
+        if step.get("nested"):
+            self.depth = max(0, self.depth - 1)
+        ret = data.get("return")
+        ok = data.get("success", True) is not False and not (isinstance(ret, dict) and (
+            ret.get("retcode") not in (0, None) or ret.get("result") is False))
+        return [self._line(now, "%s %s (%.1f s)" % ("done" if ok else "FAILED", step["what"], now - step["start"]),
+                           step["depth"])]

@@ -564,7 +564,8 @@ def nsenter_stream(name, cmd, on_line, timeout=300):
     if pid is None:
         raise SandboxError("machine %s is not running (try: sandbox up)" % name)
     full = ["nsenter", "-t", str(pid), "-a", "--", "/usr/bin/env", "-i",
-            "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8"] + list(cmd)
+            "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8",
+            "PYTHONUNBUFFERED=1"] + list(cmd)          # each line as it is printed, not at exit
     rest = []
     with tempfile.TemporaryFile(mode="w+") as err:
         proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=err, universal_newlines=True)

@@ -1,27 +1,103 @@
-"""Orchestration steps shown as they end: pigsty_progress.step_line reads Salt's
-salt/job/<jid>/prog/... event data; pigsty_orch keeps the steps of its own orchestration and
-of nested ones (this master's), once each, and refuses bad arguments before starting; the
-pigsty_progress outputter prints the line alone."""
+"""Orchestrations shown as they run: pigsty_progress.OrchestrationFollower turns the master's
+events (a step's args event, its job's publication and each minion's return, a runner step's
+new/ret) into lines with the seconds since the start; nested orchestrations are indented;
+other jobs and other orchestrations are not shown. pigsty_orch refuses bad arguments before
+anything starts, and the pigsty_progress outputter prints a line alone."""
 import pytest
 import salt.exceptions
 
 import pigsty_progress
 from loader import load_module
 
-
-def prog(n, result=True, sid="site-infra", total=9, comment="", duration=1234.5):
-    return {"ret": {"__id__": sid, "name": sid, "result": result, "__run_num__": n, "duration": duration,
-                    "comment": comment, "changes": {}}, "len": total}
+ORCH = "20261202120000000001"
 
 
-def test_step_lines():
-    assert pigsty_progress.step_line(prog(2), 75.25) == "[   75.2s] ok     3/9     site-infra (1.2 s)"
-    assert pigsty_progress.step_line(prog(0, None), 1.0).startswith("[    1.0s] test   1/9 ")
-    bad = pigsty_progress.step_line(prog(4, False, comment="Run failed on minions: node-2\n  more"), 300.0)
-    assert bad.startswith("[  300.0s] FAILED 5/9     site-infra (1.2 s): Run failed on minions: node-2 more")
-    assert pigsty_progress.step_line(prog(1), 2.0, nested=True).startswith("[    2.0s]   ok ")
-    for not_a_step in (None, {}, {"ret": "x"}, {"ret": {"name": "no result"}}):
-        assert pigsty_progress.step_line(not_a_step, 1.0) is None
+def args(kind, name, tgt=None, mods=None, jid=ORCH):
+    data = {"type": kind, "name": name}
+    if tgt is not None:
+        data["tgt"] = tgt
+    if mods is not None:
+        data["args"] = {"arg": [mods]}
+    return "salt/run/%s/args" % jid, data
+
+
+def run_events(events, jid=ORCH):
+    f = pigsty_progress.OrchestrationFollower(jid, 1000.0)
+    out = []
+    for now, (tag, data) in events:
+        out += f.feed(tag, data, now)
+    return out, f
+
+
+def test_a_state_step_its_minions_and_its_end():
+    lines, _f = run_events([
+        (1000.5, args("runner", "pigsty.validate")),
+        (1000.6, ("salt/run/r1/new", {"fun": "runner.pigsty.validate"})),
+        (1000.9, ("salt/run/r1/ret", {"fun": "runner.pigsty.validate", "success": True, "return": {"ok": 1}})),
+        (1001.0, args("state", "site-infra", ["meta", "node-1"], "infra")),
+        (1001.1, ("salt/job/j1/new", {"fun": "state.sls", "minions": ["meta", "node-1"]})),
+        (1002.0, ("salt/job/other/ret/node-2", {"success": True, "retcode": 0})),      # not ours
+        (1005.1, ("salt/job/j1/ret/meta", {"success": True, "retcode": 0})),
+        (1009.1, ("salt/job/j1/ret/node-1", {"success": True, "retcode": 2})),
+    ])
+    assert lines == [
+        "[    0.5s] > runner pigsty.validate",
+        "[    0.9s] done runner pigsty.validate (0.3 s)",
+        "[    1.0s] > state infra on meta,node-1",
+        "[    5.1s]   meta: ok (4.0 s)",
+        "[    9.1s]   node-1: FAILED (retcode 2) (8.0 s)",
+        "[    9.1s] FAILED site-infra: 1/2 minion(s) ok in 8.0 s",
+    ]
+
+
+def test_a_function_step_and_a_failed_runner():
+    lines, _f = run_events([
+        (1000.0, args("function", "pigsty_backup.stanza_create", ["meta"])),
+        (1000.1, ("salt/job/j2/new", {"minions": ["meta"]})),
+        (1001.0, ("salt/job/j2/ret/meta", {"success": True, "retcode": 0})),
+        (1002.0, args("runner", "pigsty.wait_leader")),
+        (1002.1, ("salt/run/r2/new", {})),
+        (1010.0, ("salt/run/r2/ret", {"success": True, "return": {"result": False, "comment": "no leader"}})),
+    ])
+    assert lines[0] == "[    0.0s] > pigsty_backup.stanza_create on meta"
+    assert lines[2] == "[    1.0s] done pigsty_backup.stanza_create on meta: 1/1 minion(s) ok in 0.9 s"
+    assert lines[-1] == "[   10.0s] FAILED runner pigsty.wait_leader (7.9 s)"
+
+
+def test_nested_orchestrations_are_indented_and_other_orchestrations_ignored():
+    lines, f = run_events([
+        (1000.0, args("runner", "state.orchestrate")),
+        (1000.1, ("salt/run/r3/new", {"fun": "runner.state.orchestrate"})),
+        (1000.2, args("state", "pg-test-primary", "node-1", "pgsql")),
+        (1000.3, ("salt/job/j3/new", {"minions": ["node-1"]})),
+        (1001.0, ("salt/job/j3/ret/node-1", {"success": True, "retcode": 0})),
+        (1001.1, args("state", "elsewhere", "node-2", "node", jid="99999")),             # another orchestration
+        (1002.0, ("salt/run/r3/ret", {"success": True, "return": {"retcode": 0}})),
+    ])
+    assert lines == [
+        "[    0.0s] > runner state.orchestrate",
+        "[    0.2s]   > state pgsql on node-1",
+        "[    1.0s]     node-1: ok (0.7 s)",
+        "[    1.0s]   done pg-test-primary: 1/1 minion(s) ok in 0.7 s",
+        "[    2.0s] done runner state.orchestrate (1.9 s)",
+    ]
+    assert f.depth == 0 and f.ended is None
+
+
+def test_following_any_orchestration_ends_with_its_run():
+    f = pigsty_progress.OrchestrationFollower(None, 0.0)
+    assert f.feed(*args("state", "x", "node-1", "node", jid="123"), now=1.0) == ["[    1.0s] > state node on node-1"]
+    f.feed("salt/run/555/ret", {"fun": "runner.pigsty.validate"}, 2.0)
+    assert f.ended is None
+    f.feed("salt/run/556/ret", {"fun": "runner.state.orchestrate"}, 3.0)
+    assert f.ended == "runner.state.orchestrate"
+
+
+@pytest.mark.parametrize("tag, data", [("salt/beacon/node-1/patroni", {}), ("", None), (None, {}),
+                                       ("salt/job/1/ret/x", "not a dict"), ("salt/run", {})])
+def test_other_events_give_no_line(tag, data):
+    f = pigsty_progress.OrchestrationFollower(ORCH, 0.0)
+    assert f.feed(tag, data, 1.0) == []
 
 
 @pytest.fixture
@@ -35,22 +111,6 @@ def orch():
                       context={})
     mod.fired = fired
     return mod
-
-
-def ev(jid, minion, n, **kw):
-    return {"tag": "salt/job/%s/prog/%s/%d" % (jid, minion, n), "data": prog(n, **kw)}
-
-
-def test_own_and_nested_steps_once_each_minions_and_others_ignored(orch):
-    seen = set()
-    assert orch._line(ev("111", "meta_master", 0), 0, "111", "meta_master", seen).startswith("[")
-    assert orch._line(ev("111", "meta_master", 0), 0, "111", "meta_master", seen) is None     # repeated
-    nested = orch._line(ev("222", "meta_master", 0), 0, "111", "meta_master", seen)
-    assert nested and "  ok" in nested                                                    # nested: indented
-    assert orch._line(ev("333", "node-1", 0), 0, "111", "meta_master", seen) is None      # a minion's state run
-    assert orch._line({"tag": "salt/job/111/ret/node-1", "data": {}}, 0, "111", "meta_master", seen) is None
-    assert orch._step("salt/job/9/prog/x/3", {}) == ("9", "x")
-    assert orch._step("salt/run/9/progress", {}) is None
 
 
 @pytest.mark.parametrize("kwargs, field", [
