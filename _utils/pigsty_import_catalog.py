@@ -110,8 +110,8 @@ REASONS = {
     "node_default_packages": "package names of Pigsty's distributions: the node role installs Debian's",
     "node_packages_meta": "EL package names: the infra role installs Debian's",
     "node_packages_meta_pip": "pip packages are not installed",
-    "node_packages": "node_packages is not implemented yet (issue 14)",
-    "node_tune": "tuned profiles are not implemented yet (issue 14)",
+    "node_admin_ssh_exchange": D.FIXED["node_admin_ssh_exchange"][1],
+    "node_admin_pk_current": D.FIXED["node_admin_pk_current"][1],
     "node_ntp_service": None,  # special
     "node_ntp_servers": None,  # special
     "node_data_dir": "data directories are Debian's",
@@ -238,7 +238,8 @@ UNSUPPORTED_PREFIXES = [
     ("vector_", "Vector's own setting: ours sends each node's journal with "
                 "systemd-journal-upload (log_collect)"),
     ("ansible_", "Ansible's connection settings: Salt reaches the nodes through their minions"),
-    ("node_admin_", "node_admin_* is not implemented yet (issue 14)"),
+    ("node_admin_", "not a node_admin_* parameter of ours (node_admin_enabled, _uid, _username, "
+                    "_pk_list)"),
     ("grafana_", "Grafana's own settings are not managed (installed from grafana_repo or "
                  "grafana_package_url, with our datasource and dashboards)"),
     ("prometheus_", "Prometheus runs with our configuration"),
@@ -304,6 +305,8 @@ SAME_AS_OURS = {
     "patroni_ssl_enabled": ((True,), "Patroni's REST API uses HTTPS with the Pigsty CA"),
     "repo_enabled": ((True,), "meta serves the local repository"),
     "node_repo_remove": ((False,), "the nodes' own sources are kept unless node_repo_local is on"),
+    "node_admin_ssh_exchange": ((False,), "no ssh keys are exchanged among the nodes"),
+    "node_admin_pk_current": ((False,), "no operator's key is copied (node_admin_pk_list only)"),
 }
 
 # Same name and meaning as ours: written as is (our validation has the last word).

@@ -190,3 +190,181 @@ def test_import_carries_database_parameters():
     assert "parameters left out (parameters: expected a mapping of parameter name" in \
         _v1_db_row(result, "bad")["detail"]
     assert inv.validate(merged(result)) == []
+
+
+# ------------------------------------------------------------------ node_tune, node_packages, node_admin_*
+import subprocess  # noqa: E402  (the node part of this file)
+
+import pigsty_import_node  # noqa: E402
+import pigsty_infra  # noqa: E402
+import pigsty_node_admin  # noqa: E402
+import pigsty_node_tune  # noqa: E402
+
+
+def _keypair(tmp_path, kind, bits=None):
+    path = tmp_path / ("id_" + kind)
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "op@example", "-f", str(path)]
+                   + (["-b", str(bits)] if bits else []), check=True)
+    line = (tmp_path / ("id_%s.pub" % kind)).read_text().strip()
+    fp = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(path) + ".pub"],
+                        check=True, capture_output=True, text=True).stdout.split()[1]
+    return line, fp
+
+
+@pytest.mark.parametrize("kind,bits", [("ed25519", None), ("rsa", 2048), ("ecdsa", 256)])
+def test_real_public_keys_are_accepted_and_fingerprinted_as_ssh_keygen_does(tmp_path, kind, bits):
+    line, fp = _keypair(tmp_path, kind, bits)
+    assert pigsty_node_admin.key_problem(line) is None
+    assert pigsty_import_node.fingerprint(line) == fp
+
+
+ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2Bq3dI0pE2yQ8CkOY3a1yH1t8pQ2w3B0aY6m1Y5x8 "
+           "op@example")
+NODE = [
+    # (cluster vars, rendered file, check)
+    ({"node_tune": "oltp"}, "node/tune.sls",
+     lambda t: 'sysctl.present:\n    - name: vm.swappiness\n    - value: "1"' in t
+     and 'name: vm.dirty_ratio\n    - value: "10"' in t),
+    ({"node_tune": "olap"}, "node/tune.sls", lambda t: 'name: vm.dirty_ratio\n    - value: "40"' in t),
+    ({"node_tune": "crit"}, "node/tune.sls",
+     lambda t: 'name: vm.dirty_expire_centisecs\n    - value: "1000"' in t),
+    ({"node_tune": "tiny"}, "node/tune.sls",
+     lambda t: 'name: vm.swappiness\n    - value: "10"' in t and "vm.dirty_ratio" not in t),
+    ({"node_tune": "oltp", "node_sysctl_params": {"vm.swappiness": 5}}, "node/tune.sls",
+     lambda t: 'name: vm.swappiness\n    - value: "5"' in t and "vm.dirty_ratio" in t),
+    ({"node_packages": ["htop", "sysstat"]}, "node/packages.sls",
+     lambda t: 'pkg.installed:\n    - pkgs: ["htop", "sysstat"]' in t),
+    ({"node_admin_enabled": True}, "node/admin.sls",
+     lambda t: "user.present:\n    - name: dba\n    - uid: 88\n    - gid: 88" in t
+     and "- check_cmd: /usr/sbin/visudo -c -f" in t and "dba ALL=(ALL:ALL) NOPASSWD: ALL" in t),
+    ({"node_admin_enabled": True, "node_admin_uid": 1200, "node_admin_username": "ops"}, "node/admin.sls",
+     lambda t: "- name: ops\n    - uid: 1200" in t and "- name: /home/ops/.ssh/authorized_keys" in t
+     and "ops ALL=(ALL:ALL) NOPASSWD: ALL" in t),
+    ({"node_admin_enabled": True, "node_admin_pk_list": [ED25519]}, "node/admin.sls",
+     lambda t: ED25519 in t),
+]
+
+
+@pytest.mark.parametrize("cvars,what,check", NODE, ids=lambda x: x if isinstance(x, str) else None)
+def test_each_node_parameter_changes_what_is_rendered(cvars, what, check):
+    pillar = pillar_with(**cvars)
+    assert problems_of(pillar) == []
+    text = render_state(what, template_salt(pillar))
+    assert check(text), text
+    assert isinstance(yaml.safe_load(text), dict)
+    assert not check(render_state(what, template_salt(default_pillar()))), cvars
+
+
+def test_the_node_defaults_change_nothing_on_a_node():
+    salt = template_salt(default_pillar())
+    assert "test.succeed_without_changes" in render_state("node/tune.sls", salt)
+    assert "test.succeed_without_changes" in render_state("node/packages.sls", salt)
+    admin = yaml.safe_load(render_state("node/admin.sls", salt))
+    assert admin == {"node-admin-sudoers": {"file.absent": [{"name": "/etc/sudoers.d/pigsty-admin"}]}}
+    init = render_state("node/init.sls", salt)
+    assert "- node.packages" in init and "- node.admin" in init
+
+
+def test_node_parameters_of_a_cluster_apply_to_its_members_only():
+    pillar = pillar_with(node_tune="crit", node_packages=["htop"], node_admin_enabled=True)
+    pillar["pigsty"]["vars"]["node_packages"] = ["tmux"]
+    assert problems_of(pillar) == []
+    member, meta = (pigsty_infra.node(pillar["pigsty"], m) for m in ("node-1", "meta"))
+    assert member["packages"] == ["htop"] and meta["packages"] == ["tmux"]
+    assert member["sysctl"] == pigsty_node_tune.PROFILES["crit"] and meta["sysctl"] == {}
+    assert member["admin"]["enabled"] is True and meta["admin"]["enabled"] is False
+    # the local repository carries what every node installs, and sudo for the admin
+    pkgs = pigsty_infra.repo_packages(pillar["pigsty"])
+    assert {"htop", "tmux", "sudo"} <= set(pkgs)
+    assert "sudo" not in pigsty_infra.repo_packages(default_pillar()["pigsty"])
+
+
+NODE_REFUSED = [
+    ({"node_tune": "fast"}, "node_tune", "expected one of none, oltp, olap, crit, tiny"),
+    ({"node_tune": True}, "node_tune", "expected one of"),
+    ({"node_packages": "htop"}, "node_packages", "expected a list of Debian package names"),
+    ({"node_packages": ["htop", "Bad Name"]}, "node_packages[1]", "expected a Debian package name"),
+    ({"node_packages": ["htop; rm -rf /"]}, "node_packages[0]", "expected a Debian package name"),
+    ({"node_admin_enabled": "yes"}, "node_admin_enabled", "expected true or false"),
+    ({"node_admin_uid": 0}, "node_admin_uid", "expected a uid (and gid) 1-65533"),
+    ({"node_admin_uid": 65534}, "node_admin_uid", "not root's 0 or nobody's 65534"),
+    ({"node_admin_uid": "88"}, "node_admin_uid", "expected a uid"),
+    ({"node_admin_username": "Admin User"}, "node_admin_username", "expected a user name"),
+    ({"node_admin_enabled": True, "node_admin_username": "root"}, "node_admin_username",
+     "an account of the system"),
+    ({"node_admin_enabled": True, "node_admin_username": "postgres"}, "node_admin_username",
+     "an account of the system"),
+    ({"node_admin_enabled": True, "pg_dbsu": "dbsu", "node_admin_username": "dbsu"},
+     "node_admin_username", "(pg_dbsu)"),
+    ({"node_admin_enabled": True, "pg_dbsu": "dba"}, "node_admin_username",
+     "dba is an account of the system or of the database"),
+    ({"node_admin_pk_list": ED25519}, "node_admin_pk_list", "expected a list of OpenSSH public key lines"),
+    ({"node_admin_pk_list": ["ssh-rsa AAAA"]}, "node_admin_pk_list[0]", "an OpenSSH public key line"),
+    ({"node_admin_pk_list": [ED25519.replace("ssh-ed25519", "ssh-rsa", 1)]}, "node_admin_pk_list[0]",
+     "an OpenSSH public key line"),                       # the type disagrees with the key
+    ({"node_admin_pk_list": [ED25519 + "\nssh-ed25519 AAAA x"]}, "node_admin_pk_list[0]", "one line"),
+    ({"node_admin_pk_list": ['from="10.0.0.1" ' + ED25519]}, "node_admin_pk_list[0]", "no options"),
+    ({"node_admin_ssh_exchange": True}, "node_admin_ssh_exchange",
+     "expected false, got True: Salt reaches every node through its minion"),
+    ({"node_admin_pk_current": True}, "node_admin_pk_current",
+     "expected false, got True: Salt has no operator's ssh key to copy"),
+    ({"node_admin_pk_current": "no"}, "node_admin_pk_current", "expected false"),
+]
+
+
+@pytest.mark.parametrize("cvars,field,fragment", NODE_REFUSED, ids=lambda x: x if isinstance(x, str) else None)
+def test_a_bad_node_value_is_refused_naming_the_parameter(cvars, field, fragment):
+    problems = problems_of(pillar_with(**cvars))
+    hits = [p for p in problems if p.startswith("pigsty:clusters:pg-test:vars:%s: " % field)]
+    assert hits and fragment in hits[0], problems
+
+
+def test_an_admin_name_that_is_not_used_is_not_refused():
+    """Disabled (our default), node_admin_username names no account: a dbsu called dba (or
+    an admin called root) is fine until the admin is enabled."""
+    assert problems_of(pillar_with(pg_dbsu="dba")) == []
+    assert problems_of(pillar_with(node_admin_username="root")) == []
+
+
+def test_node_values_are_checked_in_pigsty_vars_too():
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"].update(node_tune="turbo", node_admin_ssh_exchange=True,
+                                    node_packages=[1])
+    problems = problems_of(pillar)
+    for field in ("node_tune", "node_admin_ssh_exchange", "node_packages[0]"):
+        assert any(p.startswith("pigsty:vars:%s: " % field) for p in problems), (field, problems)
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"].update(node_admin_ssh_exchange=False, node_admin_pk_current=False)
+    assert problems_of(pillar) == []          # Pigsty's names, with our value: accepted
+
+
+# ------------------------------------------------------------------ node import
+def test_import_of_node_parameters():
+    doc = imp.load(V1)
+    gvars = doc["all"]["vars"]
+    gvars["node_packages"] = ["htop,sysstat", "tmux", "perl-ExtUtils*"]
+    gvars["node_admin_pk_list"].append(ED25519)
+    gvars["node_admin_uid"] = 1200
+    doc["all"]["children"]["pg-test"]["vars"]["node_tune"] = "crit"
+    result = imp.convert(doc)
+    out = result["public"]["pigsty"]["vars"]
+    assert out["node_packages"] == ["htop", "sysstat", "tmux"]
+    assert out["node_admin_enabled"] is True and out["node_admin_uid"] == 1200
+    assert out["node_admin_pk_list"] == [ED25519]            # not Pigsty's published key
+    assert out["node_tune"] == "tiny"
+    assert result["public"]["pigsty"]["clusters"]["pg-test"]["vars"]["node_tune"] == "crit"
+    assert "node_admin_ssh_exchange" not in out and "node_admin_pk_current" not in out
+    rows = {(r["scope"], r["param"]): r for r in result["rows"]}
+    assert "left out perl-ExtUtils*" in rows[("all.vars", "node_packages")]["detail"]
+    assert rows[("all.vars", "node_admin_pk_list")]["status"] == "changed"
+    assert inv.validate(merged(result)) == []
+    # Pigsty's names with our values map as they are
+    gvars.update(node_admin_ssh_exchange=False, node_admin_pk_current=False, node_tune="none")
+    rows = {(r["scope"], r["param"]): r for r in imp.convert(doc)["rows"]}
+    for key in ("node_admin_ssh_exchange", "node_admin_pk_current", "node_tune"):
+        assert rows[("all.vars", key)]["status"] == "mapped", rows[("all.vars", key)]
+
+
+def test_import_statuses_agree():
+    assert (pigsty_import_node.MAPPED, pigsty_import_node.CHANGED, pigsty_import_node.UNSUPPORTED) \
+        == (imp.MAPPED, imp.CHANGED, imp.UNSUPPORTED)
