@@ -48,6 +48,7 @@ import pigsty_import_catalog as C
 import pigsty_import_logs as LG
 import pigsty_import_node as N
 import pigsty_import_rules as R
+import pigsty_import_tls as T
 import pigsty_inventory
 import pigsty_sql
 import pigsty_syntax
@@ -138,7 +139,7 @@ class _Row(dict):
     """One line of the table; ``refs`` (not printed) tie it to what was written."""
 
 
-class Importer(LG.LogParams, N.NodeParams):
+class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
     def __init__(self, doc, meta=None, password_factory=None, file_roots=None):
         self.doc = doc
         self.file_roots = file_roots

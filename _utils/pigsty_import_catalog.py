@@ -1,7 +1,7 @@
 """What each Pigsty parameter means for Pigsty on Salt: the tables the inventory import reads.
 
 Parameters are looked up in this order by ``pigsty_import``: its own handlers (a parameter
-that maps with a conversion), ``DIRECT`` (same name and meaning as ours), ``SAME_AS_OURS``
+that maps with a conversion; pigsty_import_logs, _node and _tls hold some of them), ``DIRECT`` (same name and meaning as ours), ``SAME_AS_OURS``
 (no counterpart, but the value may be what we always do), ``SKIPPED_PREFIXES`` (components
 we do not run), ``REASONS`` and ``UNSUPPORTED_PREFIXES`` (why it is not supported).
 
@@ -161,7 +161,6 @@ REASONS = {
     "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
     "pg_files": "extra files are not copied",
     "pg_spec": "instance sizing comes from the node's memory",
-    "pg_ssl_enabled": "TLS is not implemented",
     "pg_pwd_enc": None,  # special
     "pg_default_version": None,
     "pg_mode": None,  # handled on the cluster
@@ -170,19 +169,12 @@ REASONS = {
     "patroni_citus_db": "Citus is not run",
     "pgbouncer_log_dir": "Pgbouncer logs to /var/log/postgresql",
     "pgbouncer_auth_query": "Pgbouncer authenticates with its userlist (SCRAM verifiers)",
-    "pgbouncer_sslmode": "TLS is not implemented",
     "pgbouncer_exporter_enabled": None,
     "pgbackrest_enabled": None,
     "pgbackrest_method": "ours has one method, meta (the repository on the meta node over TLS)",
     "pgbackrest_repo": "ours has one repository, pgbackrest_repo.meta (path, retention, compression)",
     "pg_vip_enabled": None,
     "vip_reload": "vip-manager is restarted by Salt when its config changes",
-    "ca_method": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_subject": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_homedir": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_cert": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_key": "Pigsty's self-signed CA: TLS is not implemented",
-    "cert_validity": "Pigsty's self-signed CA: TLS is not implemented",
     "repo_name": "the local repository is served at http://META/pigsty",
     "repo_address": "the local repository is served at http://META/pigsty",
     "repo_endpoint": "the local repository is served at http://META/pigsty",
@@ -301,7 +293,6 @@ SAME_AS_OURS = {
     "docker_enabled": ((False,), "we run no Docker"),
     "consul_enabled": ((False,), "we run no Consul"),
     "vip_mode": (("none",), "no VIP"),
-    "pg_ssl_enabled": ((False,), "no TLS"),
     "patroni_ssl_enabled": ((True,), "Patroni's REST API uses HTTPS with the Pigsty CA"),
     "repo_enabled": ((True,), "meta serves the local repository"),
     "node_repo_remove": ((False,), "the nodes' own sources are kept unless node_repo_local is on"),

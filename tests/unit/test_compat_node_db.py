@@ -368,3 +368,48 @@ def test_import_of_node_parameters():
 def test_import_statuses_agree():
     assert (pigsty_import_node.MAPPED, pigsty_import_node.CHANGED, pigsty_import_node.UNSUPPORTED) \
         == (imp.MAPPED, imp.CHANGED, imp.UNSUPPORTED)
+
+
+# ------------------------------------------------------------------ TLS parameters on import
+import pigsty_import_tls  # noqa: E402
+
+TLS_ROWS = [
+    # (param, Pigsty's value, status, fragment of the row)
+    ("pg_ssl_enabled", True, "mapped", "ours always runs PostgreSQL with ssl = on"),
+    ("pg_ssl_enabled", False, "changed", "false -> on: ours always offers SSL"),
+    ("pgbouncer_sslmode", "prefer", "mapped", "same as ours"),
+    ("pgbouncer_sslmode", "disable", "changed", "disable -> prefer"),
+    ("pgbouncer_sslmode", "require", "unsupported", "set pg_ssl_required: true"),
+    ("pgbouncer_sslmode", "verify-full", "unsupported", "asks for no client certificate"),
+    ("pgbouncer_sslmode", "maybe", "unsupported", "expected one of disable, allow, prefer"),
+    ("ca_method", "create", "mapped", "ours creates the Pigsty CA on its first run"),
+    ("ca_method", "recreate", "unsupported", "never recreates an existing CA"),
+    ("ca_method", "copy", "unsupported", "does not take an existing CA"),
+    ("ca_subject", "/CN=root-ca", "unsupported", "CN=Pigsty CA"),
+    ("ca_homedir", "/ca", "unsupported", "/etc/pki/pigsty/ca/ca.key"),
+    ("ca_cert", "ca.crt", "mapped", "/etc/pki/pigsty/ca.crt on every node"),
+    ("ca_cert", "root.pem", "unsupported", "the CA certificate is ca.crt"),
+    ("ca_key", "ca.key", "mapped", "/etc/pki/pigsty/ca/ca.key on the CA server"),
+    ("cert_validity", "7300d", "unsupported", "valid 365 days and node.pki renews them 30 days"),
+]
+
+
+@pytest.mark.parametrize("param,value,status,fragment", TLS_ROWS)
+def test_tls_parameters_map_to_ours_or_say_why_not(param, value, status, fragment):
+    doc = imp.load(V1)
+    doc["all"]["vars"][param] = value
+    result = imp.convert(doc)
+    row = [r for r in result["rows"] if r["scope"] == "all.vars" and r["param"] == param][0]
+    assert row["status"] == status and fragment in row["detail"], row
+    assert "not implemented" not in row["detail"]
+    assert param not in result["public"]["pigsty"]["vars"]       # ours is fixed: nothing written
+    assert inv.validate(merged(result)) == []
+
+
+def test_no_catalog_row_says_tls_is_missing():
+    import pigsty_import_catalog as C
+    texts = list(C.REASONS.values()) + [r for _p, r in C.UNSUPPORTED_PREFIXES] + \
+        [ours for _v, ours in C.SAME_AS_OURS.values()]
+    assert not [t for t in texts if t and ("TLS is not implemented" in t or "issue 14" in t)]
+    assert (pigsty_import_tls.MAPPED, pigsty_import_tls.CHANGED, pigsty_import_tls.UNSUPPORTED) \
+        == (imp.MAPPED, imp.CHANGED, imp.UNSUPPORTED)
