@@ -120,7 +120,7 @@ DEFAULTS = {
     "node_crontab_overwrite": True,
     # a tuning profile as kernel parameters (_utils/pigsty_node_tune.py; node_sysctl_params
     # wins key by key): none | oltp | olap | crit | tiny. Pigsty's default is oltp (a tuned
-    # profile); ours leaves the kernel alone unless asked
+    # profile, v1's sandbox tiny); ours leaves the kernel alone unless asked
     "node_tune": "none",
     "node_packages": [],           # extra Debian packages on every node (node.packages)
     # an administrator account with passwordless sudo and these ssh keys (node.admin,
