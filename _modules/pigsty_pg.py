@@ -6,6 +6,7 @@
     salt-call pigsty_pg.user_remove dbuser_old
     salt-call pigsty_pg.db_info meta
     salt-call pigsty_pg.db_ensure meta owner=dbuser_meta schemas='[app]'
+    salt-call pigsty_pg.db_ensure meta parameters='{work_mem: 64MB}' baseline=cmdb.sql
     salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
     salt-call pigsty_pg.pgbouncer_userlist      # what pgsql.pgbouncer writes to userlist.txt
 
@@ -22,6 +23,7 @@ import logging
 import time
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_baseline
     import pigsty_local
     import pigsty_pgsql
     import pigsty_sql
@@ -47,6 +49,7 @@ STATEMENT_TIMEOUT = 30000       # milliseconds, for every statement of every con
 CONNECTION_KEYS = ("host", "port", "user", "dbname", "connect_wait")
 DEFAULT_PRIVILEGE_DATABASES = ("template1", "postgres")
 USERLIST_PATH = "/etc/pgbouncer/userlist.txt"
+BASELINE_TIMEOUT = 3600         # seconds: a baseline may load data
 
 
 def __virtual__():
@@ -81,17 +84,22 @@ def _local():
                                  {"pg_port": "pigsty_pg.port", "pg_dbsu": "pigsty_pg.dbsu"})
 
 
-@contextlib.contextmanager
-def _connect(conn, dbname=None):
-    """A psycopg2 connection, closed on exit (uncommitted work is rolled back)."""
+def _params(conn, dbname=None):
+    """host (the socket directory), port, user and dbname of a connection."""
     local = {} if conn.get("port") and conn.get("user") else _local()
-    params = {
+    return {
         "host": conn.get("host") or __salt__["config.option"]("pigsty_pg.socket_dir",
                                                               "/var/run/postgresql"),
         "port": int(conn.get("port") or local["pg_port"]),
         "user": conn.get("user") or local["pg_dbsu"],
         "dbname": dbname or conn.get("dbname") or "postgres",
     }
+
+
+@contextlib.contextmanager
+def _connect(conn, dbname=None):
+    """A psycopg2 connection, closed on exit (uncommitted work is rolled back)."""
+    params = _params(conn, dbname)
     # A configuration change that Patroni is still applying (pg_hba, pg_ident) can refuse
     # the first attempts: retry for a bounded time (pigsty_pg.connect_wait, seconds).
     wait = float(conn.get("connect_wait", __salt__["config.option"]("pigsty_pg.connect_wait", 10)))
@@ -208,17 +216,61 @@ _DB_QUERY = """
 SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
        t.spcname, d.datallowconn, d.datconnlimit, shobj_description(d.oid, 'pg_database'),
        EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
-                WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')
+                WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'),
+       (SELECT s.setconfig FROM pg_db_role_setting s
+         WHERE s.setdatabase = d.oid AND s.setrole = 0)
   FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace
  WHERE d.datname = %s
 """
 _DB_KEYS = ("owner", "encoding", "lc_collate", "lc_ctype", "tablespace", "allowconn",
-            "connlimit", "comment", "public_connect")
+            "connlimit", "comment", "public_connect", "parameters")
 
 
 def _db_current(db, name):
+    """The database as pigsty_sql.database_plan reads it (its own settings: ALTER DATABASE
+    SET, for every role), or None."""
     rows = _query(db, _DB_QUERY, (name,))
-    return dict(zip(_DB_KEYS, rows[0])) if rows else None
+    if not rows:
+        return None
+    current = dict(zip(_DB_KEYS, rows[0]))
+    current["parameters"] = pigsty_sql.role_parameters(current["parameters"])
+    return current
+
+
+# ------------------------------------------------------------------ baseline SQL files
+def _baseline_text(name, where):
+    """The text of a baseline file, fetched from the master's file server; an error naming
+    its salt:// address when it is not there (before the database is created)."""
+    url = pigsty_baseline.source(name)
+    path = __salt__["cp.cache_file"](url, __opts__.get("saltenv") or "base")
+    if not path:
+        raise CommandExecutionError(
+            "pigsty_pg [%s]: baseline %s: %s is not on the master's file server (put the file "
+            "in the state tree's %s/); nothing was created" % (
+                where, name, url, pigsty_baseline.DIRECTORY))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandExecutionError("pigsty_pg [%s]: baseline %s: cannot read %s: %s; nothing "
+                                    "was created" % (where, name, url, exc))
+
+
+def _run_baseline(conn, dbname, name, text, where):
+    """Run the baseline in the new database as the dbsu with psql (stop at the first error,
+    one transaction): psql reads it from standard input."""
+    params = _params(conn, dbname)
+    cmd = pigsty_baseline.psql_command("psql", params["host"], params["port"], params["user"],
+                                       dbname)
+    log.info("pigsty_pg [%s]: running baseline %s", where, name)
+    res = __salt__["cmd.run_all"](cmd, runas=params["user"], stdin=text, python_shell=False,
+                                  cwd="/", timeout=BASELINE_TIMEOUT)
+    if res.get("retcode") != 0:
+        raise CommandExecutionError(
+            "pigsty_pg [%s]: the database was created but its baseline %s failed and was rolled "
+            "back (a baseline runs only right after the database is created: drop the database "
+            "to have it run again, or run the file by hand): %s" % (
+                where, name, (res.get("stderr") or res.get("stdout") or "").strip()))
 
 
 def _db_contents(db):
@@ -326,8 +378,11 @@ def db_info(name, **kwargs):
 def db_ensure(name, test=False, **kwargs):
     """Create or alter the database to match a Pigsty database spec (owner, template,
     encoding, locale, lc_collate, lc_ctype, tablespace, allowconn, revokeconn, connlimit,
-    comment, schemas, extensions, pgbouncer, state), then create its missing schemas and
-    extensions inside it. Returns ``{"changes": ..., "comment": ...}``.
+    comment, parameters, schemas, extensions, baseline, pgbouncer, state), then create its
+    missing schemas and extensions inside it. A ``baseline`` (a file of the state tree's
+    pgsql/files/baseline/, pigsty_baseline) is fetched before the database is created and
+    run right after, never on a database that already exists. Returns
+    ``{"changes": ..., "comment": ...}``.
 
     CLI example::
 
@@ -336,6 +391,7 @@ def db_ensure(name, test=False, **kwargs):
     conn, spec = _split(kwargs)
     desired = _spec(pigsty_sql.normalize_database, dict(spec, name=name))
     where = "database %s" % name
+    baseline = None
     with _connect(conn) as db:
         _require_primary(db)
         current = _db_current(db, name)
@@ -343,6 +399,8 @@ def db_ensure(name, test=False, **kwargs):
             changes, statements = pigsty_sql.database_plan(desired, current)
         except ValueError as exc:
             raise CommandExecutionError(str(exc))
+        if current is None and desired["state"] == "present" and desired["baseline"]:
+            baseline = _baseline_text(desired["baseline"], where)   # before CREATE DATABASE
         if statements and not test:
             _apply(db, statements, where)
     if desired["state"] == "present" and (desired["schemas"] or desired["extensions"]):
@@ -354,6 +412,10 @@ def db_ensure(name, test=False, **kwargs):
                 if inner and not test:
                     _apply(db, inner, where)
         changes.update(inner_changes)
+    if baseline is not None:            # a new database only: never on one that exists
+        if not test:
+            _run_baseline(conn, name, desired["baseline"], baseline, where)
+        changes["baseline"] = "%s %s" % (desired["baseline"], "would run" if test else "ran")
     return _result(where, changes, test)
 
 

@@ -17,6 +17,7 @@ import time
 import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_baseline
     import pigsty_fanout
     import pigsty_gpg
     import pigsty_import
@@ -72,6 +73,8 @@ def validate(verbose=False):
     """
     merged, problems = _full_inventory()
     problems += pigsty_inventory.validate(merged)
+    # databases' baseline files, in the master's own state tree (file_roots)
+    problems += pigsty_baseline.file_problems((merged or {}).get("pigsty"), __opts__.get("file_roots"))
     try:
         # etcd's root password (the clusters' etcd passwords are checked with their files)
         problems += pigsty_inventory.validate_dcs_secrets(merged, clusters=False)
@@ -314,7 +317,8 @@ def import_(path=None, out=None, test=False, force=False, meta=None):
         salt-run pigsty.import path=/tmp/pigsty.yml out=/srv/pillar-new
     """
     try:
-        result = pigsty_import.convert(pigsty_import.load(path), meta=meta)
+        result = pigsty_import.convert(pigsty_import.load(path), meta=meta,
+                                       file_roots=__opts__.get("file_roots"))
     except pigsty_import.Refused as exc:
         return _refuse("refused, nothing written: %s" % exc)
     out_dir = out or _pillar_root()

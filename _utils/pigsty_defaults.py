@@ -118,6 +118,18 @@ DEFAULTS = {
     # appended to the node's own file (_utils/pigsty_crontab.py)
     "node_crontab": [],
     "node_crontab_overwrite": True,
+    # a tuning profile as kernel parameters (_utils/pigsty_node_tune.py; node_sysctl_params
+    # wins key by key): none | oltp | olap | crit | tiny. Pigsty's default is oltp (a tuned
+    # profile, v1's sandbox tiny); ours leaves the kernel alone unless asked
+    "node_tune": "none",
+    "node_packages": [],           # extra Debian packages on every node (node.packages)
+    # an administrator account with passwordless sudo and these ssh keys (node.admin,
+    # _utils/pigsty_node_admin.py). Pigsty enables it by default; ours only when asked (Salt
+    # needs no ssh account on the nodes)
+    "node_admin_enabled": False,
+    "node_admin_uid": 88,          # its uid and gid
+    "node_admin_username": "dba",
+    "node_admin_pk_list": [],      # OpenSSH public key lines: its whole authorized_keys
     # ---- infra (meta nodes): global parameters, set them in pigsty:vars (see INFRA_PARAMS)
     "prometheus_port": 9090,
     "prometheus_scrape_interval": "10s",
@@ -219,6 +231,15 @@ NOT_YET = {
     "pg_delay": "delayed replicas are not built yet (they come with the backup work); remove "
                 "pg_delay",
 }
+# Pigsty parameters accepted with our fixed value only: name -> (that value, why no other).
+FIXED = {
+    "node_admin_ssh_exchange": (False, "Salt reaches every node through its minion, and no ssh "
+                                       "keys are exchanged among the nodes: list the keys that "
+                                       "may log in as the admin in node_admin_pk_list"),
+    "node_admin_pk_current": (False, "Salt has no operator's ssh key to copy (Pigsty copies the "
+                                     "Ansible user's ~/.ssh/id_rsa.pub): put that public key in "
+                                     "node_admin_pk_list"),
+}
 ROLES = ("primary", "replica", "offline")
 
 # The entries of infra_portal that Nginx serves (the portal, its proxies, the HAProxy pages):
@@ -265,3 +286,4 @@ PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3
 BACKUP_REPO_PACKAGES = ("pgbackrest",)
 DCS_PACKAGES = ("etcd-server", "etcd-client")
 NODE_PACKAGES = ("chrony", "systemd-journal-remote")   # journal-upload (node.logs), -remote (infra.logs)
+NODE_ADMIN_PACKAGES = ("sudo",)     # node.admin, on nodes with node_admin_enabled

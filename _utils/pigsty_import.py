@@ -40,12 +40,15 @@ import secrets
 
 import yaml
 
+import pigsty_baseline
 import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_hba
 import pigsty_import_catalog as C
 import pigsty_import_logs as LG
+import pigsty_import_node as N
 import pigsty_import_rules as R
+import pigsty_import_tls as T
 import pigsty_inventory
 import pigsty_sql
 import pigsty_syntax
@@ -136,9 +139,10 @@ class _Row(dict):
     """One line of the table; ``refs`` (not printed) tie it to what was written."""
 
 
-class Importer(LG.LogParams):
-    def __init__(self, doc, meta=None, password_factory=None):
+class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
+    def __init__(self, doc, meta=None, password_factory=None, file_roots=None):
         self.doc = doc
+        self.file_roots = file_roots
         self.meta_arg = meta
         self.new_password = password_factory or (lambda: "Gen." + secrets.token_urlsafe(18))
         self.rows = []
@@ -1126,12 +1130,17 @@ class Importer(LG.LogParams):
                 for key, v in spec.items():
                     if key == "name":
                         continue
-                    if key == "baseline":
-                        notes.append("baseline %s left out (SQL baseline files are not run yet: issue 14)" % v)
-                        continue
-                    if key == "parameters":
-                        notes.append("parameters left out (ALTER DATABASE SET is not supported yet: issue 14)")
-                        continue
+                    if key == "baseline" and pigsty_baseline.name_problem(v) is None:
+                        found = pigsty_baseline.in_roots(v, self.file_roots)
+                        if found is False:
+                            notes.append("baseline %s left out: the state tree has no %s/%s (copy "
+                                         "Pigsty's files/%s there, then add baseline: %s back)" % (
+                                             v, pigsty_baseline.DIRECTORY, v, v, v))
+                            continue
+                        if found is None:
+                            notes.append("baseline %s: run once when the database is created; put "
+                                         "Pigsty's files/%s in the state tree's %s/ (salt-run "
+                                         "pigsty.validate checks it)" % (v, v, pigsty_baseline.DIRECTORY))
                     if key == "extensions" and isinstance(v, list):
                         kept, dropped = [], []
                         for e in v:
@@ -1780,12 +1789,14 @@ def summary_line(counts, clusters, nodes):
                 counts[UNSUPPORTED], counts[SKIPPED]))
 
 
-def convert(doc, meta=None, password_factory=None):
+def convert(doc, meta=None, password_factory=None, file_roots=None):
     """Import a parsed inventory: {"shape", "public", "private", "rows", "counts",
-    "summary"}; Refused naming the field for input that cannot be imported."""
+    "summary"}; Refused naming the field for input that cannot be imported. ``file_roots``:
+    the master's option, where databases' baseline files are looked for."""
     if not isinstance(doc, dict):
         raise Refused("path", "not a Pigsty inventory (expected a mapping with 'all')")
-    return Importer(doc, meta=meta, password_factory=password_factory).run()
+    return Importer(doc, meta=meta, password_factory=password_factory,
+                    file_roots=file_roots).run()
 
 
 # ------------------------------------------------------------------ output

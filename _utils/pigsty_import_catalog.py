@@ -1,7 +1,7 @@
 """What each Pigsty parameter means for Pigsty on Salt: the tables the inventory import reads.
 
 Parameters are looked up in this order by ``pigsty_import``: its own handlers (a parameter
-that maps with a conversion), ``DIRECT`` (same name and meaning as ours), ``SAME_AS_OURS``
+that maps with a conversion; pigsty_import_logs, _node and _tls hold some of them), ``DIRECT`` (same name and meaning as ours), ``SAME_AS_OURS``
 (no counterpart, but the value may be what we always do), ``SKIPPED_PREFIXES`` (components
 we do not run), ``REASONS`` and ``UNSUPPORTED_PREFIXES`` (why it is not supported).
 
@@ -110,8 +110,8 @@ REASONS = {
     "node_default_packages": "package names of Pigsty's distributions: the node role installs Debian's",
     "node_packages_meta": "EL package names: the infra role installs Debian's",
     "node_packages_meta_pip": "pip packages are not installed",
-    "node_packages": "node_packages is not implemented yet (issue 14)",
-    "node_tune": "tuned profiles are not implemented yet (issue 14)",
+    "node_admin_ssh_exchange": D.FIXED["node_admin_ssh_exchange"][1],
+    "node_admin_pk_current": D.FIXED["node_admin_pk_current"][1],
     "node_ntp_service": None,  # special
     "node_ntp_servers": None,  # special
     "node_data_dir": "data directories are Debian's",
@@ -161,7 +161,6 @@ REASONS = {
     "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
     "pg_files": "extra files are not copied",
     "pg_spec": "instance sizing comes from the node's memory",
-    "pg_ssl_enabled": "TLS is not implemented",
     "pg_pwd_enc": None,  # special
     "pg_default_version": None,
     "pg_mode": None,  # handled on the cluster
@@ -170,19 +169,12 @@ REASONS = {
     "patroni_citus_db": "Citus is not run",
     "pgbouncer_log_dir": "Pgbouncer logs to /var/log/postgresql",
     "pgbouncer_auth_query": "Pgbouncer authenticates with its userlist (SCRAM verifiers)",
-    "pgbouncer_sslmode": "TLS is not implemented",
     "pgbouncer_exporter_enabled": None,
     "pgbackrest_enabled": None,
     "pgbackrest_method": "ours has one method, meta (the repository on the meta node over TLS)",
     "pgbackrest_repo": "ours has one repository, pgbackrest_repo.meta (path, retention, compression)",
     "pg_vip_enabled": None,
     "vip_reload": "vip-manager is restarted by Salt when its config changes",
-    "ca_method": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_subject": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_homedir": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_cert": "Pigsty's self-signed CA: TLS is not implemented",
-    "ca_key": "Pigsty's self-signed CA: TLS is not implemented",
-    "cert_validity": "Pigsty's self-signed CA: TLS is not implemented",
     "repo_name": "the local repository is served at http://META/pigsty",
     "repo_address": "the local repository is served at http://META/pigsty",
     "repo_endpoint": "the local repository is served at http://META/pigsty",
@@ -238,7 +230,8 @@ UNSUPPORTED_PREFIXES = [
     ("vector_", "Vector's own setting: ours sends each node's journal with "
                 "systemd-journal-upload (log_collect)"),
     ("ansible_", "Ansible's connection settings: Salt reaches the nodes through their minions"),
-    ("node_admin_", "node_admin_* is not implemented yet (issue 14)"),
+    ("node_admin_", "not a node_admin_* parameter of ours (node_admin_enabled, _uid, _username, "
+                    "_pk_list)"),
     ("grafana_", "Grafana's own settings are not managed (installed from grafana_repo or "
                  "grafana_package_url, with our datasource and dashboards)"),
     ("prometheus_", "Prometheus runs with our configuration"),
@@ -300,10 +293,11 @@ SAME_AS_OURS = {
     "docker_enabled": ((False,), "we run no Docker"),
     "consul_enabled": ((False,), "we run no Consul"),
     "vip_mode": (("none",), "no VIP"),
-    "pg_ssl_enabled": ((False,), "no TLS"),
     "patroni_ssl_enabled": ((True,), "Patroni's REST API uses HTTPS with the Pigsty CA"),
     "repo_enabled": ((True,), "meta serves the local repository"),
     "node_repo_remove": ((False,), "the nodes' own sources are kept unless node_repo_local is on"),
+    "node_admin_ssh_exchange": ((False,), "no ssh keys are exchanged among the nodes"),
+    "node_admin_pk_current": ((False,), "no operator's key is copied (node_admin_pk_list only)"),
 }
 
 # Same name and meaning as ours: written as is (our validation has the last word).

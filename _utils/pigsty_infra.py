@@ -8,6 +8,8 @@ import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_live_files
 import pigsty_model
+import pigsty_node_admin
+import pigsty_node_tune
 import pigsty_pgsql
 import pigsty_pki
 
@@ -32,8 +34,13 @@ def repo_packages(inv):
         pkgs |= {p.format(pg_version=version) for p in D.PGSQL_PACKAGES}
     for cls in idx.clusters():      # what pgsql_packages adds for the cluster's settings
         pkgs |= set(pgsql_packages(dict(cls.conf, pg_version=cls.conf["pg_version"])))
-    if gvars.get("node_crontab") or any(cls.conf.get("node_crontab") for cls in idx.clusters()):
+    scopes = [gvars] + [cls.conf for cls in idx.clusters()]     # node role: every node's
+    if any(conf.get("node_crontab") for conf in scopes):
         pkgs.add("cron")            # node.crontab: the daemon that reads /etc/crontab
+    if any(conf.get("node_admin_enabled") is True for conf in scopes):
+        pkgs |= set(D.NODE_ADMIN_PACKAGES)                      # node.admin: sudo
+    for conf in scopes:
+        pkgs |= {str(p) for p in conf.get("node_packages") or []}   # node.packages
     pkgs |= {str(p) for p in gvars.get("repo_packages_extra") or []}
     return sorted(pkgs)
 
@@ -186,7 +193,10 @@ def node(inv, minion_id):
     conf = inv.cluster(cluster).conf if cluster else gvars    # node tuning: the cluster's
     return {
         "timezone": conf["node_timezone"],
-        "sysctl": dict(conf["node_sysctl_params"]),
+        "tune": conf["node_tune"],
+        "sysctl": pigsty_node_tune.sysctl(conf),     # the profile's, node_sysctl_params over them
+        "packages": list(conf["node_packages"]),
+        "admin": pigsty_node_admin.plan(conf),
         "crontab": pigsty_crontab.plan(conf),
         "meta": is_meta,
         "dns_method": gvars["node_dns_method"],

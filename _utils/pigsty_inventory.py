@@ -484,6 +484,11 @@ def _check_known_vars(path, values, problems):
     for key in sorted(values):
         if key in D.NOT_YET:
             problems.append("%s:%s: not supported yet: %s" % (path, key, D.NOT_YET[key]))
+        elif key in D.FIXED:
+            fixed, why = D.FIXED[key]
+            if values[key] != fixed or not isinstance(values[key], type(fixed)):
+                problems.append("%s:%s: expected %s, got %r: %s" % (
+                    path, key, str(fixed).lower(), values[key], why))
         elif key not in D.DEFAULTS:
             problems.append("%s:%s: unknown parameter (not one of Pigsty-on-Salt's parameters; "
                             "a typo?)" % (path, key))

@@ -6,10 +6,12 @@ functions then compare it with what the catalog holds (``current``, read by the 
 module) and return ``(changes, statements)``: a dict for Salt's ``changes`` and the SQL that
 makes the catalog match. An empty plan means nothing to do, so applying twice is a no-op.
 
-Fields left out of a spec (``None``) are not managed: ``roles``, ``parameters``,
-``comment``, ``password``, the expiry, ``schemas``, ``extensions``, ``revokeconn``; a given
-value is the whole truth (``roles: []`` revokes every membership). Boolean attributes and
-connection limits always have a value (Pigsty's defaults).
+Fields left out of a spec (``None``) are not managed: ``roles``, ``parameters`` (of a user
+or a database), ``comment``, ``password``, the expiry, ``schemas``, ``extensions``,
+``revokeconn``; a given value is the whole truth (``roles: []`` revokes every membership,
+``parameters: {}`` resets every setting). A database's ``baseline`` (a SQL file of the state
+tree, pigsty_baseline) is run by the execution module once, right after it creates the
+database. Boolean attributes and connection limits always have a value (Pigsty's defaults).
 
 Passwords: SQL carries only a verifier, never the plain text: a plain password becomes a
 SCRAM-SHA-256 verifier computed here with a random salt. Idempotence comes from verifying
@@ -30,6 +32,7 @@ import re
 import stringprep
 import unicodedata
 
+import pigsty_baseline
 import pigsty_defaults as D
 from pigsty_inventory import PG_NAME_RE
 
@@ -328,6 +331,10 @@ def _extensions(value):
     return "a list of distinct extension names or {name: NAME, schema: SCHEMA} mappings"
 
 
+def _baseline(value):
+    return pigsty_baseline.name_problem(value)
+
+
 # field -> (default, check returning None or what was expected). ``None`` default: unmanaged.
 USER_FIELDS = {
     "password": (None, _check_password),
@@ -363,6 +370,8 @@ DATABASE_FIELDS = {
     "comment": (None, _text_field),
     "schemas": (None, _ident_list),
     "extensions": (None, _extensions),
+    "parameters": (None, _parameters),
+    "baseline": (None, _baseline),
     "pgbouncer": (True, _bool),
     "state": ("present", _state),
 }
@@ -417,9 +426,14 @@ def normalize_user(spec):
     _raise("user", user["name"], problems)
     if isinstance(user["expire_at"], datetime.date):
         user["expire_at"] = user["expire_at"].isoformat()
-    if user["parameters"] is not None:
-        user["parameters"] = {k.lower(): _parameter_text(v) for k, v in user["parameters"].items()}
+    _lower_parameters(user)
     return user
+
+
+def _lower_parameters(spec):
+    """Parameter names as PostgreSQL stores them (lower case), values as text."""
+    if spec["parameters"] is not None:
+        spec["parameters"] = {k.lower(): _parameter_text(v) for k, v in spec["parameters"].items()}
 
 
 def normalize_database(spec):
@@ -429,7 +443,11 @@ def normalize_database(spec):
     if db["allowconn"] is False and (db["schemas"] or db["extensions"]):
         problems.append("allowconn: false conflicts with schemas/extensions (nobody can "
                         "connect to create them)")
+    if db["baseline"] is not None and db["allowconn"] is False:
+        problems.append("baseline: conflicts with allowconn: false (nobody can connect to "
+                        "run it)")
     _raise("database", db["name"], problems)
+    _lower_parameters(db)
     if db["extensions"] is not None:
         db["extensions"] = [{"name": e, "schema": None} if isinstance(e, str)
                             else {"name": e["name"], "schema": e.get("schema")}
@@ -553,19 +571,22 @@ def _membership_plan(desired, cur, changes):
             + ["REVOKE %s FROM %s" % (quote_ident(r), role) for r in revoked])
 
 
-def _parameters_plan(desired, cur, changes):
+def _parameters_plan(desired, cur, changes, kind="ROLE"):
+    """ALTER ROLE|DATABASE name SET/RESET: the spec's ``parameters`` (None: unmanaged) are
+    the whole truth, so a stored setting the spec no longer names is reset. ``cur``: the
+    object's ``parameters`` as pg_db_role_setting holds them (see role_parameters)."""
     if desired["parameters"] is None:
         return []
-    role = quote_ident(desired["name"])
+    target = "%s %s" % (kind, quote_ident(desired["name"]))
     have = {k.lower(): v for k, v in (cur.get("parameters") or {}).items()}
     wanted = desired["parameters"]
     to_set = {k: v for k, v in sorted(wanted.items()) if not _parameter_matches(have.get(k), v)}
     to_reset = sorted(k for k in have if k not in wanted)
     if to_set or to_reset:
         changes["parameters"] = {k: v for k, v in (("set", to_set), ("reset", to_reset)) if v}
-    return (["ALTER ROLE %s SET %s = %s" % (role, _guc_name(k), _parameter_sql(v))
+    return (["ALTER %s SET %s = %s" % (target, _guc_name(k), _parameter_sql(v))
              for k, v in to_set.items()]
-            + ["ALTER ROLE %s RESET %s" % (role, _guc_name(k)) for k in to_reset])
+            + ["ALTER %s RESET %s" % (target, _guc_name(k)) for k in to_reset])
 
 
 def _guc_name(name):
@@ -669,7 +690,9 @@ def database_plan(desired, current):
     them outside a transaction, see outside_transaction) and ALTER/COMMENT/GRANT.
 
     ``current``: None, or a dict with owner, encoding, lc_collate, lc_ctype, tablespace,
-    allowconn, connlimit, comment and public_connect (whether PUBLIC may connect).
+    allowconn, connlimit, comment, public_connect (whether PUBLIC may connect) and
+    parameters (the database's own settings, {name: stored value}: ALTER DATABASE SET,
+    managed as a user's are: a name the spec drops is reset).
     ValueError when the existing database differs in what cannot be altered (encoding,
     locale, tablespace). The template is not recorded by PostgreSQL: it is used only at
     creation and cannot be checked afterwards.
@@ -697,7 +720,7 @@ def database_plan(desired, current):
         statements.append("CREATE DATABASE %s WITH %s" % (db, " ".join(options)))
         _change(changes, "owner", None, desired["owner"])
         current = {"allowconn": desired["allowconn"], "connlimit": desired["connlimit"],
-                   "public_connect": True}
+                   "public_connect": True, "parameters": {}}
     else:
         wrong = ["%s is %r (asked: %r)" % (field, current.get(field), value)
                  for field, value, key in fixed
@@ -725,6 +748,7 @@ def database_plan(desired, current):
         statements.append("%s CONNECT ON DATABASE %s %s PUBLIC" % (
             ("REVOKE", db, "FROM") if desired["revokeconn"] else ("GRANT", db, "TO")))
         _change(changes, "revokeconn", not desired["revokeconn"], desired["revokeconn"])
+    statements += _parameters_plan(desired, current, changes, "DATABASE")
     return changes, statements
 
 

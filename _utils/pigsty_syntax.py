@@ -28,6 +28,8 @@ import re
 import pigsty_crontab
 import pigsty_defaults as D
 import pigsty_gpg
+import pigsty_node_admin
+import pigsty_node_tune
 
 SERVICE_KEYS = ("name", "port", "dest", "check", "selector", "backup", "balance", "maxconn")
 SERVICE_DESTS = ("pgbouncer", "postgres")
@@ -286,7 +288,8 @@ def grantee_problems(conf, vpath):
 
 def parameter_problems(conf, vpath, keys=None):
     """The parameters taken over from Pigsty (initdb options, pg_libs, pg_extensions, the
-    pg_default_* lists, pgbouncer's pool settings, node tuning), each checked for what the
+    pg_default_* lists, pgbouncer's pool settings, node tuning, packages and admin user),
+    each checked for what the
     file or command it goes to accepts. ``keys``: only these (the ones a scope sets)."""
     import pigsty_sql  # pylint: disable=import-outside-toplevel
     problems = []
@@ -312,16 +315,18 @@ def parameter_problems(conf, vpath, keys=None):
         elif "pg_stat_statements" not in libs:
             problems.append("%s:pg_libs: must include pg_stat_statements (the postgres "
                             "exporter reads its view), got %s" % (vpath, _word(conf["pg_libs"])))
-    if has("pg_extensions"):
-        pkgs = conf["pg_extensions"]
+    for key, example in (("pg_extensions", "postgresql-15-postgis-3"), ("node_packages", "htop")):
+        if not has(key):
+            continue
+        pkgs = conf[key]
         if not isinstance(pkgs, list):
-            problems.append("%s:pg_extensions: expected a list of Debian package names, got %s"
-                            % (vpath, _word(pkgs)))
+            problems.append("%s:%s: expected a list of Debian package names, got %s"
+                            % (vpath, key, _word(pkgs)))
             pkgs = []
         for i, pkg in enumerate(pkgs):
             if not isinstance(pkg, str) or not PACKAGE_RE.fullmatch(pkg):
-                problems.append("%s:pg_extensions[%d]: expected a Debian package name such as "
-                                "postgresql-15-postgis-3, got %s" % (vpath, i, _word(pkg)))
+                problems.append("%s:%s[%d]: expected a Debian package name such as %s, got %s"
+                                % (vpath, key, i, example, _word(pkg)))
     for key, field in (("pg_default_schemas", "schemas"), ("pg_default_extensions", "extensions")):
         if has(key):
             try:
@@ -352,6 +357,8 @@ def parameter_problems(conf, vpath, keys=None):
         problems.append("%s:patroni_watchdog_mode: expected one of %s, got %s" % (
             vpath, ", ".join(WATCHDOG_MODES), _word(conf["patroni_watchdog_mode"])))
     problems += pigsty_crontab.problems(conf, vpath, keys)
+    problems += pigsty_node_tune.problems(conf, vpath, keys)
+    problems += pigsty_node_admin.problems(conf, vpath, keys)
     if has("node_sysctl_params"):
         params = conf["node_sysctl_params"]
         if not isinstance(params, dict):

@@ -2,8 +2,10 @@
 # resolver (meta's dnsmasq), time (meta's chrony; the meta node serves it), and on database
 # nodes with node_repo_local the meta node's package repository as the only apt source
 # (node.repo; it restores the original sources when the flag is off again), and the
-# node tuning of pillar (node.tune: node_timezone, node_sysctl_params), the lines of
-# /etc/crontab (node.crontab: node_crontab, node_crontab_overwrite), the
+# extra packages (node.packages: node_packages), the node tuning of pillar (node.tune:
+# node_timezone, node_tune, node_sysctl_params), the administrator account (node.admin:
+# node_admin_*), the lines of /etc/crontab (node.crontab: node_crontab,
+# node_crontab_overwrite), the
 # node's certificate from the Pigsty CA on the meta node (node.pki), and the upload of its
 # journal to the meta node (node.logs).
 {%- set node = salt['pigsty.node']() %}
@@ -14,7 +16,9 @@ include:
 {%- endif %}
   - node.dns
   - node.ntp
+  - node.packages
   - node.tune
+  - node.admin
   - node.crontab
   - node.pki
   - node.logs

@@ -15,6 +15,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 import pigsty_sql
+from loader import load_module
 
 HOSTILE_PASSWORD = "pa'ss\"w;rd\\"
 
@@ -377,6 +378,126 @@ def test_state_database_and_default_roles(pg, pg_state, pg_mod):
     pg_state.default_roles_present("pigsty-default-roles")
     ret = pg_state.default_roles_present("pigsty-default-roles")
     assert ret["result"] is True and ret["changes"] == {}
+
+
+# ------------------------------------------------------------------ database parameters, baseline
+def _run_all(cmd, runas=None, stdin=None, python_shell=False, cwd=None, timeout=None):
+    """cmd.run_all as Salt runs it with ``runas`` (runuser here), the list as argv."""
+    assert python_shell is False and isinstance(cmd, list)
+    proc = subprocess.run(["runuser", "-u", runas, "--"] + cmd, input=stdin, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+@pytest.fixture()
+def baseline_mod(tmp_path):
+    """pigsty_pg with a file server that holds tmp_path/pgsql/files/baseline/ and psql run
+    as the dbsu; ``calls`` records every psql run."""
+    calls = []
+
+    def cache_file(url, saltenv="base"):
+        assert url.startswith("salt://") and saltenv == "base"
+        path = tmp_path / url[len("salt://"):]
+        return str(path) if path.is_file() else False
+
+    def run_all(cmd, **kwargs):
+        calls.append(cmd)
+        return _run_all(cmd, **kwargs)
+    mod = load_module("_modules/pigsty_pg.py", salt={
+        "config.option": lambda key, default=None: default, "cp.cache_file": cache_file,
+        "cmd.run_all": run_all}, opts={"test": False})
+    (tmp_path / "pgsql" / "files" / "baseline").mkdir(parents=True)
+    return mod, tmp_path / "pgsql" / "files" / "baseline", calls
+
+
+def test_database_parameters_are_set_reset_and_idempotent(pg, pg_mod):
+    dbname = _name("db")
+    spec = {"parameters": {"work_mem": "8MB", "search_path": ["app", "public"],
+                           "TimeZone": "UTC"}}
+    planned = pg_mod.db_ensure(dbname, test=True, **pg.conn, **spec)
+    assert planned["changes"]["parameters"] == {"set": {"search_path": ["app", "public"],
+                                                        "timezone": "UTC", "work_mem": "8MB"}}
+    done = pg_mod.db_ensure(dbname, **pg.conn, **spec)
+    assert done["changes"]["database"] == "created" and "parameters" in done["changes"]
+    assert pg_mod.db_info(dbname, **pg.conn)["parameters"] == {     # PostgreSQL's spelling
+        "work_mem": "8MB", "search_path": "app, public", "TimeZone": "UTC"}
+    # a new session in the database gets them
+    assert pg.query("SHOW work_mem", dbname=dbname) == [("8MB",)]
+    assert pg.query("SHOW search_path", dbname=dbname) == [("app, public",)]
+    assert pg_mod.db_ensure(dbname, **pg.conn, **spec)["changes"] == {}       # idempotent
+    # a key removed from pillar is reset; a changed value is set
+    changed = {"parameters": {"work_mem": "16MB", "search_path": ["app", "public"]}}
+    done = pg_mod.db_ensure(dbname, **pg.conn, **changed)
+    assert done["changes"] == {"parameters": {"set": {"work_mem": "16MB"}, "reset": ["timezone"]}}
+    assert pg_mod.db_info(dbname, **pg.conn)["parameters"] == {"work_mem": "16MB",
+                                                                "search_path": "app, public"}
+    assert pg_mod.db_ensure(dbname, **pg.conn, **changed)["changes"] == {}
+    # without parameters in the spec they are not managed: a setting made by hand stays
+    pg.query('ALTER DATABASE "%s" SET jit = off' % dbname)
+    assert pg_mod.db_ensure(dbname, **pg.conn)["changes"] == {}
+    # a role's own setting in that database is none of the database's
+    pg.query('ALTER ROLE postgres IN DATABASE "%s" SET work_mem = \'1MB\'' % dbname)
+    assert pg_mod.db_ensure(dbname, **pg.conn, parameters={})["changes"] == {
+        "parameters": {"reset": ["jit", "search_path", "work_mem"]}}
+    assert pg_mod.db_info(dbname, **pg.conn)["parameters"] == {}
+    pg.query('ALTER ROLE postgres IN DATABASE "%s" RESET ALL' % dbname)
+    pg_mod.db_ensure(dbname, **pg.conn, state="absent")
+
+
+def test_baseline_runs_once_right_after_the_database_is_created(pg, baseline_mod):
+    mod, files, calls = baseline_mod
+    (files / "app.sql").write_text(
+        "CREATE TABLE app.config (key text PRIMARY KEY, value text);\n"
+        "INSERT INTO app.config VALUES ('created by', current_user), ('in', current_database());\n")
+    dbname = _name("db")
+    spec = {"schemas": ["app"], "baseline": "app.sql"}
+    planned = mod.db_ensure(dbname, test=True, **pg.conn, **spec)
+    assert planned["changes"]["baseline"] == "app.sql would run" and calls == []
+    done = mod.db_ensure(dbname, **pg.conn, **spec)
+    assert done["changes"]["baseline"] == "app.sql ran" and len(calls) == 1
+    assert "ON_ERROR_STOP=1" in calls[0] and calls[0][calls[0].index("-d") + 1] == dbname
+    # after the schemas (the file uses app), as the dbsu, in the new database
+    assert dict(pg.query("SELECT key, value FROM app.config", dbname=dbname)) == {
+        "created by": "postgres", "in": dbname}
+    # never again: the database exists (even when the file changes)
+    (files / "app.sql").write_text("DROP TABLE app.config;\n")
+    assert mod.db_ensure(dbname, **pg.conn, **spec)["changes"] == {}
+    assert mod.db_ensure(dbname, test=True, **pg.conn, **spec)["changes"] == {}
+    assert len(calls) == 1
+    assert pg.query("SELECT count(*) FROM app.config", dbname=dbname) == [(2,)]
+    mod.db_ensure(dbname, **pg.conn, state="absent")
+
+
+def test_a_missing_baseline_fails_before_the_database_is_created(pg, baseline_mod):
+    mod, _files, calls = baseline_mod
+    dbname = _name("db")
+    for test in (True, False):
+        with pytest.raises(CommandExecutionError) as err:
+            mod.db_ensure(dbname, test=test, **pg.conn, baseline="nothere.sql")
+        assert "salt://pgsql/files/baseline/nothere.sql is not on the master's file server" \
+            in str(err.value) and "nothing was created" in str(err.value)
+        assert mod.db_info(dbname, **pg.conn) is None
+    assert calls == []
+    with pytest.raises(SaltInvocationError) as err:
+        mod.db_ensure(dbname, **pg.conn, baseline="../../etc/passwd")
+    assert "baseline: expected a SQL file name" in str(err.value)
+
+
+def test_a_failing_baseline_is_rolled_back_and_the_state_says_so(pg, baseline_mod):
+    mod, files, _calls = baseline_mod
+    (files / "bad.sql").write_text("CREATE TABLE kept_not (i int);\nSELECT 1/0;\n"
+                                   "CREATE TABLE after_error (i int);\n")
+    dbname = _name("db")
+    with pytest.raises(CommandExecutionError) as err:
+        mod.db_ensure(dbname, **pg.conn, baseline="bad.sql")
+    assert "was created but its baseline bad.sql failed and was rolled back" in str(err.value)
+    assert "division by zero" in str(err.value)
+    tables = pg.query("SELECT relname FROM pg_class WHERE relname IN ('kept_not', 'after_error')",
+                      dbname=dbname)
+    assert tables == []                          # one transaction, stopped at the error
+    # the database is there; the baseline does not run again
+    assert mod.db_ensure(dbname, **pg.conn, baseline="bad.sql")["changes"] == {}
+    mod.db_ensure(dbname, **pg.conn, state="absent")
 
 
 # ------------------------------------------------------------------ pgbouncer's userlist

@@ -1,7 +1,8 @@
 """Issue 14 in the sandbox: Pigsty parameters that take effect on a live cluster, set as
 `pillar=` overrides on pg-test and put back afterwards: pg_weight (HAProxy), the pgbouncer pool
 settings (pool_mode, max_db_connections), pg_default_schemas and
-pg_default_extensions (template1 and postgres). The sandbox runs the default ports, dbsu and
+pg_default_extensions (template1 and postgres), a database's parameters and baseline,
+node_admin_*, node_packages and node_tune (test mode). The sandbox runs the default ports, dbsu and
 namespace; the non-default ones are checked in the rendered files (tests/unit/
 test_compat_params.py)."""
 import json
@@ -9,6 +10,7 @@ import json
 import pytest
 
 import patroni_rest
+import pigsty_node_tune
 from conftest import node_exec, salt_json, wait_for
 from pg import query
 from test_pgsql import DBA
@@ -195,3 +197,123 @@ def test_watchdog_automatic_runs_without_a_device(compat):
         apply("pgsql.watchdog,pgsql.patroni")
     text = node_exec("node-1", "cat", "/etc/patroni/config.yml", check=True).stdout
     assert "device: /dev/watchdog" not in text
+
+
+# ------------------------------------------------------------------ database parameters and baseline
+COMPAT_DB = "pigsty_compat_db"
+
+
+def _db_override(**fields):
+    """pg-test's databases as committed plus COMPAT_DB with ``fields``."""
+    return cluster_override("pg-test", {"pg_databases": [
+        {"name": "test", "owner": "test"}, dict(fields, name=COMPAT_DB, owner="test")]})
+
+
+def _db_state(ret):
+    return {m: v for m, states in ret.items() for k, v in states.items()
+            if k.endswith("_|-pg-database-%s_|-%s_|-database_present" % (COMPAT_DB, COMPAT_DB))}
+
+
+def test_a_database_gets_its_parameters_and_its_baseline_once(compat):
+    """pg_databases with parameters and baseline: example.sql (salt/pgsql/files/baseline/) on
+    pg-test: the baseline ran once in the new database, as the dbsu; the settings are the
+    database's; a second apply changes nothing; a removed setting is reset."""
+    try:
+        ret = apply("pgsql.user", _db_override(parameters={"work_mem": "12MB"}, baseline="example.sql"))
+        created = [v for v in _db_state(ret).values() if v.get("changes")]
+        assert len(created) == 1 and created[0]["changes"]["baseline"] == "example.sql ran", ret
+        rows = query("10.10.10.11", 5436, *DBA, "SELECT key, value FROM baseline_info ORDER BY key",
+                     dbname=COMPAT_DB)
+        assert dict(rows)["baseline"] == "example.sql" and dict(rows)["database"] == COMPAT_DB
+        assert query("10.10.10.11", 5436, *DBA, "SHOW work_mem", dbname=COMPAT_DB) == [("12MB",)]
+        owner = query("10.10.10.11", 5436, *DBA, "SELECT tableowner FROM pg_tables WHERE "
+                      "tablename = 'baseline_info'", dbname=COMPAT_DB)
+        assert owner == [("postgres",)]                 # run by the dbsu
+        again = apply("pgsql.user", _db_override(parameters={"work_mem": "12MB"}, baseline="example.sql"))
+        assert all(not v.get("changes") for v in _db_state(again).values()), again
+        apply("pgsql.user", _db_override(parameters={}, baseline="example.sql"))
+        setting = query("10.10.10.11", 5436, *DBA, "SELECT count(*) FROM pg_db_role_setting s JOIN "
+                        "pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0",
+                        args=(COMPAT_DB,))
+        assert setting == [(0,)]
+        assert len(query("10.10.10.11", 5436, *DBA, "SELECT * FROM baseline_info",
+                         dbname=COMPAT_DB)) == 3           # not run again
+    finally:
+        apply("pgsql.user", _db_override(state="absent"))
+
+
+def test_a_missing_baseline_fails_before_the_database_is_created(compat):
+    """The file is fetched before CREATE DATABASE: the primary's pgsql.user fails naming its
+    salt:// address, and the database does not exist."""
+    ret, _code = salt_json("-G", "pg_cluster:pg-test", "state.apply", "pgsql.user",
+                           "pillar=" + _db_override(baseline="no-such-file.sql"), timeout=900)
+    comments = [v.get("comment") or "" for states in ret.values() if isinstance(states, dict)
+                for v in states.values() if isinstance(v, dict) and v.get("result") is False]
+    assert any("salt://pgsql/files/baseline/no-such-file.sql is not on the master's file server"
+               in c for c in comments), ret
+    rows = query("10.10.10.11", 5436, *DBA, "SELECT count(*) FROM pg_database WHERE datname = %s",
+                 args=(COMPAT_DB,))
+    assert rows == [(0,)]
+
+
+# ------------------------------------------------------------------ node_admin_*, node_packages, node_tune
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2Bq3dI0pE2yQ8CkOY3a1yH1t8pQ2w3B0aY6m1Y5x8 "
+             "pigsty-compat@test")
+
+
+def test_node_admin_user_with_sudo_and_keys(compat):
+    """node_admin_enabled on pg-test: dba (uid/gid 88) on each member, passwordless sudo from
+    /etc/sudoers.d/pigsty-admin, the key as its authorized_keys; a second apply changes
+    nothing; turned off, the sudo rule goes."""
+    pillar = cluster_override("pg-test", {"node_admin_enabled": True, "node_admin_pk_list": [ADMIN_KEY]})
+    try:
+        apply_on("meta", "infra.repo", pillar)          # the local repository carries sudo
+        apply("node.admin", pillar)
+        for node in ("node-1", "node-2", "node-3"):
+            ids = node_exec(node, "id", "dba", check=True).stdout
+            assert "uid=88(dba) gid=88(dba)" in ids, (node, ids)
+            assert node_exec(node, "runuser", "-u", "dba", "--", "sudo", "-n", "true").returncode == 0, node
+            keys = node_exec(node, "cat", "/home/dba/.ssh/authorized_keys", check=True).stdout
+            assert ADMIN_KEY in keys, (node, keys)
+            mode = node_exec(node, "stat", "-c", "%a %U", "/etc/sudoers.d/pigsty-admin", check=True).stdout
+            assert mode.strip() == "440 root", (node, mode)
+        again, _failed = apply_on("node-1", "node.admin", pillar)
+        assert all(not v.get("changes") for v in again["node-1"].values()), again
+    finally:
+        apply("node.admin")
+        apply_on("meta", "infra.repo")
+    for node in ("node-1", "node-2", "node-3"):
+        assert node_exec(node, "test", "-e", "/etc/sudoers.d/pigsty-admin").returncode != 0, node
+        assert node_exec(node, "runuser", "-u", "dba", "--", "sudo", "-n", "true").returncode != 0, node
+        node_exec(node, "userdel", "-r", "dba")         # the account stays by design: clean up
+
+
+def test_node_packages_are_installed_on_the_members(compat):
+    pillar = cluster_override("pg-test", {"node_packages": ["tree"]})
+    try:
+        apply_on("meta", "infra.repo", pillar)
+        apply("node.packages", pillar)
+        for node in ("node-1", "node-2", "node-3"):
+            assert node_exec(node, "dpkg-query", "-W", "-f", "${Status}", "tree").stdout == \
+                "install ok installed", node
+    finally:
+        for node in ("node-1", "node-2", "node-3"):
+            node_exec(node, "apt-get", "purge", "-y", "-q", "tree")
+        apply_on("meta", "infra.repo")
+
+
+def test_node_tune_plans_its_kernel_parameters(compat):
+    """node_tune oltp, in test mode (a systemd-nspawn container cannot write vm.*): node.tune
+    would set the profile's values, node_sysctl_params over them; nothing is written."""
+    before = node_exec("node-1", "cat", "/etc/sysctl.d/90-pigsty.conf").stdout
+    pillar = cluster_override("pg-test", {"node_tune": "oltp", "node_sysctl_params": {"vm.swappiness": 5}})
+    ret, code = salt_json("node-1", "state.apply", "node.tune", "test=True", "pillar=" + pillar)
+    states = ret["node-1"]
+    planned = {v["name"]: v for v in states.values() if "sysctl" in str(v.get("__id__", ""))}
+    assert code == 0 and set(planned) == set(pigsty_node_tune.PROFILES["oltp"]), ret
+    assert all(v["result"] is None for v in planned.values()), planned
+    # sysctl.present says the value it would write (unless the file is missing yet)
+    for key, value in (("vm.swappiness", "5"), ("vm.dirty_ratio", "10")):
+        comment = planned[key]["comment"]
+        assert "changed to %s" % value in comment or "might be changed" in comment, comment
+    assert node_exec("node-1", "cat", "/etc/sysctl.d/90-pigsty.conf").stdout == before

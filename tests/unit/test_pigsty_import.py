@@ -152,7 +152,15 @@ V1_EXPECTED = [
     ("pg-test", "pg_services_extra[standby]", "changed", "5435"),
     ("all.vars", "pg_libs", "changed", "left out timescaledb"),
     ("all.vars", "pg_extensions", "unsupported", "EL package names"),
-    ("all.vars", "node_tune", "unsupported", "issue 14"),
+    ("all.vars", "node_tune", "changed", "tiny: our profile of the same name, kernel parameters"),
+    ("pg-meta", "node_tune", "changed", "not a tuned profile"),
+    ("all.vars", "node_packages", "mapped", "empty"),
+    ("all.vars", "node_admin_enabled", "mapped", "true"),
+    ("all.vars", "node_admin_uid", "mapped", "88"),
+    ("all.vars", "node_admin_username", "mapped", "dba"),
+    ("all.vars", "node_admin_ssh_exchange", "unsupported", "no ssh keys are exchanged among the nodes"),
+    ("all.vars", "node_admin_pk_current", "unsupported", "no operator's ssh key"),
+    ("all.vars", "node_admin_pk_list", "changed", "Pigsty's Vagrant sandbox key, published with Pigsty"),
     ("pg-meta", "node_crontab", "unsupported", "Pigsty's own scripts (/pg/bin)"),
     ("all.vars", "node_crontab", "mapped", "empty"),
     ("all.vars", "node_crontab_overwrite", "mapped", "true"),
@@ -186,7 +194,7 @@ def test_v1_counts_and_summary(v1):
     counts = v1["counts"]
     assert v1["shape"] == "v1"
     assert sum(counts.values()) == len(v1["rows"])
-    assert counts["mapped"] >= 100 and counts["changed"] >= 60 and counts["unsupported"] >= 90
+    assert counts["mapped"] >= 130 and counts["changed"] >= 60 and counts["unsupported"] >= 80
     assert counts["skipped"] >= 20
     assert v1["summary"].startswith("2 cluster(s), 4 node(s); %d rows (parameters and their entries): "
                                     "%d mapped" % (len(v1["rows"]), counts["mapped"]))
