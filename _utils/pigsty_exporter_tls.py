@@ -13,8 +13,9 @@ password is involved, so none can reach a command line, a log or a file.
 - The role's pgbouncer exporter (salt/pgsql/files/pgbouncer_exporter.py) takes the same
   three files as flags (``pgbouncer_exporter_flags``) and reloads them when they change.
 
-Debian's exporter-toolkit (0.8) cannot restrict which certificate a client presents
-(``client_allowed_sans`` came later): any certificate of the CA is accepted.
+The exporter-toolkit built into Debian 12's exporters cannot restrict which certificate a
+client presents (no ``client_allowed_sans``, a later version's field): any certificate of the
+CA is accepted.
 
 Pure Python: the execution module renders it for salt/pgsql/monitor.sls; the tests run the
 real exporters with it.
