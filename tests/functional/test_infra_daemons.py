@@ -90,14 +90,22 @@ def test_postgres_exporter_exports_the_extra_queries(pg, daemon):
 
 
 def _render_monitor_sls(pg_vars):
-    """salt/pgsql/monitor.sls rendered as Salt would (Jinja, then YAML), map.jinja stubbed."""
+    """salt/pgsql/monitor.sls rendered as Salt would (Jinja, then YAML), map.jinja stubbed,
+    the PKI functions from the real module."""
     import jinja2
     import yaml
+
+    import pigsty_pki
+    from loader import load_module
     with open(os.path.join(REPO, "salt", "pgsql", "monitor.sls")) as fh:
         text = fh.read()
     env = jinja2.Environment(loader=jinja2.DictLoader({
         "monitor.sls": text, "pgsql/map.jinja": "{% set pg = " + repr(pg_vars) + " %}"}))
-    return yaml.safe_load(env.get_template("monitor.sls").render())
+    env.filters["json"] = json.dumps
+    module = load_module("_modules/pigsty_pki.py", salt={"config.get": lambda key, default=None: default})
+    salt = {"pigsty_pki.exporter_tls": module.exporter_tls,
+            "pigsty_pki.request": lambda: {"paths": pigsty_pki.paths(), "group": pigsty_pki.SSL_GROUP}}
+    return yaml.safe_load(env.get_template("monitor.sls").render(salt=salt))
 
 
 def _contents(sls, state_id):

@@ -54,13 +54,20 @@ def load_queries():
         return yaml.safe_load(fh)
 
 
+# The exporters here speak plain HTTP on loopback: what they export is the subject. Their HTTPS
+# with client certificates (--web.config.file, the pgbouncer exporter's --cert...) is run for
+# real in test_exporters_https.py.
+TRANSPORT_FLAGS = ("--web.listen-address", "--web.config.file")
+
+
 def exporter_flags():
-    """The exporter's flags as monitor.sls sets them, less the listen address and the path."""
+    """The exporter's flags as monitor.sls sets them, less the listen address, the TLS
+    configuration and the path."""
     with open(MONITOR_SLS) as fh:
         text = fh.read()
     line = [a for a in re.findall(r'ARGS="([^"]*)"', text) if "--extend.query-path" in a][0]
     args = re.sub(r"\{\{.*?\}\}", "X", line).split()
-    return [a for a in args if not a.startswith(("--web.listen-address", "--extend.query-path"))]
+    return [a for a in args if not a.startswith(TRANSPORT_FLAGS + ("--extend.query-path",))]
 
 
 def metric_lines(text):
@@ -309,7 +316,7 @@ class Stack:
 def node_exporter_flags():
     with open(MONITOR_SLS) as fh:
         line = [a for a in re.findall(r'ARGS="([^"]*)"', fh.read()) if "--collector" in a][0]
-    return [a for a in re.sub(r"\{\{.*?\}\}", "X", line).split() if not a.startswith("--web.listen-address")]
+    return [a for a in re.sub(r"\{\{.*?\}\}", "X", line).split() if not a.startswith(TRANSPORT_FLAGS)]
 
 
 HAPROXY_CFG = """global

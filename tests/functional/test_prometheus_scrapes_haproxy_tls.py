@@ -1,10 +1,9 @@
 """Prometheus scrapes HAProxy's /metrics over HTTPS, for real: Debian's HAProxy runs the admin
 section of the rendered haproxy.cfg (node-2's) with a node certificate of a throwaway CA,
 and Debian's Prometheus runs the `pgsql` scrape job of pigsty_monitor.prometheus_config
-(its tls_config pointed at the throwaway CA) over a file_sd file made by
-pigsty_monitor.cluster_targets (the haproxy target carries __scheme__ https). The target is
-up; a second HTTPS server with a certificate of another CA, listed the same way, is down
-with a certificate error: Prometheus verifies, it does not just encrypt."""
+(https; its tls_config pointed at the throwaway CA and a meta node certificate of it) over a
+file_sd file made by pigsty_monitor.cluster_targets. The target is up; a second HTTPS server
+with a certificate of another CA, listed the same way, is down with a certificate error: Prometheus verifies, it does not just encrypt."""
 import http.server
 import json
 import os
@@ -50,7 +49,8 @@ def scraped(tmp_path_factory):
             pytest.fail("%s is not installed (tests/run.sh installs it)" % binary)
     tmp = tmp_path_factory.mktemp("prom-haproxy-tls")
     os.chmod(tmp, 0o755)
-    pki = CA(str(tmp / "ca")).node(str(tmp / "pki"), "node-2", ["node-2"], ["10.10.10.12", "127.0.0.1"])
+    ca = CA(str(tmp / "ca"))
+    pki = ca.node(str(tmp / "pki"), "node-2", ["node-2"], ["10.10.10.12", "127.0.0.1"])
     pillar = default_pillar()
     inv = pigsty_inventory.inventory(pillar)
     conf = pigsty_inventory.instance_config(pillar, "node-2")
@@ -74,7 +74,6 @@ def scraped(tmp_path_factory):
     # the targets as pigsty_monitor writes them: node-2's haproxy group, on loopback
     group = [g for g in pigsty_monitor.cluster_targets(inv, "pg-test")
              if g["labels"]["job"] == "haproxy" and g["labels"]["ins"] == "pg-test-2"][0]
-    assert group["labels"].get("__scheme__") == "https"
     ours = dict(group, targets=["127.0.0.1:%d" % port])
     theirs = {"targets": ["127.0.0.1:%d" % stranger.server_port], "labels": dict(group["labels"], ins="stranger")}
     (tmp / "targets").mkdir()
@@ -82,8 +81,10 @@ def scraped(tmp_path_factory):
     # Prometheus: the rendered pgsql job (file_sd and the CA moved to the scratch directory)
     cfg = pigsty_monitor.prometheus_config(inv)
     job = [j for j in cfg["scrape_configs"] if j["job_name"] == "pgsql"][0]
-    assert job["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
-    job["tls_config"]["ca_file"] = pki["ca_crt"]
+    assert job["scheme"] == "https" and job["tls_config"]["ca_file"] == "/etc/pki/pigsty/ca.crt"
+    # the meta node's certificate, which the job presents to servers that ask (HAProxy does not)
+    meta = ca.node(str(tmp / "meta"), "meta", ["meta"], ["10.10.10.10", "127.0.0.1"])
+    job["tls_config"] = {"ca_file": pki["ca_crt"], "cert_file": meta["node_crt"], "key_file": meta["node_key"]}
     job["file_sd_configs"] = [dict(job["file_sd_configs"][0], files=[str(tmp / "targets" / "*.json")],
                                    refresh_interval="1s")]
     prom_cfg = {"global": dict(cfg["global"], scrape_interval="1s", scrape_timeout="1s"),

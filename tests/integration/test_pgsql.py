@@ -117,12 +117,15 @@ def test_exporters_answer_on_the_node_address(pg_test):
     ctx = ssl.create_default_context(cafile=patroni_rest.ca_file())
     for ip in NODES.values():
         # HAProxy's /metrics is HTTPS (the node certificate, verified for the address)
-        for scheme, port, metric in (("http", 9100, "node_cpu_seconds_total"), ("http", 9630, "pg_up 1"),
-                                     ("http", 9631, "pgbouncer_up 1"), ("https", 9101, "haproxy_process_")):
-            path = "/metrics"
-            with urllib.request.urlopen("%s://%s:%d%s" % (scheme, ip, port, path), timeout=5,
-                                        context=ctx if scheme == "https" else None) as resp:
-                assert metric in resp.read().decode(), (ip, port)
+        with urllib.request.urlopen("https://%s:9101/metrics" % ip, timeout=5, context=ctx) as resp:
+            assert "haproxy_process_" in resp.read().decode(), ip
+        # the exporters are HTTPS too and ask for a client certificate of the CA: from meta,
+        # with its node certificate (as its Prometheus scrapes them)
+        for port, metric in ((9100, "node_cpu_seconds_total"), (9630, "pg_up 1"), (9631, "pgbouncer_up 1")):
+            out = node_exec("meta", "curl", "-sS", "-m", "10", "--cacert", "/etc/pki/pigsty/ca.crt",
+                            "--cert", "/etc/pki/pigsty/node.crt", "--key", "/etc/pki/pigsty/node.key",
+                            "https://%s:%d/metrics" % (ip, port), timeout=60)
+            assert out.returncode == 0 and metric in out.stdout, (ip, port, out.stderr[-500:])
 
 
 def test_second_full_apply_reports_zero_changes(pg_test):

@@ -1,7 +1,12 @@
 """Security in the sandbox (issue 12): the Pigsty CA and node certificates (salt/node/pki.sls,
-remote signing over the master) and Patroni's REST API over HTTPS with authentication."""
+remote signing over the master), Patroni's REST API over HTTPS with authentication, and the
+exporters over HTTPS with client certificates."""
+import http.client
 import json
+import ssl
 import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -185,3 +190,57 @@ def test_prometheus_scrapes_patroni_over_https(sandbox):
         return len(series) == 4 and all(s["value"][1] == "1" for s in series) and series
     series = wait_for(up, 90, interval=3)
     assert {s["metric"]["ins"] for s in series} == {"pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3"}
+
+
+# ------------------------------------------------------------------ the exporters (9100, 9630, 9631)
+EXPORTER_PORTS = (9100, 9630, 9631)
+DATABASE_NODES = {"meta": "10.10.10.10", "node-1": "10.10.10.11", "node-2": "10.10.10.12",
+                  "node-3": "10.10.10.13"}
+
+
+@pytest.mark.parametrize("port", EXPORTER_PORTS)
+@pytest.mark.parametrize("node", sorted(DATABASE_NODES))
+def test_openssl_verifies_each_exporter_against_the_ca(sandbox, node, port):
+    """From meta, with its node certificate (the exporters ask for one), as its Prometheus."""
+    ip = DATABASE_NODES[node]
+    res = sh("meta", "openssl s_client -connect %s:%d -CAfile %s/ca.crt -verify_return_error -verify_ip %s "
+             "-cert %s/node.crt -key %s/node.key </dev/null" % (ip, port, PKI, ip, PKI, PKI), check=False)
+    assert "Verify return code: 0 (ok)" in res.stdout, res.stdout[-2000:] + res.stderr[-1000:]
+
+
+@pytest.mark.parametrize("port", EXPORTER_PORTS)
+def test_an_exporter_gives_nothing_without_a_client_certificate_or_over_plain_http(sandbox, port):
+    """From the host: the CA verifies the server, but without a certificate of the CA the
+    exporter hangs up; plain HTTP gets no metrics (exporter-toolkit answers 400)."""
+    ctx = ssl.create_default_context(cafile=patroni_rest.ca_file())
+    with pytest.raises((ssl.SSLError, ConnectionError, urllib.error.URLError, http.client.HTTPException)):
+        urllib.request.urlopen("https://10.10.10.12:%d/metrics" % port, timeout=10, context=ctx).read()
+    try:
+        with urllib.request.urlopen("http://10.10.10.12:%d/metrics" % port, timeout=10) as resp:
+            body = resp.read().decode("utf-8", "replace")
+        pytest.fail("plain HTTP answered %s: %s" % (resp.status, body[:300]))
+    except urllib.error.HTTPError as err:
+        assert err.code == 400, err
+    except (urllib.error.URLError, ConnectionError, OSError):
+        pass                    # the pgbouncer exporter: the handshake fails, it hangs up
+
+
+def test_the_exporters_key_access_and_web_config(sandbox):
+    """The exporters read the node key through its group; the web configuration holds paths
+    only and is not world-readable."""
+    out = sh("node-2", "id -nG prometheus; id -nG postgres; stat -c '%U:%G %a' /etc/pigsty/exporter_web.yml; "
+             "cat /etc/pigsty/exporter_web.yml").stdout
+    lines = out.splitlines()
+    assert "ssl-cert" in lines[0].split() and "ssl-cert" in lines[1].split(), out
+    assert lines[2] == "root:prometheus 640", out
+    assert "client_auth_type: RequireAndVerifyClientCert" in out and "client_ca_file: %s/ca.crt" % PKI in out
+
+
+def test_prometheus_scrapes_every_exporter_over_https(sandbox):
+    def up():
+        series = prom_query('up{job=~"node|pgsql|pgbouncer"}')
+        return len(series) == 12 and all(s["value"][1] == "1" for s in series) and series
+    series = wait_for(up, 90, interval=3)
+    assert {(s["metric"]["ins"], s["metric"]["job"]) for s in series} == {
+        (ins, job) for ins in ("pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3")
+        for job in ("node", "pgsql", "pgbouncer")}

@@ -57,7 +57,9 @@ def template_salt(pillar, minion="node-1", role="primary"):
                  "config.get": lambda key, default=None: default,
                  "pigsty.patroni_role": lambda: role,
                  "file.dirname": os.path.dirname,
-                 "pigsty_pki.request": lambda: {"paths": pigsty_pki.paths()},
+                 "pigsty_pki.request": lambda: {"paths": pigsty_pki.paths(), "group": pigsty_pki.SSL_GROUP},
+                 "pigsty_pki.exporter_tls": load_module("_modules/pigsty_pki.py", salt={
+                     "config.get": lambda key, default=None: default}).exporter_tls,
                  "pigsty_pg.pgbouncer_userlist": lambda **kw: ['"%s" ""' % mod.config()["pg_dbsu"]]})
     return salt
 

@@ -28,10 +28,8 @@ def test_one_group_per_instance_and_exporter_with_all_labels(pillar):
     groups = mon.cluster_targets(inv.inventory(pillar), "pg-test")
     assert len(groups) == 3 * 5
     for g in groups:
-        # HAProxy's /metrics is HTTPS (its admin page serves the node certificate)
-        https = {"__scheme__"} if g["labels"]["job"] == "haproxy" else set()
-        assert set(g["labels"]) == {"cls", "ins", "ip", "job", "role"} | https
-        assert g["labels"].get("__scheme__") == ("https" if https else None)
+        # every target is HTTPS: the scrape jobs say so (scheme), the targets carry no __scheme__
+        assert set(g["labels"]) == {"cls", "ins", "ip", "job", "role"}
         assert g["labels"]["cls"] == "pg-test"
     by = {(g["labels"]["ins"], g["labels"]["job"]): g for g in groups}
     assert by[("pg-test-2", "node")]["targets"] == ["10.10.10.12:9100"]
@@ -130,9 +128,17 @@ def test_prometheus_config_from_pillar(pillar):
     assert jobs["patroni"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "patroni", "action": "keep"}]
     assert jobs["patroni"]["scheme"] == "https"
     assert jobs["patroni"]["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
-    assert "scheme" not in jobs["pgsql"] and "scheme" not in jobs["infra"]
-    # the pgsql job's https targets (HAProxy: __scheme__ in the target) verify the CA
-    assert jobs["pgsql"]["tls_config"] == {"ca_file": "/etc/pki/pigsty/ca.crt"}
+    assert "scheme" not in jobs["infra"]      # etcd's targets say https, loopback ones not
+    # every exporter of a database node is HTTPS, verified against the CA, and the exporters
+    # ask for the meta node's certificate (the same the infra job shows etcd)
+    node_cert = {"ca_file": "/etc/pki/pigsty/ca.crt", "cert_file": "/etc/pki/pigsty/node.crt",
+                 "key_file": "/etc/pki/pigsty/node.key"}
+    assert jobs["pgsql"]["scheme"] == "https"
+    assert jobs["pgsql"]["tls_config"] == node_cert and jobs["infra"]["tls_config"] == node_cert
+    # no server_name: Prometheus checks the target's address, which the node certificate names
+    assert "server_name" not in jobs["pgsql"]["tls_config"]
+    # the YAML Prometheus reads has no aliases (one dict used twice would be dumped as one)
+    assert "&id" not in mon.dump(cfg) and "*id" not in mon.dump(cfg)
 
 
 REQUIRED_ALERTS = {"PostgresDown", "PgbouncerDown", "PatroniDown", "PostgresReplicationBreak",
