@@ -1,5 +1,6 @@
 {#- Create or converge one cluster, in order:
-      validate -> DCS ready -> primary -> leader -> users -> replicas -> services -> exporters
+      validate -> DCS ready -> primary -> leader -> users -> replicas -> backup stanza,
+      services -> exporters
     salt-run state.orchestrate orch.pgsql pillar='{"pg_cluster": "pg-test"}'
     Re-running it converges; members added to the inventory join as replicas. -#}
 {%- set name = pillar.get('pg_cluster') %}
@@ -19,7 +20,7 @@
     - require:
       - salt: {{ name }}-validate
 
-# the backup repository knows the cluster (its stanza, the members' TLS identities)
+# the backup repository knows the cluster (its configuration, the members' TLS identities)
 # before the primary archives its first WAL segment
 {{ name }}-backup-repo:
   salt.state:
@@ -37,7 +38,11 @@
     - require:
       - salt: {{ name }}-backup-repo
 
-# pgBackRest creates a stanza on the repository host only, once the primary runs
+# pgBackRest creates a stanza on the repository host only, once the primary runs and every
+# member's pgBackRest server is up (after the replicas): pgBackRest checks every pgN-host of
+# the stanza and waits 120 s for each one that refuses (measured: a fresh pg-test spent 241 s
+# here when the stanza came before its replicas). WAL the primary could not archive
+# meanwhile stays in pg_wal and is archived once the stanza exists.
 # (idempotent: an existing matching stanza is fine)
 {{ name }}-stanza:
   salt.function:
@@ -74,6 +79,7 @@
       - salt: {{ name }}-users
     - require_in:
       - salt: {{ name }}-services
+      - salt: {{ name }}-stanza
 {%- endif %}
 
 {{ name }}-services:
