@@ -190,7 +190,9 @@ def _table(t):
            '<table class="table table-sm table-bordered table-striped pigsty-table">',
            "<tr><th>%s</th>%s</tr>" % (html.escape(t.key), "".join(
                "<th>%s</th>" % html.escape(c[0]) for c in t.columns))]
-    rows = _printf_expr(t.rows, None)
+    # one row per key: right after a switchover a member's series with its old role label is
+    # still in the lookback window beside the new one (seen: each member listed twice)
+    rows = _printf_expr("count by (%s) (%s)" % (t.key, t.rows), None)
     out.append('{{ range query %s | sortByLabel %s }}{{ $key := .Labels.%s }}' % (
         rows, _go_string(t.key), t.key))
     if t.link:

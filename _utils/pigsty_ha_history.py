@@ -148,8 +148,8 @@ def notable(s, previous_roles):
 
 
 def publish(live_dir, cluster, entry, keep=PORTAL_EVENTS_KEEP):
-    """Put ``entry``'s summary first in the cluster's portal events file (at most ``keep``,
-    newest first, with ``epoch``) when it is ``notable``. Only where the portal is installed
+    """Add ``entry``'s summary to the cluster's portal events file (at most ``keep``, newest
+    first by ``epoch``, the time its reconciliation started) when it is ``notable``. Only where the portal is installed
     (infra.nginx creates <live_dir>/events, which Nginx serves): elsewhere, nothing. Returns
     whether the file was written."""
     target = events_path(live_dir, cluster)
@@ -166,5 +166,8 @@ def publish(live_dir, cluster, entry, keep=PORTAL_EVENTS_KEEP):
     if not notable(s, shown[0].get("roles") if shown and isinstance(shown[0], dict) else None):
         return False
     s["epoch"] = entry["time"]
-    return pigsty_live_files.write_if_changed(
-        target, json.dumps([s] + shown[:keep - 1], sort_keys=True, default=str) + "\n")
+    # newest first by when each reconciliation started (a slow one is recorded after a
+    # quicker one that started later)
+    events = sorted([s] + [e for e in shown if isinstance(e, dict) and isinstance(e.get("epoch"), (int, float))],
+                    key=lambda e: e["epoch"], reverse=True)[:keep]
+    return pigsty_live_files.write_if_changed(target, json.dumps(events, sort_keys=True, default=str) + "\n")

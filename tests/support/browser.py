@@ -19,7 +19,7 @@ from meta_http import META, ca_file, portal_login
 CHROMIUM = "/usr/bin/chromium"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = os.environ.get("PIGSTY_TEST_ARTIFACTS", os.path.join(REPO, "tests", "artifacts"))
-RESOLVER_RULES = "MAP pigsty %s, MAP *.pigsty %s, MAP * ~NOTFOUND" % (META, META)
+RESOLVER_RULES = "MAP pigsty %s, MAP *.pigsty %s, MAP * ~NOTFOUND, EXCLUDE %s" % (META, META, META)
 
 
 def _nss_home(root):

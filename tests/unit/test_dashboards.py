@@ -168,7 +168,8 @@ def test_consoles_overview_cluster_instance_link_each_other():
         assert '{{ template "pigsty_head"' in pages[name] and '{{ template "pigsty_tail" . }}' in pages[name]
     # the page parameter reaches the graphs' expressions
     assert "pg_stat_activity_count{cls='{{ .Params.cls }}'}" in pages["pigsty-cluster.html"]
-    assert "(printf \"pg_up{cls='%s'}\" $.Params.cls)" in pages["pigsty-cluster.html"]
+    # one row per instance, whatever role label a member's series carried a moment ago
+    assert "(printf \"count by (ins) (pg_up{cls='%s'})\" $.Params.cls)" in pages["pigsty-cluster.html"]
 
 
 def test_console_exprs_take_the_page_parameters():

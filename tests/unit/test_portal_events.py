@@ -97,3 +97,12 @@ def test_the_events_file_name_is_a_checked_cluster_name(tmp_path):
     assert history.events_path(str(tmp_path), "pg-test") == str(tmp_path / "events" / "pg-test.json")
     with pytest.raises(ValueError):
         history.events_path(str(tmp_path), "../etc")
+
+
+def test_a_slow_reconciliation_recorded_late_is_sorted_by_its_start(portal):
+    opts, path = portal
+    ev = {"source": "beacon", "instance": "pg-test-2", "old_role": "replica", "new_role": "primary"}
+    history.record(opts, "pg-test", entry(1005.0, event=ev))
+    history.record(opts, "pg-test", entry(1002.0, event=ev))        # started earlier, finished later
+    history.record(opts, "pg-test", entry(1007.0, event=ev))
+    assert [e["epoch"] for e in shown(path)] == [1007.0, 1005.0, 1002.0]
