@@ -35,18 +35,21 @@ runner   _runners/pigsty_ha.py's reconcile(event=...) as the reactor calls it
          lock, the steps' threads, the history file. Events go round-robin over --hit
          clusters, the primary moving between members 1 and 2 each time.
 
-Each part runs the events twice: a memory pass (tracemalloc on: RSS and the traced
-allocation sites at every --every events) and, for the runner, a timing pass (tracemalloc
-off: wall time and CPU time of each reconcile(event=...), at --clusters clusters, median,
-p95 and max; "record" is the share spent in the meta node's pigsty_live_files.record,
-which the runner itself does when the master runs on the meta node, Pigsty's layout).
+Each part runs the events twice in the same process: an RSS pass (tracemalloc off: RSS at
+every --every events; for the runner also the wall time and CPU time of each
+reconcile(event=...) at --clusters clusters, median, p95 and max; "record" is the share
+spent in the meta node's pigsty_live_files.record, which the runner itself does when the
+master runs on the meta node, Pigsty's layout), then a tracemalloc pass (the traced
+allocation sites at every --every events; RSS is printed but not judged there: the
+snapshots themselves move it).
 The runner's part then writes history entries into one cluster's history until it has
 rotated (pigsty_ha_history: 1 MiB per file, 5 rotated files) and checks the bound on disk.
 
 Flat, the verdict (exit status 1 when a part is not flat):
-  - RSS grows by at most --rss-limit KiB (default 2048) from --warm events (default 200;
-    by then every cluster of the round-robin was seen twice) to the last event;
-  - no allocation site tracemalloc sees grows linearly: none grows by more than
+  - in the RSS pass, RSS grows by at most --rss-limit KiB (default 2048) from --warm
+    events (default 200; by then every cluster of the round-robin was seen twice) to the
+    last event;
+  - in the tracemalloc pass, no allocation site grows linearly: none grows by more than
     --site-bytes-per-event (default 40) bytes per event (and more than 16 KiB: below that,
     Python's free lists and caches filling up) from --warm to the end AND in at least three
     quarters of the intervals (a site that grows once, a dict resized, is not linear
@@ -54,6 +57,7 @@ Flat, the verdict (exit status 1 when a part is not flat):
 Local only: loopback, temp dirs; no sandbox.
 """
 import argparse
+import array
 import gc
 import json
 import os
@@ -107,7 +111,7 @@ class Tracker:
 
     def checkpoint(self, events):
         gc.collect()
-        sites, traced = None, 0
+        sites, traced = None, None
         if self.trace:
             snap = tracemalloc.take_snapshot().filter_traces(self._filters)
             sites = {str(s.traceback[0]): s.size for s in snap.statistics("lineno")}
@@ -118,14 +122,15 @@ class Tracker:
 
 def verdict(points, warm, rss_limit_kib, site_bytes_per_event, site_floor=SITE_FLOOR):
     """(flat?, [reasons], [(site, growth bytes, intervals grown, intervals)] top growth)
-    of the checkpoints from the one at ``warm`` events on (see the module's docstring)."""
+    of the checkpoints from the one at ``warm`` events on (see the module's docstring);
+    ``rss_limit_kib`` None: RSS is not judged."""
     later = [p for p in points if p[0] >= warm]
     if len(later) < 2:
         return False, ["fewer than two checkpoints after %d events" % warm], []
     first, last = later[0], later[-1]
     reasons = []
     rss_growth = last[1] - first[1]
-    if rss_growth > rss_limit_kib:
+    if rss_limit_kib is not None and rss_growth > rss_limit_kib:
         reasons.append("RSS grew by %d KiB from event %d to %d (limit %d KiB)" % (
             rss_growth, first[0], last[0], rss_limit_kib))
     top = []
@@ -155,16 +160,6 @@ def print_points(title, points, out=print):
     for events, rss, traced, _sites in points:
         out("| %d | %.1f | %+d | %s |" % (events, rss / KIB, rss - base,
                                           "%.0f" % (traced / KIB) if traced is not None else "-"))
-
-
-def print_verdict(name, result, warm, out=print):
-    flat, reasons, top = result
-    out("")
-    if top:
-        out("tracemalloc, the sites that grew most from event %d to the end:" % warm)
-        for site, growth, grown, intervals in top:
-            out("  %+8d bytes  grew in %d of %d intervals  %s" % (growth, grown, intervals, _short(site)))
-    out("%s: %s" % (name, "FLAT" if flat else "NOT FLAT: " + "; ".join(reasons)))
 
 
 def _short(site):
@@ -383,9 +378,10 @@ def beacon_states(n):
     return ("primary" if n % 2 == 0 else "replica", "running")
 
 
-def run_beacon(endpoint, events, every, steady=2, trace=True, workdir=None):
+def run_beacon(endpoint, events, every, steady=2, passes=(False, True), workdir=None):
     """Drive the beacon through Salt's Beacon.process for ``events`` changes (each followed
-    by ``steady`` polls without one); the Tracker with a checkpoint every ``every`` events.
+    by ``steady`` polls without one), once per pass (``passes``: tracemalloc on in each?),
+    one beacon all along; a Tracker per pass, with a checkpoint every ``every`` events.
     Raises AssertionError when the beacon does not fire exactly once per change."""
     import salt.beacons     # pylint: disable=import-outside-toplevel
     import salt.config      # pylint: disable=import-outside-toplevel
@@ -404,22 +400,26 @@ def run_beacon(endpoint, events, every, steady=2, trace=True, workdir=None):
         endpoint.set("replica")
         polls = [beacons.process(config, {}) for _ in range(2)]   # the first only starts the interval
         assert polls == [[], []], "the first polls must only record the state: %r" % (polls,)
-        tracker = Tracker(trace)
-        with tracker:
-            tracker.checkpoint(0)
-            for n in range(events):
-                role, state = beacon_states(n)
-                endpoint.set(role, state)
-                fired = beacons.process(config, {})
-                assert len(fired) == 1, "change %d (%s, %s): %r" % (n, role, state, fired)
-                data = fired[0]["data"]
-                assert fired[0]["tag"] == "salt/beacon/node-1/patroni/pigsty/patroni/change", fired
-                assert (data["new_role"], data["state"]) == (role, state), data
-                for _ in range(steady):
-                    assert beacons.process(config, {}) == [], "no change, no event"
-                if (n + 1) % every == 0:
-                    tracker.checkpoint(n + 1)
-        return tracker
+        trackers, changes = [], 0
+        for trace in passes:
+            tracker = Tracker(trace)
+            with tracker:
+                tracker.checkpoint(0)
+                for n in range(events):
+                    role, state = beacon_states(changes)
+                    changes += 1
+                    endpoint.set(role, state)
+                    fired = beacons.process(config, {})
+                    assert len(fired) == 1, "change %d (%s, %s): %r" % (changes, role, state, fired)
+                    data = fired[0]["data"]
+                    assert fired[0]["tag"] == "salt/beacon/node-1/patroni/pigsty/patroni/change", fired
+                    assert (data["new_role"], data["state"]) == (role, state), data
+                    for _ in range(steady):
+                        assert beacons.process(config, {}) == [], "no change, no event"
+                    if (n + 1) % every == 0:
+                        tracker.checkpoint(n + 1)
+            trackers.append(tracker)
+        return trackers
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -526,14 +526,17 @@ class RunnerBench:
 
 def run_runner(bench, events, every, trace=True):
     """``events`` events with a checkpoint every ``every``: (Tracker, [(wall, cpu, record)])."""
-    tracker, timings = Tracker(trace), []
+    tracker = Tracker(trace)
+    # preallocated: a list of tuples would grow by ~110 bytes per event, the bench's own
+    # growth (seen in a 5,000-event run before this)
+    timings = array.array("d", bytes(8 * 3 * events))
     with tracker:
         tracker.checkpoint(0)
         for n in range(events):
-            timings.append(bench.one())
+            timings[3 * n], timings[3 * n + 1], timings[3 * n + 2] = bench.one()
             if (n + 1) % every == 0:
                 tracker.checkpoint(n + 1)
-    return tracker, timings
+    return tracker, [tuple(timings[3 * n:3 * n + 3]) for n in range(events)]
 
 
 def history_rotation(bench, writes_mib=8):
@@ -569,16 +572,29 @@ def _pct(values, q):
 # ------------------------------------------------------------------ main
 def beacon_part(args, out=print):
     with Endpoint(args.patroni) as endpoint:
-        out("beacon: %d changes (each then %d polls without one) against %s on 127.0.0.1:%d%s" % (
+        out("beacon: %d changes (each then %d polls without one), twice, against %s on 127.0.0.1:%d%s" % (
             args.events, args.steady, endpoint.what, endpoint.port,
             ", HTTPS verified against its CA" if endpoint.cafile else ", plain HTTP"))
         t0 = time.perf_counter()
-        tracker = run_beacon(endpoint, args.events, args.every, args.steady)
-        out("%d polls in %.1f s" % (args.events * (1 + args.steady) + 2, time.perf_counter() - t0))
-    print_points("\nThe beacon's process (tracemalloc on)", tracker.points, out)
-    result = verdict(tracker.points, args.warm, args.rss_limit, args.site_bytes_per_event)
-    print_verdict("beacon", result, args.warm, out)
-    return result[0]
+        plain, traced = run_beacon(endpoint, args.events, args.every, args.steady)
+        out("%d polls in %.1f s" % (2 * args.events * (1 + args.steady) + 2, time.perf_counter() - t0))
+    print_points("\nThe beacon's process, RSS pass (tracemalloc off)", plain.points, out)
+    first = verdict(plain.points, args.warm, args.rss_limit, args.site_bytes_per_event)
+    print_points("\nThen the tracemalloc pass", traced.points, out)
+    second = verdict(traced.points, args.warm, None, args.site_bytes_per_event)
+    return _judge("beacon", first, second, args.warm, out)
+
+
+def _judge(name, rss_result, sites_result, warm, out):
+    flat = rss_result[0] and sites_result[0]
+    out("")
+    if sites_result[2]:
+        out("tracemalloc, the sites that grew most from event %d to the end:" % warm)
+        for site, growth, grown, intervals in sites_result[2]:
+            out("  %+8d bytes  grew in %d of %d intervals  %s" % (growth, grown, intervals, _short(site)))
+    reasons = rss_result[1] + sites_result[1]
+    out("%s: %s" % (name, "FLAT" if flat else "NOT FLAT: " + "; ".join(reasons)))
+    return flat
 
 
 def runner_part(args, out=print):
@@ -586,32 +602,27 @@ def runner_part(args, out=print):
     try:
         bench = RunnerBench(args.clusters, args.hit, workdir)
         out("runner: %d clusters x 3 members (inventory compiled by Salt's pillar code in %.1f s); "
-            "%d role-change events round-robin over %d clusters" % (
+            "%d role-change events round-robin over %d clusters, twice" % (
                 args.clusters, bench.compile_s, args.events, bench.hit))
-        tracker, _timings = run_runner(bench, args.events, args.every, trace=True)
-        print_points("\nThe runner's process, memory pass (tracemalloc on)", tracker.points, out)
-        result = verdict(tracker.points, args.warm, args.rss_limit, args.site_bytes_per_event)
-        print_verdict("runner", result, args.warm, out)
-        flat = result[0]
-        timed, timings = run_runner(bench, args.events, args.every, trace=False)
+        plain, timings = run_runner(bench, args.events, args.every, trace=False)
+        print_points("\nThe runner's process, RSS pass (tracemalloc off)", plain.points, out)
+        first = verdict(plain.points, args.warm, args.rss_limit, args.site_bytes_per_event)
         out("")
-        out("Timing pass, %d more events (tracemalloc off), at %d clusters, milliseconds per event:" % (
-            args.events, args.clusters))
+        out("Its compute per role-change event at %d clusters (RSS pass), milliseconds:" % args.clusters)
         out("")
         out("| per event | median | p95 | max |")
         out("|---|---:|---:|---:|")
         for name, k in (("reconcile(event=...), wall", 0), ("CPU of the process", 1),
-                        ("of which the meta node's record", 2)):
+                        ("of which the meta node's record, wall", 2)):
             vals = [t[k] * 1000 for t in timings]
             out("| %s | %.1f | %.1f | %.1f |" % (name, statistics.median(vals), _pct(vals, 0.95), max(vals)))
         vals = [(t[0] - t[2]) * 1000 for t in timings]
         out("| wall without the record | %.1f | %.1f | %.1f |" % (
             statistics.median(vals), _pct(vals, 0.95), max(vals)))
-        second = verdict(timed.points, 0, args.rss_limit, args.site_bytes_per_event)
-        out("RSS over the timing pass: %.1f -> %.1f MiB (%s)" % (
-            timed.points[0][1] / KIB, timed.points[-1][1] / KIB,
-            "flat" if second[0] else "; ".join(second[1])))
-        flat = flat and second[0]
+        traced, _timings = run_runner(bench, args.events, args.every, trace=True)
+        print_points("\nThen the tracemalloc pass", traced.points, out)
+        second = verdict(traced.points, args.warm, None, args.site_bytes_per_event)
+        flat = _judge("runner", first, second, args.warm, out)
         hist = os.listdir(bench.history_dir())
         out("history: %d files, %.0f KiB on disk after %d events" % (
             len([h for h in hist if h.endswith(".jsonl")]),
@@ -640,7 +651,11 @@ def main():
                     help="the beacon's endpoint (see the docstring)")
     ap.add_argument("--steady", type=int, default=2, help="beacon polls without a change after each change")
     ap.add_argument("--clusters", type=int, default=1000)
-    ap.add_argument("--hit", type=int, default=100, help="clusters the runner's events go round-robin over")
+    ap.add_argument("--hit", type=int, default=100,
+                    help="clusters the runner's events go round-robin over (each minion may send 20 events "
+                         "at once, then one a second: pigsty_events.RateLimiter refuses more; keep "
+                         "events / hit, what each minion sends over both passes, under 20 plus the "
+                         "run's seconds)")
     ap.add_argument("--rss-limit", type=int, default=2048, help="KiB")
     ap.add_argument("--site-bytes-per-event", type=float, default=40)
     ap.add_argument("--no-rotation", dest="rotation", action="store_false",

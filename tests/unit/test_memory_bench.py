@@ -20,10 +20,12 @@ def memory():
 
 def test_the_beacon_fires_once_per_change_and_stays_flat(memory, tmp_path):
     with memory.Endpoint("scripted") as endpoint:
-        tracker = memory.run_beacon(endpoint, 50, every=10, steady=1, workdir=str(tmp_path))
-    assert [p[0] for p in tracker.points] == [0, 10, 20, 30, 40, 50]
-    flat, reasons, _top = memory.verdict(tracker.points, 10, 2048, 40)
-    assert flat, reasons
+        plain, traced = memory.run_beacon(endpoint, 50, every=10, steady=1, workdir=str(tmp_path))
+    assert [p[0] for p in traced.points] == [0, 10, 20, 30, 40, 50]
+    assert plain.points[-1][3] is None and traced.points[-1][3] is not None
+    for tracker in (plain, traced):
+        flat, reasons, _top = memory.verdict(tracker.points, 10, 2048, 40)
+        assert flat, reasons
 
 
 def test_the_runner_reconciles_every_event_and_stays_flat(memory, tmp_path):
