@@ -387,6 +387,9 @@ def run_beacon(endpoint, events, every, steady=2, passes=(False, True), workdir=
     import salt.config      # pylint: disable=import-outside-toplevel
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="pigsty-memory-beacon-")
+    # the beacon takes its _utils out of sys.modules (see _load_utils there): put back what
+    # this process had (the unit tests share one process)
+    saved = {name: sys.modules[name] for name in ("pigsty_patroni", "pigsty_events") if name in sys.modules}
     try:
         ext = os.path.join(workdir, "extmods")
         os.makedirs(os.path.join(ext, "beacons"), exist_ok=True)
@@ -421,6 +424,7 @@ def run_beacon(endpoint, events, every, steady=2, passes=(False, True), workdir=
             trackers.append(tracker)
         return trackers
     finally:
+        sys.modules.update(saved)
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
 

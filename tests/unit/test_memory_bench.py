@@ -4,6 +4,7 @@ stays flat; the HA runner's event path over a synthetic inventory reconciles eve
 stays flat; and the verdict does catch an allocation that grows with the events."""
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -73,3 +74,11 @@ def test_the_verdict_on_checkpoints(memory):
     flat, reasons, _top = memory.verdict(rss, 200, 2048, 40)
     assert not flat and reasons == ["RSS grew by 2400 KiB from event 200 to 1000 (limit 2048 KiB)"]
     assert memory.verdict(steady[:2], 200, 2048, 40)[0] is False     # nothing after the warm-up
+
+
+def test_the_beacon_run_leaves_the_processes_utils_in_place(memory, tmp_path):
+    import pigsty_events
+    import pigsty_patroni
+    with memory.Endpoint("scripted") as endpoint:     # the beacon takes them out of sys.modules
+        memory.run_beacon(endpoint, 2, every=1, steady=0, passes=(False,), workdir=str(tmp_path))
+    assert sys.modules["pigsty_events"] is pigsty_events and sys.modules["pigsty_patroni"] is pigsty_patroni
