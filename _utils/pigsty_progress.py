@@ -57,12 +57,7 @@ class OrchestrationFollower:
         if kind == "run" and what == "args" and (self.jid is None or jid == self.jid):
             return self._step_started(data, now)
         if what == "new" and self.waiting is not None:
-            step, self.waiting = self.waiting, None
-            step.update(start=now, minions=list(data.get("minions") or []), returned={})
-            self.jobs[jid] = step
-            if step.get("nested"):
-                self.depth += 1
-            return []
+            return self._published(kind, jid, data, now)
         if kind == "job" and what == "ret" and jid in self.jobs:
             return self._minion_returned(jid, parts[4] if len(parts) > 4 else data.get("id"), data, now)
         if kind == "run" and what == "ret":
@@ -82,8 +77,28 @@ class OrchestrationFollower:
         else:
             what = "%s %s" % (kind or "step", name)
         self.waiting = {"label": "%s" % (name if kind == "state" else what), "what": what, "depth": self.depth,
-                        "nested": kind == "runner" and name in ORCHESTRATE_RUNNERS}
+                        "nested": kind == "runner" and name in ORCHESTRATE_RUNNERS,
+                        "fun": name if kind == "function" else None}
         return [self._line(now, "> %s" % what, self.depth)]
+
+    def _published(self, kind, jid, data, now):
+        """The waiting step's job (or run) was published. A batched state or function step
+        (``batch:``) publishes Salt's ``test.ping`` of the whole target first, then one job per
+        batch: the ping's minions are the step's, and every batch's job belongs to it until
+        all of them returned."""
+        step = self.waiting
+        fun = data.get("fun")
+        if kind == "job" and fun == "test.ping" and step["fun"] != "test.ping" and "start" not in step:
+            step.update(start=now, minions=list(data.get("minions") or []), returned={}, batched=True)
+            return []
+        if "start" not in step:
+            step.update(start=now, minions=list(data.get("minions") or []), returned={})
+        if not step.get("batched"):
+            self.waiting = None
+        self.jobs[jid] = step
+        if step.get("nested"):
+            self.depth += 1
+        return []
 
     def _minion_returned(self, jid, minion, data, now):
         step = self.jobs[jid]
@@ -96,7 +111,10 @@ class OrchestrationFollower:
             lines.append(self._line(now, "%s %s: %d/%d minion(s) ok in %.1f s" % (
                 "done" if good == len(step["returned"]) else "FAILED", step["label"], good,
                 len(step["returned"]), now - step["start"]), step["depth"]))
-            del self.jobs[jid]
+            for done in [j for j, s in self.jobs.items() if s is step]:
+                del self.jobs[done]
+            if self.waiting is step:
+                self.waiting = None
         return lines
 
     def _run_returned(self, jid, data, now):

@@ -50,6 +50,31 @@ def test_a_state_step_its_minions_and_its_end():
     ]
 
 
+def test_a_batched_step_counts_every_batch_not_salts_ping():
+    """``batch: 2`` on three minions: Salt pings the target first (its returns are not the
+    step's), then publishes one state job per batch; the step ends when the last batch's
+    minion returned."""
+    lines, _f = run_events([
+        (1000.0, args("state", "site-nodes", "*", "node")),
+        (1000.1, ("salt/job/p1/new", {"fun": "test.ping", "minions": ["meta", "node-1", "node-2"]})),
+        (1000.2, ("salt/job/p1/ret/meta", {"success": True, "retcode": 0})),
+        (1000.3, ("salt/job/b1/new", {"fun": "state.sls", "minions": ["meta", "node-1"]})),
+        (1004.0, ("salt/job/b1/ret/meta", {"success": True, "retcode": 0})),
+        (1005.0, ("salt/job/b1/ret/node-1", {"success": True, "retcode": 0})),
+        (1005.1, ("salt/job/b2/new", {"fun": "state.sls", "minions": ["node-2"]})),
+        (1009.0, ("salt/job/b2/ret/node-2", {"success": True, "retcode": 0})),
+        (1009.5, args("runner", "pigsty.validate")),
+    ])
+    assert lines == [
+        "[    0.0s] > state node on *",
+        "[    4.0s]   meta: ok (3.9 s)",
+        "[    5.0s]   node-1: ok (4.9 s)",
+        "[    9.0s]   node-2: ok (8.9 s)",
+        "[    9.0s] done site-nodes: 3/3 minion(s) ok in 8.9 s",
+        "[    9.5s] > runner pigsty.validate",
+    ]
+
+
 def test_a_function_step_and_a_failed_runner():
     lines, _f = run_events([
         (1000.0, args("function", "pigsty_backup.stanza_create", ["meta"])),
