@@ -79,6 +79,40 @@ def wait_for(check, timeout, interval=1.0):
     raise AssertionError("condition not met within %ss (last: %r)" % (timeout, last))
 
 
+PG_TEST = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
+
+
+def pg_test_leader():
+    """pg-test's leader now, as the first member's Patroni that answers says (None: none)."""
+    import patroni_rest   # noqa: E402 - tests/support, on the path once pytest has started
+    for ip in PG_TEST.values():
+        try:
+            members = patroni_rest.get(ip, "/cluster", timeout=3)["members"]
+        except Exception:  # noqa: BLE001 - try the next member
+            continue
+        return next((m["name"] for m in members if m.get("role") in ("leader", "master", "primary")), None)
+    return None
+
+
+def leader_back_on(member="pg-test-1", attempts=4):
+    """Modules written for the cluster as orch.site leaves it (pg-test-1 leading) call this
+    first: when an earlier module, or Patroni on its own, moved the leader, switch back through
+    the runner (bounded; a replica that has just rejoined may be refused for a while, so wait
+    and ask again). Fails, naming the runner's answers, when it cannot."""
+    answers = []
+    for _attempt in range(attempts):
+        current = wait_for(pg_test_leader, 120)
+        if current == member:
+            return current
+        data, code, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=" + member, timeout=300)
+        answers.append((current, code, data if data is not None else res.stdout[-1500:] + res.stderr[-800:]))
+        try:
+            return wait_for(lambda: pg_test_leader() == member and member, 60)
+        except AssertionError:
+            time.sleep(10)
+    raise AssertionError("pg-test's leader could not be moved back to %s: %r" % (member, answers))
+
+
 def sandbox_down():
     """Tear the sandbox down unless KEEP_SANDBOX=1; returns the CompletedProcess or None."""
     if os.environ.get("KEEP_SANDBOX") == "1":

@@ -6,7 +6,7 @@ import urllib.request
 import psycopg2
 import pytest
 
-from conftest import node_exec, salt_json, wait_for
+from conftest import leader_back_on, node_exec, pg_test_leader, salt_json, wait_for
 import patroni_rest
 from pg import connect, query, user_password
 from salt_tree import services_stopped_by_pgsql_remove
@@ -55,7 +55,9 @@ def streaming_replicas():
 
 @pytest.fixture(scope="module")
 def pg_test(sandbox):
-    """pg-test as the orchestration leaves it (the sandbox's main job ran orch.site)."""
+    """pg-test as the orchestration leaves it (the sandbox's main job ran orch.site): pg-test-1
+    leading (moved back if an earlier module moved it), two streaming replicas."""
+    leader_back_on("pg-test-1")
     wait_for(lambda: len(streaming_replicas()) == 2, 120)
     return NODES
 
@@ -164,11 +166,15 @@ def test_orchestration_refuses_unknown_cluster(sandbox):
 
 
 def test_removing_the_running_primary_is_refused(pg_test):
+    # the live leader, whichever it is (were it not pg-test-1, removing pg-test-1 would succeed)
+    leader = pg_test_leader()
+    assert leader, "pg-test has no leader"
     ok, _changed, _failures, res = orchestrate("orch.pgsql_remove",
-                                               {"pg_cluster": "pg-test", "pg_instances": ["pg-test-1"]})
+                                               {"pg_cluster": "pg-test", "pg_instances": [leader]})
     assert not ok
-    assert "refusing to remove instance pg-test-1" in res.stdout + res.stderr
-    assert patroni_cluster()["members"][0]["state"] == "running"
+    assert "refusing to remove instance %s" % leader in res.stdout + res.stderr
+    members = {m["name"]: m for m in patroni_cluster(NODES[leader])["members"]}
+    assert members[leader]["state"] == "running" and pg_test_leader() == leader
 
 
 def test_scale_in_and_out_keeps_every_committed_row(pg_test):
