@@ -120,6 +120,34 @@ def sandbox_down():
     return subprocess.run(SANDBOX + ["down"], capture_output=True, text=True, timeout=300)
 
 
+_DIAGNOSED = []
+
+
+def _diagnosis():
+    """What the sandbox's HA path says now: pg-test's leader and its last HA events (the
+    runner's history), for the first failing test's report."""
+    lines = ["pg-test leader now: %s" % pg_test_leader()]
+    for cluster in ("pg-test", "pg-meta"):
+        data, code, res = salt_run("pigsty_ha.history", cluster, "last=8", timeout=60)
+        lines.append("salt-run pigsty_ha.history %s (rc %s):" % (cluster, code))
+        lines.append(json.dumps(data, default=str)[:3000] if data is not None else res.stderr[-1000:])
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The first test of the session that fails against the sandbox gets the HA history in its
+    report (an unexpected failover shows there, with what moved the leader)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and rep.when in ("setup", "call") and not _DIAGNOSED and "sandbox" in item.fixturenames:
+        _DIAGNOSED.append(item.nodeid)
+        try:
+            rep.sections.append(("sandbox at the first failure", _diagnosis()))
+        except Exception as exc:  # noqa: BLE001 - never hide the test's own failure
+            rep.sections.append(("sandbox at the first failure", "could not be read: %r" % exc))
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     """The sandbox, up with the main job applied. It is torn down at the end of the session
