@@ -218,12 +218,6 @@ def node():
 
 
 def repo_served(timeout=3):
-    """True when the meta node's package repository answers (its Packages index)."""
-    import urllib.request   # pylint: disable=import-outside-toplevel
-    url = pigsty_infra.repo(_inv())["url"] + "/Packages"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(urllib.request.Request(url, method="HEAD"), timeout=timeout) as resp:
-            return resp.status == 200
-    except Exception:  # pylint: disable=broad-except
-        return False
+    """True when the meta node's package repository answers over HTTPS verified with the
+    Pigsty CA, as apt will fetch it (False while this node has no CA certificate yet)."""
+    return pigsty_infra.repo_served(pigsty_infra.repo(_inv()), timeout)

@@ -13,7 +13,7 @@ import pigsty_node_tune
 import pigsty_pgsql
 import pigsty_pki
 
-REPO_NAME = "pigsty"                    # served at http://META/pigsty/
+REPO_NAME = "pigsty"                    # served at https://META/pigsty/
 REPO_CACHE = "/var/cache/pigsty-repo"   # apt's download cache for the repository
 REPO_LIST = "/var/lib/pigsty-repo/packages.list"   # what the repository must carry
 
@@ -58,11 +58,14 @@ def pgsql_packages(conf):
 
 
 def repo_url(inv):
+    """The repository over HTTPS (the meta node's certificate from the Pigsty CA names its
+    address): apt verifies it with the CA (``repo()['ca']``), so what a node installs cannot
+    be changed on the way."""
     inv = pigsty_model.index(inv)
     gvars = inv.gvars
     ips = meta_ips(inv)
-    port = gvars["nginx_port"]
-    return "http://%s%s/%s" % (ips[0], "" if port == 80 else ":%d" % port, REPO_NAME)
+    port = gvars["nginx_ssl_port"]
+    return "https://%s%s/%s" % (ips[0], "" if port == 443 else ":%d" % port, REPO_NAME)
 
 
 def repo(inv):
@@ -74,8 +77,30 @@ def repo(inv):
         "cache": REPO_CACHE,
         "list": REPO_LIST,
         "url": repo_url(inv),
+        # unsigned (trusted=yes): its integrity comes from TLS with the Pigsty CA
         "source": "deb [trusted=yes] %s ./" % repo_url(inv),
+        "ca": pigsty_pki.paths()["ca_crt"],
     }
+
+
+def repo_served(repo, timeout=3):
+    """True when the repository's Packages index answers over HTTPS verified with the CA
+    (``repo``: what repo() returns), directly (no proxy); False on any failure, and while
+    the CA certificate is not on this node yet."""
+    import ssl               # pylint: disable=import-outside-toplevel
+    import urllib.request   # pylint: disable=import-outside-toplevel
+    try:
+        context = ssl.create_default_context(cafile=repo["ca"])
+    except (OSError, ssl.SSLError):
+        return False
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(urllib.request.Request(repo["url"] + "/Packages", method="HEAD"),
+                         timeout=timeout) as resp:
+            return resp.status == 200
+    except Exception:  # pylint: disable=broad-except
+        return False
 
 
 # ------------------------------------------------------------------ nginx and the portal
@@ -138,7 +163,7 @@ def nginx(inv):
     ssl_port = gvars["nginx_ssl_port"]
     pki = pigsty_pki.paths()
     return {
-        "port": gvars["nginx_port"],              # plain HTTP: the repository, 301 to HTTPS
+        "port": gvars["nginx_port"],              # plain HTTP: 301 to HTTPS, nothing else
         "ssl_port": ssl_port,                     # the portal and its virtual hosts
         "https_suffix": "" if ssl_port == 443 else ":%d" % ssl_port,   # in https:// links
         "cert": pki["node_crt"],                  # the meta node's, from the Pigsty CA: its

@@ -5,12 +5,14 @@
 # extra packages (node.packages: node_packages), the node tuning of pillar (node.tune:
 # node_timezone, node_tune, node_sysctl_params), the administrator account (node.admin:
 # node_admin_*), the lines of /etc/crontab (node.crontab: node_crontab,
-# node_crontab_overwrite), the
-# node's certificate from the Pigsty CA on the meta node (node.pki), and the upload of its
-# journal to the meta node (node.logs).
+# node_crontab_overwrite), and the upload of its journal to the meta node (node.logs); the
+# node's certificate from the Pigsty CA on the meta node (node.pki) comes before the
+# repository, which apt reads over HTTPS verified with the CA.
 {%- set node = salt['pigsty.node']() %}
 include:
   - node.identity
+  # the certificate first: apt verifies the meta node's repository (HTTPS) with the CA
+  - node.pki
 {%- if not node.meta %}
   - node.repo
 {%- endif %}
@@ -20,5 +22,4 @@ include:
   - node.tune
   - node.admin
   - node.crontab
-  - node.pki
   - node.logs

@@ -7,7 +7,8 @@ node-repo-not-served-yet:
     - text: node_repo_local is on but {{ node.repo.url }}/ does not answer yet (apply infra on the meta node first); this node keeps its current apt sources
 {%- elif node.repo_local %}
 # The meta node's package repository as this node's only apt source
-# ({{ node.repo.source }}), fetched directly, not through an apt proxy.
+# ({{ node.repo.source }}), fetched directly, not through an apt proxy, over HTTPS: apt
+# checks the meta node's certificate with the Pigsty CA (node.pki comes first).
 # Enabled by pigsty:vars:node_repo_local; the original sources.list is kept as
 # /etc/apt/sources.list.pigsty-orig and comes back when the flag is off.
 node-repo-keep-sources:
@@ -36,9 +37,13 @@ node-repo-direct:
   file.managed:
     - name: /etc/apt/apt.conf.d/90pigsty-local-repo
     - contents: |
-        # Managed by Salt (Pigsty on Salt): the meta repository is fetched directly
+        # Managed by Salt (Pigsty on Salt): the meta repository is fetched directly, over
+        # HTTPS verified with the Pigsty CA (node.pki)
 {%- for host in node.repo_hosts %}
-        Acquire::http::Proxy::{{ host }} "DIRECT";
+        Acquire::https::Proxy::{{ host }} "DIRECT";
+        Acquire::https::{{ host }}::CaInfo "{{ node.repo.ca }}";
+        Acquire::https::{{ host }}::Verify-Peer "true";
+        Acquire::https::{{ host }}::Verify-Host "true";
 {%- endfor %}
 
 node-repo-update:

@@ -214,12 +214,10 @@ def test_the_portal_asks_for_the_login_over_https(nginx):
     assert _https(nginx, "h.pigsty", auth=PORTAL) == (200, "haproxy pages\n")
 
 
-def test_plain_http_serves_the_repository_and_redirects_the_rest(nginx):
-    # apt on every node: plain HTTP, no login
-    status, _body = request("127.0.0.1", nginx["port"], "10.10.10.10", "/pigsty/Packages", scheme="http")[:2]
-    assert status == 200
-    assert request("127.0.0.1", nginx["port"], "10.10.10.10", "/pigsty/Packages", scheme="http")[2] == "Package: x\n"
-    # everything else: 301 to the same host and path over HTTPS, before any login is asked
+def test_plain_http_serves_nothing_and_redirects_everything(nginx):
+    # the repository too: apt on every node reads it over HTTPS with the CA
+    assert _http(nginx, "10.10.10.10", "/pigsty/Packages") == (301, "https://10.10.10.10/pigsty/Packages")
+    # everything: 301 to the same host and path over HTTPS, before any login is asked
     assert _http(nginx, "pigsty") == (301, "https://pigsty/")
     assert _http(nginx, "p.pigsty", "/graph?g0.expr=up") == (301, "https://p.pigsty/graph?g0.expr=up")
     assert _http(nginx, "a.pigsty", "/-/ready") == (301, "https://a.pigsty/-/ready")
@@ -232,7 +230,9 @@ def test_plain_http_serves_the_repository_and_redirects_the_rest(nginx):
 
 
 def test_what_has_its_own_login_or_is_public_is_not_asked(nginx):
-    assert _https(nginx, "pigsty", "/pigsty/Packages") == (200, "Package: x\n")    # the repository, over HTTPS too
+    assert _https(nginx, "pigsty", "/pigsty/Packages") == (200, "Package: x\n")    # the repository
+    # as apt on the nodes asks for it: the meta node's address, verified with the CA
+    assert _https(nginx, "10.10.10.10", "/pigsty/Packages") == (200, "Package: x\n")
     assert _https(nginx, "g.pigsty")[0] in (200, 503)                # Grafana asks its own (503: not installed)
 
 

@@ -163,15 +163,19 @@ def test_chrony_on_nodes_tracks_meta(infra):
 
 
 def test_db_nodes_install_from_the_meta_repository_only(infra):
-    status, body = http("http://%s/pigsty/Packages" % META)
+    # over HTTPS, verified with the CA, without the portal's login; plain HTTP only redirects
+    status, body = http("https://%s/pigsty/Packages" % META, auth=None)
     assert status == 200 and "Package: postgresql-15\n" in body and "Package: etcd-server\n" in body
+    status, headers, _body = request("http://%s/pigsty/Packages" % META, auth=None)
+    assert status == 301 and headers.get("location") == "https://%s/pigsty/Packages" % META
     for node in DB_NODES:
         sources = node_exec(node, "cat", "/etc/apt/sources.list").stdout
         assert not [l for l in sources.splitlines() if l.startswith("deb")], (node, sources)
         assert node_exec(node, "ls", "/etc/apt/sources.list.d").stdout.split() == ["pigsty.list"]
         policy = node_exec(node, "apt-cache", "policy", "postgresql-15").stdout
-        assert "http://10.10.10.10/pigsty ./ Packages" in policy and "deb.debian.org" not in policy
-    # a real install from the repository (downloaded through Nginx, not through the apt proxy)
+        assert "https://10.10.10.10/pigsty ./ Packages" in policy and "deb.debian.org" not in policy
+    # a real install from the repository (downloaded through Nginx over HTTPS with the CA, not
+    # through the apt proxy)
     res = node_exec("node-3", "apt-get", "install", "-y", "-q", "--download-only", "etcd-client",
                     timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr

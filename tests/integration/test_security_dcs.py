@@ -232,8 +232,10 @@ def test_the_portal_asks_for_a_login_over_https_and_the_repository_does_not(sand
     # plain HTTP: a 301 to HTTPS, without asking for the login
     assert code("/", scheme="http") == "301 https://pigsty/"
     assert code("/graph", host="p.pigsty", scheme="http") == "301 https://p.pigsty/graph"
-    # apt on every node: plain HTTP, no login (and over HTTPS, no login either)
-    assert code("/pigsty/Packages", host="10.10.10.10", scheme="http") == "200"
+    # apt on every node: over HTTPS with the CA, no login; plain HTTP only redirects
+    assert code("/pigsty/Packages", host="10.10.10.10", scheme="http") == \
+        "301 https://10.10.10.10/pigsty/Packages"
+    assert code("/pigsty/Packages", host="10.10.10.10") == "200"
     assert code("/pigsty/Packages") == "200"
     ha = node_exec("meta", "stat", "-c", "%a %U %G", "/etc/nginx/pigsty.htpasswd", timeout=30).stdout.split()
     assert ha == ["640", "root", "www-data"], ha

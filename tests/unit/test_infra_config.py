@@ -34,10 +34,12 @@ def test_repo_extra_packages_and_source_line():
     inv_ = inventory(repo_packages_extra=["pgbackrest"])
     assert "pgbackrest" in infra.repo_packages(inv_)
     repo = infra.repo(inv_)
-    assert repo["url"] == "http://10.10.10.10/pigsty"
-    assert repo["source"] == "deb [trusted=yes] http://10.10.10.10/pigsty ./"
+    assert repo["url"] == "https://10.10.10.10/pigsty"         # apt checks it with the CA
+    assert repo["source"] == "deb [trusted=yes] https://10.10.10.10/pigsty ./"
+    assert repo["ca"] == "/etc/pki/pigsty/ca.crt"
     assert repo["dir"] == "/www/pigsty"
-    assert infra.repo(inventory(nginx_port=8080))["url"] == "http://10.10.10.10:8080/pigsty"
+    assert infra.repo(inventory(nginx_ssl_port=8443))["url"] == "https://10.10.10.10:8443/pigsty"
+    assert infra.repo(inventory(nginx_port=8080))["url"] == "https://10.10.10.10/pigsty"
 
 
 def test_nginx_vhosts_and_haproxy_pages_of_every_member():
