@@ -11,6 +11,7 @@ node, where pg-meta's own instance archives into it directly. The operator's com
 (_runners/pigsty_backup.py); the pure logic is _utils/pigsty_backup.py.
 """
 import datetime
+import json
 import logging
 import os
 import shutil
@@ -24,6 +25,7 @@ import salt.utils.path
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_inventory
     import pigsty_backup
+    import pigsty_backup_metrics
     import pigsty_pki
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -119,6 +121,11 @@ def settings():
     out["repo_host"] = repo_host()
     out["is_repo_host"] = __opts__["id"] == repo_host()
     out["pg_dbsu"] = _user()
+    # the backup metrics' exporter on the repository host (infra.backup_repo)
+    out["metrics_dir"] = pigsty_backup_metrics.TEXTFILE_DIR
+    out["metrics_exporter"] = " ".join(pigsty_backup_metrics.exporter_argv(
+        conf.get("pgbackrest_exporter_port") or
+        pigsty_inventory.global_vars(inv)["pgbackrest_exporter_port"]))
     return out
 
 
@@ -215,10 +222,7 @@ def check(cluster):
     return _done(_run(["pgbackrest", "--stanza=%s" % _stanza(cluster), "check"], timeout=600))
 
 
-def repo_bytes():
-    """Bytes the repository directory holds (the meta node's disk)."""
-    _on_repo_host("repo_bytes")
-    path = pigsty_backup.repo_settings(pigsty_inventory.global_vars(_inv()))["path"]
+def _du(path):
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
@@ -227,6 +231,60 @@ def repo_bytes():
             except OSError:
                 pass
     return total
+
+
+def repo_bytes():
+    """Bytes the repository directory holds (the meta node's disk)."""
+    _on_repo_host("repo_bytes")
+    return _du(pigsty_backup.repo_settings(pigsty_inventory.global_vars(_inv()))["path"])
+
+
+def publish_metrics(facts=None, directory=None):
+    """Write the backup metrics of every cluster with backups (``pgbackrest info`` of all
+    stanzas at once, each stanza's bytes on disk, and ``facts`` from the master: {cluster:
+    {max_age, schedule_start, attempt}}) to the text file the backup exporter serves
+    (pigsty_backup_metrics.TEXTFILE_DIR), atomically. What the runner
+    ``pigsty_backup.metrics`` calls every minute.
+
+    CLI example::
+
+        salt meta pigsty_backup.publish_metrics
+    """
+    _on_repo_host("publish_metrics")
+    facts = facts or {}
+    path = pigsty_backup.repo_settings(pigsty_inventory.global_vars(_inv()))["path"]
+    res = _run(["pgbackrest", "--output=json", "info"], timeout=120)
+    doc, error = None, None
+    if res["result"]:
+        try:
+            doc = json.loads(res["output"])
+        except ValueError as exc:
+            error = "pgbackrest info: not JSON (%s)" % exc
+    else:
+        error = "pgbackrest info failed: %s" % res["output"][-400:]
+    statuses = pigsty_backup_metrics.stanza_statuses(doc)
+    clusters = []
+    for name, _conf, _minions in enabled_clusters():
+        summary = None
+        if doc is not None and name in statuses:
+            try:
+                summary = pigsty_backup.parse_info(doc, name)
+            except pigsty_backup.BackupError as exc:
+                error = str(exc)
+        mine = dict(facts.get(name) or {})
+        mine["repo_bytes"] = _du(os.path.join(path, "backup", name)) + \
+            _du(os.path.join(path, "archive", name))
+        mine["status_code"] = statuses.get(name)
+        clusters.append((name, summary, mine))
+    directory = directory or pigsty_backup_metrics.TEXTFILE_DIR
+    target = os.path.join(directory, pigsty_backup_metrics.TEXTFILE_NAME)
+    text = pigsty_backup_metrics.render(clusters, time.time())
+    os.makedirs(directory, exist_ok=True)
+    pigsty_backup_metrics.write_atomic(target, text)
+    return {"result": error is None, "path": target, "clusters": len(clusters),
+            "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),
+            "comment": error or "backup metrics of %d cluster(s) written to %s" % (
+                len(clusters), target)}
 
 
 # ------------------------------------------------------------------ restore (database node)

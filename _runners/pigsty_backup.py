@@ -5,6 +5,7 @@
     salt-run pigsty_backup.check cluster=pg-test                # archiving, last backup age, repo size
     salt-run pigsty_backup.restore cluster=pg-test target='2026-12-01 10:00:00+00' confirm=pg-test
     salt-run pigsty_backup.run_due                              # Salt's scheduler, every minute
+    salt-run pigsty_backup.metrics                              # Salt's scheduler, every minute
 
 Backups run on the repository host (pgBackRest requires it) and copy from a replica that
 streams from the live primary, or from the primary; never from a member that is not
@@ -34,6 +35,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_patroni_rest
     import pigsty_progress
     import pigsty_backup
+    import pigsty_backup_metrics
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -122,6 +124,8 @@ def _fail(message, **extra):
 # ------------------------------------------------------------------ backup
 def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
     """Take a backup of ``cluster`` (full, diff or incr) into the repository on meta.
+    Its result is kept on the master (the last attempt of the cluster, for
+    pigsty_backup_last_attempt_success) and the backup metrics are refreshed.
 
     CLI example::
 
@@ -130,7 +134,21 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
     if type not in pigsty_backup.BACKUP_TYPES:
         raise salt.exceptions.SaltInvocationError("type: expected one of %s, got %r" % (
             ", ".join(pigsty_backup.BACKUP_TYPES), type))
-    _inv, members, conf, repo = _context(cluster)
+    context = _context(cluster)            # bad input: refused, nothing recorded
+    try:
+        out = _backup(cluster, type, wait, context)
+    except salt.exceptions.SaltException as exc:
+        if "in progress" not in str(exc):  # another backup runs: not an attempt of this one
+            _record_attempt(cluster, type, False, str(exc))
+            _refresh_metrics()
+        raise
+    _record_attempt(cluster, type, out.get("result") is True, out.get("comment"))
+    _refresh_metrics()
+    return out
+
+
+def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
+    _inv, members, conf, repo = context
     roles, streaming = _live(members, conf)
     try:
         hosts, from_standby, source = pigsty_backup.choose_source(members, roles, streaming)
@@ -187,10 +205,9 @@ def check(cluster, max_age_hours=None):
     newest = summary["backups"][-1] if summary.get("backups") else None
     age = round((now - newest["stop"]) / 3600.0, 2) if newest else None
     if max_age_hours is None:
-        max_age_hours = 7 * 24 + 1 if any(
-            e.get("type") == "full" for e in conf["pgbackrest_schedule"]) else None
-        if any(e.get("type") in ("diff", "incr") for e in conf["pgbackrest_schedule"]):
-            max_age_hours = 24 + 1
+        # the alert's threshold (PostgresBackupTooOld): the schedule's longest gap + grace
+        allowed = _max_age(conf, summary)
+        max_age_hours = round(allowed / 3600.0, 2) if allowed is not None else None
     problems = []
     if not checked.get("result"):
         problems.append("archiving: %s" % checked.get("output", "")[-600:])
@@ -440,6 +457,61 @@ def run_due(now=None):
         _write_json(path, last)
         results[name] = out
     return results
+
+
+# ------------------------------------------------------------------ metrics
+def _attempt_path(cluster):
+    return os.path.join(__opts__["cachedir"], "pigsty", "backup-attempt-%s.json" % cluster)
+
+
+def _record_attempt(cluster, btype, ok, comment):
+    """The last backup attempt of ``cluster`` (scheduled or by hand), on the master."""
+    _write_json(_attempt_path(cluster), {"type": btype, "result": bool(ok), "time": time.time(),
+                                         "comment": (comment or "")[-600:]})
+
+
+def _max_age(conf, summary):
+    return pigsty_backup_metrics.max_age_seconds(conf.get("pgbackrest_schedule"),
+                                                 pigsty_backup_metrics.longest_backup(summary))
+
+
+def _refresh_metrics():
+    try:
+        metrics()
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning("backup metrics not refreshed: %s", exc)
+
+
+def metrics():
+    """Refresh the backup metrics on the repository host (pigsty_backup_*): the master's
+    part (each cluster's last backup attempt, when its schedule started, the age its
+    schedule allows) goes to ``pigsty_backup.publish_metrics`` there, which adds the
+    repository's (pgbackrest info, bytes on disk) and writes the file Prometheus scrapes.
+    What Salt's scheduler on the master runs every minute (master.d/reactor.conf).
+
+    CLI example::
+
+        salt-run pigsty_backup.metrics
+    """
+    _merged, inv = pigsty_ha_inventory.load(__opts__)
+    metas = pigsty_inventory.meta_nodes(inv)
+    if not metas:
+        return _fail("no meta node: no backup repository")
+    facts = {}
+    for name in sorted(inv.get("clusters") or {}):
+        conf = pigsty_inventory.cluster_vars(inv, name)
+        if not conf.get("pgbackrest_enabled"):
+            continue
+        schedule = _read_json(_schedule_path(name))
+        facts[name] = {"schedule": conf.get("pgbackrest_schedule") or [],
+                       "schedule_start": schedule.get("since"),
+                       "attempt": _read_json(_attempt_path(name)) or None}
+        facts[name]["attempt"] = {k: v for k, v in (facts[name]["attempt"] or {}).items()
+                                  if k in ("type", "result", "time")} or None
+    out = _call(metas[0], "pigsty_backup.publish_metrics", kwarg={"facts": facts}, timeout=180)
+    if not out.get("result"):
+        __context__["retcode"] = 1
+    return out
 
 
 # Salt exposes list_ as pigsty_backup.list

@@ -109,6 +109,29 @@ PAGES = {
                 ("sum by (ins) (pgbouncer_pools_cl_waiting{cls='$cls'})", "{{ins}} waiting")]),
             Graph("Node CPU usage", [("node:ins:cpu_usage{cls='$cls'}", "{{ins}}")], "percentunit"),
             Graph("Node memory usage", [("node:ins:mem_usage{cls='$cls'}", "{{ins}}")], "percentunit"),
+            # the repository on meta (pigsty_backup_*) and each member's archiver
+            Table("Backups in the repository (newest of each type)",
+                  "pigsty_backup_repo_backups{cls='$cls'}", "type", [
+                      ("backups", "pigsty_backup_repo_backups{cls='$cls',type='%s'}", "short"),
+                      ("age", "time() - pigsty_backup_last_time_seconds{cls='$cls',type='%s'}", "s"),
+                      ("duration", "pigsty_backup_last_duration_seconds{cls='$cls',type='%s'}", "s"),
+                      ("size", "pigsty_backup_last_size_bytes{cls='$cls',type='%s'}", "bytes"),
+                      ("in the repository", "pigsty_backup_last_repo_size_bytes{cls='$cls',type='%s'}",
+                       "bytes"),
+                      ("last attempt ok", "pigsty_backup_last_attempt_success{cls='$cls',type='%s'}",
+                       "updown"),
+                  ]),
+            Table("Archiving", "pg_archiver_enabled{cls='$cls'}", "ins", [
+                ("archived", "pg_stat_archiver_archived_count{ins='%s'}", "short"),
+                ("failed", "pg_stat_archiver_failed_count{ins='%s'}", "short"),
+                ("failing now", "pg_archiver_failing{ins='%s'}", "short"),
+                ("waiting", "pg_archiver_pending_files{ins='%s'}", "short"),
+            ], link="pigsty-instance.html?ins="),
+            Graph("Newest backup age (and the age its schedule allows)", [
+                ("time() - pigsty_backup_newest_time_seconds{cls='$cls'}", "age"),
+                ("pigsty_backup_max_age_seconds{cls='$cls'}", "allowed")], "s"),
+            Graph("Repository bytes (backups and archived WAL)", [
+                ("pigsty_backup_repo_bytes{cls='$cls'}", "{{cls}}")], "bytes"),
         ],
     },
     "pigsty-instance.html": {
@@ -275,7 +298,8 @@ def exprs(values=None):
     replaced by ``values`` (cls, ins, and a row key per table key): a list of
     (page, title, expr)."""
     values = dict({"cls": "pg-test", "ins": "pg-test-1", "datname": "postgres",
-                   "alertname": "PostgresDown", "job": "prometheus"}, **(values or {}))
+                   "alertname": "PostgresDown", "job": "prometheus", "type": "full"},
+                  **(values or {}))
     out = []
     for name, page in PAGES.items():
         for item in page["items"]:

@@ -193,6 +193,9 @@ DEFAULTS = {
         },
     },
     "pgbackrest_port": 8432,        # global: the pgBackRest TLS servers' port (meta and db nodes)
+    # global: the backup metrics (pigsty_backup_*) on the repository host's loopback
+    # (node_exporter's textfile collector; Pigsty's pgbackrest_exporter port)
+    "pgbackrest_exporter_port": 9854,
     "pgbackrest_log_dir": "/pg/log/pgbackrest",
     # archive_timeout: a WAL segment is archived at least this often (seconds) when the
     # primary writes anything: the bound of what a restore from the repository can lose.
@@ -268,7 +271,7 @@ INFRA_PARAMS = frozenset((
     "nginx_ssl_port", "nginx_home", "infra_portal", "repo_packages_extra", "node_repo_local", "dns_port",
     "dns_records", "dns_upstream", "node_dns_method", "ntp_allow", "ntp_upstream",
     "node_ntp_enabled", "ntp_no_clock_control", "dcs_type", "consul_hosts", "etcd_auth", "dcs_servers",
-    "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port",
+    "pgbackrest_method", "pgbackrest_repo", "pgbackrest_port", "pgbackrest_exporter_port",
     "log_collect", "log_port", "log_retention_size", "log_retention_time",
 ))
 
@@ -283,7 +286,7 @@ PGSQL_PACKAGES = ("postgresql-{pg_version}", "patroni", "python3-etcd", "python3
                   "pgbouncer", "haproxy", "vip-manager", "prometheus-node-exporter",
                   "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter", "pgbackrest")
 # The backup repository host (meta, infra.backup_repo)
-BACKUP_REPO_PACKAGES = ("pgbackrest",)
+BACKUP_REPO_PACKAGES = ("pgbackrest", "prometheus-node-exporter")   # + the backup metrics' exporter
 DCS_PACKAGES = ("etcd-server", "etcd-client")
 NODE_PACKAGES = ("chrony", "systemd-journal-remote")   # journal-upload (node.logs), -remote (infra.logs)
 NODE_ADMIN_PACKAGES = ("sudo",)     # node.admin, on nodes with node_admin_enabled

@@ -371,7 +371,7 @@ def _validate_infra(gvars, problems):
                             path, conf["prometheus_scrape_timeout"],
                             conf["prometheus_scrape_interval"]))
     for key in ("prometheus_port", "alertmanager_port", "alert_sink_port", "grafana_port",
-                "nginx_port", "nginx_ssl_port", "dns_port", "log_port"):
+                "nginx_port", "nginx_ssl_port", "dns_port", "log_port", "pgbackrest_exporter_port"):
         _port(path, key, conf.get(key), problems)
     if conf.get("nginx_port") == conf.get("nginx_ssl_port"):
         problems.append("%s:nginx_ssl_port: must differ from nginx_port (%r): one serves "

@@ -92,7 +92,12 @@ def infra_targets(inv, minion_id=None):
     groups = []
     for nid, ip in metas:
         if nid == minion_id:
-            for job, port in (("prometheus", gvars["prometheus_port"]), ("alertmanager", gvars["alertmanager_port"])):
+            jobs = [("prometheus", gvars["prometheus_port"]), ("alertmanager", gvars["alertmanager_port"])]
+            if nid == metas[0][0]:
+                # the backup repository's metrics (pigsty_backup_*) on its host, the first
+                # meta node (infra.backup_repo); scraped by the job "backup"
+                jobs.append(("backup", gvars["pgbackrest_exporter_port"]))
+            for job, port in jobs:
                 groups.append({"targets": ["127.0.0.1:%d" % port],
                                "labels": {"cls": "infra", "ins": nid, "ip": ip, "job": job, "role": "infra"}})
     if gvars.get("dcs_type") == "etcd":
@@ -178,7 +183,14 @@ def prometheus_config(inv):
                                   "refresh_interval": "10s"}],
              # etcd's targets are https (__scheme__; etcd asks every client for a
              # certificate); Prometheus and Alertmanager, on loopback, plain http
-             "tls_config": dict(client)},
+             "tls_config": dict(client),
+             "relabel_configs": [{"source_labels": ["job"], "regex": "backup", "action": "drop"}]},
+            # the backup metrics on the repository host's loopback: each series names its
+            # cluster (cls), which the target's cls ("infra") must not replace
+            {"job_name": "backup", "metrics_path": "/metrics", "honor_labels": True,
+             "file_sd_configs": [{"files": ["%s/infra/*.json" % TARGET_DIR],
+                                  "refresh_interval": "10s"}],
+             "relabel_configs": [{"source_labels": ["job"], "regex": "backup", "action": "keep"}]},
         ],
     }
 
@@ -268,6 +280,11 @@ ALERTS = [
     ("PostgresArchiveFailing", "WARN", "0s",
      'increase(pg_stat_archiver_failed_count{job="pgsql"}[5m]) > 0',
      "PostgreSQL {{ $labels.ins }} failed to archive WAL in the last 5 minutes"),
+    # the last attempt failed and nothing was archived since: WAL piles up in pg_wal, and
+    # the recoverable window (the newest restorable time) stands still
+    ("PostgresArchiveStuck", "CRIT", "5m", 'pg_archiver_failing{job="pgsql"} == 1',
+     "PostgreSQL {{ $labels.ins }}: archiving fails and nothing was archived since; the WAL "
+     "piles up and the newest restorable time stands still"),
     ("PostgresArchiveBacklog", "WARN", "10m", 'pg_archiver_pending_files{job="pgsql"} > 64',
      "PostgreSQL {{ $labels.ins }} has more than 64 WAL segments waiting to be archived"),
     # WAL since the last checkpoint's redo point: a long crash recovery ahead
@@ -296,6 +313,28 @@ ALERTS = [
      "PostgreSQL {{ $labels.ins }} needs a restart for a changed parameter"),
     ("PatroniPaused", "INFO", "10m", 'patroni_is_paused{job="patroni"} == 1',
      "Patroni of {{ $labels.cls }} is paused (no automatic failover)"),
+    # ---- backups (the repository on meta: _utils/pigsty_backup_metrics.py, job backup)
+    # the newest backup is older than the schedule allows (its longest gap between two
+    # firings + max(1 h, twice the longest backup)); with no backup at all, the time since
+    # the master's scheduler started the cluster's schedule counts
+    ("PostgresBackupTooOld", "WARN", "5m",
+     'time() - pigsty_backup_newest_time_seconds{job="backup"} '
+     '> pigsty_backup_max_age_seconds{job="backup"} '
+     'or (time() - pigsty_backup_schedule_start_time_seconds{job="backup"} '
+     '> pigsty_backup_max_age_seconds{job="backup"} '
+     'unless pigsty_backup_newest_time_seconds{job="backup"})',
+     "{{ $labels.cls }} has had no successful backup for {{ $value | humanizeDuration }}, "
+     "longer than its pgbackrest_schedule allows"),
+    ("PostgresBackupFailed", "WARN", "0s", 'pigsty_backup_last_attempt_success{job="backup"} == 0',
+     "The last {{ $labels.type }} backup of {{ $labels.cls }} failed (salt-run "
+     "pigsty_backup.check cluster={{ $labels.cls }})"),
+    ("PostgresBackupRepoError", "WARN", "5m", 'pigsty_backup_stanza_ok{job="backup"} == 0',
+     "The repository cannot serve the stanza of {{ $labels.cls }} (pgBackRest status "
+     "code, -1: no stanza): no backup or restore of it works"),
+    ("PostgresBackupMetricsStale", "WARN", "5m",
+     'up{job="backup"} < 1 or time() - pigsty_backup_collect_time_seconds{job="backup"} > 300',
+     "The backup metrics on {{ $labels.ins }} are not refreshed (the master's "
+     "pigsty-backup-metrics schedule, or the pigsty-backup-exporter unit)"),
 ]
 
 

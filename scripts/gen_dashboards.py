@@ -6,7 +6,7 @@ script writes, so edit the specs here and rerun:
     /opt/pigsty/venv/bin/python scripts/gen_dashboards.py
 
 The structure is Pigsty's: a home page, PGSQL overview / cluster / instance, service (HAProxy),
-pgbouncer, replication, database, tables, queries, persistence, activity, Patroni, alerts,
+pgbouncer, replication, database, tables, queries, persistence, activity, backup, Patroni, alerts,
 NODE overview / instance, INFRA Prometheus / Alertmanager / etcd. They share the variables
 ``cls`` (cluster) and ``ins`` (instance): the dashboard links keep them, and graphs link each
 series to the dashboard of its cluster or instance.
@@ -44,6 +44,7 @@ TO_CLUSTER = [{"title": "PGSQL Cluster ${__field.labels.cls}", "url": url("pgsql
 TO_INSTANCE = [{"title": "PGSQL Instance ${__field.labels.ins}",
                 "url": url("pgsql-instance", "cls", "ins")}]
 TO_NODE = [{"title": "NODE Instance ${__field.labels.ins}", "url": url("node-instance", "cls", "ins")}]
+TO_BACKUP = [{"title": "PGSQL Backup ${__field.labels.cls}", "url": url("pgsql-backup", "cls")}]
 TO_DATABASE = [{"title": "PGSQL Database ${__field.labels.datname}",
                 "url": url("pgsql-database", "cls", "ins", "datname")}]
 
@@ -134,6 +135,7 @@ CLS = var("cls", "pg_up", "cluster")
 INS = var("ins", 'pg_up{cls="$cls"}', "instance")
 DATNAME = var("datname", 'pg_stat_database_xact_commit{ins="$ins",datname!~"template.*|"}',
               "database", include_all=True)
+BACKUP_CLS = var("cls", "pigsty_backup_repo_backups", "cluster")
 NODE_CLS = var("cls", 'node_uname_info', "cluster")
 NODE_INS = var("ins", 'node_uname_info{cls="$cls"}', "node")
 
@@ -230,6 +232,9 @@ def pgsql_cluster():
             "sum by (ins) (rate(pgbouncer_stats_total_xact_count{%s}[%s]))" % (c, RI)], "ops"),
         ts("Node CPU usage", ["node:ins:cpu_usage{%s}" % c], "percentunit", links=TO_NODE),
         ts("Node memory usage", ["node:ins:mem_usage{%s}" % c], "percentunit", links=TO_NODE),
+        ts("Newest backup age", [
+            ("time() - pigsty_backup_newest_time_seconds{%s}" % c, "age"),
+            ("pigsty_backup_max_age_seconds{%s}" % c, "allowed")], "s", links=TO_BACKUP),
     ], tags=("pgsql",))
 
 
@@ -501,6 +506,50 @@ def pgsql_persist():
     ], tags=("pgsql",))
 
 
+def pgsql_backup():
+    c = C
+    return dashboard("pgsql-backup", "PGSQL Backup", "Backups of a cluster in the pgBackRest "
+                     "repository on meta (age against its schedule, the last attempt, sizes) "
+                     "and the archiving of its members", [BACKUP_CLS], [
+        stat("Newest backup age", "time() - pigsty_backup_newest_time_seconds{%s}" % c, "s",
+             description="Since the end of the newest backup of any type"),
+        stat("Allowed age", "pigsty_backup_max_age_seconds{%s}" % c, "s",
+             description="The longest gap of pgbackrest_schedule + max(1 h, twice the longest "
+                         "backup): PostgresBackupTooOld fires beyond it"),
+        stat("Last attempt succeeded", "pigsty_backup_last_attempt_success{%s}" % c,
+             description="1: the runner's last backup of the cluster succeeded, 0: it failed"),
+        stat("Backups", "sum(pigsty_backup_repo_backups{%s})" % c),
+        stat("Repository bytes", "pigsty_backup_repo_bytes{%s}" % c, "bytes",
+             description="The stanza's backups and archived WAL on meta's disk"),
+        stat("Recoverable since", "time() - pigsty_backup_oldest_time_seconds{%s}" % c, "s",
+             description="The end of the oldest backup: the earliest time a restore can reach"),
+        ts("Age of the newest backup of each type", [
+            ("time() - pigsty_backup_last_time_seconds{%s}" % c, "{{type}}"),
+            ("pigsty_backup_max_age_seconds{%s}" % c, "allowed")], "s"),
+        ts("Backups in the repository", [("pigsty_backup_repo_backups{%s}" % c, "{{type}}")], stack=True),
+        ts("Size of the newest backup of each type", [
+            ("pigsty_backup_last_size_bytes{%s}" % c, "{{type}} database"),
+            ("pigsty_backup_last_repo_size_bytes{%s}" % c, "{{type}} in the repository")], "bytes"),
+        ts("Duration of the newest backup of each type", [
+            ("pigsty_backup_last_duration_seconds{%s}" % c, "{{type}}")], "s"),
+        ts("Repository bytes", [("pigsty_backup_repo_bytes{%s}" % c, "{{cls}}")], "bytes"),
+        ts("Stanza and lock", [("pigsty_backup_stanza_ok{%s}" % c, "stanza ok"),
+                               ("pigsty_backup_running{%s}" % c, "backup running")]),
+        Row("Archiving (every member)"),
+        ts("WAL segments archived and failed", [
+            ("increase(pg_stat_archiver_archived_count{%s}[%s])" % (c, RI), "{{ins}} archived"),
+            ("increase(pg_stat_archiver_failed_count{%s}[%s])" % (c, RI), "{{ins}} failed")],
+           links=TO_INSTANCE),
+        ts("Since the last archived segment", [
+            ("pg_archiver_last_archived_age_seconds{%s} >= 0" % c, "{{ins}}")], "s",
+           links=TO_INSTANCE),
+        ts("Archiving failing (last attempt failed)", [("pg_archiver_failing{%s}" % c, "{{ins}}")],
+           links=TO_INSTANCE),
+        ts("Segments waiting to be archived", [("pg_archiver_pending_files{%s}" % c, "{{ins}}")],
+           links=TO_INSTANCE),
+    ], tags=("pgsql",))
+
+
 def pgsql_activity():
     i = I
     return dashboard("pgsql-activity", "PGSQL Activity", "Sessions of an instance: states, "
@@ -695,6 +744,7 @@ DASHBOARDS = {
     "pgsql-query.json": pgsql_query,
     "pgsql-persist.json": pgsql_persist,
     "pgsql-activity.json": pgsql_activity,
+    "pgsql-backup.json": pgsql_backup,
     "pgsql-alert.json": pgsql_alert,
     "node-overview.json": node_overview,
     "node-instance.json": node_instance,

@@ -86,3 +86,64 @@ pgbackrest-repo-server:
       - file: pgbackrest-repo-server-unit
       - x509: pki-node-cert          # a renewed certificate is loaded by a restart
 {%- endif %}
+{%- if b.is_repo_host %}
+
+# Backup metrics (pigsty_backup_*, docs/backup.md): a text file that the master's scheduler
+# rewrites every minute (pigsty_backup.metrics -> pigsty_backup.publish_metrics here),
+# served by a node_exporter with its textfile collector only, on loopback; this node's
+# Prometheus scrapes it (job backup).
+pgbackrest-metrics-package:
+  pkg.installed:
+    - name: prometheus-node-exporter
+{%-   if not b.pg_cluster %}
+
+# the package's own node_exporter (every collector, every address, plain HTTP) is the
+# pgsql role's to configure (pgsql.monitor, HTTPS); a meta node without a cluster keeps it off
+pgbackrest-metrics-node-exporter-off:
+  service.dead:
+    - name: prometheus-node-exporter
+    - enable: False
+    - require:
+      - pkg: pgbackrest-metrics-package
+{%-   endif %}
+
+pgbackrest-metrics-dir:
+  file.directory:
+    - name: {{ b.metrics_dir }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
+
+pgbackrest-metrics-exporter-unit:
+  file.managed:
+    - name: /etc/systemd/system/pigsty-backup-exporter.service
+    - contents: |
+        # Managed by Salt (Pigsty on Salt)
+        [Unit]
+        Description=Backup metrics of the pgBackRest repository for Prometheus (Pigsty on Salt)
+        After=network.target
+
+        [Service]
+        User=prometheus
+        ExecStart={{ b.metrics_exporter }}
+        Restart=always
+        RestartSec=2
+
+        [Install]
+        WantedBy=multi-user.target
+  module.run:
+    - name: service.systemctl_reload
+    - onchanges:
+      - file: pgbackrest-metrics-exporter-unit
+
+pgbackrest-metrics-exporter:
+  service.running:
+    - name: pigsty-backup-exporter
+    - enable: True
+    - require:
+      - pkg: pgbackrest-metrics-package
+      - file: pgbackrest-metrics-dir
+    - watch:
+      - file: pgbackrest-metrics-exporter-unit
+{%- endif %}

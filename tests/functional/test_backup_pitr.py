@@ -252,3 +252,77 @@ def test_the_modules_restore_steps_recover_and_leave_no_recovery_settings(setup)
     assert inst.query("SELECT count(*) FROM pitr2")[0][0] == 500
     assert inst.query("SELECT count(*) FROM pitr")[0][0] == 1000        # the first restore's
     shutil.rmtree(inst.data + ".before-restore-t1", ignore_errors=True)
+
+
+NODE_EXPORTER = os.path.join(os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root"),
+                             "usr/bin/prometheus-node-exporter")
+
+
+def test_backup_metrics_of_the_real_repository_served_by_node_exporter(setup):
+    """The repository host's publish_metrics (pgbackrest info of every stanza, as the dbsu,
+    with the repository's configuration) writes the text file; node_exporter with the backup
+    exporter's flags serves it: the real repository's backups, sizes and times."""
+    import urllib.request
+
+    import pigsty_backup_metrics as M
+    from loader import load_module
+    from pillar_fixture import default_pillar
+    if not os.access(NODE_EXPORTER, os.X_OK):
+        pytest.fail("%s is missing: run tests/support/fetch_exporters.sh" % NODE_EXPORTER)
+    started = time.time()
+    repo = ["--config=%s" % setup["repo_conf"]]
+    _run([PGBACKREST] + repo + ["--stanza=demo", "stanza-create"])
+    # an incr backup (pgBackRest makes it a full one when the stanza has none yet)
+    _run(B.backup_argv("demo", "incr", [HOST], False, config=setup["repo_conf"]), timeout=600)
+
+    def run_all(argv, runas=None, **kw):     # the repository host's default config is this one
+        return _cmd_run_all([argv[0]] + repo + list(argv[1:]), runas=runas, **kw)
+    pillar = default_pillar(clusters=["pg-test"])
+    pillar["pigsty"]["vars"]["pgbackrest_repo"] = {"meta": {"path": os.path.join(setup["base"], "repo")}}
+    mod = load_module("_modules/pigsty_backup.py", pillar=pillar, opts={"id": "meta"}, context={},
+                      salt={"cmd.run_all": run_all, "config.get": lambda k, d=None: d})
+    mod.enabled_clusters = lambda: [("demo", {}, ["localhost"]), ("pg-nostanza", {}, ["node-9"])]
+    metrics_dir = os.path.join(setup["base"], "metrics")
+    out = mod.publish_metrics({"demo": {"schedule": D.DEFAULTS["pgbackrest_schedule"],
+                                        "schedule_start": started,
+                                        "attempt": {"type": "incr", "result": True,
+                                                    "time": time.time()}}},
+                              directory=metrics_dir)
+    assert out["result"] is True and out["clusters"] == 2, out
+    os.chmod(metrics_dir, 0o755)
+    port = _free_port()
+    proc = subprocess.Popen(M.exporter_argv(port, metrics_dir, binary=NODE_EXPORTER),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        text, deadline = None, time.time() + 20
+        while text is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert text is not None, "node_exporter did not answer"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("pigsty_backup_") or line.startswith("node_textfile_scrape_error"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    assert values["node_textfile_scrape_error"] == 0
+    assert not [k for k in values if k.startswith(("node_cpu", "node_memory"))]   # textfile only
+    summary = _info(setup)
+    full = [b for b in summary["backups"] if b["type"] == "full"]
+    assert values['pigsty_backup_stanza_ok{cls="demo"}'] == 1
+    assert values['pigsty_backup_status_code{cls="demo"}'] == 0
+    assert values['pigsty_backup_repo_backups{cls="demo",type="full"}'] == len(full) >= 1
+    assert values['pigsty_backup_newest_time_seconds{cls="demo"}'] >= int(started)
+    assert values['pigsty_backup_newest_time_seconds{cls="demo"}'] == summary["backups"][-1]["stop"]
+    assert values['pigsty_backup_oldest_time_seconds{cls="demo"}'] == summary["backups"][0]["stop"]
+    assert values['pigsty_backup_last_size_bytes{cls="demo",type="full"}'] > 1000000
+    assert values['pigsty_backup_repo_bytes{cls="demo"}'] > 100000     # backups and WAL on disk
+    assert values['pigsty_backup_max_age_seconds{cls="demo"}'] >= 25 * 3600
+    assert values['pigsty_backup_last_attempt_success{cls="demo",type="incr"}'] == 1
+    assert values['pigsty_backup_stanza_ok{cls="pg-nostanza"}'] == 0
+    assert values['pigsty_backup_status_code{cls="pg-nostanza"}'] == -1

@@ -12,7 +12,8 @@ exported.
 Alertmanager, scraping with Pigsty's target labels (cls, ins, ip, job, role) both postgres
 exporters, the role's pgbouncer exporter in front of a real Pgbouncer, node_exporter, etcd and
 HAProxy's /metrics (the last four from their unpacked Debian packages:
-tests/support/fetch_exporters.sh). Every dashboard, console and rule expression returns at
+tests/support/fetch_exporters.sh), and the backup metrics' exporter (node_exporter, textfile
+only, with a file rendered from pgBackRest's info). Every dashboard, console and rule expression returns at
 least one series (an alert's expression: its metrics exist), every console page renders, and
 every metric name of tests/support/exported_metrics.py is exported. Patroni is not run here:
 its metric names are checked against its /metrics code from the Debian package."""
@@ -30,6 +31,8 @@ import psycopg2
 import pytest
 import yaml
 
+import pigsty_backup
+import pigsty_backup_metrics
 import pigsty_consoles
 import pigsty_inventory
 import pigsty_monitor
@@ -253,6 +256,22 @@ def test_every_postgres_metric_the_dashboards_consoles_and_rules_use_is_exported
 ROOT = os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root")
 VENV_PYTHON = sys.executable
 CLS, INS_PRIMARY, INS_REPLICA = "pg-test", "pg-test-1", "pg-test-2"
+# `pgbackrest info --output=json` of pgBackRest 2.45: a full and an incr backup of pg-test
+BACKUP_INFO = [{"name": CLS, "status": {"code": 0, "message": "ok", "lock": {"backup": {"held": False}}},
+                "archive": [{"id": "15-1", "min": "000000010000000000000001",
+                             "max": "000000010000000000000008"}],
+                "backup": [{"label": "20261202-002655F", "type": "full",
+                            "timestamp": {"start": 1796171215, "stop": 1796171222},
+                            "info": {"size": 23066293, "repository": {"size": 3057803}},
+                            "archive": {"start": "000000010000000000000006",
+                                        "stop": "000000010000000000000006"},
+                            "lsn": {"start": "0/6000028", "stop": "0/6020460"}, "error": False},
+                           {"label": "20261202-002655F_20261202-003000I", "type": "incr",
+                            "timestamp": {"start": 1796171400, "stop": 1796171402},
+                            "info": {"size": 23066293, "repository": {"size": 12000}},
+                            "archive": {"start": "000000010000000000000008",
+                                        "stop": "000000010000000000000008"},
+                            "lsn": {"start": "0/8000028", "stop": "0/8000100"}, "error": False}]}]
 
 
 def unpacked(path):
@@ -353,7 +372,7 @@ def stack(cluster, exporters):
     try:
         ports = {k: free_port() for k in ("pgbouncer", "pgb_exporter", "node", "etcd", "etcd_peer",
                                           "haproxy_admin", "haproxy_primary", "haproxy_replica",
-                                          "alertmanager", "prometheus")}
+                                          "alertmanager", "prometheus", "backup")}
         # Pgbouncer in front of the primary, and the role's exporter on its console
         st.write("userlist.txt", '"postgres" ""\n')
         pgb_ini = st.write("pgbouncer.ini", (
@@ -387,6 +406,19 @@ def stack(cluster, exporters):
         node = st.start([unpacked("/usr/bin/prometheus-node-exporter"),
                          "--web.listen-address=127.0.0.1:%d" % ports["node"]] + node_exporter_flags())
         st.wait("http://127.0.0.1:%d/metrics" % ports["node"], node)
+        # the backup metrics' exporter (node_exporter, textfile only) with the file the
+        # repository host writes, from pgBackRest 2.45's info of pg-test (a full and an incr
+        # backup; tests/functional/test_backup_pitr.py writes it from a real repository)
+        os.makedirs(st.path("backup-metrics"))
+        pigsty_backup_metrics.write_atomic(
+            os.path.join(st.path("backup-metrics"), pigsty_backup_metrics.TEXTFILE_NAME),
+            pigsty_backup_metrics.render([(CLS, pigsty_backup.parse_info(BACKUP_INFO, CLS), {
+                "schedule": [{"type": "full", "cron": "0 1 * * 0"}], "schedule_start": time.time(),
+                "attempt": {"type": "full", "result": True, "time": time.time()},
+                "repo_bytes": 3069803, "status_code": 0})], time.time()))
+        backup = st.start(pigsty_backup_metrics.exporter_argv(
+            ports["backup"], st.path("backup-metrics"), unpacked("/usr/bin/prometheus-node-exporter")))
+        st.wait("http://127.0.0.1:%d/metrics" % ports["backup"], backup)
         # etcd, with a key written (proposals, keys)
         etcd = st.start([unpacked("/usr/bin/etcd"), "--name", "meta", "--data-dir", st.path("etcd"),
                          "--listen-client-urls", "http://127.0.0.1:%d" % ports["etcd"],
@@ -441,7 +473,12 @@ def stack(cluster, exporters):
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [
                 "127.0.0.1:%d" % ports["alertmanager"]]}]}]},
             "rule_files": [rules],
-            "scrape_configs": [{"job_name": "pigsty", "file_sd_configs": [{"files": [targets]}]}],
+            "scrape_configs": [{"job_name": "pigsty", "file_sd_configs": [{"files": [targets]}]},
+                               # as pigsty_monitor's job "backup": the series keep their cls
+                               {"job_name": "backup", "honor_labels": True, "static_configs": [{
+                                   "targets": ["127.0.0.1:%d" % ports["backup"]],
+                                   "labels": {"cls": "infra", "ins": "meta", "ip": "127.0.0.1",
+                                              "job": "backup", "role": "infra"}}]}],
         }))
         prom = st.start(["/usr/bin/prometheus", "--config.file=" + prom_cfg,
                          "--storage.tsdb.path=" + st.path("tsdb"),

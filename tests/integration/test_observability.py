@@ -10,7 +10,7 @@ Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import pytest
 
 from meta_http import http, prom_query, prometheus
-from conftest import wait_for
+from conftest import salt_run, wait_for
 import patroni_rest
 from pg import query, user_password
 
@@ -49,6 +49,19 @@ def observed(sandbox):
     query(host, 5432, dba[0], dba[1], "DROP TABLE IF EXISTS %s" % PROBE_TABLE, dbname=PROBE_DB)
 
 
+@pytest.fixture(scope="module")
+def backed_up(observed):
+    """A full backup of pg-test taken by the runner (its result is the last attempt's), so
+    the backup dashboard, console and rules have their series (pigsty_backup_*)."""
+    full = 'pigsty_backup_last_attempt_success{cls="%s",type="full"} == 1' % CLUSTER
+    if not prom_query(full):
+        data, code, res = salt_run("pigsty_backup.backup", "cluster=%s" % CLUSTER, "type=full",
+                                   timeout=1800)
+        assert code == 0, res.stdout + res.stderr
+        wait_for(lambda: prom_query(full), 120, interval=5)     # the runner refreshes the file
+    return observed
+
+
 def test_exporter_queries_run_without_errors_everywhere(observed):
     def clean():
         errors = prom_query('pg_exporter_last_scrape_error{job="pgsql"} != 0 '
@@ -58,7 +71,7 @@ def test_exporter_queries_run_without_errors_everywhere(observed):
     wait_for(clean, 60, interval=5)
 
 
-def test_every_dashboard_console_and_rule_expression_returns_data(observed):
+def test_every_dashboard_console_and_rule_expression_returns_data(observed, backed_up):
     exprs = pigsty_monitor.all_exprs({"cls": CLUSTER, "ins": observed})
     assert len(exprs) > 300
     last = []
@@ -129,3 +142,22 @@ def test_portal_links_the_consoles(observed):
     assert '<a href="https://p.pigsty/consoles/pigsty-overview.html">' in body
     assert 'href="https://p.pigsty/consoles/pigsty-cluster.html?cls=pg-test"' in body
     assert 'href="https://p.pigsty/consoles/pigsty-instance.html?ins=pg-test-3"' in body
+
+
+def test_backup_metrics_show_the_repository_on_meta(backed_up):
+    """The backup exporter on meta (job backup) serves every cluster's facts with its own
+    cls; pg-test's newest backup is within what its schedule allows; nothing is overdue."""
+    def scraped():
+        return prom_query('up{job="backup"} == 1') and prom_query(
+            'time() - pigsty_backup_collect_time_seconds{job="backup"} < 180')
+    wait_for(scraped, 150, interval=5)     # the master's schedule rewrites it every minute
+    for cls in ("pg-test", "pg-meta"):
+        assert prom_query('pigsty_backup_stanza_ok{cls="%s",job="backup"} == 1' % cls), cls
+    assert prom_query('pigsty_backup_repo_backups{cls="%s",type="full"} >= 1' % CLUSTER)
+    assert prom_query('pigsty_backup_repo_bytes{cls="%s"} > 1000000' % CLUSTER)
+    assert prom_query('time() - pigsty_backup_newest_time_seconds{cls="%s"} '
+                      '< pigsty_backup_max_age_seconds{cls="%s"}' % (CLUSTER, CLUSTER))
+    assert not prom_query('ALERTS{alertname=~"PostgresBackup.*",cls="%s"}' % CLUSTER)
+    # every member's archiver: pg-test's primary has archived, none is failing
+    assert prom_query('pg_archiver_last_archived_age_seconds{cls="%s",role="primary"} >= 0' % CLUSTER)
+    assert not prom_query('pg_archiver_failing{cls="%s"} == 1' % CLUSTER)

@@ -1,7 +1,7 @@
 """Metric names the deployed exporters export (Debian 12 packages): node_exporter 1.5,
 postgres_exporter 0.11 with salt/pgsql/files/pg_exporter_queries.yml, the role's pgbouncer
 exporter, HAProxy 2.6's built-in exporter, Patroni 3.0.2, etcd 3.4, Prometheus 2.42 and
-Alertmanager 0.25. Rules, dashboards and consoles may use these only (tests/unit).
+Alertmanager 0.25, and the backup metrics (pigsty_backup_*). Rules, dashboards and consoles may use these only (tests/unit).
 
 tests/functional/test_monitoring_stack.py checks every name here against the real exporters
 run on loopback (Patroni's against its /metrics code), so this list cannot drift from them.
@@ -36,7 +36,8 @@ EXPORTED = {
     "patroni_postgres_running", "patroni_postgres_timeline", "patroni_postmaster_start_time",
     "patroni_primary", "patroni_replica", "patroni_xlog_location", "patroni_xlog_received_location",
     "patroni_xlog_replayed_location",
-    "pg_archiver_enabled", "pg_archiver_pending_files", "pg_backend_count",
+    "pg_archiver_enabled", "pg_archiver_failing", "pg_archiver_last_archived_age_seconds",
+    "pg_archiver_pending_files", "pg_backend_count",
     "pg_checkpoint_age_seconds", "pg_checkpoint_redo_lsn", "pg_checkpoint_timeline",
     "pg_database_size_bytes", "pg_database_xid_age", "pg_database_xid_multixact_age",
     "pg_lock_blocked_sessions", "pg_lock_waiting", "pg_locks_count",
@@ -69,6 +70,16 @@ EXPORTED = {
     "pgbouncer_pools_sv_idle", "pgbouncer_pools_sv_used", "pgbouncer_stats_total_query_count",
     "pgbouncer_stats_total_received", "pgbouncer_stats_total_sent",
     "pgbouncer_stats_total_wait_time", "pgbouncer_stats_total_xact_count", "pgbouncer_up",
+    # the backup repository's metrics (_utils/pigsty_backup_metrics.py, node_exporter's
+    # textfile collector on the repository host)
+    "pigsty_backup_collect_time_seconds", "pigsty_backup_repo_backups",
+    "pigsty_backup_last_attempt_success", "pigsty_backup_last_attempt_time_seconds",
+    "pigsty_backup_last_duration_seconds", "pigsty_backup_last_repo_size_bytes",
+    "pigsty_backup_last_size_bytes", "pigsty_backup_last_time_seconds",
+    "pigsty_backup_max_age_seconds", "pigsty_backup_newest_time_seconds",
+    "pigsty_backup_oldest_time_seconds", "pigsty_backup_repo_bytes", "pigsty_backup_running",
+    "pigsty_backup_schedule_start_time_seconds", "pigsty_backup_stanza_ok",
+    "pigsty_backup_status_code",
     "process_resident_memory_bytes",
     "prometheus_config_last_reload_successful", "prometheus_notifications_dropped_total",
     "prometheus_notifications_errors_total", "prometheus_notifications_sent_total",

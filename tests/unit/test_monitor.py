@@ -103,7 +103,10 @@ def test_with_several_meta_nodes_each_prometheus_scrapes_its_own_pair_and_every_
         groups = mon.infra_targets(index, me)
         local = [(g["labels"]["job"], g["labels"]["ins"], g["targets"][0]) for g in groups
                  if g["labels"]["job"] != "etcd"]
-        assert local == [("prometheus", me, "127.0.0.1:9090"), ("alertmanager", me, "127.0.0.1:9093")]
+        pair = [("prometheus", me, "127.0.0.1:9090"), ("alertmanager", me, "127.0.0.1:9093")]
+        # the backup metrics are on the repository host only: the first meta node
+        backup = [("backup", me, "127.0.0.1:9854")] if me == "meta" else []
+        assert local == pair + backup
         assert sorted(g["targets"][0] for g in groups if g["labels"]["job"] == "etcd") == [
             "10.10.10.10:2379", "10.10.10.20:2379"]
     # a node that is not a meta node runs no Prometheus: etcd only
@@ -121,8 +124,13 @@ def test_prometheus_config_from_pillar(pillar):
     assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
     files = [f for job in cfg["scrape_configs"] for sd in job["file_sd_configs"] for f in sd["files"]]
     assert files == ["/etc/prometheus/targets/pgsql/*.json", "/etc/prometheus/targets/pgsql/*.json",
-                     "/etc/prometheus/targets/infra/*.json"]
+                     "/etc/prometheus/targets/infra/*.json", "/etc/prometheus/targets/infra/*.json"]
     jobs = {job["job_name"]: job for job in cfg["scrape_configs"]}
+    # the backup metrics' target is the infra file's, scraped by its own job that keeps the
+    # series' cls (each names its cluster; the target's cls is "infra")
+    assert jobs["infra"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "backup", "action": "drop"}]
+    assert jobs["backup"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "backup", "action": "keep"}]
+    assert jobs["backup"]["honor_labels"] is True and jobs["pgsql"].get("honor_labels") is None
     # Patroni's targets are scraped by their own job, over HTTPS verified against the CA
     assert jobs["pgsql"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "patroni", "action": "drop"}]
     assert jobs["patroni"]["relabel_configs"] == [{"source_labels": ["job"], "regex": "patroni", "action": "keep"}]
