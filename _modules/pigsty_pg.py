@@ -9,6 +9,7 @@
     salt-call pigsty_pg.db_ensure meta parameters='{work_mem: 64MB}' baseline=cmdb.sql
     salt-call pigsty_pg.default_roles_ensure admin_user=dbuser_dba
     salt-call pigsty_pg.pgbouncer_userlist      # what pgsql.pgbouncer writes to userlist.txt
+    salt-call pigsty_pg.read 'SELECT 1'         # rows of a query, in a read-only transaction
 
 Connects as the dbsu (pg_dbsu) to database ``postgres`` over the unix socket: directory
 from the ``pigsty_pg.socket_dir`` option (default /var/run/postgresql), port and dbsu from
@@ -305,6 +306,26 @@ def is_primary(**kwargs):
     _no_extra("is_primary", rest)
     with _connect(conn) as db:
         return _is_primary(db)
+
+
+def read(sql, args=None, **kwargs):
+    """The rows (lists) of one query run in a READ ONLY transaction, so it cannot change
+    anything; ``args``: its %s parameters. For reports (pigsty_patrol.facts): cast values in
+    the SQL to what Salt's returns carry (int, float, text).
+
+    CLI example::
+
+        salt-call pigsty_pg.read 'SELECT datname::text FROM pg_database' dbname=postgres
+    """
+    conn, rest = _split(kwargs)
+    _no_extra("read", rest)
+    with _connect(conn) as db:
+        db.set_session(readonly=True)
+        try:
+            return [list(row) for row in _query(db, sql, args if args is not None else None)]
+        except psycopg2.Error as exc:
+            raise CommandExecutionError("pigsty_pg: read failed in database %s: %s" % (
+                _params(conn)["dbname"], str(exc).strip()))
 
 
 def role_info(name, **kwargs):

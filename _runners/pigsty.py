@@ -8,6 +8,9 @@
                                       import a Pigsty inventory into this pillar
     salt-run pigsty.logs cluster=pg-test [ins=pg-test-1] [since=10m] [grep=RE] [unit=patroni]
                                       every node's logs (collected on meta), merged in time order
+    salt-run pigsty.patrol [cluster=pg-test] [run=True]
+                                      the daily patrol report (one line per cluster without one)
+    salt-run pigsty.cleanup [test=True]  retention of patrol reports and pgBackRest's logs
 """
 import logging
 import os
@@ -18,6 +21,7 @@ import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_baseline
+    import pigsty_cleanup
     import pigsty_fanout
     import pigsty_gpg
     import pigsty_import
@@ -26,6 +30,9 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_logs
     import pigsty_patroni
     import pigsty_patroni_rest
+    import pigsty_patrol
+    import pigsty_patrol_collect
+    import pigsty_patrol_store
     import pigsty_pgsql
     import pigsty_pillar
     import pigsty_progress
@@ -433,3 +440,77 @@ def logs_vacuum():
     res = subprocess.run(pigsty_logs.vacuum_argv(gvars["log_retention_size"], gvars["log_retention_time"]),
                          capture_output=True, text=True, timeout=600, check=False)
     return (res.stderr or res.stdout).strip()[-2000:]
+
+
+# ------------------------------------------------------------------ patrol and cleanup
+def patrol(cluster=None, run=False):
+    """The daily patrol report of ``cluster`` (members and lag, backup age, archiving, XID
+    age, disk, dead tuples, firing alerts; each check ok / warn / fail with its threshold),
+    kept on this meta node; ``run=True`` takes a fresh one first. Without ``cluster``: one
+    line per cluster. The schedule takes them (``pigsty.patrol_due``); the logic is in
+    _utils/pigsty_patrol*.py.
+
+    CLI example::
+
+        salt-run pigsty.patrol
+        salt-run pigsty.patrol cluster=pg-test run=True
+    """
+    if not isinstance(run, bool):
+        return _refuse("run: expected True or False, got %r" % (run,))
+    base = pigsty_patrol_store.base_dir(__opts__)
+    inv = pigsty_patrol_collect.inventory(__opts__)
+    if cluster is None:
+        if run:
+            pigsty_patrol_collect.due(__opts__, max_age=0)
+        now = time.time()
+        return "\n".join(pigsty_patrol.summary_line(c, pigsty_patrol_store.read(base, c), now)
+                         for c in sorted(inv.get("clusters") or {})) or "no cluster in the inventory"
+    pigsty_patrol_collect.require_cluster(inv, cluster)
+    if run:
+        _progress("%s: taking a patrol report" % cluster)
+        report, path = pigsty_patrol_collect.take(__opts__, cluster)
+    else:
+        report = pigsty_patrol_store.read(base, cluster)
+        path = os.path.join(base, cluster, pigsty_patrol_store.LATEST)
+        if report is None:
+            return _refuse("%s has no patrol report yet (the schedule takes one daily; "
+                           "run=True takes one now)" % cluster)
+    return pigsty_patrol.table(report, path)
+
+
+def patrol_due(max_age=None, hour=None):
+    """Take the patrol reports that are due: a cluster's first, then one a day from
+    pigsty_defaults.PATROL's hour (UTC) on; with ``max_age`` (seconds), whenever the newest
+    is that old (a test's shorter interval). What the master's schedule runs.
+
+    CLI example::
+
+        salt-run pigsty.patrol_due
+    """
+    try:
+        return pigsty_patrol_collect.due(__opts__, max_age=max_age, hour=hour)
+    except pigsty_patrol.PatrolError as exc:
+        return _refuse(str(exc))
+
+
+def cleanup(retention_days=None, max_bytes=None, test=False):
+    """Retention of what grows without it: patrol reports older than ``retention_days``,
+    pgBackRest's log files (every node with backups, and meta) and the alert sink's file
+    past ``max_bytes`` (moved to NAME.1). Backups are expired by pgBackRest after every
+    backup and the collected logs by pigsty.logs_vacuum: not here. What the master's
+    schedule runs daily.
+
+    CLI example::
+
+        salt-run pigsty.cleanup test=True
+    """
+    if not isinstance(test, bool):
+        return _refuse("test: expected True or False, got %r" % (test,))
+    _merged, inv = _cached_inventory()
+    try:
+        return pigsty_cleanup.run(
+            __opts__, inv, lambda minions, fun, kwarg: pigsty_fanout.fan_out(
+                __opts__, minions, fun, kwarg=kwarg, timeout=60),
+            retention_days=retention_days, max_bytes=max_bytes, test=test)
+    except pigsty_patrol.PatrolError as exc:
+        return _refuse(str(exc))

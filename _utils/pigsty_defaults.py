@@ -290,3 +290,31 @@ BACKUP_REPO_PACKAGES = ("pgbackrest", "prometheus-node-exporter")   # + the back
 DCS_PACKAGES = ("etcd-server", "etcd-client")
 NODE_PACKAGES = ("chrony", "systemd-journal-remote")   # journal-upload (node.logs), -remote (infra.logs)
 NODE_ADMIN_PACKAGES = ("sudo",)     # node.admin, on nodes with node_admin_enabled
+
+# The meta node's daily patrol report (salt-run pigsty.patrol) and the scheduled cleanup
+# (salt-run pigsty.cleanup), master.d/reactor.conf's schedule: where the reports are kept,
+# for how long, the hour (UTC) after which a day's report is due, and each check's
+# thresholds (the report prints the one it used). Not pillar parameters: the master's own.
+PATROL = {
+    "dir": "/var/lib/pigsty/patrol",   # <dir>/<cluster>/<UTC date>.json and latest.json
+    "retention_days": 30,              # reports older than this are removed
+    "hour": 2,                         # a day's report is due from 02:00 UTC (after 01:00's backups)
+    "lag_warn_bytes": 16 * 1024 ** 2,  # the PostgresReplicationLag alert's 16 MiB
+    "lag_fail_bytes": 1024 ** 3,
+    "backup_slack_hours": 1,           # newest backup older than the schedule's longest gap + 1 h: warn;
+                                       # than twice the gap + 1 h (a whole firing missed): fail
+    "archive_ready_warn": 64,          # WAL segments waiting (the PostgresArchiveBacklog alert's)
+    "archive_recent_hours": 24,        # failures this recent, archiving working again: warn
+    "xid_warn": 500000000,             # age(datfrozenxid): autovacuum forces freezing at 200 M
+    "xid_fail": 1000000000,            # the PostgresXidWarpAround alert's 1 billion
+    "disk_warn_pct": 80,               # the data directory's filesystem, used %
+    "disk_fail_pct": 90,               # the NodeFsSpaceFull alert's 90 %
+    "dead_min": 10000,                 # a table counts with at least this many dead tuples ...
+    "dead_warn_ratio": 0.2,            # ... and dead / (live + dead) above autovacuum's 0.2 scale
+    "dead_fail_ratio": 0.5,
+    "top_tables": 5,                   # tables listed (most dead tuples first)
+    "node_timeout": 60,                # seconds for the members' answers (pigsty_patrol.facts)
+    # cleanup: pgBackRest's own log files (pgbackrest_log_dir, never rotated by pgBackRest)
+    # and the alert sink's file are moved to NAME.1 past this size (one old copy kept)
+    "log_max_bytes": 64 * 1024 ** 2,
+}
