@@ -301,8 +301,8 @@ PATROL = {
     "hour": 2,                         # a day's report is due from 02:00 UTC (after 01:00's backups)
     "lag_warn_bytes": 16 * 1024 ** 2,  # the PostgresReplicationLag alert's 16 MiB
     "lag_fail_bytes": 1024 ** 3,
-    "backup_slack_hours": 1,           # newest backup older than the schedule's longest gap + 1 h: warn;
-                                       # than twice the gap + 1 h (a whole firing missed): fail
+    # backup: warn past the PostgresBackupTooOld alert's limit (pigsty_backup_metrics), fail
+    # one more gap of the schedule later
     "archive_ready_warn": 64,          # WAL segments waiting (the PostgresArchiveBacklog alert's)
     "archive_recent_hours": 24,        # failures this recent, archiving working again: warn
     "xid_warn": 500000000,             # age(datfrozenxid): autovacuum forces freezing at 200 M

@@ -13,7 +13,7 @@ firing alerts.
 """
 import datetime
 
-import pigsty_backup
+import pigsty_backup_metrics
 import pigsty_defaults as D
 import pigsty_patroni
 
@@ -189,38 +189,22 @@ def _short(answer):
     return (text[-1] if text else "empty answer")[:300]
 
 
-def schedule_gap_hours(schedule):
-    """The longest time between two firings of the backup schedule (any entry), in hours,
-    over a reference week (the schedule is weekly: pigsty_backup.due looks back 8 days);
-    None without a schedule."""
-    crons = sorted({e["cron"] for e in schedule or [] if isinstance(e, dict) and e.get("cron")})
-    if not crons:
-        return None
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)     # a Monday
-    fired = []
-    for minute in range(7 * 24 * 60):
-        when = start + datetime.timedelta(minutes=minute)
-        if any(pigsty_backup.cron_matches(c, when) for c in crons):
-            fired.append(minute)
-    if not fired:
-        return None
-    gaps = [b - a for a, b in zip(fired, fired[1:])] + [fired[0] + 7 * 24 * 60 - fired[-1]]
-    return max(gaps) / 60.0
-
-
 def check_backup(enabled, schedule, backups, now, t):
     """The newest backup's age against the schedule (``backups``: parse_info's summary, or
     the repository's error as text)."""
     if not enabled:
         return _check("backup", "warn", "no backups", "pgbackrest_enabled: true",
                       "pgbackrest_enabled: false: no archive, no backup of this cluster")
-    gap = schedule_gap_hours(schedule)
-    slack = t["backup_slack_hours"]
+    # the PostgresBackupTooOld alert's limit (pigsty_backup_metrics): warn past it, fail when
+    # one more whole gap of the schedule has gone by without a backup
+    gap = pigsty_backup_metrics.schedule_gap_seconds(schedule or [])
+    allowed = pigsty_backup_metrics.max_age_seconds(
+        schedule or [], pigsty_backup_metrics.longest_backup(backups) if isinstance(backups, dict) else 0)
     if gap is None:
         threshold = "warn: no backup (no pgbackrest_schedule)"
     else:
-        threshold = "warn > %.0f h, fail > %.0f h (schedule every %.0f h at most)" % (
-            gap + slack, 2 * gap + slack, gap)
+        threshold = "warn > %s, fail > %s (schedule every %s at most)" % (
+            hours(allowed), hours(allowed + gap), hours(gap))
     if not isinstance(backups, dict):
         return _check("backup", "fail", "repository did not answer", threshold, _short(backups))
     done = [b for b in backups.get("backups") or [] if not b.get("error")]
@@ -229,9 +213,9 @@ def check_backup(enabled, schedule, backups, now, t):
     newest = done[-1]
     age = now - newest["stop"]
     status = "ok"
-    if gap is not None and age > (2 * gap + slack) * 3600:
+    if gap is not None and age > allowed + gap:
         status = "fail"
-    elif gap is not None and age > (gap + slack) * 3600:
+    elif gap is not None and age > allowed:
         status = "warn"
     return _check("backup", status, "%s old" % hours(age), threshold,
                   "newest %s (%s) ended %s; %d backups, %s in the repository" % (
