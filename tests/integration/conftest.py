@@ -128,9 +128,16 @@ def _diagnosis():
     runner's history), for the first failing test's report."""
     lines = ["pg-test leader now: %s" % pg_test_leader()]
     for cluster in ("pg-test", "pg-meta"):
-        data, code, res = salt_run("pigsty_ha.history", cluster, "last=8", timeout=60)
-        lines.append("salt-run pigsty_ha.history %s (rc %s):" % (cluster, code))
-        lines.append(json.dumps(data, default=str)[:3000] if data is not None else res.stderr[-1000:])
+        data, code, res = salt_run("pigsty_ha.history", cluster, "last=200", timeout=60)
+        lines.append("salt-run pigsty_ha.history %s (rc %s), the last entries that are not a "
+                     "periodic reconcile changing nothing:" % (cluster, code))
+        if not isinstance(data, list):
+            lines.append(res.stderr[-1000:])
+            continue
+        notable = [e for e in data if isinstance(e, dict) and (
+            e.get("trigger") != "reconcile" or e.get("haproxy") or not e.get("ok")
+            or e.get("vip") not in ("in place", "covered by the run before"))]
+        lines.append(json.dumps(notable[-8:], default=str)[:3000])
     return "\n".join(lines)
 
 

@@ -58,7 +58,9 @@ def infra(sandbox):
 
 def test_prometheus_scrapes_every_expected_target(infra):
     want = expected_targets()
-    assert len(want) == 4 * 5 + 2 + 3    # 4 instances x 5 exporters + prometheus, alertmanager + 3 etcd members
+    # 4 instances x 5 exporters + prometheus, alertmanager + 3 etcd members + the backup
+    # metrics of the repository on meta
+    assert len(want) == 4 * 5 + 2 + 3 + 1
 
     last = []
 
@@ -174,6 +176,12 @@ def test_db_nodes_install_from_the_meta_repository_only(infra):
         assert node_exec(node, "ls", "/etc/apt/sources.list.d").stdout.split() == ["pigsty.list"]
         policy = node_exec(node, "apt-cache", "policy", "postgresql-15").stdout
         assert "https://10.10.10.10/pigsty ./ Packages" in policy and "deb.debian.org" not in policy
+    # apt refuses the repository when the certificate is not checked against the Pigsty CA
+    # (here: the node's own certificate given as the CA, lists in a scratch directory)
+    res = node_exec("node-2", "sh", "-c", "d=$(mktemp -d) && mkdir $d/partial && apt-get "
+                    "-o Acquire::https::10.10.10.10::CaInfo=/etc/pki/pigsty/node.crt "
+                    "-o Dir::State::Lists=$d update 2>&1; rm -rf $d", timeout=120)
+    assert "Certificate verification failed" in res.stdout, res.stdout
     # a real install from the repository (downloaded through Nginx over HTTPS with the CA, not
     # through the apt proxy)
     res = node_exec("node-3", "apt-get", "install", "-y", "-q", "--download-only", "etcd-client",
