@@ -459,13 +459,17 @@ def patrol(cluster=None, run=False):
         return _refuse("run: expected True or False, got %r" % (run,))
     base = pigsty_patrol_store.base_dir(__opts__)
     inv = pigsty_patrol_collect.inventory(__opts__)
+    if cluster is not None:
+        try:
+            pigsty_patrol_collect.require_cluster(inv, cluster)
+        except salt.exceptions.SaltInvocationError as exc:
+            return _refuse(str(exc))            # salt-run exits 1 (it would exit 0 on a raise)
     if cluster is None:
         if run:
             pigsty_patrol_collect.due(__opts__, max_age=0)
         now = time.time()
         return "\n".join(pigsty_patrol.summary_line(c, pigsty_patrol_store.read(base, c), now)
                          for c in sorted(inv.get("clusters") or {})) or "no cluster in the inventory"
-    pigsty_patrol_collect.require_cluster(inv, cluster)
     if run:
         _progress("%s: taking a patrol report" % cluster)
         report, path = pigsty_patrol_collect.take(__opts__, cluster)

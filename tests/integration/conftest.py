@@ -38,10 +38,14 @@ def salt_json(*args, timeout=600):
 
 def last_json(text):
     """The runner's return from `salt-run --out=json` output: the last JSON document that is
-    not a progress event (runners that report progress print one document per event first)."""
+    not a progress event (runners that report progress print one document per event first);
+    a runner that returns text (a table) prints a JSON string on a line of its own."""
     decoder, docs, i = json.JSONDecoder(), [], 0
+
+    def starts(i):
+        return text[i] in "{[" or (text[i] == '"' and (i == 0 or text[i - 1] == "\n"))
     while True:
-        while i < len(text) and text[i] not in "{[":
+        while i < len(text) and not starts(i):
             i += 1
         if i >= len(text):
             break
@@ -129,14 +133,16 @@ def _diagnosis():
     lines = ["pg-test leader now: %s" % pg_test_leader()]
     for cluster in ("pg-test", "pg-meta"):
         data, code, res = salt_run("pigsty_ha.history", cluster, "last=200", timeout=60)
-        lines.append("salt-run pigsty_ha.history %s (rc %s), the last entries that are not a "
-                     "periodic reconcile changing nothing:" % (cluster, code))
+        lines.append("salt-run pigsty_ha.history %s (rc %s), the last events and primary "
+                     "changes:" % (cluster, code))
         if not isinstance(data, list):
             lines.append(res.stderr[-1000:])
             continue
-        notable = [e for e in data if isinstance(e, dict) and (
-            e.get("trigger") != "reconcile" or e.get("haproxy") or not e.get("ok")
-            or e.get("vip") not in ("in place", "covered by the run before"))]
+        notable, primary = [], None
+        for e in (e for e in data if isinstance(e, dict)):
+            if e.get("trigger") != "reconcile" or (e.get("primary") and e.get("primary") != primary):
+                notable.append(e)
+            primary = e.get("primary") or primary
         lines.append(json.dumps(notable[-8:], default=str)[:3000])
     return "\n".join(lines)
 

@@ -162,8 +162,10 @@ def test_runner_patrol_prints_the_newest_report_or_takes_one(runner):
         text.splitlines()[0].rsplit(" [", 1)[1], "%s/pg-test/latest.json]" % runner.__opts__["pigsty_patrol_dir"])
     lines = runner.patrol().splitlines()
     assert lines[0] == "pg-meta: no report yet" and lines[1].startswith("pg-test: FAIL at ")
-    with pytest.raises(salt.exceptions.SaltInvocationError, match="^cluster: 'pg-nope' is not a cluster"):
-        runner.patrol(cluster="pg-nope")
+    # refused with retcode 1 (salt-run exits 0 when a runner raises SaltInvocationError)
+    out = runner.patrol(cluster="pg-nope")
+    assert out["result"] is False and out["comment"].startswith("cluster: 'pg-nope' is not a cluster")
+    assert runner.__context__["retcode"] == 1
 
 
 def test_runner_refuses_bad_arguments_naming_them(runner):
