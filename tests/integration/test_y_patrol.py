@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import node_exec, salt_json, salt_run, wait_for
+from conftest import node_exec, pg_test_leader, salt_json, salt_run, wait_for
 from test_pgsql import streaming_replicas
 
 PATROL_DIR = "/var/lib/pigsty/patrol"
@@ -33,14 +33,6 @@ def psql(node, *statements):
     for s in statements:
         argv += ["-c", s]
     return node_exec(node, *argv, timeout=120, check=True).stdout.strip()
-
-
-def leader():
-    res = node_exec("node-1", "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
-    for m in json.loads(res.stdout or "[]"):
-        if m.get("Role") in ("Leader", "leader"):
-            return m["Member"]
-    return None
 
 
 def archiver(node):
@@ -79,7 +71,7 @@ def broken(sandbox):
     wait_for(lambda: len(streaming_replicas()) == 2, 300)
     data, code = salt_json("*", "saltutil.sync_all", timeout=300)     # the new modules
     assert code == 0 and len(data) == 4, data
-    primary = leader()
+    primary = pg_test_leader()
     node = NODE_OF[primary]
     broke_at = time.time()
     try:
