@@ -36,6 +36,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_pgsql
     import pigsty_pillar
     import pigsty_progress
+    import pigsty_invalid
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -144,9 +145,9 @@ def _progress(message):
 
 def _require_cluster(inv, name):
     if not isinstance(name, str) or name not in (inv.get("clusters") or {}):
-        raise salt.exceptions.SaltInvocationError(
+        raise pigsty_invalid.error(
             "pg_cluster: %r is not a cluster of the inventory (expected one of: %s)" % (
-                name, ", ".join(sorted(inv.get("clusters") or {})) or "none"))
+                name, ", ".join(sorted(inv.get("clusters") or {})) or "none"), globals())
 
 
 def cluster(name):
@@ -253,8 +254,8 @@ def removal_plan(name, instances=None, force=False):
                         ", ".join(map(str, unknown)), name, ", ".join(sorted(by_instance)))}
         targets = list(instances)
     else:
-        raise salt.exceptions.SaltInvocationError(
-            "pg_instances: expected a non-empty list of instance names, got %r" % (instances,))
+        raise pigsty_invalid.error(
+            "pg_instances: expected a non-empty list of instance names, got %r" % (instances,), globals())
     leader, _errors = _live_leader(info)
     whole = set(targets) == set(by_instance)
     if leader and leader["name"] in targets and not force:

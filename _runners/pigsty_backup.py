@@ -36,6 +36,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_progress
     import pigsty_backup
     import pigsty_backup_metrics
+    import pigsty_invalid
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -81,13 +82,13 @@ def _context(cluster):
     """(inventory, members, cluster config, repository host); a clear refusal for an
     unknown cluster or one without backups."""
     if not isinstance(cluster, str) or not cluster:
-        raise salt.exceptions.SaltInvocationError("cluster: expected a cluster name such as pg-test")
+        raise pigsty_invalid.error("cluster: expected a cluster name such as pg-test", globals())
     _merged, inv = pigsty_ha_inventory.load(__opts__)
     members = pigsty_ha_inventory.members(inv, cluster)
     conf = pigsty_inventory.cluster_vars(inv, cluster)
     if not conf.get("pgbackrest_enabled"):
-        raise salt.exceptions.SaltInvocationError(
-            "cluster: %s has pgbackrest_enabled: false (no archive, no backups)" % cluster)
+        raise pigsty_invalid.error(
+            "cluster: %s has pgbackrest_enabled: false (no archive, no backups)" % cluster, globals())
     metas = pigsty_inventory.meta_nodes(inv)
     if not metas:
         raise salt.exceptions.CommandExecutionError("no meta node: no backup repository")
@@ -132,8 +133,8 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
         salt-run pigsty_backup.backup cluster=pg-test type=full
     """
     if type not in pigsty_backup.BACKUP_TYPES:
-        raise salt.exceptions.SaltInvocationError("type: expected one of %s, got %r" % (
-            ", ".join(pigsty_backup.BACKUP_TYPES), type))
+        raise pigsty_invalid.error("type: expected one of %s, got %r" % (
+            ", ".join(pigsty_backup.BACKUP_TYPES), type), globals())
     context = _context(cluster)            # bad input: refused, nothing recorded
     try:
         out = _backup(cluster, type, wait, context)

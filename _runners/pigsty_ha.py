@@ -31,7 +31,6 @@ import os
 import time
 import types
 
-import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_events
@@ -46,6 +45,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_inventory
     import pigsty_patroni
     import pigsty_patroni_rest
+    import pigsty_invalid
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -136,7 +136,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
     """
     if test:
         if event is not None or not cluster:
-            raise salt.exceptions.SaltInvocationError("test: a dry run takes a cluster (not an event)")
+            raise pigsty_invalid.error("test: a dry run takes a cluster (not an event)", globals())
         return _shown(pigsty_ha_reconcile.dry_run(_ctx(), cluster))
     t0 = time.time()
     merged, inv = _inventory()
@@ -152,7 +152,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
             return {"result": False, "retcode": 1, "comment": "event refused: " + "; ".join(problems)}
         cluster = event["cluster"]
     if not cluster:
-        raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
+        raise pigsty_invalid.error("cluster: missing (or pass event=...)", globals())
     members = _members(inv, cluster)
     with _cluster_lock(cluster) as last:
         if last.get("start", 0) >= t0:
@@ -244,7 +244,7 @@ def history(cluster, last=20):
     try:
         return pigsty_ha_history.read(__opts__, cluster, last)
     except ValueError as exc:
-        raise salt.exceptions.SaltInvocationError(str(exc))
+        raise pigsty_invalid.error(str(exc), globals())
 
 
 def status(cluster):

@@ -25,6 +25,7 @@ import salt.utils.user
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_progress
+    import pigsty_invalid
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -62,19 +63,19 @@ def _seconds(timeout):
     try:
         timeout = float(timeout)
     except (TypeError, ValueError):
-        raise salt.exceptions.SaltInvocationError("timeout: expected seconds, got %r" % (timeout,)) from None
+        raise pigsty_invalid.error("timeout: expected seconds, got %r" % (timeout,), globals()) from None
     if not 0 < timeout <= 86400:
-        raise salt.exceptions.SaltInvocationError("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,))
+        raise pigsty_invalid.error("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,), globals())
     return timeout
 
 
 def _check(mods, pillar):
     if not isinstance(mods, str) or not mods.strip():
-        raise salt.exceptions.SaltInvocationError(
-            "mods: expected the orchestration's SLS name(s), e.g. orch.site, got %r" % (mods,))
+        raise pigsty_invalid.error(
+            "mods: expected the orchestration's SLS name(s), e.g. orch.site, got %r" % (mods,), globals())
     if pillar is not None and not isinstance(pillar, dict):
-        raise salt.exceptions.SaltInvocationError(
-            "pillar: expected a mapping, e.g. pillar='{\"cluster\": \"pg-test\"}', got %r" % (pillar,))
+        raise pigsty_invalid.error("pillar: expected a mapping, e.g. pillar='{\"cluster\": "
+                                   "\"pg-test\"}', got %r" % (pillar,), globals())
 
 
 def run(mods, pillar=None, test=None, saltenv="base", timeout=21600):

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import salt.exceptions
 
 from loader import load_module
 
@@ -33,7 +34,7 @@ def _try_lock(runner):
     try:
         with runner._cluster_lock("pg-test", wait=0.2):
             return "got it"
-    except runner.salt.exceptions.CommandExecutionError as exc:
+    except salt.exceptions.CommandExecutionError as exc:
         assert "pg-test" in str(exc)
         return "busy"
 
