@@ -119,6 +119,9 @@ def test_unknown_cluster_is_refused(cluster):
     _data, code, out = run("pigsty_backup.restore", "cluster=pg-nope", "target=latest",
                            "confirm=pg-nope", timeout=300)
     assert code != 0 and "pg-nope" in out and "not a cluster" in out, out
+    # a raised SaltInvocationError exits 1 too (salt-run alone would exit 0 on it)
+    _data, code, out = run("pigsty_backup.backup", "cluster=pg-test", "type=weekly", timeout=300)
+    assert code == 1 and "type: expected one of full, diff, incr, got 'weekly'" in out, out
 
 
 def test_restore_in_place_brings_dropped_rows_back(cluster):

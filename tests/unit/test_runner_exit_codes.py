@@ -16,6 +16,16 @@ def test_error_sets_the_runner_s_retcode_and_names_the_field():
     assert str(pigsty_invalid.error("x", None)) == "x"            # outside Salt: no context
 
 
+def test_error_sets_the_retcode_through_salt_s_own_loader_context():
+    """What Salt's loader puts in a runner's globals is a NamedLoaderContext, not a dict."""
+    import contextvars
+    import salt.loader.context
+    loader_context = salt.loader.context.LoaderContext()
+    named = salt.loader.context.NamedLoaderContext("__context__", loader_context, {})
+    contextvars.copy_context().run(lambda: pigsty_invalid.error("cluster: x", {"__context__": named}))
+    assert named.value() == {"retcode": 1}
+
+
 @pytest.mark.parametrize("relpath, call, field", [
     ("_runners/pigsty_backup.py", lambda m: m.backup("pg-test", type="weekly"), "type:"),
     ("_runners/pigsty_backup.py", lambda m: m.list_(""), "cluster:"),
