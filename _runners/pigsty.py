@@ -36,9 +36,12 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_pgsql
     import pigsty_pillar
     import pigsty_progress
-    import pigsty_invalid
+    from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
+
+    def _refusing(func):        # not loaded anyway: __virtual__ gives the reason
+        return func
 else:
     UTILS_MISSING = None
 
@@ -69,6 +72,7 @@ def _cached_inventory(max_age=300):
     return pigsty_inventory_cache.load(__opts__, max_age)
 
 
+@_refusing
 def validate(verbose=False):
     """Validate the whole Pigsty inventory: a one-line summary, and every problem (each
     naming the pillar path of the field and what was expected); exits non-zero when it is
@@ -128,6 +132,7 @@ def _plural(*counts):
     return out
 
 
+@_refusing
 def identity(minion_id):
     """The identity grains the inventory gives a node.
 
@@ -145,11 +150,12 @@ def _progress(message):
 
 def _require_cluster(inv, name):
     if not isinstance(name, str) or name not in (inv.get("clusters") or {}):
-        raise pigsty_invalid.error(
+        raise salt.exceptions.SaltInvocationError(
             "pg_cluster: %r is not a cluster of the inventory (expected one of: %s)" % (
-                name, ", ".join(sorted(inv.get("clusters") or {})) or "none"), globals())
+                name, ", ".join(sorted(inv.get("clusters") or {})) or "none"))
 
 
+@_refusing
 def cluster(name):
     """A cluster's members as the inventory defines them (minion ids, roles) and the meta
     nodes; used by the orchestrations to target each step.
@@ -208,6 +214,7 @@ def _unconfirmed(info, members):
     return why
 
 
+@_refusing
 def wait_leader(name, timeout=120):
     """Wait (bounded) until cluster ``name`` has a leader; fails after ``timeout`` seconds.
 
@@ -229,6 +236,7 @@ def wait_leader(name, timeout=120):
             "comment": "%s has no leader after %ss: %s" % (name, timeout, "; ".join(errors[-3:]))}
 
 
+@_refusing
 def removal_plan(name, instances=None, force=False):
     """Check a removal request and order it: replicas first, the leader last.
 
@@ -254,8 +262,8 @@ def removal_plan(name, instances=None, force=False):
                         ", ".join(map(str, unknown)), name, ", ".join(sorted(by_instance)))}
         targets = list(instances)
     else:
-        raise pigsty_invalid.error(
-            "pg_instances: expected a non-empty list of instance names, got %r" % (instances,), globals())
+        raise salt.exceptions.SaltInvocationError(
+            "pg_instances: expected a non-empty list of instance names, got %r" % (instances,))
     leader, _errors = _live_leader(info)
     whole = set(targets) == set(by_instance)
     if leader and leader["name"] in targets and not force:
@@ -296,6 +304,7 @@ def _pillar_root():
     return roots[0] if roots else None
 
 
+@_refusing
 def import_(path=None, out=None, test=False, force=False, meta=None):
     """Import a Pigsty inventory (v1 ``all.children``/``meta`` or v2+ ``infra``/``etcd``
     shape) into our pillar: ``OUT/pigsty.sls`` (public) and ``OUT/clusters/CLUSTER.sls``
@@ -379,6 +388,7 @@ def import_(path=None, out=None, test=False, force=False, meta=None):
     return ret
 
 
+@_refusing
 def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
     """Logs of a cluster's nodes (or one instance's, or every node's without ``cluster``),
     as collected on this meta node by systemd-journal-remote, merged in time order:
@@ -431,6 +441,7 @@ def logs(cluster=None, ins=None, since="10m", grep=None, unit=None, limit=500):
     return "\n".join([header] + out)
 
 
+@_refusing
 def logs_vacuum():
     """Keep the collected logs within log_retention_size and log_retention_time (the
     master's schedule runs it hourly). Returns what journalctl said."""
@@ -444,6 +455,7 @@ def logs_vacuum():
 
 
 # ------------------------------------------------------------------ patrol and cleanup
+@_refusing
 def patrol(cluster=None, run=False):
     """The daily patrol report of ``cluster`` (members and lag, backup age, archiving, XID
     age, disk, dead tuples, firing alerts; each check ok / warn / fail with its threshold),
@@ -483,6 +495,7 @@ def patrol(cluster=None, run=False):
     return pigsty_patrol.table(report, path)
 
 
+@_refusing
 def patrol_due(max_age=None, hour=None):
     """Take the patrol reports that are due: a cluster's first, then one a day from
     pigsty_defaults.PATROL's hour (UTC) on; with ``max_age`` (seconds), whenever the newest
@@ -498,6 +511,7 @@ def patrol_due(max_age=None, hour=None):
         return _refuse(str(exc))
 
 
+@_refusing
 def cleanup(retention_days=None, max_bytes=None, test=False):
     """Retention of what grows without it: patrol reports older than ``retention_days``,
     pgBackRest's log files (every node with backups, and meta) and the alert sink's file

@@ -36,9 +36,12 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_progress
     import pigsty_backup
     import pigsty_backup_metrics
-    import pigsty_invalid
+    from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
+
+    def _refusing(func):        # not loaded anyway: __virtual__ gives the reason
+        return func
 else:
     UTILS_MISSING = None
 
@@ -82,13 +85,13 @@ def _context(cluster):
     """(inventory, members, cluster config, repository host); a clear refusal for an
     unknown cluster or one without backups."""
     if not isinstance(cluster, str) or not cluster:
-        raise pigsty_invalid.error("cluster: expected a cluster name such as pg-test", globals())
+        raise salt.exceptions.SaltInvocationError("cluster: expected a cluster name such as pg-test")
     _merged, inv = pigsty_ha_inventory.load(__opts__)
     members = pigsty_ha_inventory.members(inv, cluster)
     conf = pigsty_inventory.cluster_vars(inv, cluster)
     if not conf.get("pgbackrest_enabled"):
-        raise pigsty_invalid.error(
-            "cluster: %s has pgbackrest_enabled: false (no archive, no backups)" % cluster, globals())
+        raise salt.exceptions.SaltInvocationError(
+            "cluster: %s has pgbackrest_enabled: false (no archive, no backups)" % cluster)
     metas = pigsty_inventory.meta_nodes(inv)
     if not metas:
         raise salt.exceptions.CommandExecutionError("no meta node: no backup repository")
@@ -123,6 +126,7 @@ def _fail(message, **extra):
 
 
 # ------------------------------------------------------------------ backup
+@_refusing
 def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
     """Take a backup of ``cluster`` (full, diff or incr) into the repository on meta.
     Its result is kept on the master (the last attempt of the cluster, for
@@ -133,8 +137,8 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
         salt-run pigsty_backup.backup cluster=pg-test type=full
     """
     if type not in pigsty_backup.BACKUP_TYPES:
-        raise pigsty_invalid.error("type: expected one of %s, got %r" % (
-            ", ".join(pigsty_backup.BACKUP_TYPES), type), globals())
+        raise salt.exceptions.SaltInvocationError("type: expected one of %s, got %r" % (
+            ", ".join(pigsty_backup.BACKUP_TYPES), type))
     context = _context(cluster)            # bad input: refused, nothing recorded
     try:
         out = _backup(cluster, type, wait, context)
@@ -177,6 +181,7 @@ def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
 
 
 # ------------------------------------------------------------------ list / check
+@_refusing
 def list_(cluster):
     """The cluster's backups (label, type, start, duration, size, WAL range) and its
     recoverable window, as a table.
@@ -190,6 +195,7 @@ def list_(cluster):
     return pigsty_backup.table(summary)
 
 
+@_refusing
 def check(cluster, max_age_hours=None):
     """Is archiving working (pgbackrest check: a WAL switch on the primary reaches the
     repository), how old is the newest backup, how big is the repository.
@@ -227,6 +233,7 @@ def check(cluster, max_age_hours=None):
 
 
 # ------------------------------------------------------------------ restore in place
+@_refusing
 def plan_restore(cluster, target, confirm, summary, members, now):
     """The refusals of an in-place restore, before anything is touched: (rtype, value) or
     BackupError. Pure: the unit tests call it."""
@@ -272,6 +279,7 @@ def _wait_streaming(members, conf, timeout):
     return False, sorted(others)
 
 
+@_refusing
 def restore(cluster, target, confirm=None, timeout=3600):
     """Restore ``cluster`` in place to ``target``: a time ('2026-12-01 10:00:00+00', UTC
     without a zone), an LSN ('0/3000060'), name:RESTORE_POINT or latest. Everything after
@@ -416,6 +424,7 @@ def _write_json(path, doc):
     os.replace(tmp, path)
 
 
+@_refusing
 def run_due(now=None):
     """Take the backups that the clusters' ``pgbackrest_schedule`` (cron, UTC) says are due:
     what Salt's scheduler on the master runs every minute (master.d/reactor.conf). A
@@ -483,6 +492,7 @@ def _refresh_metrics():
         log.warning("backup metrics not refreshed: %s", exc)
 
 
+@_refusing
 def metrics():
     """Refresh the backup metrics on the repository host (pigsty_backup_*): the master's
     part (each cluster's last backup attempt, when its schedule started, the age its

@@ -31,6 +31,7 @@ import os
 import time
 import types
 
+import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_events
@@ -45,9 +46,12 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_inventory
     import pigsty_patroni
     import pigsty_patroni_rest
-    import pigsty_invalid
+    from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
+
+    def _refusing(func):        # not loaded anyway: __virtual__ gives the reason
+        return func
 else:
     UTILS_MISSING = None
     REST_TIMEOUT = pigsty_ha_live.REST_TIMEOUT
@@ -95,6 +99,7 @@ def _cluster_lock(cluster, wait=120):
     return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait)
 
 
+@_refusing
 def live_roles(members, port, access=None):
     return pigsty_ha_live.live_roles(members, port, REST_TIMEOUT, access)
 
@@ -121,6 +126,7 @@ def _refuse(reason):
 
 
 # ------------------------------------------------------------------ reconciliation
+@_refusing
 def reconcile(cluster=None, event=None, handoff=False, test=False):
     """Make HAProxy, the VIP, Prometheus targets and DNS of ``cluster`` follow Patroni's
     live view; with ``event`` (a Patroni beacon payload) the cluster comes from the event,
@@ -136,7 +142,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
     """
     if test:
         if event is not None or not cluster:
-            raise pigsty_invalid.error("test: a dry run takes a cluster (not an event)", globals())
+            raise salt.exceptions.SaltInvocationError("test: a dry run takes a cluster (not an event)")
         return _shown(pigsty_ha_reconcile.dry_run(_ctx(), cluster))
     t0 = time.time()
     merged, inv = _inventory()
@@ -152,7 +158,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
             return {"result": False, "retcode": 1, "comment": "event refused: " + "; ".join(problems)}
         cluster = event["cluster"]
     if not cluster:
-        raise pigsty_invalid.error("cluster: missing (or pass event=...)", globals())
+        raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
     members = _members(inv, cluster)
     with _cluster_lock(cluster) as last:
         if last.get("start", 0) >= t0:
@@ -192,6 +198,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     return out
 
 
+@_refusing
 def reconcile_all(test=False):
     """Reconcile every cluster (missed events: the master's schedule, master/minion start).
     A cluster whose reconciliation fails or raises is reported and the others go on.
@@ -223,6 +230,7 @@ def reconcile_all(test=False):
     return out
 
 
+@_refusing
 def events():
     """Counts of the beacon events acted on and refused (by reason and by minion), with the
     last refusal.
@@ -234,6 +242,7 @@ def events():
     return pigsty_events.EventCounters(_events_dir()).read()
 
 
+@_refusing
 def history(cluster, last=20):
     """The last ``last`` events of a cluster and what was done about them.
 
@@ -244,9 +253,10 @@ def history(cluster, last=20):
     try:
         return pigsty_ha_history.read(__opts__, cluster, last)
     except ValueError as exc:
-        raise pigsty_invalid.error(str(exc), globals())
+        raise salt.exceptions.SaltInvocationError(str(exc))
 
 
+@_refusing
 def status(cluster):
     """One table of the cluster: members with role, state, lag, timeline; VIP holder; each
     member's HAProxy view of the primary service.
@@ -292,6 +302,7 @@ def status(cluster):
 
 
 # ------------------------------------------------------------------ planned operations
+@_refusing
 def switchover(cluster, candidate=None, handoff=True, early_release=True, max_lag=1048576, test=False):
     """Planned switchover. Refuses unsafe requests (no healthy replica, candidate unknown,
     down, not streaming from the leader or lagging more than ``max_lag`` bytes); without a
@@ -331,6 +342,7 @@ def switchover(cluster, candidate=None, handoff=True, early_release=True, max_la
     return out
 
 
+@_refusing
 def failover(cluster, candidate):
     """Manual failover to ``candidate`` (used when the cluster has no healthy leader);
     refuses a candidate that is not a running replica.

@@ -25,9 +25,12 @@ import salt.utils.user
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_progress
-    import pigsty_invalid
+    from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
+
+    def _refusing(func):        # not loaded anyway: __virtual__ gives the reason
+        return func
 else:
     UTILS_MISSING = None
 
@@ -63,21 +66,22 @@ def _seconds(timeout):
     try:
         timeout = float(timeout)
     except (TypeError, ValueError):
-        raise pigsty_invalid.error("timeout: expected seconds, got %r" % (timeout,), globals()) from None
+        raise salt.exceptions.SaltInvocationError("timeout: expected seconds, got %r" % (timeout,)) from None
     if not 0 < timeout <= 86400:
-        raise pigsty_invalid.error("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,), globals())
+        raise salt.exceptions.SaltInvocationError("timeout: expected 0 < seconds <= 86400, got %r" % (timeout,))
     return timeout
 
 
 def _check(mods, pillar):
     if not isinstance(mods, str) or not mods.strip():
-        raise pigsty_invalid.error(
-            "mods: expected the orchestration's SLS name(s), e.g. orch.site, got %r" % (mods,), globals())
+        raise salt.exceptions.SaltInvocationError(
+            "mods: expected the orchestration's SLS name(s), e.g. orch.site, got %r" % (mods,))
     if pillar is not None and not isinstance(pillar, dict):
-        raise pigsty_invalid.error("pillar: expected a mapping, e.g. pillar='{\"cluster\": "
-                                   "\"pg-test\"}', got %r" % (pillar,), globals())
+        raise salt.exceptions.SaltInvocationError("pillar: expected a mapping, e.g. pillar='{\"cluster\": "
+                                   "\"pg-test\"}', got %r" % (pillar,))
 
 
+@_refusing
 def run(mods, pillar=None, test=None, saltenv="base", timeout=21600):
     """Run ``salt-run state.orchestrate mods`` and print each step as it runs, with the
     time since the start. Returns what state.orchestrate returns (the highstate outputter
@@ -125,6 +129,7 @@ def run(mods, pillar=None, test=None, saltenv="base", timeout=21600):
     return ret
 
 
+@_refusing
 def follow(timeout=600):
     """Print the steps of the orchestrations that run on this master as they finish,
     until one ends (its ``salt/run/<jid>/ret``) or ``timeout`` seconds pass. For an

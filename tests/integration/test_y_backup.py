@@ -119,7 +119,7 @@ def test_unknown_cluster_is_refused(cluster):
     _data, code, out = run("pigsty_backup.restore", "cluster=pg-nope", "target=latest",
                            "confirm=pg-nope", timeout=300)
     assert code != 0 and "pg-nope" in out and "not a cluster" in out, out
-    # a raised SaltInvocationError exits 1 too (salt-run alone would exit 0 on it)
+    # refused by the type check: salt-run alone would exit 0 on the raised SaltInvocationError
     _data, code, out = run("pigsty_backup.backup", "cluster=pg-test", "type=weekly", timeout=300)
     assert code == 1 and "type: expected one of full, diff, incr, got 'weekly'" in out, out
 

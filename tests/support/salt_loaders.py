@@ -31,7 +31,7 @@ FILES = {}
 def _found(loader, name):
     if name in loader:
         func = loader[name]
-        FILES[name] = inspect.getsourcefile(getattr(func, "func", func))
+        FILES[name] = inspect.getsourcefile(inspect.unwrap(getattr(func, "func", func)))   # decorated runners
         return True
     import salt.loader.lazy  # pylint: disable=import-outside-toplevel
     if isinstance(loader, salt.loader.lazy.FilterDictWrapper):   # ext_pillar: name without suffix
