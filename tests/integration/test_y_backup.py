@@ -2,26 +2,23 @@
 repository on meta over TLS): a full backup from a streaming replica, the list and the
 check; refusals that stop nothing; rows written, the time noted, the table dropped, pg-test
 restored in place to the noted time: every row back, three members streaming, 5433 and
-5434 serving. Archive continuity across a switchover: rows written on the new primary
-after it are in a restore to a later time. Leaves the primary on pg-test-1."""
+5434 serving. Archive continuity across a switchover, and across a hard kill of the live
+primary (whichever member leads then): rows written on the new primary after it are in a
+restore to a later time. Leaves the primary on pg-test-1."""
 import datetime
-import json
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import node_exec, salt_run, wait_for
+from conftest import PG_TEST, SANDBOX, node_exec, pg_test_leader, salt_run, wait_for
 from pg import query
 from test_pgsql import DBA, NODES, streaming_replicas
 
 
 def leader_name():
-    res = node_exec("node-1", "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
-    for m in json.loads(res.stdout or "[]"):
-        if m.get("Role") in ("Leader", "leader"):
-            return m["Member"]
-    return None
+    return pg_test_leader()          # any member's Patroni that answers (node-1 may be down)
 
 
 def sql(statement, port=5433, host="10.10.10.3"):
@@ -166,3 +163,49 @@ def test_archiving_continues_across_a_switchover(cluster):
              180)
     wait_for(lambda: len(streaming_replicas()) == 2, 600)      # 5436: the live primary
     sql("DROP TABLE backup_switch")
+
+
+def streaming_now():
+    """Members streaming from the live primary (through the VIP's HAProxy, 5436)."""
+    return sorted(r[0] for r in sql("SELECT host(client_addr), state FROM pg_stat_replication",
+                                    port=5436) if r[1] == "streaming")
+
+
+def test_archiving_continues_after_a_hard_kill_of_the_live_primary(cluster):
+    """Not the pillar primary: whichever member leads now (pg-test-2 after the switchover
+    above) is killed with its machine; the rows written on the promoted member are archived
+    from it and come back in a restore to a time after the failover."""
+    old = wait_for(leader_name, 60)
+    old_node = "node-%s" % old.rsplit("-", 1)[1]
+    sql("DROP TABLE IF EXISTS backup_kill")
+    sql("CREATE TABLE backup_kill (id int PRIMARY KEY, phase text)")
+    sql("INSERT INTO backup_kill SELECT g, 'before' FROM generate_series(1, 100) g")
+    lsn = sql("SELECT pg_current_wal_lsn()::text", port=5436)[0][0]
+    wait_for(lambda: all(r[0] for r in sql(                      # replayed on both replicas
+        "SELECT replay_lsn >= '%s'::pg_lsn FROM pg_stat_replication" % lsn, port=5436)) and
+        len(streaming_now()) == 2, 60)
+    subprocess.run(SANDBOX + ["kill", old_node], check=True, capture_output=True, timeout=60)
+    try:
+        new = wait_for(lambda: (leader_name() or old) != old and leader_name(), 120)
+
+        def written_after():                        # through the VIP and 5433, once they moved
+            sql("INSERT INTO backup_kill SELECT g, 'after' FROM generate_series(101, 200) g"
+                " ON CONFLICT DO NOTHING")
+            return sql("SELECT count(*) FROM backup_kill WHERE phase = 'after'")[0][0] == 100
+        wait_for(written_after, 120)
+        target = noted_time()
+        sql("DROP TABLE backup_kill")
+        archived_now()                                  # pushed by the new primary
+    finally:
+        subprocess.run(SANDBOX + ["start", old_node], check=True, capture_output=True, timeout=180)
+    wait_for(lambda: PG_TEST[old] in streaming_now() and len(streaming_now()) == 2, 600)
+    wait_for(lambda: '"%s": true' % old_node in node_exec(      # its minion is back for the restore
+        "meta", "salt", "-t", "5", "--out=json", "--static", old_node, "test.ping",
+        check=False, timeout=60).stdout, 120)
+    data, code, out = run("pigsty_backup.restore", "cluster=pg-test", "target=%s" % target,
+                          "confirm=pg-test", timeout=3600)
+    assert code == 0 and data["result"] is True and data["leader"] == new, out
+    wait_for(lambda: sql("SELECT phase, count(*) FROM backup_kill GROUP BY phase ORDER BY phase")
+             == [("after", 100), ("before", 100)], 180)
+    wait_for(lambda: len(streaming_now()) == 2, 600)
+    sql("DROP TABLE backup_kill")
