@@ -6,6 +6,7 @@ restored in place to the noted time: every row back, three members streaming, 54
 primary (whichever member leads then): rows written on the new primary after it are in a
 restore to a later time. Leaves the primary on pg-test-1."""
 import datetime
+import json
 import subprocess
 import threading
 import time
@@ -209,3 +210,36 @@ def test_archiving_continues_after_a_hard_kill_of_the_live_primary(cluster):
              == [("after", 100), ("before", 100)], 180)
     wait_for(lambda: len(streaming_now()) == 2, 600)
     sql("DROP TABLE backup_kill")
+
+
+SCHEDULE_STATE = "/var/cache/salt/master/pigsty/backup-schedule-pg-test.json"
+SET_BACK = """import json, os, sys
+path, when = sys.argv[1], float(sys.argv[2])
+state = json.load(open(path))
+state.update({k: when for k in state if k not in ("since", "last_result")})
+json.dump(state, open(path + ".new", "w"))
+os.replace(path + ".new", path)
+"""
+
+
+def test_salt_s_scheduler_catches_up_a_missed_scheduled_backup(cluster):
+    """The master's scheduler runs pigsty_backup.run_due every minute. Its record of pg-test's
+    firings is set back 8 days (as if the master had been down over Sunday's full): within
+    the next minutes the scheduler takes one full backup, records it, and list shows it."""
+    state = json.loads(node_exec("meta", "cat", SCHEDULE_STATE).stdout)   # run_due has seen pg-test
+    crons = [k for k in state if k not in ("since", "last_result")]
+    assert crons, state
+    started = time.time()
+    node_exec("meta", "python3", "-c", SET_BACK, SCHEDULE_STATE, str(started - 8 * 86400), check=True)
+
+    def taken():
+        now = json.loads(node_exec("meta", "cat", SCHEDULE_STATE).stdout)
+        last = now.get("last_result") or {}
+        return last if last.get("time", 0) > started else None
+    last = wait_for(taken, 600, interval=5)
+    assert last["type"] == "full" and last["result"] is True, last
+    label = last["comment"].split()[2]                 # "full backup <label> of pg-test from ..."
+    table, code, out = run("pigsty_backup.list", "cluster=pg-test")
+    assert code == 0 and label in table, out
+    time.sleep(70)                                     # caught up once: the next minutes take none
+    assert json.loads(node_exec("meta", "cat", SCHEDULE_STATE).stdout)["last_result"] == last
