@@ -367,6 +367,55 @@ _RECOVERY_SETTINGS = ("restore_command", "recovery_target", "recovery_target_tim
                       "recovery_target_timeline")
 
 
+def _psql(conf, socket_dir):
+    psql = os.path.join(PG_BIN % conf["pg_version"], "psql")
+    return [psql, "-X", "-At", "-h", socket_dir, "-p", str(conf["pg_port"]),
+            "-U", conf["pg_dbsu"], "-d", "postgres", "-c"]
+
+
+def archive_now(timeout=120, socket_dir="/var/run/postgresql"):
+    """On the live primary, before an in-place restore stops it: a marker transaction (its
+    commit record is later than any target in the past: recovery to a time stops only at a
+    commit after the target, and fails with "recovery ended before configured recovery
+    target was reached" when the WAL ends first), a WAL switch, and a wait until the archiver
+    has pushed that segment. The repository then holds every change made until now."""
+    conf = _conf()
+    user, base = conf["pg_dbsu"], _psql(conf, socket_dir)
+
+    def sql(statement):
+        res = __salt__["cmd.run_all"](base + [statement], runas=user, python_shell=False,
+                                      ignore_retcode=True, cwd="/")
+        return res["retcode"], (res.get("stdout") or res.get("stderr") or "").strip()
+    code, xid = sql("SELECT txid_current()")
+    if code:
+        return {"result": False, "comment": "marker transaction failed: %s" % xid[-300:]}
+    code, segment = sql("SELECT pg_walfile_name(pg_switch_wal())")
+    if code:
+        return {"result": False, "comment": "WAL switch failed: %s" % segment[-300:]}
+    deadline = time.monotonic() + float(timeout)
+    last = ""
+    while time.monotonic() < deadline:
+        code, last = sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+        if not code and len(last) >= 24 and last[:24] >= segment:
+            return {"result": True, "segment": segment,
+                    "comment": "marker transaction %s; WAL up to %s archived" % (xid, segment)}
+        time.sleep(0.5)
+    return {"result": False, "segment": segment,
+            "comment": "WAL segment %s was not archived within %ss (last archived: %s)" % (
+                segment, timeout, last or "none")}
+
+
+def _log_tail(path, lines=2):
+    """The server log's last FATAL or PANIC lines (its last lines when it has none)."""
+    try:
+        with open(path, errors="replace") as fh:
+            text = fh.readlines()[-200:]
+    except OSError as exc:
+        return "(log unreadable: %s)" % exc
+    fatal = [line for line in text if " FATAL: " in line or " PANIC: " in line]
+    return " | ".join(line.strip() for line in (fatal or text)[-lines:])
+
+
 def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     """Run the restored instance's recovery to its target and promotion (pg_ctl, Patroni
     stopped), take pgBackRest's recovery settings out of postgresql.auto.conf (replicas
@@ -374,7 +423,6 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     conf = _conf()
     user = conf["pg_dbsu"]
     pg_ctl = os.path.join(PG_BIN % conf["pg_version"], "pg_ctl")
-    psql = os.path.join(PG_BIN % conf["pg_version"], "psql")
     log_file = os.path.join(os.path.dirname(conf["pg_data"]), "restore-recovery.log")
     start = __salt__["cmd.run_all"]([pg_ctl, "-D", conf["pg_data"], "-l", log_file, "-w", "-t",
                                      "600", "start"], runas=user, python_shell=False,
@@ -382,8 +430,7 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
     if start["retcode"]:
         return {"result": False, "comment": "pg_ctl start failed: %s (log: %s)" % (
             (start.get("stdout") or "")[-500:], log_file)}
-    base = [psql, "-X", "-At", "-h", socket_dir, "-p", str(conf["pg_port"]),
-            "-U", user, "-d", "postgres", "-c"]
+    base = _psql(conf, socket_dir)
     deadline = time.monotonic() + float(timeout)
     state = None
     while time.monotonic() < deadline:
@@ -392,6 +439,13 @@ def recover(timeout=3600, socket_dir="/var/run/postgresql"):
         state = (res.get("stdout") or "").strip()
         if state == "f":
             break
+        if state != "t" and __salt__["cmd.run_all"](
+                [pg_ctl, "-D", conf["pg_data"], "status"], runas=user, python_shell=False,
+                ignore_retcode=True, cwd="/")["retcode"] == 3:
+            # the server is gone (e.g. the WAL ended before the target): say so now, not
+            # after the timeout, with PostgreSQL's own last words
+            return {"result": False, "comment": "recovery stopped, PostgreSQL is not running: "
+                                                "%s (log: %s)" % (_log_tail(log_file), log_file)}
         time.sleep(1)
     if state != "f":
         return {"result": False, "comment": "still in recovery after %ss (log: %s)" % (

@@ -326,6 +326,22 @@ def restore(cluster, target, confirm=None, timeout=3600):
 
     with pigsty_ha_locks.operation_lock(__opts__, cluster, "restore", kind="backup"), \
             pigsty_ha_locks.operation_lock(__opts__, cluster, "restore to %s" % target):
+        # 0. the live primary's WAL up to now into the repository, with a marker commit after
+        # the target (recovery to a time needs one to stop at; 'latest' loses nothing unarchived)
+        if roles.get(primary["pg_instance"]) == "primary":
+            try:
+                marked = _call(primary["minion"], "pigsty_backup.archive_now", timeout=300)
+            except salt.exceptions.SaltException as exc:
+                marked = {"result": False, "comment": str(exc)}
+            step("archive up to now on %s" % primary["pg_instance"], marked.get("comment"))
+            if not marked.get("result"):
+                return _fail("restore of %s refused, nothing was stopped: the primary's latest "
+                             "WAL did not reach the repository (%s); a restore now could lose "
+                             "what is not archived: fix archiving first (salt-run "
+                             "pigsty_backup.check cluster=%s)" % (
+                                 cluster, marked.get("comment"), cluster), steps=steps)
+        else:
+            step("archive up to now", "no live primary: recovery gets the WAL the repository holds")
         # 1. stop every member (replicas first): Patroni stops its Postgres
         for m in others + [primary]:
             step("stop patroni on %s" % m["pg_instance"],

@@ -254,6 +254,49 @@ def test_the_modules_restore_steps_recover_and_leave_no_recovery_settings(setup)
     shutil.rmtree(inst.data + ".before-restore-t1", ignore_errors=True)
 
 
+def test_a_target_after_the_last_commit_fails_fast_and_archive_now_makes_it_reachable(setup):
+    """The sandbox's benchmark found it: a restore to a time after the last commit made
+    PostgreSQL stop with "recovery ended before configured recovery target was reached", and
+    recover() polled a dead server for its whole timeout. Now it says so at once (and the data
+    directory is put back); archive_now, which the runner calls on the live primary before
+    it stops anything, writes a marker commit and archives it, so the same target restores."""
+    from loader import load_module
+    inst = setup["inst"]
+    conf = {"pg_cluster": "demo", "pg_data": inst.data, "pg_dbsu": "postgres", "pg_version": 15,
+            "pg_port": inst.port}
+    mod = load_module("_modules/pigsty_backup.py", opts={"id": "node-1"}, context={},
+                      salt={"cmd.run_all": _cmd_run_all})
+    mod._conf = lambda: conf
+    pg_ctl = os.path.join(pg_server.PG_BIN, "pg_ctl")
+    inst.query("CREATE TABLE pitr3 (id int PRIMARY KEY)")
+    inst.query("INSERT INTO pitr3 SELECT generate_series(1, 300)")
+    time.sleep(1.1)
+    noted = inst.query("SELECT clock_timestamp()")[0][0]             # no commit after it
+    assert _archived(inst, inst.query("SELECT pg_walfile_name(pg_switch_wal())")[0][0])
+    _run([pg_ctl, "-D", inst.data, "-m", "fast", "-w", "stop"])
+    assert mod.set_aside("t2")["result"] is True
+    assert mod.restore("demo", "time", noted.isoformat(), config=setup["db_conf"])["result"] is True
+    started = time.monotonic()
+    failed = mod.recover(timeout=300, socket_dir=inst.host)
+    assert failed["result"] is False and time.monotonic() - started < 60, failed
+    assert "PostgreSQL is not running" in failed["comment"], failed
+    assert "recovery ended before configured recovery target was reached" in failed["comment"], failed
+    assert mod.put_back("t2")["result"] is True                     # the restored one goes
+    _run([pg_ctl, "-D", inst.data, "-l", inst.log, "-w", "start"])
+    assert inst.query("SELECT count(*) FROM pitr3")[0][0] == 300           # as it was
+
+    marked = mod.archive_now(timeout=60, socket_dir=inst.host)
+    assert marked["result"] is True and _archived(inst, marked["segment"], timeout=1), marked
+    _run([pg_ctl, "-D", inst.data, "-m", "fast", "-w", "stop"])
+    assert mod.set_aside("t3")["result"] is True
+    assert mod.restore("demo", "time", noted.isoformat(), config=setup["db_conf"])["result"] is True
+    recovered = mod.recover(timeout=120, socket_dir=inst.host)
+    assert recovered["result"] is True, recovered
+    _run([pg_ctl, "-D", inst.data, "-l", inst.log, "-w", "start"])
+    assert inst.query("SELECT count(*) FROM pitr3")[0][0] == 300
+    shutil.rmtree(inst.data + ".before-restore-t3", ignore_errors=True)
+
+
 NODE_EXPORTER = os.path.join(os.environ.get("PIGSTY_TEST_ROOT", "/var/cache/pigsty-test-root"),
                              "usr/bin/prometheus-node-exporter")
 

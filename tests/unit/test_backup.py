@@ -380,7 +380,7 @@ def test_restore_runs_in_order_replicas_stopped_first_and_recloned(restoring, mo
     assert out["result"] is True and out["leader"] == "pg-test-1", out
     calls = [c for c in fake.calls if c[1] != "pigsty_backup.info"]
     assert calls == [
-        ("node-1", "pigsty_backup.settings"),
+        ("node-1", "pigsty_backup.settings"), ("node-1", "pigsty_backup.archive_now"),
         ("node-2", "service.stop"), ("node-3", "service.stop"), ("node-1", "service.stop"),
         ("node-1", "pigsty_backup.set_aside"), ("node-1", "pigsty_backup.restore"),
         ("node-1", "pigsty_backup.recover"), ("node-1", "pigsty_backup.dcs_remove"),
@@ -409,6 +409,27 @@ def test_a_restoring_node_that_does_not_answer_stops_nothing(restoring, monkeypa
     out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
     assert out["result"] is False and "nothing was stopped" in out["comment"]
     assert not any(f == "service.stop" for _m, f in fake.calls)
+
+
+def test_a_primary_whose_wal_does_not_reach_the_repository_stops_nothing(restoring, monkeypatch):
+    fake = FakeMinions(fail={("node-1", "pigsty_backup.archive_now")})
+    monkeypatch.setattr(restoring, "_fan", fake)
+    restoring.__context__ = {}
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is False and "refused, nothing was stopped" in out["comment"], out
+    assert "did not reach the repository" in out["comment"] and restoring.__context__["retcode"] == 1
+    assert not any(f == "service.stop" for _m, f in fake.calls)
+
+
+def test_without_a_live_primary_the_restore_uses_what_the_repository_holds(restoring, monkeypatch):
+    fake = FakeMinions()
+    monkeypatch.setattr(restoring, "_fan", fake)
+    monkeypatch.setattr(restoring, "_live", lambda members, conf: (
+        {"pg-test-1": "stopped", "pg-test-2": "stopped", "pg-test-3": "stopped"}, set()))
+    out = restoring.restore("pg-test", "2026-12-02 00:29:00", confirm="pg-test")
+    assert out["result"] is True and not any(f == "pigsty_backup.archive_now" for _m, f in fake.calls)
+    assert {"step": "archive up to now", "result": "no live primary: recovery gets the WAL the "
+            "repository holds"} in out["steps"]
 
 
 def test_a_primary_that_does_not_stop_is_not_touched(restoring, monkeypatch):
