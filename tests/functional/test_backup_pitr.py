@@ -210,17 +210,23 @@ def _cmd_run_all(argv, runas=None, python_shell=False, timeout=None, ignore_retc
     return {"retcode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
 
-def test_the_modules_restore_steps_recover_and_leave_no_recovery_settings(setup):
-    """The execution module's own steps on the database node (set_aside, restore, recover),
-    with Salt's cmd.run_all replaced by the real commands: a second point in time, on the
-    timeline the first restore started."""
+def _node_module(inst):
+    """The execution module as on the database node of ``inst``, Salt's cmd.run_all real."""
     from loader import load_module
-    inst = setup["inst"]
     conf = {"pg_cluster": "demo", "pg_data": inst.data, "pg_dbsu": "postgres", "pg_version": 15,
             "pg_port": inst.port}
     mod = load_module("_modules/pigsty_backup.py", opts={"id": "node-1"}, context={},
                       salt={"cmd.run_all": _cmd_run_all})
     mod._conf = lambda: conf
+    return mod
+
+
+def test_the_modules_restore_steps_recover_and_leave_no_recovery_settings(setup):
+    """The execution module's own steps on the database node (set_aside, restore, recover),
+    with Salt's cmd.run_all replaced by the real commands: a second point in time, on the
+    timeline the first restore started."""
+    inst = setup["inst"]
+    mod = _node_module(inst)
     inst.query("CREATE TABLE pitr2 (id int PRIMARY KEY)")
     inst.query("INSERT INTO pitr2 SELECT generate_series(1, 500)")
     time.sleep(1.1)
@@ -260,13 +266,8 @@ def test_a_target_after_the_last_commit_fails_fast_and_archive_now_makes_it_reac
     recover() polled a dead server for its whole timeout. Now it says so at once (and the data
     directory is put back); archive_now, which the runner calls on the live primary before
     it stops anything, writes a marker commit and archives it, so the same target restores."""
-    from loader import load_module
     inst = setup["inst"]
-    conf = {"pg_cluster": "demo", "pg_data": inst.data, "pg_dbsu": "postgres", "pg_version": 15,
-            "pg_port": inst.port}
-    mod = load_module("_modules/pigsty_backup.py", opts={"id": "node-1"}, context={},
-                      salt={"cmd.run_all": _cmd_run_all})
-    mod._conf = lambda: conf
+    mod = _node_module(inst)
     pg_ctl = os.path.join(pg_server.PG_BIN, "pg_ctl")
     inst.query("CREATE TABLE pitr3 (id int PRIMARY KEY)")
     inst.query("INSERT INTO pitr3 SELECT generate_series(1, 300)")
