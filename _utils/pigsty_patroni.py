@@ -326,21 +326,26 @@ def switchover_candidates(cluster_doc, leader_status, max_lag):
     replica without nofailover, lag at most ``max_lag`` bytes, and stream from the leader:
     a replica that is not streaming (just restarted, rewound, slot not created yet) reports
     a small lag from its own replay position while it misses the leader's newest WAL, and a
-    switchover to it forks the timeline and loses what it misses."""
+    switchover to it forks the timeline and loses what it misses. Every reason a replica is
+    refused is given (a replica cut off from the leader is usually behind as well)."""
     live = streaming(leader_status)
     ok, why = [], {}
     for m in members(cluster_doc):
         name = m["name"]
         if m["role"] in ("primary", "standby_leader"):
             continue
+        reasons = []
         if m["role"] != "replica" or m["state"] not in ("running", "streaming"):
-            why[name] = "not a running replica (role %s, state %s)" % (m["role"], m["state"])
-        elif m["tags"].get("nofailover"):
-            why[name] = "tagged nofailover"
-        elif not isinstance(m["lag"], int) or m["lag"] > max_lag:
-            why[name] = "lag %s bytes, more than max_lag %d" % (m["lag"], max_lag)
-        elif name not in live:
-            why[name] = "not streaming from the leader (no walsender in state streaming for it)"
+            reasons.append("not a running replica (role %s, state %s)" % (m["role"], m["state"]))
+        else:
+            if name not in live:
+                reasons.append("not streaming from the leader (no walsender in state streaming for it)")
+            if not isinstance(m["lag"], int) or m["lag"] > max_lag:
+                reasons.append("lag %s bytes, more than max_lag %d" % (m["lag"], max_lag))
+        if m["tags"].get("nofailover"):
+            reasons.append("tagged nofailover")
+        if reasons:
+            why[name] = "; ".join(reasons)    # every reason, the most fundamental first
         else:
             ok.append((name, m["lag"]))
     ok.sort(key=lambda x: (x[1], x[0]))

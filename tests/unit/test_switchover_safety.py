@@ -50,6 +50,16 @@ def test_a_replica_that_cannot_take_over_says_why(replica, streams, reason):
     assert ok == [] and reason in why["pg-test-2"]
 
 
+def test_a_replica_cut_off_and_behind_is_refused_for_both_the_cut_first():
+    """CI of stop 25: a replica cut off from the leader right after a WAL switch (16 MB behind)
+    was refused for its lag only; the reason that matters, it does not stream, comes first."""
+    ok, why = patroni.switchover_candidates(cluster(("pg-test-3", "running", 16776896, {})),
+                                            leader_status(streaming=()), 1048576)
+    assert ok == []
+    assert why["pg-test-3"].startswith("not streaming from the leader")
+    assert "lag 16776896 bytes, more than max_lag 1048576" in why["pg-test-3"]
+
+
 @pytest.mark.parametrize("candidate,expected,detail", [
     ({"timeline": 9, "xlog": {"received_location": 1000, "replayed_location": 990}}, True, "received up to 1000"),
     ({"timeline": 9, "xlog": {"received_location": 1200}}, True, "received up to 1200"),
