@@ -36,6 +36,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_pgsql
     import pigsty_pillar
     import pigsty_progress
+    import pigsty_standby
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -179,6 +180,8 @@ def cluster(name):
         "patroni_port": conf["patroni_port"],
         "dcs_type": conf["dcs_type"],
         "dcs_key": pigsty_pgsql.cluster_key(conf),      # Patroni's keys of the cluster
+        # a standby cluster (pg_upstream): the cluster it copies, else None
+        "standby_of": (pigsty_standby.standby_of(inv, name) or {}).get("cluster"),
     }
 
 

@@ -34,6 +34,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_patroni
     import pigsty_patroni_rest
     import pigsty_progress
+    import pigsty_standby
     import pigsty_backup
     import pigsty_backup_metrics
     from pigsty_invalid import refusing as _refusing
@@ -96,6 +97,18 @@ def _context(cluster):
     if not metas:
         raise salt.exceptions.CommandExecutionError("no meta node: no backup repository")
     return inv, members, conf, metas[0]
+
+
+def _still_standby(inv, cluster, conf):
+    """Whether ``cluster`` is a standby cluster now: pillar names its pg_upstream and its live
+    leader is not a primary (promoted, with pillar not edited yet, it has backups of its own).
+    Asks Patroni only for the clusters pillar calls standby."""
+    if not pigsty_standby.standby_of(inv, cluster):
+        return False
+    members = pigsty_ha_inventory.members(inv, cluster)
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], conf["patroni_port"],
+                                                 timeout=2, access=_access(conf))
+    return not leader or leader.get("role") != "primary"
 
 
 def _access(conf):
@@ -290,9 +303,13 @@ def restore(cluster, target, confirm=None, timeout=3600):
         salt-run pigsty_backup.restore cluster=pg-test target='2026-12-01 10:00:00+00' confirm=pg-test
     """
     try:
-        _inv, members, conf, repo = _context(cluster)
+        inv, members, conf, repo = _context(cluster)
     except salt.exceptions.SaltInvocationError as exc:
         return _fail("restore refused, nothing was stopped: %s" % exc)
+    if _still_standby(inv, cluster, conf):
+        return _fail("restore refused, nothing was stopped: %s is a standby cluster (pg_upstream), "
+                     "without backups of its own until promoted (salt-run pigsty_ha.promote "
+                     "cluster=%s); restore its upstream, or a clone of it" % (cluster, cluster))
     now = datetime.datetime.now(datetime.timezone.utc)
     summary = _call(repo, "pigsty_backup.info", [cluster])
     try:
@@ -457,8 +474,8 @@ def run_due(now=None):
     results = {}
     for name in sorted(inv.get("clusters") or {}):
         conf = pigsty_inventory.cluster_vars(inv, name)
-        if not conf.get("pgbackrest_enabled"):
-            continue
+        if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
+            continue            # (a standby cluster: no backups of its own until promoted)
         path = _schedule_path(name)
         last = _read_json(path)
         btype, fired = pigsty_backup.due(conf["pgbackrest_schedule"], last, now)
@@ -527,7 +544,7 @@ def metrics():
     facts = {}
     for name in sorted(inv.get("clusters") or {}):
         conf = pigsty_inventory.cluster_vars(inv, name)
-        if not conf.get("pgbackrest_enabled"):
+        if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
             continue
         schedule = _read_json(_schedule_path(name))
         facts[name] = {"schedule": conf.get("pgbackrest_schedule") or [],

@@ -9,6 +9,7 @@ says is true, and run planned operations.
     salt-run pigsty_ha.switchover pg-test [candidate=pg-test-2]   # clients through 5433 do not fail
     salt-run pigsty_ha.failover pg-test pg-test-2                 # when there is no healthy leader
     salt-run pigsty_ha.switchover pg-test test=True   # what it would do (reconcile too): changes nothing
+    salt-run pigsty_ha.promote pg-delay [test=True]   # a standby cluster becomes a cluster of its own
 
 status and the dry runs print a table (_output/pigsty_ha.py); --out=json gives the dict.
 
@@ -32,6 +33,7 @@ import time
 import types
 
 import salt.exceptions
+import salt.runner
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_events
@@ -40,6 +42,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_ha_inventory
     import pigsty_ha_live
     import pigsty_ha_locks
+    import pigsty_ha_promote
     import pigsty_ha_reconcile
     import pigsty_ha_steps
     import pigsty_ha_switchover
@@ -108,7 +111,18 @@ def _ctx():
     """What the planned operations (pigsty_ha_switchover) need of this runner."""
     return types.SimpleNamespace(opts=__opts__, inventory=lambda: _inventory(), members=_members,
                                  fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse,
-                                 live_roles=lambda *a, **k: live_roles(*a, **k))
+                                 live_roles=lambda *a, **k: live_roles(*a, **k),
+                                 first_backup=_first_backup)
+
+
+def _first_backup(cluster):
+    """A promoted cluster's first backup (its stanza and a full backup: pigsty_backup.backup),
+    unless it has no backups (pgbackrest_enabled: false)."""
+    _merged, inv = _inventory()
+    if not pigsty_inventory.cluster_vars(inv, cluster).get("pgbackrest_enabled"):
+        return {"result": True, "comment": "pgbackrest_enabled is false: no backups"}
+    return salt.runner.RunnerClient(__opts__).cmd("pigsty_backup.backup", [cluster],
+                                                  kwarg={"type": "full"}, print_event=False)
 
 
 def _shown(out):
@@ -352,3 +366,33 @@ def failover(cluster, candidate):
         salt-run pigsty_ha.failover pg-test pg-test-2
     """
     return pigsty_ha_switchover.failover(_ctx(), cluster, candidate)
+
+
+@_refusing
+def promote(cluster, test=False, timeout=120):
+    """Promote a standby cluster (pg_upstream): it stops following its upstream and its
+    standby leader becomes its primary (Patroni's standby_cluster removed from the DCS); then
+    its routing is reconciled and it gets its first backup (stanza and a full backup).
+    Refused, changing nothing, when the cluster is not a standby cluster, has no leader, or
+    another planned operation runs. Afterwards remove pg_upstream / pg_delay from pillar (the
+    result says so): a state never makes a promoted cluster a standby again.
+
+    ``test=True``: the checks and the steps it would take, changing nothing.
+
+    CLI example::
+
+        salt-run pigsty_ha.promote pg-delay [test=True]
+    """
+    try:
+        if isinstance(timeout, bool):
+            raise ValueError(timeout)
+        timeout = float(timeout)
+        if not 0 < timeout <= 3600:
+            raise ValueError(timeout)
+    except (TypeError, ValueError):
+        raise salt.exceptions.SaltInvocationError(
+            "timeout: expected seconds to wait for the promotion, a number in (0, 3600], got %r" % (timeout,))
+    out = pigsty_ha_promote.promote(_ctx(), cluster, test=test, timeout=timeout)
+    if isinstance(out, dict) and out.get("result") is False:
+        __context__["retcode"] = out["retcode"] = 1
+    return out

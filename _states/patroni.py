@@ -14,6 +14,7 @@ import time
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_patroni
     import pigsty_patroni_rest
+    import pigsty_standby
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -106,15 +107,25 @@ def dcs_config(name, config, port=8008, wait=60):
         ret["result"] = None if __opts__["test"] else False
         ret["comment"] = "Dynamic configuration of %s could not be read: %s" % (name, exc)
         return ret
+    config = dict(config)
+    standby, refusal, note = pigsty_standby.dcs_patch(name, (current or {}).get("standby_cluster"),
+                                                      config.pop("standby_cluster", None))
+    if refusal:
+        ret["result"] = False
+        ret["comment"] = "Dynamic configuration of %s left as it is: %s" % (name, refusal)
+        return ret
     patch = pigsty_patroni.config_diff(current, config)
+    if standby:
+        patch["standby_cluster"] = standby
+    note = " (%s)" % note if note else ""
     if not patch:
-        ret["comment"] = "Dynamic configuration of %s is as desired" % name
+        ret["comment"] = "Dynamic configuration of %s is as desired%s" % (name, note)
         return ret
     ret["changes"] = {"patch": patch}
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = "Dynamic configuration of %s would be patched" % name
+        ret["comment"] = "Dynamic configuration of %s would be patched%s" % (name, note)
         return ret
     __salt__["patroni.config_patch"](patch, port=port)
-    ret["comment"] = "Dynamic configuration of %s patched" % name
+    ret["comment"] = "Dynamic configuration of %s patched%s" % (name, note)
     return ret

@@ -470,6 +470,10 @@ def choose_source(members, roles, streaming):
     pgBackRest takes the first standby of its pgN list, so the source comes first.
     BackupError when there is no single live primary."""
     primaries = [m for m in members if roles.get(m["pg_instance"]) == "primary"]
+    standby = [i for i, r in sorted(roles.items()) if r == "standby_leader"]
+    if standby and not primaries:
+        raise BackupError("%s is a standby leader: a standby cluster has no backups of its own "
+                          "until promoted (salt-run pigsty_ha.promote)" % standby[0])
     if len(primaries) != 1:
         raise BackupError("no single live primary (live roles: %s): a backup needs one" % (
             ", ".join("%s %s" % (i, r) for i, r in sorted(roles.items())) or "none"))

@@ -65,6 +65,9 @@ DEFAULTS = {
     "pgb_hba_rules": [],
     "pg_services": [],             # extra HAProxy services beyond the four defaults
     "pg_weight": 100,              # HAProxy weight of the members (a member's own entry wins)
+    # a standby cluster's apply delay (recovery_min_apply_delay of its leader; pigsty_standby):
+    # seconds or a PostgreSQL duration (1h, 1d); with pg_upstream on its primary member only
+    "pg_delay": 0,
     # SSL: PostgreSQL and pgbouncer always offer it (the node certificate of node.pki); the
     # admin's remote rules always require it; with pg_ssl_required every remote default
     # password rule does (business, offline, monitor, replication): _utils/pigsty_hba.py
@@ -226,13 +229,13 @@ DEFAULT_SERVICES = [
 ]
 
 # Per-member keys allowed under ``hosts: {IP: {...}}``.
-HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight", "pg_listen"}
+HOST_KEYS = {"pg_seq", "pg_role", "pg_offline_query", "pg_weight", "pg_listen", "pg_upstream", "pg_delay"}
 # Pigsty parameters that validation refuses with their own reason (not a typo: not built yet).
-NOT_YET = {
-    "pg_upstream": "standby clusters and cascaded replicas are not built yet (they come with "
-                   "the backup work); remove pg_upstream",
-    "pg_delay": "delayed replicas are not built yet (they come with the backup work); remove "
-                "pg_delay",
+NOT_YET = {}
+# Pigsty's instance parameters that mean nothing as a cluster's or global var: name -> where.
+INSTANCE_ONLY = {
+    "pg_upstream": "an instance parameter: set it on the standby cluster's member with pg_role: "
+                   "primary (hosts: ADDRESS: {pg_upstream: UPSTREAM_ADDRESS})",
 }
 # Pigsty parameters accepted with our fixed value only: name -> (that value, why no other).
 FIXED = {

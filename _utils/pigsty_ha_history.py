@@ -9,6 +9,7 @@ import time
 
 import pigsty_events
 import pigsty_live_files
+import pigsty_patroni
 
 HISTORY_MAX_BYTES = 1024 * 1024
 HISTORY_KEEP = 5
@@ -108,7 +109,7 @@ def summary(e):
         "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"])),
         "trigger": "%s %s: %s -> %s" % (ev.get("source", "event"), ev.get("instance"), ev.get("old_role"),
                                       ev.get("new_role")) if ev else "reconcile",
-        "primary": next((i for i, r in e["roles"].items() if r == "primary"), None),
+        "primary": next((i for i, r in e["roles"].items() if r in pigsty_patroni.LEADER_ROLES), None),
         "roles": e["roles"],
         "haproxy": {m: c for m, c in steps.get("haproxy", {}).get("members", {}).items() if c},
         "vip": (steps.get("vip", {}).get("actions") or steps.get("vip", {}).get("comment")

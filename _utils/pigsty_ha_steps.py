@@ -227,13 +227,13 @@ def rejoin(members, roles, details, fan, cluster_doc, test=False):
 
 
 def vip(merged, members, roles, fan, test=False):
-    """(2) The VIP is on the live primary only. ``test``: who holds it is asked (read-only),
+    """(2) The VIP is on the live primary only (a standby cluster's: its standby leader). ``test``: who holds it is asked (read-only),
     nothing is added or removed."""
     conf = pigsty_inventory.instance_config(merged, members[0]["minion"])
     if not conf.get("pg_vip_enabled"):
         return {"result": True, "comment": "VIP disabled"}
     address, iface = conf["pg_vip_address"], conf["pg_vip_interface"]
-    primary = [m for m in members if roles.get(m["pg_instance"]) == "primary"]
+    primary = [m for m in members if roles.get(m["pg_instance"]) in pigsty_patroni.LEADER_ROLES]
     reachable = pigsty_fanout.answering(members, roles)
     holds = fan([m["minion"] for m in reachable], "pigsty_vip.holds", [address, iface])
     actions, failed = [], []

@@ -48,6 +48,12 @@ def takeover_candidates(leader, port, candidate, max_lag, access=None, seen=None
     return healthy, why, None
 
 
+def standby_refusal(cluster, leader, what):
+    """Why ``what`` is refused in a standby cluster (its leader a standby leader)."""
+    return ("%s is a standby cluster (%s is its standby leader): %s inside it is not built; "
+            "promote it first (salt-run pigsty_ha.promote cluster=%s)" % (cluster, leader["name"], what, cluster))
+
+
 def _max_lag(value):
     """``max_lag`` as a number of bytes, or a clear refusal naming the field."""
     try:
@@ -82,6 +88,9 @@ def preflight(ctx, cluster, candidate=None, max_lag=1048576):
     pre["leader"] = leader
     if not leader:
         pre["refusal"] = "%s has no leader (%s): use failover" % (cluster, "; ".join(errors[-2:]))
+        return pre
+    if leader.get("role") == "standby_leader":
+        pre["refusal"] = standby_refusal(cluster, leader, "a switchover")
         return pre
     if candidate is not None:
         known = {m["pg_instance"] for m in members}
@@ -458,6 +467,8 @@ def failover(ctx, cluster, candidate):
         return ctx.refuse("candidate %s is not a running replica (role %s, state %s)" % (
             candidate, st.get("role"), st.get("state")))
     leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, PRECHECK_TIMEOUT, access=access)
+    if leader and leader.get("role") == "standby_leader":
+        return ctx.refuse(standby_refusal(cluster, leader, "a failover"))
     if leader:
         # with a leader, Patroni's failover is a switchover at once: the same safety applies
         _healthy, _why, refusal = takeover_candidates(leader, port, candidate, 1048576, access)

@@ -74,6 +74,9 @@ def desired_health(services, live_roles):
     # forcing the members down then would cut the candidate that HAProxy's own check has
     # just marked up, by the time the command lands (seen in a switchover: new connections
     # closed with "server closed the connection unexpectedly"). Unreachable ones still go.
+    # a standby cluster's leader (Patroni's standby_leader) leads it as a primary would: the
+    # leader services (/leader in a standby cluster, pigsty_pgsql.haproxy_services) go to it
+    live_roles = {i: "primary" if r == "standby_leader" else r for i, r in live_roles.items()}
     has_primary = "primary" in live_roles.values()
     for svc in services:
         if svc.get("track"):

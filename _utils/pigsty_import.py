@@ -51,6 +51,7 @@ import pigsty_import_rules as R
 import pigsty_import_tls as T
 import pigsty_inventory
 import pigsty_sql
+import pigsty_standby
 import pigsty_syntax
 
 MAPPED, CHANGED, UNSUPPORTED, SKIPPED = "mapped", "changed", "unsupported", "skipped"
@@ -840,8 +841,32 @@ class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
         return self.row(scope, key, SKIPPED, "%s: we run plain PostgreSQL only" % _short(value))
 
     def _p_pg_upstream(self, scope, where, key, value):
-        return self.row(scope, key, UNSUPPORTED, "%s: standby clusters and cascaded replicas "
-                        "belong to the backup issue (not yet)" % _short(value))
+        # on a cluster's hosts it is read by _standby_member; anywhere else it means nothing
+        return self.row(scope, key, UNSUPPORTED, "%s: %s" % (_short(value), D.INSTANCE_ONLY[key]))
+
+    def _standby_member(self, scope, c, ip, m, member, hk, value):
+        """pg_upstream / pg_delay of a cluster member: a standby cluster (pigsty_standby) when
+        they are on its primary member."""
+        ref = (("host", c, ip), hk)
+        if hk == "pg_upstream":
+            if m["role"] != "primary":
+                return self.row(scope, hk, UNSUPPORTED, "%s: on a %s, a cascaded replica, which "
+                                "we do not build" % (_short(value), m["role"]))
+            member[hk] = str(value)
+            return self.row(scope, hk, MAPPED, "%s: a standby cluster, its leader streams from "
+                            "there" % _short(value), ref=ref)
+        try:
+            delay = pigsty_standby.delay_setting(value)
+        except ValueError as exc:
+            return self.row(scope, hk, UNSUPPORTED, str(exc))
+        if delay is None:
+            return self.row(scope, hk, MAPPED, "%s: no delay; nothing written" % _short(value))
+        if m["role"] != "primary" or "pg_upstream" not in m["vars"]:
+            return self.row(scope, hk, UNSUPPORTED, "%s: a delay applies to a standby cluster's "
+                            "leader only (pg_upstream on its primary member)" % _short(value))
+        member[hk] = value
+        return self.row(scope, hk, MAPPED, "%s: the standby leader applies WAL that late "
+                        "(recovery_min_apply_delay %s)" % (_short(value), delay), ref=ref)
 
     def _p_pg_cluster(self, scope, where, key, value):
         return self.row(scope, key, MAPPED, "%s: the cluster's key" % _short(value))
@@ -1587,7 +1612,7 @@ class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
             if m["role"] in ("standby", "delayed"):
                 member["pg_role"] = "replica"
                 self.row(scope, "pg_role", CHANGED, "%s -> replica: ours has primary, replica and "
-                         "offline (standby clusters and delayed replicas: the backup issue)" % m["role"])
+                         "offline (a standby cluster: pg_upstream on its primary member)" % m["role"])
             else:
                 self.row(scope, "pg_role", MAPPED, m["role"])
             self.row(scope, "pg_seq", MAPPED, "%s (instance %s-%s on minion %s)" % (
@@ -1626,7 +1651,9 @@ class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
                         member[hk] = value
                         self.row(scope, hk, MAPPED, "%s (this member's listen addresses)" % _short(value),
                                  ref=(("host", c, ip), hk))
-                elif hk in ("pg_delay", "pg_upstream") or hk.startswith("ansible_"):
+                elif hk in ("pg_delay", "pg_upstream"):
+                    self._standby_member(scope, c, ip, m, member, hk, value)
+                elif hk.startswith("ansible_"):
                     self.param(scope, None, hk, value)
                 elif hk in C.COMPOSED or hk in C.DIRECT or hk in D.DEFAULTS:
                     cval = g["vars"].get(hk, self.gvars_in.get(hk))

@@ -154,8 +154,7 @@ REASONS = {
     "pg_backup": "backups: the backup issue",
     "pg_hostname": None,  # special (node names)
     "pg_instances": "several instances per node are not supported (one instance per node)",
-    "pg_upstream": "standby clusters and cascaded replicas belong to the backup issue (not yet)",
-    "pg_delay": "delayed replicas belong to the backup issue (not yet)",
+    "pg_upstream": D.INSTANCE_ONLY["pg_upstream"],
     "pg_exporters": "remote monitoring of other Postgres is not implemented",
     "pg_conf_custom": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
     "pg_parameters": "extra postgresql.conf parameters are not accepted (tuning profiles only)",
@@ -279,7 +278,6 @@ SAME_AS_OURS = {
     "etcd_enabled": ((True,), "etcd runs on the meta nodes"),
     "dcs_registry": (("none",), "no services are registered in the DCS"),
     "pg_default_service_dest": (("pgbouncer",), "the primary and replica services route to Pgbouncer"),
-    "pg_delay": ((0,), "replicas apply WAL without delay"),
     "pg_offline_query": ((False,), "instances take offline queries only with pg_offline_query: true on the member"),
     "pg_dbsu_password": (("",), "the dbsu has no password (local peer login only)"),
     "prometheus_sd_method": (("static",), "targets are files on the meta nodes (file_sd)"),

@@ -33,6 +33,7 @@ import pigsty_hba
 import pigsty_listen
 import pigsty_logs
 import pigsty_model
+import pigsty_standby
 import pigsty_syntax
 
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
@@ -158,6 +159,8 @@ def instance_config(pillar, minion_id):
     conf["pg_members"] = [dict(m) for m in cls.members]
     conf["pigsty_meta_ips"] = list(idx.meta_ips)
     conf["pigsty_dcs_ips"] = list(idx.dcs_ips)
+    # a standby cluster: what its leader streams from (pigsty_standby.standby_of), else None
+    conf["pg_standby"] = pigsty_standby.standby_of(idx, name)
     conf["pg_default_services"] = copy.deepcopy(D.DEFAULT_SERVICES)
     return conf
 
@@ -305,6 +308,10 @@ def _validate(inv, private, cache):
                     problems.append("%s: %s is also the VIP of cluster %s" % (
                         item[2], item[1], vips[item[1]]))
                 vips.setdefault(item[1], name)
+    # standby clusters against their upstreams (pg_upstream names another cluster)
+    idx = pigsty_model.index(inv)
+    for name in idx.cluster_names:
+        problems.extend(pigsty_standby.cluster_problems(idx, name, private))
     return problems
 
 
@@ -322,6 +329,7 @@ def _validate_global(inv):
         _check_known_vars("pigsty:vars", gvars, problems)
         _validate_infra(gvars, problems)
         problems.extend(pigsty_syntax.parameter_problems(gvars, "pigsty:vars"))
+        problems.extend(pigsty_standby.global_problems(gvars))
         for secret in D.REQUIRED_SECRETS + (D.ETCD_SECRET,):
             if gvars.get(secret):
                 problems.append("pigsty:vars:%s: passwords belong in the cluster's private "
@@ -484,6 +492,8 @@ def _check_known_vars(path, values, problems):
     for key in sorted(values):
         if key in D.NOT_YET:
             problems.append("%s:%s: not supported yet: %s" % (path, key, D.NOT_YET[key]))
+        elif key in D.INSTANCE_ONLY:
+            problems.append("%s:%s: %s" % (path, key, D.INSTANCE_ONLY[key]))
         elif key in D.FIXED:
             fixed, why = D.FIXED[key]
             if values[key] != fixed or not isinstance(values[key], type(fixed)):
@@ -583,6 +593,7 @@ def _validate_hosts(name, hosts, nodes, problems):
             primaries.append(ip)
         if "pg_offline_query" in member and not isinstance(member["pg_offline_query"], bool):
             problems.append("%s:pg_offline_query: expected true or false" % mpath)
+        problems.extend(pigsty_standby.host_problems(mpath, member))
     if not primaries and members:
         problems.append("%s: no primary (expected exactly one member with pg_role: primary)" % path)
     if len(primaries) > 1:

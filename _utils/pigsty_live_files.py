@@ -11,6 +11,7 @@ import os
 import pigsty_dns
 import pigsty_model
 import pigsty_monitor
+import pigsty_patroni
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,15 @@ def read_all(inv, live_dir=LIVE_DIR):
 
 
 def primaries(inv, live_dir=LIVE_DIR, cluster=None, live=None):
-    """cluster -> instance that is primary in the latest record; with ``cluster`` and
+    """cluster -> instance that is primary (or a standby cluster's standby leader) in the
+    latest record; with ``cluster`` and
     ``live``, that cluster as ``live`` would record it (a dry run writes no record)."""
     recorded = read_all(inv, live_dir)
     if cluster is not None:
         recorded[cluster] = live
     out = {}
     for name, cluster_roles in recorded.items():
-        primary = [i for i, r in cluster_roles.items() if r == "primary"]
+        primary = [i for i, r in cluster_roles.items() if r in pigsty_patroni.LEADER_ROLES]
         if len(primary) == 1:
             out[name] = primary[0]
     return out

@@ -232,9 +232,13 @@ def members(cluster_doc):
     return sorted(out, key=lambda m: m["name"] or "")
 
 
+# the roles that hold a cluster's leader key: a primary, or a standby cluster's standby leader
+LEADER_ROLES = ("primary", "standby_leader")
+
+
 def leader(cluster_doc):
     for m in members(cluster_doc):
-        if m["role"] in ("primary", "standby_leader"):
+        if m["role"] in LEADER_ROLES:
             return m
     return None
 

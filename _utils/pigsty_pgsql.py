@@ -14,6 +14,7 @@ import pigsty_inventory
 import pigsty_listen
 import pigsty_model
 import pigsty_pki
+import pigsty_standby
 import pigsty_patroni_rest
 import pigsty_syntax
 
@@ -293,7 +294,7 @@ def dcs_config(conf, dcs_params=None, plan=None, sync=None):
         dcs_params = {k: v for k, v in tuning(conf, 1024).items() if k in DCS_PARAMETERS}
     if sync is None:
         sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
-    return {
+    config = {
         "ttl": plan["ttl"], "loop_wait": plan["loop_wait"],
         "retry_timeout": plan["retry_timeout"],
         "maximum_lag_on_failover": conf["pg_rpo"] or 1048576,
@@ -305,6 +306,11 @@ def dcs_config(conf, dcs_params=None, plan=None, sync=None):
         "synchronous_mode_strict": False,
         "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": dcs_params},
     }
+    # a standby cluster (pg_upstream): its leader streams from the upstream (pigsty_standby)
+    standby = pigsty_standby.patroni_standby_cluster(conf.get("pg_standby"))
+    if standby:
+        config["standby_cluster"] = standby
+    return config
 
 
 # ------------------------------------------------------------------ HAProxy services
@@ -347,6 +353,10 @@ def haproxy_services(conf):
                          "weight": m.get("pg_weight", conf["pg_weight"])}
                         for m in conf["pg_members"] if _selected(m, backup)]
         check = svc.get("check", "/primary")
+        if conf.get("pg_standby") and check.split("?")[0] in WRITABLE_CHECKS:
+            # a standby cluster has no primary: its leader services go to its standby leader
+            # (read-only), and keep going to it once promoted (Patroni's /leader: either)
+            check = "/leader" + check[len(check.split("?")[0]):]
         services.append({
             "name": "%s-%s" % (conf["pg_cluster"], svc["name"]),
             "port": svc["port"],

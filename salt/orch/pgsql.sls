@@ -44,6 +44,10 @@
 # here when the stanza came before its replicas). WAL the primary could not archive
 # meanwhile stays in pg_wal and is archived once the stanza exists.
 # (idempotent: an existing matching stanza is fine)
+# A standby cluster (pg_upstream) archives nothing and has no backups of its own: its
+# upstream's cover its data; salt-run pigsty_ha.promote creates its stanza when it becomes a
+# cluster of its own.
+{%- if not c.standby_of %}
 {{ name }}-stanza:
   salt.function:
     - name: pigsty_backup.stanza_create
@@ -52,6 +56,7 @@
     - arg: [{{ name }}]
     - require:
       - salt: {{ name }}-leader
+{%- endif %}
 
 {{ name }}-leader:
   salt.runner:
@@ -79,7 +84,9 @@
       - salt: {{ name }}-users
     - require_in:
       - salt: {{ name }}-services
+{%- if not c.standby_of %}
       - salt: {{ name }}-stanza
+{%- endif %}
 {%- endif %}
 
 {{ name }}-services:

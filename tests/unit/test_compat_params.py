@@ -390,8 +390,9 @@ REFUSED = [
     ({"node_sysctl_params": ["vm.swappiness=1"]}, "node_sysctl_params", "mapping"),
     ({"node_sysctl_params": {"vm.swappiness": "1\nkernel.x = 2"}}, "node_sysctl_params:vm.swappiness", "a number or a word"),
     ({"node_sysctl_params": {"rm -rf": 1}}, "node_sysctl_params", "not a kernel parameter"),
-    ({"pg_upstream": "10.10.10.11"}, "pg_upstream", "standby clusters"),
-    ({"pg_delay": "1h"}, "pg_delay", "not built yet"),
+    ({"pg_upstream": "10.10.10.11"}, "pg_upstream", "an instance parameter"),
+    ({"pg_delay": "1h"}, "pg_delay", "a delay applies to a standby cluster only"),
+    ({"pg_delay": "1 week"}, "pg_delay", "a PostgreSQL duration such as"),
 ]
 
 
@@ -402,22 +403,31 @@ def test_a_bad_or_unsupported_value_is_refused_naming_the_parameter(cvars, field
     assert hits and fragment in hits[0], problems
 
 
-@pytest.mark.parametrize("key,value", [("pg_upstream", "10.10.10.11"), ("pg_delay", "1h")])
-def test_standby_and_delayed_members_are_refused_with_the_reason(key, value):
+@pytest.mark.parametrize("key,value,fragment", [
+    ("pg_upstream", "10.10.10.11", "cascaded replicas are not built"),
+    ("pg_delay", "1h", "a delay applies to a standby cluster's leader only"),
+])
+def test_upstream_and_delay_on_a_replica_are_refused_with_the_reason(key, value, fragment):
     pillar = default_pillar()
     pillar["pigsty"]["clusters"]["pg-test"]["hosts"]["10.10.10.13"][key] = value
     problems = inv.validate(pillar)
-    assert any("pigsty:clusters:pg-test:hosts:10.10.10.13:%s: not supported yet" % key in p
-               and "backup work" in p for p in problems), problems
+    assert any("pigsty:clusters:pg-test:hosts:10.10.10.13:%s:" % key in p and fragment in p
+               for p in problems), problems
 
 
 def test_global_values_are_checked_in_pigsty_vars():
     pillar = default_pillar()
     pillar["pigsty"]["vars"]["pgbouncer_poolmode"] = "txn"
-    pillar["pigsty"]["vars"]["pg_delay"] = 5
+    pillar["pigsty"]["vars"]["pg_delay"] = "5 minutes"
     problems = inv.validate(pillar)
     assert any(p.startswith("pigsty:vars:pgbouncer_poolmode:") for p in problems), problems
-    assert any(p.startswith("pigsty:vars:pg_delay: not supported yet") for p in problems), problems
+    assert any(p.startswith("pigsty:vars:pg_delay: expected an integer of seconds") for p in problems), problems
+
+
+def test_a_global_delay_is_the_standby_clusters_default_and_refuses_nothing_else():
+    pillar = default_pillar()
+    pillar["pigsty"]["vars"]["pg_delay"] = "1h"
+    assert inv.validate(pillar) == []
 
 
 # ------------------------------------------------------------------ every accepted parameter is used

@@ -331,7 +331,7 @@ V2_EXPECTED = [
     ("pg-meta", "pg_services[reporting]", "mapped", "5440 -> postgres"),
     ("pg-meta", "pg_services[weird]", "unsupported", "6543"),
     ("pg-test host 10.20.0.12", "pg_weight", "mapped", "50 (HAProxy server weight)"),
-    ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "backup issue"),
+    ("pg-test host 10.20.0.13", "pg_upstream", "unsupported", "a cascaded replica"),
     ("pg-test (from all.vars)", "patroni_password", "changed", "moved to the cluster's private file"),
     ("all.vars", "pgbackrest_method", "unsupported", "expected one of meta"),
     ("group minio", "(group)", "skipped", "MinIO"),
