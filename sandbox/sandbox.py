@@ -7,10 +7,18 @@
     sandbox.py down              stop every machine; remove mounts, cgroups, veths, bridge
     sandbox.py prepare           host packages and the Salt venv only
     sandbox.py status            machines, their PID 1, address and state
+    sandbox.py add NODE          start an extra machine (node-4, meta-2) on the running
+                                 sandbox with a minion of meta's master, key accepted;
+                                 applies no state (idempotent)
+    sandbox.py remove NODE       stop an extra machine, delete its key on the master and
+                                 its disk, veth and cgroups
     sandbox.py exec NODE CMD...  run a command inside a node (exit code passed through)
     sandbox.py shell NODE        interactive shell inside a node
     sandbox.py kill NODE         hard-kill a machine (disk kept); start NODE boots it again
     sandbox.py leftovers         print what `down` would have to remove (empty = clean)
+
+NODE is one of meta, node-1..3, or an extra machine once added. `down` removes the extra
+machines too.
 
 Everything the sandbox keeps lives under $PIGSTY_SANDBOX_HOME (default
 /var/lib/pigsty-sandbox): the cached base image, one overlay upper dir per machine, the apt
@@ -44,6 +52,13 @@ MACHINES = [
     ("node-1", "10.10.10.11"),
     ("node-2", "10.10.10.12"),
     ("node-3", "10.10.10.13"),
+]
+# Extra machines: never started by `up`; `add NODE` starts one on the running sandbox (a
+# Salt minion of meta's master, no state applied), `remove NODE` deletes it. Tests that need
+# another node (a temporary cluster, a second master) use them.
+EXTRA_MACHINES = [
+    ("node-4", "10.10.10.14"),
+    ("meta-2", "10.10.10.9"),     # later a second Salt master; for now a minion like the others
 ]
 META = "meta"
 IMAGE_VERSION = "2"   # bump when customise_image changes
@@ -91,6 +106,25 @@ def merged_dir(name):
 
 def pid_file(name):
     return os.path.join(machine_dir(name), "nspawn.pid")
+
+
+def all_machines():
+    return MACHINES + EXTRA_MACHINES
+
+
+def is_extra(name):
+    return name in dict(EXTRA_MACHINES)
+
+
+def extra_present():
+    """The extra machines that exist now (their machine dir is there), running or not."""
+    return [(n, ip) for n, ip in EXTRA_MACHINES if os.path.isdir(machine_dir(n))]
+
+
+def veth_name(name):
+    """Host end of a machine's veth: systemd-nspawn names it vb-<machine> (names here are
+    short enough not to be truncated)."""
+    return "vb-" + name
 
 
 # ---------------------------------------------------------------- host set-up
@@ -338,7 +372,8 @@ def configure_machine(name, ip):
     write(os.path.join(root, "etc/hostname"), name + "\n")
     hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback",
              "127.0.1.1 %s" % name]
-    hosts += ["%s %s" % (mip, mname) for mname, mip in MACHINES]
+    known = MACHINES if name in dict(MACHINES) else MACHINES + [(name, ip)]
+    hosts += ["%s %s" % (mip, mname) for mname, mip in known]
     write(os.path.join(root, "etc/hosts"), "\n".join(hosts) + "\n")
     write(os.path.join(root, "etc/systemd/network/10-eth1.network"),
           "[Match]\nName=eth1\n\n[Network]\nAddress=%s/%d\nLinkLocalAddressing=no\n"
@@ -380,10 +415,16 @@ def start_machine(name, ip):
     return True
 
 
+def not_running(name):
+    hint = "sandbox add %s" % name if is_extra(name) and not os.path.isdir(machine_dir(name)) \
+        else "sandbox start %s" % name if is_extra(name) else "sandbox up"
+    return SandboxError("machine %s is not running (try: %s)" % (name, hint))
+
+
 def nsenter(name, cmd, check=True, capture=True, timeout=300, interactive=False):
     pid = machine_init_pid(name)
     if pid is None:
-        raise SandboxError("machine %s is not running (try: sandbox up)" % name)
+        raise not_running(name)
     full = ["nsenter", "-t", str(pid), "-a", "--", "/usr/bin/env", "-i",
             "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8", "TERM=" + os.environ.get("TERM", "xterm")]
     full += list(cmd)
@@ -562,7 +603,7 @@ def nsenter_stream(name, cmd, on_line, timeout=300):
     (True: consumed); returns (exit code, the other lines). stderr is printed when it fails."""
     pid = machine_init_pid(name)
     if pid is None:
-        raise SandboxError("machine %s is not running (try: sandbox up)" % name)
+        raise not_running(name)
     full = ["nsenter", "-t", str(pid), "-a", "--", "/usr/bin/env", "-i",
             "PATH=" + ENV_PATH, "HOME=/root", "LANG=C.UTF-8",
             "PYTHONUNBUFFERED=1"] + list(cmd)          # each line as it is printed, not at exit
@@ -656,9 +697,10 @@ def print_where():
 
 def cmd_down(_args):
     t0 = time.time()
-    for name, _ip in MACHINES:          # all machines shut down at once
+    machines = MACHINES + extra_present()
+    for name, _ip in machines:          # all machines shut down at once
         request_poweroff(name)
-    for name, _ip in reversed(MACHINES):
+    for name, _ip in reversed(machines):
         stop_machine(name)
     # machines from an older, larger sandbox
     mroot = os.path.join(HOME, "machines")
@@ -684,7 +726,7 @@ def cmd_down(_args):
 def leftovers():
     """Everything a running sandbox creates on the host, that down must remove."""
     left = []
-    names = {n for n, _ in MACHINES}
+    names = {n for n, _ in all_machines()}
     mroot = os.path.join(HOME, "machines")
     if os.path.isdir(mroot):
         names |= set(os.listdir(mroot))
@@ -711,7 +753,7 @@ def leftovers():
 
 def cmd_status(_args):
     print("%-8s %-13s %-8s %-8s %s" % ("machine", "address", "pid1", "state", "salt-minion"))
-    for name, ip in MACHINES:
+    for name, ip in MACHINES + extra_present():
         pid = machine_init_pid(name)
         state = minion = "-"
         if pid:
@@ -742,10 +784,87 @@ def cmd_kill(args):
 
 def cmd_start(args):
     """Start a machine again (after kill) on its existing disk, and wait for it to boot."""
-    ip = dict(MACHINES)[args.node]
+    ip = dict(all_machines())[args.node]
+    if is_extra(args.node) and not os.path.isdir(machine_dir(args.node)):
+        raise SandboxError("extra machine %s does not exist: create it with `sandbox add %s`"
+                           % (args.node, args.node))
     start_machine(args.node, ip)
     wait_running(args.node)
     log("%s started" % args.node)
+
+
+def delete_key(name):
+    """Delete a minion's key on the master (and with it the master's cache of that minion)."""
+    res = nsenter(META, ["salt-key", "--out=json", "-L"], check=False)
+    try:
+        keys = json.loads(res.stdout)
+    except ValueError:
+        raise SandboxError("salt-key -L on %s printed no JSON: %s%s" % (META, res.stdout, res.stderr))
+    if any(name in (ids or []) for ids in keys.values()):
+        nsenter(META, ["salt-key", "-y", "-d", name])
+        return True
+    return False
+
+
+def cmd_add(args):
+    """Start an extra machine on the running sandbox: same base image, bridge and apt cache,
+    a salt-minion of meta's master (bootstrap-salt.sh, as for node-1..3), its key accepted,
+    answering test.ping. No state is applied: the caller decides what the node becomes."""
+    t0 = time.time()
+    name = args.node
+    ip = dict(EXTRA_MACHINES)[name]
+    down = [n for n, _ in MACHINES if not machine_init_pid(n)]
+    if down or not bridge_exists():
+        raise SandboxError("the default sandbox is not up (%s): run `sandbox up` first, then "
+                           "`sandbox add %s`" % ("not running: " + ", ".join(down) if down
+                                                 else "no bridge " + BRIDGE, name))
+    master = nsenter(META, ["systemctl", "is-active", "salt-master"], check=False).stdout.strip()
+    if master != "active":
+        raise SandboxError("salt-master on %s is %s: run `sandbox up` first" % (META, master or "?"))
+    if not os.path.isdir(image_dir()):
+        raise SandboxError("no base image at %s: run `sandbox up` first" % image_dir())
+    ensure_apt_cache()
+    fresh = not os.path.isdir(machine_dir(name))
+    if fresh and delete_key(name):
+        # a key left by an earlier machine of that name would refuse the new one's
+        log("deleted a stale key of %s on the master" % name)
+    started = start_machine(name, ip)
+    wait_running(name)
+    log("%s %s" % (name, "started" if started else "already running"))
+    log("salt-minion on %s (master %s), key, test.ping" % (name, MACHINES[0][1]))
+    bootstrap_salt(name, ip)          # idempotent: restarts the minion only if its config changed
+    accept_keys([name])
+    wait_minions([name])
+    log("%s (%s) added: minion of %s answers (%.1fs); no state applied" % (name, ip, META, time.time() - t0))
+
+
+def cmd_remove(args):
+    """Remove an extra machine: its key on the master, the machine, its disk, veth, cgroups."""
+    t0 = time.time()
+    name = args.node
+    existed = os.path.isdir(machine_dir(name))
+    stop_machine(name)        # first: a running minion would send its key again at once
+    if machine_init_pid(META):
+        if delete_key(name):
+            log("key of %s deleted on the master" % name)
+            existed = True
+    elif os.path.isdir(machine_dir(META)):
+        log("%s is not running: the key of %s stays on its disk (start %s and remove again, "
+            "or `sandbox down`)" % (META, name, META))
+    veth = veth_name(name)
+    deadline = time.time() + 5
+    while os.path.exists("/sys/class/net/" + veth) and time.time() < deadline:
+        time.sleep(0.2)       # the kernel removes it with the machine's network namespace
+    if os.path.exists("/sys/class/net/" + veth):
+        run(["ip", "link", "del", veth], check=False, quiet=True)
+    left = [item for item in leftovers() if item.endswith((machine_dir(name), "nspawn-" + name, " " + veth))
+            or item.startswith("mount " + machine_dir(name))]
+    if left:
+        raise SandboxError("remove %s left things behind:\n  %s" % (name, "\n  ".join(left)))
+    if existed:
+        log("%s removed in %.1fs; nothing of it left behind" % (name, time.time() - t0))
+    else:
+        log("%s was not there: nothing to remove" % name)
 
 
 def cmd_exec(args):
@@ -772,19 +891,26 @@ def main(argv=None):
     sub.add_parser("down", help="remove every machine, mount, cgroup, veth and the bridge")
     sub.add_parser("status", help="show machines and Salt")
     sub.add_parser("leftovers", help="list host objects a sandbox left behind (exit 1 if any)")
+    every = [n for n, _ in all_machines()]
+    extras = [n for n, _ in EXTRA_MACHINES]
     ex = sub.add_parser("exec", help="run a command inside a node")
-    ex.add_argument("node", choices=[n for n, _ in MACHINES])
+    ex.add_argument("node", choices=every)
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
     for name, helptext in (("kill", "hard-kill a machine (its disk stays)"),
                            ("start", "start a killed machine again on its disk")):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("node", choices=[n for n, _ in MACHINES])
+        sp.add_argument("node", choices=every)
     sh = sub.add_parser("shell", help="interactive shell inside a node")
-    sh.add_argument("node", choices=[n for n, _ in MACHINES])
+    sh.add_argument("node", choices=every)
+    ad = sub.add_parser("add", help="start an extra machine with a Salt minion (no state applied)")
+    ad.add_argument("node", choices=extras)
+    rm = sub.add_parser("remove", help="remove an extra machine, its key, disk, veth and cgroups")
+    rm.add_argument("node", choices=extras)
     args = p.parse_args(argv)
     handler = {"prepare": cmd_prepare, "up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec,
                "shell": cmd_shell, "leftovers": cmd_leftovers,
-               "kill": cmd_kill, "start": cmd_start}[args.command]
+               "kill": cmd_kill, "start": cmd_start,
+               "add": cmd_add, "remove": cmd_remove}[args.command]
     try:
         return handler(args) or 0
     except SandboxError as exc:
