@@ -25,6 +25,7 @@ import salt.utils.path
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_inventory
     import pigsty_backup
+    import pigsty_clone
     import pigsty_backup_metrics
     import pigsty_pki
 except ImportError as exc:
@@ -73,6 +74,7 @@ def enabled_clusters():
     out = []
     for name in sorted(inv.get("clusters") or {}):
         conf = pigsty_inventory.cluster_vars(inv, name)
+        conf["pg_clone"] = pigsty_clone.clone_of(inv, name)     # its members read the source's stanza
         if conf.get("pgbackrest_enabled"):
             members = pigsty_inventory.cluster_members(inv, name)
             out.append((name, conf, [m["minion"] for m in members if m.get("minion")]))

@@ -21,6 +21,7 @@ import salt.exceptions
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
     import pigsty_baseline
+    import pigsty_clone
     import pigsty_cleanup
     import pigsty_fanout
     import pigsty_gpg
@@ -182,6 +183,8 @@ def cluster(name):
         "dcs_key": pigsty_pgsql.cluster_key(conf),      # Patroni's keys of the cluster
         # a standby cluster (pg_upstream): the cluster it copies, else None
         "standby_of": (pigsty_standby.standby_of(inv, name) or {}).get("cluster"),
+        # a clone (pg_pitr): the cluster its backups come from, else None
+        "clone_of": (pigsty_clone.clone_of(inv, name) or {}).get("cluster"),
     }
 
 

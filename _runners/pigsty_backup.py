@@ -37,6 +37,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_standby
     import pigsty_backup
     import pigsty_backup_metrics
+    import pigsty_clone
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -258,6 +259,42 @@ def plan_restore(cluster, target, confirm, summary, members, now):
     if confirm != cluster:
         raise pigsty_backup.BackupError(pigsty_backup.destroys(cluster, members, rtype, value))
     return rtype, value
+
+
+@_refusing
+def clone_check(cluster):
+    """Before a clone (pg_pitr) is created: its source's backups cover the target. A clone
+    that already runs (it has a leader) passes: pg_pitr acts only when it is created. What
+    orch.pgsql runs before the clone's first member restores anything.
+
+    CLI example::
+
+        salt-run pigsty_backup.clone_check pg-clone
+    """
+    if not isinstance(cluster, str) or not cluster:
+        raise salt.exceptions.SaltInvocationError("cluster: expected a cluster name such as pg-clone")
+    _merged, inv = pigsty_ha_inventory.load(__opts__)
+    members = pigsty_ha_inventory.members(inv, cluster)
+    clone = pigsty_clone.clone_of(inv, cluster)
+    if not clone:
+        raise salt.exceptions.SaltInvocationError(
+            "cluster: %s is not a clone (no valid pg_pitr with another cluster)" % cluster)
+    conf = pigsty_inventory.cluster_vars(inv, cluster)
+    leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], conf["patroni_port"],
+                                                 timeout=2, access=_access(conf))
+    if leader:
+        return {"result": True, "comment": "%s runs (leader %s): pg_pitr acts only when it is "
+                                           "created; nothing to check" % (cluster, leader["name"])}
+    _s_inv, _s_members, _s_conf, repo = _context(clone["cluster"])
+    summary = _call(repo, "pigsty_backup.info", [clone["cluster"]])
+    why = pigsty_backup.refuse_target(clone["rtype"], clone["value"], summary,
+                                      datetime.datetime.now(datetime.timezone.utc)) \
+        if isinstance(summary, dict) and "backups" in summary else \
+        "the repository's information of %s could not be read: %s" % (clone["cluster"], summary)
+    if why:
+        return _fail("clone %s of %s refused, nothing was created: %s" % (cluster, clone["cluster"], why))
+    return {"result": True, "comment": "%s's backups cover %s: %s can be restored from them" % (
+        clone["cluster"], clone["target"], cluster)}
 
 
 def _wait_leader(members, conf, want, timeout):

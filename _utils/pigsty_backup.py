@@ -213,11 +213,14 @@ def db_config(conf, repo_host, pki=None, extra=None):
     stanza = [("pg1-path", conf["pg_data"]), ("pg1-port", conf["pg_port"]),
               ("pg1-socket-path", (extra or {}).get("socket", "/var/run/postgresql")),
               ("pg1-user", conf["pg_dbsu"])]
-    return HEADER % "on a database node" + _render([
-        ("global", glob),
-        ("global:archive-get", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
-        ("global:archive-push", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
-        (conf["pg_cluster"], stanza)])
+    sections = [("global", glob),
+                ("global:archive-get", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
+                ("global:archive-push", [("io-timeout", ARCHIVE_IO_TIMEOUT)]),
+                (conf["pg_cluster"], stanza)]
+    source = (conf.get("pg_clone") or {}).get("cluster")
+    if source:      # a clone restores the source's backup into its own data directory
+        sections.append((source, stanza))
+    return HEADER % "on a database node" + _render(sections)
 
 
 def repo_config(gconf, clusters, pki=None, extra=None, repo_host=None):
@@ -237,7 +240,13 @@ def repo_config(gconf, clusters, pki=None, extra=None, repo_host=None):
             ("log-path", gconf["pgbackrest_log_dir"]), ("log-level-file", "info"),
             ("log-level-console", "warn")]
     glob += list((extra or {}).get("global", []))
-    auth = [(m, name) for name, _conf, minions in clusters for m in minions if m != repo_host]
+    stanzas = {}        # client CN -> the stanzas it may use: its cluster's, a clone's source's
+    for name, conf, minions in clusters:
+        source = (conf.get("pg_clone") or {}).get("cluster")
+        for m in minions:
+            if m != repo_host:
+                stanzas.setdefault(m, []).extend([name] + ([source] if source else []))
+    auth = [(m, ",".join(names)) for m, names in stanzas.items()]
     glob += _tls_server(gconf["pgbackrest_port"], auth, pki,
                         (extra or {}).get("tls_address", "*"))
     sections = [("global", glob)]
@@ -367,6 +376,11 @@ def restore_argv(cluster, rtype, value, config=CONFIG):
 # ------------------------------------------------------------------ info
 def _utc(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+
+
+def fmt_time(when):
+    """A restore target time as PostgreSQL and pgBackRest read it (UTC, microseconds)."""
+    return _fmt(when, exact=True)
 
 
 def _fmt(when, exact=False):

@@ -68,6 +68,9 @@ DEFAULTS = {
     # a standby cluster's apply delay (recovery_min_apply_delay of its leader; pigsty_standby):
     # seconds or a PostgreSQL duration (1h, 1d); with pg_upstream on its primary member only
     "pg_delay": 0,
+    # a new cluster restored from another cluster's backups (pigsty_clone): {cluster: SOURCE,
+    # time | lsn | name: TARGET}; none: an empty new cluster (initdb)
+    "pg_pitr": None,
     # SSL: PostgreSQL and pgbouncer always offer it (the node certificate of node.pki); the
     # admin's remote rules always require it; with pg_ssl_required every remote default
     # password rule does (business, offline, monitor, replication): _utils/pigsty_hba.py

@@ -27,6 +27,7 @@ import threading
 import types
 
 import pigsty_backup
+import pigsty_clone
 import pigsty_defaults as D
 import pigsty_gpg
 import pigsty_hba
@@ -161,6 +162,8 @@ def instance_config(pillar, minion_id):
     conf["pigsty_dcs_ips"] = list(idx.dcs_ips)
     # a standby cluster: what its leader streams from (pigsty_standby.standby_of), else None
     conf["pg_standby"] = pigsty_standby.standby_of(idx, name)
+    # a clone: the cluster and target it is restored from at creation (pigsty_clone), else None
+    conf["pg_clone"] = pigsty_clone.clone_of(idx, name)
     conf["pg_default_services"] = copy.deepcopy(D.DEFAULT_SERVICES)
     return conf
 
@@ -312,6 +315,7 @@ def _validate(inv, private, cache):
     idx = pigsty_model.index(inv)
     for name in idx.cluster_names:
         problems.extend(pigsty_standby.cluster_problems(idx, name, private))
+        problems.extend(pigsty_clone.cluster_problems(idx, name, private))
     return problems
 
 

@@ -7,6 +7,7 @@ the Jinja templates only print it.
 import re
 
 import pigsty_backup
+import pigsty_clone
 import pigsty_defaults as D
 import pigsty_haproxy
 import pigsty_hba
@@ -140,10 +141,7 @@ def patroni_config(conf, mem_mb):
         "restapi": pigsty_patroni_rest.restapi_config(conf),   # HTTPS, login, allow-list
         "ctl": pigsty_patroni_rest.ctl_config(),
         conf["dcs_type"]: dcs_client(conf),
-        "bootstrap": {
-            "dcs": dcs_config(conf, dcs_params, plan, sync),
-            "initdb": initdb_options(conf),
-        },
+        "bootstrap": bootstrap_config(conf, dcs_config(conf, dcs_params, plan, sync)),
         "postgresql": {
             # pg_listen; Patroni itself connects over the unix socket (use_unix_socket)
             "listen": "%s:%d" % (pigsty_listen.listen_addresses(conf), conf["pg_port"]),
@@ -172,6 +170,15 @@ def patroni_config(conf, mem_mb):
             "nosync": conf["pg_role"] == "offline",
         },
     }
+
+
+def bootstrap_config(conf, dcs):
+    """Patroni's bootstrap section: initdb's options, or a clone's restore (pg_pitr)."""
+    out = {"dcs": dcs, "initdb": initdb_options(conf)}
+    if conf.get("pg_clone"):
+        method, section = pigsty_clone.patroni_bootstrap(conf["pg_clone"], conf)
+        out.update({"method": method, method: section})
+    return out
 
 
 WATCHDOG_DEVICE = "/dev/watchdog"

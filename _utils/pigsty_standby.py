@@ -179,7 +179,6 @@ def cluster_problems(inv, name, private_names):
         except ValueError as exc:
             problems.append("%s:pg_delay: %s" % (vpath, exc))
         return problems
-    conf = idx.cluster(name).conf
     primary = idx.cluster(name).primary
     upath = "pigsty:clusters:%s:hosts:%s:pg_upstream" % (name, primary["ip"] if primary else "?")
     upstream, _via = owner_of_address(idx, address)
@@ -194,17 +193,27 @@ def cluster_problems(inv, name, private_names):
         problems.append("%s: %s belongs to %s, itself a standby cluster: cascaded standby "
                         "clusters are not built (name %s's upstream instead)" % (
                             upath, address, upstream, upstream))
-    uconf = idx.cluster(upstream).conf
-    if uconf.get("pg_version") != conf.get("pg_version"):
-        problems.append("%s:pg_version: %s, the upstream %s runs %s (a physical copy needs the "
-                        "same major version)" % (vpath, conf.get("pg_version"), upstream,
-                                                 uconf.get("pg_version")))
-    if private_names is None or (name in private_names and upstream in private_names):
+    return problems + copy_problems(idx, name, upstream, private_names)
+
+
+def copy_problems(inv, name, source, private_names):
+    """A physical copy of ``source`` (a standby cluster, a clone) runs its major version and
+    has its roles: the system users and their passwords must be the source's. Those are
+    compared only where both private parts are in the pillar (``private_names`` None: all)."""
+    idx = pigsty_model.index(inv)
+    conf, sconf = idx.cluster(name).conf, idx.cluster(source).conf
+    vpath = "pigsty:clusters:%s:vars" % name
+    problems = []
+    if sconf.get("pg_version") != conf.get("pg_version"):
+        problems.append("%s:pg_version: %s, the source %s runs %s (a physical copy needs the "
+                        "same major version)" % (vpath, conf.get("pg_version"), source,
+                                                 sconf.get("pg_version")))
+    if private_names is None or (name in private_names and source in private_names):
         for key in SHARED_SYSTEM_PARAMS:
-            if conf.get(key) != uconf.get(key):
-                problems.append("%s:%s: differs from the upstream %s's (a standby cluster is a "
-                                "physical copy with the upstream's roles: expected the same %s)"
-                                % (vpath, key, upstream, "password" if key.endswith("password") else "name"))
+            if conf.get(key) != sconf.get(key):
+                problems.append("%s:%s: differs from the source %s's (a physical copy has the "
+                                "source's roles: expected the same %s)"
+                                % (vpath, key, source, "password" if key.endswith("password") else "name"))
     return problems
 
 

@@ -30,11 +30,25 @@
     - require:
       - salt: {{ name }}-dcs
 
+{%- if c.clone_of %}
+
+# a clone (pg_pitr): the source's backups must cover the target before the first member
+# restores them (a running clone: nothing to check, pg_pitr acts only at creation)
+{{ name }}-clone-check:
+  salt.runner:
+    - name: pigsty_backup.clone_check
+    - arg: [{{ name }}]
+    - require:
+      - salt: {{ name }}-backup-repo
+    - require_in:
+      - salt: {{ name }}-primary
+{%- endif %}
+
 {{ name }}-primary:
   salt.state:
     - tgt: {{ c.primary | json }}
     - tgt_type: list
-    - sls: [node, pgsql.install, pgsql.patroni, pgsql.pgbackrest]
+    - sls: [node, pgsql.install, pgsql.pgbackrest, pgsql.patroni]
     - require:
       - salt: {{ name }}-backup-repo
 

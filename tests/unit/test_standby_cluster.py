@@ -70,7 +70,7 @@ def test_another_major_version_is_refused():
     pillar = with_standby()
     pillar["pigsty"]["clusters"]["pg-delay"]["vars"]["pg_version"] = 16
     problems = inv.validate(pillar)
-    assert any("pg-delay:vars:pg_version: 16, the upstream pg-test runs 15" in p for p in problems), problems
+    assert any("pg-delay:vars:pg_version: 16, the source pg-test runs 15" in p for p in problems), problems
 
 
 def test_a_standby_of_a_standby_is_refused():
@@ -88,7 +88,7 @@ def test_the_full_view_refuses_other_system_passwords_without_showing_them():
     pillar = with_standby()
     pillar["pigsty"]["clusters"]["pg-delay"]["vars"]["pg_replication_password"] = "Other.Secret.1"
     problems = inv.validate(pillar)
-    hits = [p for p in problems if "pg-delay:vars:pg_replication_password: differs from the upstream pg-test" in p]
+    hits = [p for p in problems if "pg-delay:vars:pg_replication_password: differs from the source pg-test" in p]
     assert hits, problems
     assert not any("Other.Secret.1" in p or "Sandbox.Repl.test" in p for p in problems)
     # a minion's view holds only its own cluster's private part: nothing to compare there
