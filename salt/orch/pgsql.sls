@@ -1,5 +1,5 @@
 {#- Create or converge one cluster, in order:
-      validate -> DCS ready -> primary -> leader -> users -> replicas -> backup stanza,
+      validate -> the suite's modules synced -> DCS ready -> primary -> leader -> users -> replicas -> backup stanza,
       services -> exporters
     salt-run state.orchestrate orch.pgsql pillar='{"pg_cluster": "pg-test"}'
     Re-running it converges; members added to the inventory join as replicas. -#}
@@ -12,13 +12,23 @@
   salt.runner:
     - name: pigsty.validate
 
+# the suite's modules, states and grains on the members (a node new to Salt has none: its
+# states would not render) and on the meta nodes
+{{ name }}-sync:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: {{ (c.meta + c.minions) | unique | list | json }}
+    - tgt_type: list
+    - require:
+      - salt: {{ name }}-validate
+
 {{ name }}-dcs:
   salt.state:
     - tgt: {{ c.meta | json }}
     - tgt_type: list
     - sls: [node, dcs]
     - require:
-      - salt: {{ name }}-validate
+      - salt: {{ name }}-sync
 
 # the backup repository knows the cluster (its configuration, the members' TLS identities)
 # before the primary archives its first WAL segment
