@@ -249,7 +249,14 @@ FIXED = {
                                      "Ansible user's ~/.ssh/id_rsa.pub): put that public key in "
                                      "node_admin_pk_list"),
 }
-ROLES = ("primary", "replica", "offline")
+# standby: a replica that may be the synchronous standby (with pg_rpo: 0 or pg_conf: crit;
+# when a cluster names any, only they may be: pigsty_pgsql.sync_candidate)
+ROLES = ("primary", "replica", "offline", "standby")
+# Pigsty's reserved role names that mean something we build otherwise: name -> how
+ROLES_ELSEWHERE = {
+    "delayed": "a delayed copy is a standby cluster: pg_upstream and pg_delay on the primary member "
+               "of a cluster of its own (a delayed member inside a cluster is not built)",
+}
 
 # The entries of infra_portal that Nginx serves (the portal, its proxies, the HAProxy pages):
 # their domains are also in the meta nodes' certificates (pigsty_pki.node_names).

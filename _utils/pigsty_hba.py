@@ -25,7 +25,7 @@ AUTH_METHODS = {"pwd": "scram-sha-256", "ssl": "scram-sha-256", "cert": "cert",
                 "trust": "trust", "deny": "reject", "ident": "peer"}
 PGBOUNCER_AUTH = ("pwd", "ssl", "trust", "deny", "ident")
 ADDR_CLASSES = ("local", "localhost", "intra", "infra", "world")
-ROLES = ("common", "primary", "replica", "offline")
+ROLES = ("common", "primary", "replica", "offline", "standby")
 FIELDS = {"user", "db", "addr", "auth", "title", "order", "role"}
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 IDENT_MAP = "pigsty"   # pg_ident map: root (Salt) and the dbsu may log in as the dbsu

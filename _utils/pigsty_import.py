@@ -1609,10 +1609,20 @@ class Importer(LG.LogParams, N.NodeParams, T.TlsParams):
         for ip, m in sorted(info["members"].items(), key=lambda kv: kv[1]["seq"]):
             member = {"pg_seq": m["seq"], "pg_role": m["role"]}
             scope = "%s host %s" % (c, m["key"])
-            if m["role"] in ("standby", "delayed"):
+            if m["role"] == "standby":
+                pg_conf = str(g["vars"].get("pg_conf", self.gvars_in.get("pg_conf", "")))
+                pg_rpo = g["vars"].get("pg_rpo", self.gvars_in.get("pg_rpo"))
+                if pg_conf in ("crit", "crit.yml") or pg_rpo == 0:
+                    self.row(scope, "pg_role", MAPPED, "standby: a synchronous standby (only the "
+                             "cluster's standby members may be Patroni's synchronous standby)")
+                else:
+                    member["pg_role"] = "replica"
+                    self.row(scope, "pg_role", CHANGED, "standby -> replica: the cluster replicates "
+                             "asynchronously (ours: standby is a synchronous standby, with pg_rpo: 0 "
+                             "or pg_conf: crit)")
+            elif m["role"] == "delayed":
                 member["pg_role"] = "replica"
-                self.row(scope, "pg_role", CHANGED, "%s -> replica: ours has primary, replica and "
-                         "offline (a standby cluster: pg_upstream on its primary member)" % m["role"])
+                self.row(scope, "pg_role", CHANGED, "delayed -> replica: %s" % D.ROLES_ELSEWHERE["delayed"])
             else:
                 self.row(scope, "pg_role", MAPPED, m["role"])
             self.row(scope, "pg_seq", MAPPED, "%s (instance %s-%s on minion %s)" % (

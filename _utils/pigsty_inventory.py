@@ -542,6 +542,12 @@ def _validate_cluster(name, cls, nodes, gconf, problems, private):
     _validate_vip(path, conf, members, nodes, problems)
     problems.extend(pigsty_listen.cluster_problems(path, conf, cls.get("hosts")))
     _validate_plan(path, conf, problems)
+    hosts = cls.get("hosts") if isinstance(cls.get("hosts"), dict) else {}
+    standbys = sorted(str(ip) for ip, m in hosts.items() if isinstance(m, dict) and m.get("pg_role") == "standby")
+    if standbys and not pigsty_model.synchronous(conf):
+        problems.append("%s:hosts:%s:pg_role: standby is a synchronous standby, and %s replicates "
+                        "asynchronously (expected pg_rpo: 0 or pg_conf: crit, or pg_role: replica)"
+                        % (path, standbys[0], name))
     problems.extend(pigsty_backup.cluster_problems(conf, path + ":vars"))
     if private:
         _validate_private(path, conf, problems)
@@ -590,7 +596,9 @@ def _validate_hosts(name, hosts, nodes, problems):
         else:
             seqs[seq] = ip
         role = member.get("pg_role")
-        if role not in D.ROLES:
+        if role in D.ROLES_ELSEWHERE:
+            problems.append("%s:pg_role: %s: %s" % (mpath, role, D.ROLES_ELSEWHERE[role]))
+        elif role not in D.ROLES:
             problems.append("%s:pg_role: unknown role %r (expected one of: %s)" % (
                 mpath, role, ", ".join(D.ROLES)))
         elif role == "primary":

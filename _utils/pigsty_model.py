@@ -50,6 +50,12 @@ def parse_vip(address):
     return Vip(text, str(iface.ip), iface.network.prefixlen, iface.network)
 
 
+def synchronous(conf):
+    """Whether a cluster replicates synchronously: Patroni's synchronous mode, with pg_rpo 0
+    or the crit profile (Pigsty's rule)."""
+    return conf.get("pg_rpo") == 0 or conf.get("pg_conf") == "crit"
+
+
 def digest(obj):
     """A short digest of plain pillar data (dicts, OrderedDicts, lists, strings, numbers...):
     equal for equal data built alike, different whenever a value, key, type or order differs

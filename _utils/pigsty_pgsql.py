@@ -129,7 +129,7 @@ def patroni_config(conf, mem_mb):
     # is primary archives (after a failover the new primary goes on from its timeline)
     local_params.update(pigsty_backup.patroni_parameters(conf))
     local_params.update(ssl_parameters())
-    sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
+    sync = pigsty_model.synchronous(conf)
     auth_repl = {"username": conf["pg_replication_username"],
                  "password": conf["pg_replication_password"]}
     ip = conf["node_ip"]
@@ -167,7 +167,7 @@ def patroni_config(conf, mem_mb):
             "nofailover": False,
             "noloadbalance": False,
             "clonefrom": conf["pg_role"] != "offline",
-            "nosync": conf["pg_role"] == "offline",
+            "nosync": not sync_candidate(conf),
         },
     }
 
@@ -179,6 +179,17 @@ def bootstrap_config(conf, dcs):
         method, section = pigsty_clone.patroni_bootstrap(conf["pg_clone"], conf)
         out.update({"method": method, method: section})
     return out
+
+
+def sync_candidate(conf):
+    """Whether Patroni may make this member the synchronous standby: not an offline member;
+    and when the cluster names members with pg_role: standby (Pigsty's synchronous standby),
+    only those."""
+    if conf["pg_role"] == "offline":
+        return False
+    if any(m["pg_role"] == "standby" for m in conf["pg_members"]):
+        return conf["pg_role"] in ("standby", "primary")
+    return True
 
 
 WATCHDOG_DEVICE = "/dev/watchdog"
@@ -300,7 +311,7 @@ def dcs_config(conf, dcs_params=None, plan=None, sync=None):
     if dcs_params is None:
         dcs_params = {k: v for k, v in tuning(conf, 1024).items() if k in DCS_PARAMETERS}
     if sync is None:
-        sync = conf["pg_rpo"] == 0 or conf["pg_conf"] == "crit"
+        sync = pigsty_model.synchronous(conf)
     config = {
         "ttl": plan["ttl"], "loop_wait": plan["loop_wait"],
         "retry_timeout": plan["retry_timeout"],
@@ -329,6 +340,8 @@ def _selected(member, selector):
         return role == "primary"
     if selector == "replica":
         return role == "replica"
+    if selector == "standby":
+        return role == "standby"
     if selector == "offline":
         return role == "offline" or member.get("pg_offline_query", False)
     raise ValueError("unknown selector %r" % selector)

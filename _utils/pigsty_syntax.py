@@ -33,8 +33,8 @@ import pigsty_node_tune
 
 SERVICE_KEYS = ("name", "port", "dest", "check", "selector", "backup", "balance", "maxconn")
 SERVICE_DESTS = ("pgbouncer", "postgres")
-SERVICE_SELECTORS = ("all", "primary", "replica", "offline")
-SERVICE_BACKUPS = ("primary", "replica", "offline", "all")
+SERVICE_SELECTORS = ("all", "primary", "replica", "offline", "standby")
+SERVICE_BACKUPS = ("primary", "replica", "offline", "standby", "all")
 # HAProxy's balance algorithms that take no argument and work in tcp mode.
 HAPROXY_BALANCE = ("roundrobin", "static-rr", "leastconn", "first", "source", "random")
 SERVICE_MAXCONN = (1, 100000)

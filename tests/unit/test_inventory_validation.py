@@ -56,9 +56,24 @@ def test_two_primaries():
 
 def test_unknown_role():
     pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["hosts"]["10.10.10.13"]["pg_role"] = "master"
+    one_problem(pillar, "pg-test:hosts:10.10.10.13:pg_role", "unknown role 'master'",
+                "primary, replica, offline, standby")
+
+
+def test_a_standby_member_needs_synchronous_replication():
+    pillar = default_pillar()
     pillar["pigsty"]["clusters"]["pg-test"]["hosts"]["10.10.10.13"]["pg_role"] = "standby"
-    one_problem(pillar, "pg-test:hosts:10.10.10.13:pg_role", "unknown role 'standby'",
-                "primary, replica, offline")
+    one_problem(pillar, "pg-test:hosts:10.10.10.13:pg_role", "standby is a synchronous standby",
+                "pg_rpo: 0 or pg_conf: crit")
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_rpo"] = 0
+    assert problems_of(pillar) == []
+
+
+def test_a_delayed_member_is_refused_with_what_to_build_instead():
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["hosts"]["10.10.10.13"]["pg_role"] = "delayed"
+    one_problem(pillar, "pg-test:hosts:10.10.10.13:pg_role: delayed", "pg_upstream and pg_delay")
 
 
 def test_member_on_unknown_node():

@@ -462,12 +462,30 @@ def test_crontab_listen_and_watchdog_of_a_cluster_and_a_member():
     assert one_row(result, "pg-x host 10.1.0.12", "pg_listen")["status"] == "mapped"
 
 
-def test_standby_role_becomes_a_replica():
+def test_standby_role_of_an_asynchronous_cluster_becomes_a_replica():
     doc = _tiny()
     doc["all"]["children"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] = "standby"
     result = imp.convert(doc)
     assert result["public"]["pigsty"]["clusters"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] == "replica"
-    assert "standby -> replica" in one_row(result, "pg-x host 10.1.0.12", "pg_role")["detail"]
+    assert "standby -> replica: the cluster replicates asynchronously" in one_row(
+        result, "pg-x host 10.1.0.12", "pg_role")["detail"]
+
+
+def test_standby_role_of_a_synchronous_cluster_stays_a_synchronous_standby():
+    doc = _tiny()
+    doc["all"]["children"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] = "standby"
+    doc["all"]["children"]["pg-x"]["vars"]["pg_conf"] = "crit.yml"
+    result = imp.convert(doc)
+    assert result["public"]["pigsty"]["clusters"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] == "standby"
+    assert one_row(result, "pg-x host 10.1.0.12", "pg_role")["status"] == "mapped"
+
+
+def test_delayed_role_becomes_a_replica_and_says_what_to_build():
+    doc = _tiny()
+    doc["all"]["children"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] = "delayed"
+    result = imp.convert(doc)
+    assert result["public"]["pigsty"]["clusters"]["pg-x"]["hosts"]["10.1.0.12"]["pg_role"] == "replica"
+    assert "pg_upstream and pg_delay" in one_row(result, "pg-x host 10.1.0.12", "pg_role")["detail"]
 
 
 # ------------------------------------------------------------------ refusals

@@ -275,3 +275,39 @@ def test_a_bad_timeout_is_refused_naming_it(runner, timeout):
 
 def test_patroni_leader_roles_name_the_standby_leader():
     assert "standby_leader" in pigsty_patroni.LEADER_ROLES
+
+
+# ------------------------------------------------------------------ pg_role: standby (synchronous)
+def sync_pillar(*standby_ips):
+    pillar = default_pillar()
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_rpo"] = 0
+    for ip in standby_ips:
+        pillar["pigsty"]["clusters"]["pg-test"]["hosts"][ip]["pg_role"] = "standby"
+    return pillar
+
+
+def nosync(pillar, minion):
+    return pigsty_pgsql.patroni_config(inv.instance_config(pillar, minion), 1024)["tags"]["nosync"]
+
+
+def test_only_standby_members_may_be_the_synchronous_standby():
+    pillar = sync_pillar("10.10.10.12")
+    assert inv.validate(pillar) == []
+    assert nosync(pillar, "node-2") is False           # the standby
+    assert nosync(pillar, "node-3") is True            # the other replica (offline query) is not
+    assert nosync(pillar, "node-1") is False           # the primary may become one after a failover
+
+
+def test_without_standby_members_every_online_replica_may_be_it():
+    pillar = sync_pillar()
+    assert nosync(pillar, "node-2") is False and nosync(pillar, "node-3") is False
+
+
+def test_a_service_may_select_the_standby_members():
+    pillar = sync_pillar("10.10.10.12")
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pg_services"] = [
+        {"name": "standby", "port": 5435, "check": "/sync", "selector": "standby", "backup": "primary"}]
+    assert inv.validate(pillar) == []
+    svc = {s["name"]: s for s in pigsty_pgsql.haproxy_services(inv.instance_config(pillar, "node-1"))}["pg-test-standby"]
+    assert [(s["name"], s["backup"]) for s in svc["servers"]] == [("pg-test-1", True), ("pg-test-2", False)]
+    assert svc["check"] == "/sync"
