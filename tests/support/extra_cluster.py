@@ -27,11 +27,11 @@ import tempfile
 
 import yaml
 
+from sandbox_cli import salt_json
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILLAR = os.path.join(REPO, "pillar")
 PUBLIC = os.path.join(PILLAR, "pigsty.sls")
-SANDBOX = [os.environ.get("PIGSTY_HOST_PYTHON", "/usr/bin/python3"),
-           os.path.join(REPO, "sandbox", "sandbox.py")]
 MARK = "# temporary, tests/support/extra_cluster.py"
 
 
@@ -40,33 +40,13 @@ class ExtraClusterError(RuntimeError):
 
 
 # ---------------------------------------------------------------- sandbox calls
-def node_exec(node, *cmd, timeout=600):
-    """Run a command inside a sandbox node; returns CompletedProcess (text)."""
-    return subprocess.run(SANDBOX + ["exec", node] + list(cmd), capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def salt_json(*args, timeout=600):
-    """`salt ... --out=json` on the master; returns (minion -> return, CompletedProcess)."""
-    res = node_exec("meta", "salt", "--out=json", "--out-indent=-1", *args, timeout=timeout)
-    data = {}
-    for line in res.stdout.splitlines():
-        if line.strip().startswith("{"):
-            try:
-                data.update(json.loads(line))
-            except ValueError:
-                pass
-    return data, res
-
-
 def refresh_pillar(timeout=300):
     """saltutil.refresh_pillar on every minion, waiting for each to have its new pillar.
     Raises when the master cannot be asked or a minion that answers reports a failure
     (a minion that does not answer, e.g. a machine a test killed, is not an error here)."""
-    data, res = salt_json("-t", "60", "*", "saltutil.refresh_pillar", "wait=True", timeout=timeout)
+    data, code = salt_json("-t", "60", "*", "saltutil.refresh_pillar", "wait=True", timeout=timeout)
     if not data:
-        raise ExtraClusterError("salt '*' saltutil.refresh_pillar on meta: no answer (rc %d)\n%s%s"
-                                % (res.returncode, res.stdout[-1500:], res.stderr[-1500:]))
+        raise ExtraClusterError("salt '*' saltutil.refresh_pillar on meta: no answer (rc %d)" % code)
     failed = {m: r for m, r in data.items() if r is not True}
     if failed:
         raise ExtraClusterError("saltutil.refresh_pillar failed on %s" % json.dumps(failed)[:2000])
