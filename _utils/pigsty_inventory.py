@@ -263,6 +263,7 @@ VALIDATIONS = ValidationCache()
 # markers in a cluster's cached result, resolved against the other clusters on every call
 _OWNER = "owner"      # (_OWNER, address, path): the node is a member of this cluster
 _VIP = "vip"          # (_VIP, address, path): the cluster's VIP
+_COPY = "copy"        # (_COPY,): a standby cluster or a clone: checked against the others
 
 
 def _validate(inv, private, cache):
@@ -286,6 +287,7 @@ def _validate(inv, private, cache):
     problems.extend(var_problems)
     node_owner = {}
     vips = {}
+    copies = []
     for name in sorted(clusters):
         cls = clusters[name]
         full = private is None or name in private
@@ -301,6 +303,8 @@ def _validate(inv, private, cache):
         for item in items:
             if isinstance(item, str):
                 problems.append(item)
+            elif item[0] == _COPY:
+                copies.append(name)
             elif item[0] == _OWNER:
                 if item[1] in node_owner:
                     problems.append("%s: node is already a member of cluster %s (one instance "
@@ -311,9 +315,9 @@ def _validate(inv, private, cache):
                     problems.append("%s: %s is also the VIP of cluster %s" % (
                         item[2], item[1], vips[item[1]]))
                 vips.setdefault(item[1], name)
-    # standby clusters against their upstreams (pg_upstream names another cluster)
-    idx = pigsty_model.index(inv)
-    for name in idx.cluster_names:
+    # standby clusters and clones against their sources (indexed only when there are any)
+    idx = pigsty_model.index(inv) if copies else None
+    for name in copies:
         problems.extend(pigsty_standby.cluster_problems(idx, name, private))
         problems.extend(pigsty_clone.cluster_problems(idx, name, private))
     return problems
@@ -542,6 +546,8 @@ def _validate_cluster(name, cls, nodes, gconf, problems, private):
     _validate_vip(path, conf, members, nodes, problems)
     problems.extend(pigsty_listen.cluster_problems(path, conf, cls.get("hosts")))
     _validate_plan(path, conf, problems)
+    if pigsty_standby.names_a_source(cls):
+        problems.append((_COPY,))
     hosts = cls.get("hosts") if isinstance(cls.get("hosts"), dict) else {}
     standbys = sorted(str(ip) for ip, m in hosts.items() if isinstance(m, dict) and m.get("pg_role") == "standby")
     if standbys and not pigsty_model.synchronous(conf):

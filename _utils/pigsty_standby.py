@@ -53,12 +53,14 @@ def delay_setting(value):
     return None if int(match.group(1)) == 0 else "%s%s" % (int(match.group(1)), match.group(2))
 
 
-def delay_seconds(setting):
-    """Seconds of a delay_setting() value (None: 0)."""
-    if not setting:
-        return 0
-    number, unit = DELAY_RE.fullmatch(setting).groups()
-    return int(number) * {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}[unit]
+def names_a_source(cls):
+    """Whether a cluster's raw entry has what makes it a copy of another cluster, or may
+    (pg_upstream or pg_delay on a member, pg_delay or pg_pitr in its vars): only those are
+    checked against the other clusters."""
+    cvars = cls.get("vars") if isinstance(cls.get("vars"), dict) else {}
+    hosts = cls.get("hosts") if isinstance(cls.get("hosts"), dict) else {}
+    return ("pg_delay" in cvars or "pg_pitr" in cvars or
+            any(isinstance(m, dict) and ("pg_upstream" in m or "pg_delay" in m) for m in hosts.values()))
 
 
 def _primary_entry(idx, name):
@@ -111,12 +113,6 @@ def standby_of(inv, name):
         delay = None
     return {"cluster": upstream, "host": address, "port": idx.cluster(upstream).conf["pg_port"],
             "delay": delay, "via": via}
-
-
-def standby_clusters_of(inv, name):
-    """The standby clusters that stream from cluster ``name`` (names, sorted)."""
-    idx = pigsty_model.index(inv)
-    return sorted(c for c in idx.cluster_names if c != name and (standby_of(idx, c) or {}).get("cluster") == name)
 
 
 def patroni_standby_cluster(standby):

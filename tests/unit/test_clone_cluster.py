@@ -161,3 +161,11 @@ def test_a_running_clone_passes_without_asking_the_repository(runner, monkeypatc
 def test_the_check_of_a_cluster_that_is_no_clone_is_refused(runner):
     res = runner.clone_check("pg-test")
     assert res["result"] is False and res["comment"].startswith("cluster: pg-test is not a clone")
+
+
+def test_a_cached_validation_still_checks_a_clone_against_its_source_as_it_is_now():
+    cache = inv.ValidationCache()
+    pillar = with_clone()
+    assert inv.validate(pillar, cache=cache) == []
+    pillar["pigsty"]["clusters"]["pg-test"]["vars"]["pgbackrest_enabled"] = False   # only the source changes
+    assert any("pg_pitr:cluster: pg-test keeps no backups" in p for p in inv.validate(pillar, cache=cache))

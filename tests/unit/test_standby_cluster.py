@@ -40,13 +40,12 @@ def test_a_standby_cluster_of_a_member_or_of_the_vip_is_valid():
     assert inv.validate(with_standby(upstream="10.10.10.3")) == []          # pg-test's VIP
 
 
-@pytest.mark.parametrize("value,setting,seconds", [
-    (0, None, 0), ("0", None, 0), (None, None, 0), (3600, "3600s", 3600), ("90", "90s", 90),
-    ("1h", "1h", 3600), ("30min", "30min", 1800), ("1d", "1d", 86400), ("500ms", "500ms", 0.5),
+@pytest.mark.parametrize("value,setting", [
+    (0, None), ("0", None), (None, None), (3600, "3600s"), ("90", "90s"),
+    ("1h", "1h"), ("30min", "30min"), ("1d", "1d"), ("500ms", "500ms"),
 ])
-def test_delay_settings_are_postgres_durations(value, setting, seconds):
+def test_delay_settings_are_postgres_durations(value, setting):
     assert standby.delay_setting(value) == setting
-    assert standby.delay_seconds(setting) == seconds
 
 
 @pytest.mark.parametrize("value", [True, -5, "1 week", "1w", "h", "1.5h"])
@@ -140,7 +139,6 @@ def test_a_standby_clusters_leader_services_check_for_the_leader():
 
 def test_the_orchestration_learns_which_cluster_a_standby_copies():
     assert standby.standby_of(inv.inventory(with_standby()), "pg-delay")["cluster"] == "pg-test"
-    assert standby.standby_clusters_of(inv.inventory(with_standby()), "pg-test") == ["pg-delay"]
     assert standby.standby_of(inv.inventory(with_standby()), "pg-test") is None
 
 
