@@ -209,15 +209,21 @@ def streaming_from(ip):
 
 
 def ready_to_take_over(ip):
-    """A switchover may go to the member at ``ip``: the leader sees it streaming and its own
-    Patroni says it is running (a restarted replica streams a moment before Patroni stops
-    calling it "starting", and the runner rightly refuses a candidate that is not running)."""
+    """A switchover may go to the member at ``ip``: the leader sees it streaming, its own
+    Patroni says it is running, and so does the cluster view the runner reads (the leader's
+    /cluster, from the DCS: a member's key there is updated once per Patroni loop, so it may
+    say "starting" a moment after the member itself says running; CI of this session: the
+    runner rightly refused such a candidate)."""
     if ip not in streaming_replicas_any():
         return False
     try:
-        return patroni_rest.get(ip, "/patroni", timeout=3).get("state") == "running"
+        if patroni_rest.get(ip, "/patroni", timeout=3).get("state") != "running":
+            return False
+        doc = patroni_rest.get(ip, "/cluster", timeout=3)
     except Exception:  # noqa: BLE001
         return False
+    return any(m.get("host") == ip and m.get("role") == "replica" and m.get("state") in ("running", "streaming")
+               for m in doc.get("members", []))
 
 
 def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_nothing(healthy):
