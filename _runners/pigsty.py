@@ -38,6 +38,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_pillar
     import pigsty_progress
     import pigsty_standby
+    import pigsty_invalid
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -237,9 +238,7 @@ def wait_leader(name, timeout=120):
             _progress("%s: leader is %s (timeline %s)" % (name, found["name"], found.get("timeline")))
             return {"result": True, "leader": found["name"]}
         time.sleep(1)
-    __context__["retcode"] = 1
-    return {"result": False, "retcode": 1,
-            "comment": "%s has no leader after %ss: %s" % (name, timeout, "; ".join(errors[-3:]))}
+    return _refuse("%s has no leader after %ss: %s" % (name, timeout, "; ".join(errors[-3:])))
 
 
 @_refusing
@@ -262,10 +261,8 @@ def removal_plan(name, instances=None, force=False):
     elif isinstance(instances, (list, tuple)) and instances:
         unknown = [i for i in instances if i not in by_instance]
         if unknown:
-            __context__["retcode"] = 1
-            return {"result": False, "retcode": 1, "comment":
-                    "pg_instances: %s not member(s) of %s (expected some of: %s)" % (
-                        ", ".join(map(str, unknown)), name, ", ".join(sorted(by_instance)))}
+            return _refuse("pg_instances: %s not member(s) of %s (expected some of: %s)" % (
+                ", ".join(map(str, unknown)), name, ", ".join(sorted(by_instance))))
         targets = list(instances)
     else:
         raise salt.exceptions.SaltInvocationError(
@@ -273,22 +270,19 @@ def removal_plan(name, instances=None, force=False):
     leader, _errors = _live_leader(info)
     whole = set(targets) == set(by_instance)
     if leader and leader["name"] in targets and not force:
-        __context__["retcode"] = 1
         what = "cluster %s" % name if whole else "instance %s" % leader["name"]
-        return {"result": False, "retcode": 1, "comment":
-                "refusing to remove %s: %s is its running primary (pass force=True / "
-                "pillar pg_rm_force: true to remove it anyway)" % (what, leader["name"])}
+        return _refuse("refusing to remove %s: %s is its running primary (pass force=True / "
+                       "pillar pg_rm_force: true to remove it anyway)" % (what, leader["name"]))
     if not force:
         # fail closed: a member whose Patroni does not answer may still be a running primary
         # (or hold the only copy of recent data); it is removed only once its minion confirms
         # that Patroni is stopped there
         unsure = _unconfirmed(info, [by_instance[i] for i in targets])
         if unsure:
-            __context__["retcode"] = 1
-            return {"result": False, "retcode": 1, "comment":
-                    "refusing to remove %s: %s (nothing was removed; start Patroni there, or stop it and "
-                    "check again, or pass force=True / pillar pg_rm_force: true)" % (
-                        "cluster %s" % name if whole else ", ".join(targets), "; ".join(unsure))}
+            return _refuse(
+                "refusing to remove %s: %s (nothing was removed; start Patroni there, or stop it and "
+                "check again, or pass force=True / pillar pg_rm_force: true)" % (
+                    "cluster %s" % name if whole else ", ".join(targets), "; ".join(unsure)))
     ordered = sorted(targets, key=lambda i: (leader is not None and i == leader["name"], i))
     _progress("%s: removal order %s" % (name, ", ".join(ordered)))
     return {"result": True, "cluster": name, "whole_cluster": whole,
@@ -301,8 +295,7 @@ REPO_TOP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def _refuse(message):
-    __context__["retcode"] = 1
-    return {"result": False, "retcode": 1, "comment": message}
+    return pigsty_invalid.refusal(message, globals())
 
 
 def _pillar_root():

@@ -38,6 +38,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_backup
     import pigsty_backup_metrics
     import pigsty_clone
+    from pigsty_invalid import refusal as _refusal
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -133,8 +134,7 @@ def _live(members, conf):
 
 
 def _fail(message, **extra):
-    __context__["retcode"] = 1
-    out = {"result": False, "retcode": 1, "comment": message}      # salt-run exits 1 on it
+    out = _refusal(message, globals())      # salt-run exits 1 on it
     out.update(extra)
     return out
 
@@ -175,23 +175,21 @@ def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
         return _fail("backup of %s refused: %s" % (cluster, exc))
     with pigsty_ha_locks.operation_lock(__opts__, cluster, "backup (%s)" % type, wait=wait,
                                         kind="backup"):
-        created = _call(repo, "pigsty_backup.stanza_create", [cluster], timeout=600)
-        if not created.get("result"):
-            return _fail("stanza-create of %s failed on %s: %s" % (cluster, repo, created.get("output")))
         _progress("%s: %s backup from %s (%s) into %s" % (
             cluster, type, source, "standby" if from_standby else "primary", repo))
-        done = _call(repo, "pigsty_backup.backup", [cluster, type, hosts, from_standby],
+        # one job on the repository host: the stanza when it is new, the copy, the label
+        done = _call(repo, "pigsty_backup.take", [cluster, type, hosts, from_standby],
                      timeout=CALL_TIMEOUT)
     if not done.get("result"):
+        if done.get("step") == "stanza-create":
+            return _fail("stanza-create of %s failed on %s: %s" % (cluster, repo, done.get("output")))
         return _fail("%s backup of %s failed after %ss (the repository keeps its earlier "
                      "backups; a partial one is resumed or removed by the next backup): %s" % (
                          type, cluster, done.get("seconds"), done.get("output")))
-    summary = _call(repo, "pigsty_backup.info", [cluster])
-    newest = summary["backups"][-1] if summary.get("backups") else {}
     return {"result": True, "cluster": cluster, "type": type, "source": source,
-            "seconds": done.get("seconds"), "label": newest.get("label"),
+            "seconds": done.get("seconds"), "label": done.get("label"),
             "comment": "%s backup %s of %s from %s in %ss" % (
-                type, newest.get("label"), cluster, source, done.get("seconds"))}
+                type, done.get("label"), cluster, source, done.get("seconds"))}
 
 
 # ------------------------------------------------------------------ list / check
@@ -248,7 +246,7 @@ def check(cluster, max_age_hours=None):
 
 # ------------------------------------------------------------------ restore in place
 @_refusing
-def plan_restore(cluster, target, confirm, summary, members, now):
+def _plan_restore(cluster, target, confirm, summary, members, now):
     """The refusals of an in-place restore, before anything is touched: (rtype, value) or
     BackupError. Pure: the unit tests call it."""
     rtype, value = pigsty_backup.parse_target(target, now)
@@ -350,7 +348,7 @@ def restore(cluster, target, confirm=None, timeout=3600):
     now = datetime.datetime.now(datetime.timezone.utc)
     summary = _call(repo, "pigsty_backup.info", [cluster])
     try:
-        rtype, value = plan_restore(cluster, target, confirm, summary, members, now)
+        rtype, value = _plan_restore(cluster, target, confirm, summary, members, now)
     except pigsty_backup.BackupError as exc:
         return _fail(str(exc))
     roles, _streaming = _live(members, conf)
@@ -556,10 +554,43 @@ def _max_age(conf, summary):
 
 
 def _refresh_metrics():
+    """After a backup: start the refresh on the repository host and return (the operator
+    does not wait for ``pgbackrest info`` of every stanza; the scheduler's run each minute
+    refreshes it anyway)."""
     try:
-        metrics()
+        _publish(wait=False)
     except Exception as exc:  # pylint: disable=broad-except
         log.warning("backup metrics not refreshed: %s", exc)
+
+
+def _publish(wait):
+    """The master's part of the backup metrics (each cluster's last backup attempt, when its
+    schedule started) sent to ``pigsty_backup.publish_metrics`` on the repository host; its
+    answer when ``wait``, else the job id of the started refresh."""
+    _merged, inv = pigsty_ha_inventory.load(__opts__)
+    metas = pigsty_inventory.meta_nodes(inv)
+    if not metas:
+        return _fail("no meta node: no backup repository")
+    facts = {}
+    for name in sorted(inv.get("clusters") or {}):
+        conf = pigsty_inventory.cluster_vars(inv, name)
+        if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
+            continue
+        schedule = _read_json(_schedule_path(name))
+        attempt = _read_json(_attempt_path(name)) or {}
+        facts[name] = {"schedule": conf.get("pgbackrest_schedule") or [],
+                       "schedule_start": schedule.get("since"),
+                       "attempt": {k: v for k, v in attempt.items()
+                                   if k in ("type", "result", "time")} or None}
+    if not wait:
+        jid = pigsty_fanout.fire(__opts__, metas[:1], "pigsty_backup.publish_metrics",
+                                 kwarg={"facts": facts})
+        return {"result": bool(jid), "jid": jid,
+                "comment": "backup metrics refresh started on %s (job %s)" % (metas[0], jid)}
+    out = _call(metas[0], "pigsty_backup.publish_metrics", kwarg={"facts": facts}, timeout=180)
+    if not out.get("result"):
+        __context__["retcode"] = 1
+    return out
 
 
 @_refusing
@@ -574,25 +605,7 @@ def metrics():
 
         salt-run pigsty_backup.metrics
     """
-    _merged, inv = pigsty_ha_inventory.load(__opts__)
-    metas = pigsty_inventory.meta_nodes(inv)
-    if not metas:
-        return _fail("no meta node: no backup repository")
-    facts = {}
-    for name in sorted(inv.get("clusters") or {}):
-        conf = pigsty_inventory.cluster_vars(inv, name)
-        if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
-            continue
-        schedule = _read_json(_schedule_path(name))
-        facts[name] = {"schedule": conf.get("pgbackrest_schedule") or [],
-                       "schedule_start": schedule.get("since"),
-                       "attempt": _read_json(_attempt_path(name)) or None}
-        facts[name]["attempt"] = {k: v for k, v in (facts[name]["attempt"] or {}).items()
-                                  if k in ("type", "result", "time")} or None
-    out = _call(metas[0], "pigsty_backup.publish_metrics", kwarg={"facts": facts}, timeout=180)
-    if not out.get("result"):
-        __context__["retcode"] = 1
-    return out
+    return _publish(wait=True)
 
 
 # Salt exposes list_ as pigsty_backup.list

@@ -49,6 +49,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_inventory
     import pigsty_patroni
     import pigsty_patroni_rest
+    from pigsty_invalid import refusal as _refusal
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
     UTILS_MISSING = str(exc)
@@ -103,7 +104,7 @@ def _cluster_lock(cluster, wait=120):
 
 
 @_refusing
-def live_roles(members, port, access=None):
+def _live_roles(members, port, access=None):
     return pigsty_ha_live.live_roles(members, port, REST_TIMEOUT, access)
 
 
@@ -111,7 +112,7 @@ def _ctx():
     """What the planned operations (pigsty_ha_switchover) need of this runner."""
     return types.SimpleNamespace(opts=__opts__, inventory=lambda: _inventory(), members=_members,
                                  fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse,
-                                 live_roles=lambda *a, **k: live_roles(*a, **k),
+                                 live_roles=lambda *a, **k: _live_roles(*a, **k),
                                  first_backup=_first_backup)
 
 
@@ -135,8 +136,7 @@ def _shown(out):
 
 def _refuse(reason):
     log.warning("pigsty_ha: refused: %s", reason)
-    __context__["retcode"] = 1
-    return {"result": False, "retcode": 1, "comment": reason}
+    return _refusal(reason, globals())
 
 
 # ------------------------------------------------------------------ reconciliation
@@ -168,8 +168,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
         event, problems = pigsty_events.admit(event, members, _events_dir())
         if problems:
             log.error("pigsty_ha: refusing Patroni event: %s", "; ".join(problems))
-            __context__["retcode"] = 1
-            return {"result": False, "retcode": 1, "comment": "event refused: " + "; ".join(problems)}
+            return _refusal("event refused: " + "; ".join(problems), globals())
         cluster = event["cluster"]
     if not cluster:
         raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
@@ -195,7 +194,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     t0 = time.time()
     timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
-    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, live_roles)
+    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, _live_roles)
     roles, operating = view["roles"], view["operating"]
     last["roles"] = roles
     t_roles = time.time()
@@ -284,7 +283,7 @@ def status(cluster):
     members = _members(inv, cluster)
     cvars = pigsty_inventory.cluster_vars(inv, cluster)
     port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)
-    roles, details = live_roles(members, port, access)
+    roles, details = _live_roles(members, port, access)
     leader, _errors = pigsty_patroni.find_leader([m["ip"] for m in members], port, REST_TIMEOUT,
                                                  access=access)
     lag = {}

@@ -19,6 +19,7 @@ host"); ``archive-push``, ``archive-get`` and ``restore`` on the database node.
 """
 import datetime
 import json
+import os
 import re
 
 import pigsty_defaults as D
@@ -305,6 +306,23 @@ def backup_argv(cluster, btype, hosts, from_standby, config=CONFIG):
     argv += ["--backup-standby" if from_standby else "--no-backup-standby",
              "--type=%s" % btype, "backup"]
     return argv
+
+
+def stanza_files(repo_path, cluster):
+    """The two files pgBackRest's stanza-create writes into the repository (their .copy
+    twins are written with them): the stanza exists when both do."""
+    return (os.path.join(repo_path, "archive", cluster, "archive.info"),
+            os.path.join(repo_path, "backup", cluster, "backup.info"))
+
+
+LABEL_RE = re.compile(r"new backup label = (\d{8}-\d{6}F(?:_\d{8}-\d{6}[DI])?)\b")
+
+
+def backup_label(output):
+    """The label pgBackRest gave the backup it just took (it prints "new backup label = ..."
+    at the console's info level), or None when the output does not say."""
+    found = LABEL_RE.findall(output or "")
+    return found[-1] if found else None
 
 
 def parse_target(target, now=None):

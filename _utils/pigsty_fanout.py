@@ -68,3 +68,16 @@ def fan_out(opts, minions, fun, arg=None, kwarg=None, timeout=CALL_TIMEOUT):
                           timeout=timeout, jid=unique_jid(opts))
     finally:
         client.destroy()
+
+
+def fire(opts, minions, fun, arg=None, kwarg=None):
+    """Start ``fun`` on the minions and return at once (its job id; "" when no minion was
+    targeted): for work whose answer nobody waits for, such as refreshing a metrics file."""
+    if not minions:
+        return ""
+    client = salt.client.get_local_client(opts["conf_file"])
+    try:
+        return client.cmd_async(minions, fun, arg=arg or [], kwarg=kwarg or {}, tgt_type="list",
+                                jid=unique_jid(opts)) or ""
+    finally:
+        client.destroy()

@@ -457,7 +457,7 @@ class RunnerBench:
         self.primary = {}           # cluster -> seq of its live primary
         self.vip = {}               # cluster -> minion holding the VIP
         self.record_s = 0.0         # time spent in the meta node's record (the boundary's share)
-        self.runner.live_roles = self.live_roles
+        self.runner._live_roles = self.live_roles
         self.runner._fan_out = self.fan_out         # pylint: disable=protected-access
         self.sent = 0
 

@@ -202,10 +202,12 @@ def test_point_in_time_restore_brings_dropped_rows_back(setup):
 
 
 def _cmd_run_all(argv, runas=None, python_shell=False, timeout=None, ignore_retcode=True,
-                 cwd=None, stdin=None):
-    """Salt's cmd.run_all as the module calls it (argv list, runas, stdin), for real."""
+                 cwd=None, stdin=None, env=None):
+    """Salt's cmd.run_all as the module calls it (argv list, runas or its own runuser, env,
+    stdin), for real."""
     assert python_shell is False
-    done = subprocess.run(["runuser", "-u", runas, "--"] + list(argv), input=stdin,
+    argv = (["runuser", "-u", runas, "--"] if runas else []) + list(argv)
+    done = subprocess.run(argv, input=stdin, env=dict(os.environ, **(env or {})),
                           capture_output=True, text=True, timeout=timeout or 600, cwd=cwd)
     return {"retcode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
@@ -320,7 +322,8 @@ def test_backup_metrics_of_the_real_repository_served_by_node_exporter(setup):
     _run(B.backup_argv("demo", "incr", [HOST], False, config=setup["repo_conf"]), timeout=600)
 
     def run_all(argv, runas=None, **kw):     # the repository host's default config is this one
-        return _cmd_run_all([argv[0]] + repo + list(argv[1:]), runas=runas, **kw)
+        at = argv.index("pgbackrest") + 1
+        return _cmd_run_all(list(argv[:at]) + repo + list(argv[at:]), runas=runas, **kw)
     pillar = default_pillar(clusters=["pg-test"])
     pillar["pigsty"]["vars"]["pgbackrest_repo"] = {"meta": {"path": os.path.join(setup["base"], "repo")}}
     mod = load_module("_modules/pigsty_backup.py", pillar=pillar, opts={"id": "meta"}, context={},

@@ -221,10 +221,10 @@ def test_restore_without_confirmation_says_what_it_destroys(runner):
     summary = B.parse_info(INFO, "pg-test")
     now = datetime.datetime.fromtimestamp(1796172000, UTC)
     with pytest.raises(B.BackupError) as err:
-        runner.plan_restore("pg-test", "2026-12-02 00:29:00", None, summary, MEMBERS, now)
+        runner._plan_restore("pg-test", "2026-12-02 00:29:00", None, summary, MEMBERS, now)
     assert "DESTROYS" in str(err.value) and "pg-test-1, pg-test-2, pg-test-3" in str(err.value)
     assert "confirm=pg-test" in str(err.value)
-    assert runner.plan_restore("pg-test", "2026-12-02 00:29:00", "pg-test", summary, MEMBERS,
+    assert runner._plan_restore("pg-test", "2026-12-02 00:29:00", "pg-test", summary, MEMBERS,
                                now)[0] == "time"
 
 
@@ -508,3 +508,106 @@ def test_dcs_keys_that_cannot_be_removed_stop_the_restore_clearly_marked(restori
     assert out["result"] is False and "half-way" in out["comment"]
     assert "before-restore-" in out["comment"] and "patronictl" in out["comment"]
     assert fake.calls[-1] == ("node-1", "pigsty_backup.dcs_remove")    # nothing started after
+
+
+# ------------------------------------------------------------------ one job per backup
+OUTPUT_FULL = """P00   INFO: backup command begin 2.45: --backup-standby --exec-id=1-ab --stanza=pg-test --type=full
+P00   INFO: execute non-exclusive backup start: backup begins after the next regular checkpoint completes
+P00   INFO: new backup label = 20261203-141500F
+P00   INFO: full backup size = 1.0GB, file total = 1290
+P00   INFO: backup command end: completed successfully (9812ms)"""
+
+
+@pytest.mark.parametrize("output, label", [
+    (OUTPUT_FULL, "20261203-141500F"),
+    ("P00   INFO: new backup label = 20261203-141500F_20261203-150000I\n", "20261203-141500F_20261203-150000I"),
+    ("P00   INFO: new backup label = 20261203-141500F_20261203-150000D", "20261203-141500F_20261203-150000D"),
+    ("P00  ERROR: [082]: WAL segment was not archived before the 60000ms timeout", None),
+    ("", None), (None, None)])
+def test_the_new_backups_label_is_read_from_pgbackrests_output(output, label):
+    assert B.backup_label(output) == label
+
+
+def test_the_stanza_exists_when_both_its_info_files_do(tmp_path):
+    archive, backup = B.stanza_files(str(tmp_path), "pg-test")
+    assert archive == str(tmp_path / "archive" / "pg-test" / "archive.info")
+    assert backup == str(tmp_path / "backup" / "pg-test" / "backup.info")
+
+
+@pytest.fixture
+def repo_module(tmp_path, monkeypatch):
+    """The repository host's module with pgBackRest replaced by a recorder of its commands."""
+    mod = _module("meta", ["pg-meta", "pg-test"])
+    runs = []
+
+    def run_all(argv, **kwargs):
+        runs.append(argv[-1])
+        # as the dbsu through runuser (the tests run as root), with its HOME; no shell
+        assert argv[:5] == ["runuser", "-u", "postgres", "--", "pgbackrest"], argv
+        assert "runas" not in kwargs and kwargs["python_shell"] is False
+        assert kwargs["env"]["HOME"] == "/home/postgres"
+        return {"retcode": 0, "stdout": OUTPUT_FULL if argv[-1] == "backup" else "ok", "stderr": ""}
+    mod.__salt__["cmd.run_all"] = run_all
+    monkeypatch.setattr(mod.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(mod.pwd, "getpwnam", lambda name: type("pw", (), {"pw_dir": "/home/" + name})())
+    monkeypatch.setattr(mod.pwd, "getpwuid", lambda uid: type("pw", (), {"pw_name": "root"})())
+    monkeypatch.setattr(mod.salt.utils.path, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(mod.pigsty_backup, "repo_settings", lambda gconf: {"path": str(tmp_path)})
+    mod.runs = runs
+    mod.__context__ = {}
+    return mod
+
+
+def test_a_backup_creates_the_stanza_only_when_it_does_not_exist(repo_module, tmp_path):
+    out = repo_module.take("pg-test", "full", ["node-2", "node-1", "node-3"], True)
+    assert repo_module.runs == ["stanza-create", "backup"]
+    assert out["result"] is True and out["label"] == "20261203-141500F" and out["stanza_created"]
+    for path in B.stanza_files(str(tmp_path), "pg-test"):      # what stanza-create writes
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("[db]\n")
+    repo_module.runs[:] = []
+    out = repo_module.take("pg-test", "incr", ["node-2", "node-1", "node-3"], True)
+    assert repo_module.runs == ["backup"] and out["stanza_created"] is False
+
+
+def test_a_failed_stanza_create_takes_no_backup_and_says_so(repo_module):
+    repo_module.__salt__["cmd.run_all"] = lambda argv, **kw: (
+        repo_module.runs.append(argv[-1]) or {"retcode": 55, "stdout": "", "stderr": "refused"})
+    out = repo_module.take("pg-test", "full", ["node-1"], False)
+    assert repo_module.runs == ["stanza-create"]
+    assert out["result"] is False and out["step"] == "stanza-create" and "refused" in out["output"]
+    assert repo_module.__context__["retcode"] == 1
+
+
+def test_the_runners_backup_is_one_job_on_the_repository_and_a_metrics_refresh_it_does_not_wait_for(
+        restoring, monkeypatch):
+    fake, fired = FakeMinions(), []
+
+    def take(minions, fun, arg=None, kwarg=None, timeout=None):
+        if fun == "pigsty_backup.take":
+            fake.calls.append((minions[0], fun, list(arg)))
+            return {minions[0]: {"result": True, "seconds": 9.8, "label": "20261203-141500F",
+                                 "step": "backup"}}
+        return fake(minions, fun, arg, kwarg, timeout)
+    monkeypatch.setattr(restoring, "_fan", take)
+    monkeypatch.setattr(restoring.pigsty_fanout, "fire",
+                        lambda opts, minions, fun, arg=None, kwarg=None: fired.append(
+                            (tuple(minions), fun, kwarg)) or "20261203141500000000")
+    restoring.__context__ = {}
+    out = restoring.backup("pg-test", "full")
+    assert out["result"] is True and out["label"] == "20261203-141500F" and out["source"] == "pg-test-2"
+    assert fake.calls == [("meta", "pigsty_backup.take", ["pg-test", "full", ["node-2", "node-1", "node-3"], True])]
+    assert [(m, f) for m, f, _k in fired] == [(("meta",), "pigsty_backup.publish_metrics")]
+    attempt = fired[0][2]["facts"]["pg-test"]["attempt"]
+    assert attempt["result"] is True and attempt["type"] == "full"     # recorded before the refresh
+    assert "retcode" not in restoring.__context__
+
+
+def test_a_backup_that_fails_in_stanza_create_names_it(restoring, monkeypatch):
+    monkeypatch.setattr(restoring, "_fan", lambda minions, fun, arg=None, kwarg=None, timeout=None: {
+        minions[0]: {"result": False, "step": "stanza-create", "output": "ERROR: [103]: unable to find a primary"}})
+    monkeypatch.setattr(restoring.pigsty_fanout, "fire", lambda *a, **k: "1")
+    restoring.__context__ = {}
+    out = restoring.backup("pg-test", "full")
+    assert out["result"] is False and out["comment"].startswith("stanza-create of pg-test failed on meta")
+    assert restoring.__context__["retcode"] == 1

@@ -176,7 +176,8 @@ def test_publish_metrics_writes_every_cluster_from_one_info_call(tmp_path):
                                            "attempt": {"type": "full", "result": True,
                                                        "time": 5}}},
                               directory=str(tmp_path / "metrics"))
-    assert calls == [(["pgbackrest", "--output=json", "info"], "postgres")]
+    # as the dbsu (runuser: the tests run as root)
+    assert calls == [(["runuser", "-u", "postgres", "--", "pgbackrest", "--output=json", "info"], None)]
     # pg-meta is enabled but not in the repository (no stanza yet): reported, not an error
     assert out["result"] is True and out["clusters"] == 2, out
     s = series((tmp_path / "metrics" / M.TEXTFILE_NAME).read_text())
@@ -240,7 +241,13 @@ def test_the_runner_records_each_attempt_and_sends_the_masters_facts(runner, mon
         assert (minion, fun) == ("meta", "pigsty_backup.publish_metrics")
         sent.append(kwarg["facts"])
         return {"result": True}
-    monkeypatch.setattr(runner, "_call", call)
+    monkeypatch.setattr(runner, "_call", call)       # salt-run pigsty_backup.metrics: waits
+
+    def fire(opts, minions, fun, arg=None, kwarg=None):   # after a backup: started, not awaited
+        assert (list(minions), fun) == (["meta"], "pigsty_backup.publish_metrics")
+        sent.append(kwarg["facts"])
+        return "20261203141500000000"
+    monkeypatch.setattr(runner.pigsty_fanout, "fire", fire)
     monkeypatch.setattr(runner, "_backup", lambda c, t, w, ctx: {"result": False, "comment": "boom"})
     assert runner.backup("pg-test", "incr")["result"] is False
     facts = sent[-1]

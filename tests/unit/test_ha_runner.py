@@ -64,7 +64,7 @@ def test_malformed_event_is_refused_before_anything_is_asked(runner, monkeypatch
 
     def must_not_be_called(*args, **kwargs):
         raise AssertionError("nothing may be asked or changed for a refused event")
-    monkeypatch.setattr(runner, "live_roles", must_not_be_called)
+    monkeypatch.setattr(runner, "_live_roles", must_not_be_called)
     monkeypatch.setattr(runner, "_fan_out", must_not_be_called)
     out = runner.reconcile(event={"cluster": "pg-test", "instance": "pg-test-9", "ip": "10.10.10.99",
                                   "new_role": "primary", "_tag": "salt/beacon/node-1/patroni/pigsty/patroni/change"})
@@ -112,7 +112,7 @@ def test_live_roles_tells_a_slow_leader_from_a_dead_member(runner, monkeypatch, 
     asked = []
     monkeypatch.setattr(runner.pigsty_patroni, "find_leader",
                         lambda hosts, port, timeout, access=None: asked.append(hosts) or ({"name": leader}, []))
-    roles, _details = runner.live_roles(MEMBERS, 8008)
+    roles, _details = runner._live_roles(MEMBERS, 8008)
     assert roles["pg-test-1"] == expected and roles["pg-test-2"] == "replica"
     assert asked == [["10.10.10.12", "10.10.10.13"]]    # only members that answered are asked
 

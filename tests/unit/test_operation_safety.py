@@ -239,7 +239,7 @@ def test_a_reconciliation_during_a_planned_operation_leaves_haproxy_and_the_vip_
     monkeypatch.setattr(runner, "_inventory", lambda: ({}, {}))
     monkeypatch.setattr(runner, "_members", lambda inv, c: members)
     monkeypatch.setattr(runner.pigsty_inventory, "cluster_vars", lambda inv, c: {"patroni_port": 8008})
-    monkeypatch.setattr(runner, "live_roles", lambda m, p, access=None: (
+    monkeypatch.setattr(runner, "_live_roles", lambda m, p, access=None: (
         {"pg-test-1": "stopped", "pg-test-2": "replica", "pg-test-3": "replica"}, {}))
     ran = []
     steps = runner.pigsty_ha_steps
