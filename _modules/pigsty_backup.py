@@ -237,11 +237,20 @@ def backup(cluster, type="full", hosts=None, from_standby=False):  # pylint: dis
     return _done(_run(argv))
 
 
+def _latest_label(repo_path, cluster):
+    try:
+        label = os.readlink(os.path.join(repo_path, "backup", cluster, "latest"))
+    except OSError:
+        return None
+    return label if pigsty_backup.LABEL_RE.fullmatch("new backup label = " + label) else None
+
+
 def take(cluster, type="full", hosts=None, from_standby=False):  # pylint: disable=redefined-builtin
     """What the runner's ``pigsty_backup.backup`` runs on the repository host, in one job:
     ``stanza-create`` when the stanza does not exist yet (an existing one is left alone:
     stanza-create would only check it, and the backup checks the same), the backup, and the
-    new backup's label (from pgBackRest's output; ``pgbackrest info`` when it does not say).
+    new backup's label (the repository's ``latest`` link, else pgBackRest's output, else
+    ``pgbackrest info``).
     ``step`` names the step that failed.
 
     CLI example::
@@ -259,7 +268,9 @@ def take(cluster, type="full", hosts=None, from_standby=False):  # pylint: disab
     done["step"] = "backup"
     done["stanza_created"] = created is not None
     if done.get("result"):
-        done["label"] = pigsty_backup.backup_label(done.get("output"))
+        # pgBackRest points backup/<stanza>/latest at the backup it just took (this job holds
+        # its stanza's lock); its console says so only at log level info
+        done["label"] = _latest_label(path, cluster) or pigsty_backup.backup_label(done.get("output"))
         if not done["label"]:
             backups = info(cluster).get("backups") or []
             done["label"] = backups[-1].get("label") if backups else None

@@ -566,8 +566,12 @@ def test_a_backup_creates_the_stanza_only_when_it_does_not_exist(repo_module, tm
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("[db]\n")
     repo_module.runs[:] = []
+    # the label: the repository's latest link first (pgBackRest's console says it only at
+    # log level info, and the repository host's config sets warn)
+    (tmp_path / "backup" / "pg-test" / "latest").symlink_to("20261203-141500F_20261203-151000I")
     out = repo_module.take("pg-test", "incr", ["node-2", "node-1", "node-3"], True)
     assert repo_module.runs == ["backup"] and out["stanza_created"] is False
+    assert out["label"] == "20261203-141500F_20261203-151000I"
 
 
 def test_a_failed_stanza_create_takes_no_backup_and_says_so(repo_module):
