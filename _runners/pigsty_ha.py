@@ -36,19 +36,23 @@ import salt.exceptions
 import salt.runner
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
+    import pigsty_etcd
     import pigsty_events
     import pigsty_fanout
     import pigsty_ha_history
     import pigsty_ha_inventory
     import pigsty_ha_live
     import pigsty_ha_locks
+    import pigsty_ha_shared_lock
     import pigsty_ha_promote
     import pigsty_ha_reconcile
     import pigsty_ha_steps
     import pigsty_ha_switchover
     import pigsty_inventory
+    import pigsty_model
     import pigsty_patroni
     import pigsty_patroni_rest
+    import pigsty_pki
     from pigsty_invalid import refusal as _refusal
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
@@ -99,8 +103,25 @@ def _record(cluster, entry):
     pigsty_ha_history.record(__opts__, cluster, entry)
 
 
-def _cluster_lock(cluster, wait=120):
-    return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait)
+def _cluster_lock(cluster, wait=120, inv=None):
+    return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait, shared=_shared_lock(inv))
+
+
+def _shared_lock(inv=None):
+    """(etcd client, this master) when several meta nodes run masters (Salt's multi-master:
+    each gets every event) and share the reconcile lock in etcd; None with one meta node."""
+    if inv is None:
+        _merged, inv = _inventory()
+    idx = pigsty_model.index(inv)
+    if not pigsty_ha_shared_lock.masters(idx.meta_nodes) or idx.gvars.get("dcs_type") != "etcd":
+        return None
+    pki = pigsty_pki.paths(__opts__.get("pigsty_pki_dir") or pigsty_pki.PKI_DIR)
+    try:
+        client = pigsty_ha_shared_lock.client(idx.dcs_ips, idx.gvars["etcd_port"], pki)
+    except pigsty_etcd.EtcdError as exc:
+        log.warning("pigsty_ha: no shared reconcile lock (%s): this master's own lock is used", exc)
+        return None
+    return client, __opts__.get("id") or "master"
 
 
 @_refusing
@@ -113,6 +134,7 @@ def _ctx():
     return types.SimpleNamespace(opts=__opts__, inventory=lambda: _inventory(), members=_members,
                                  fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse,
                                  live_roles=lambda *a, **k: _live_roles(*a, **k),
+                                 cluster_lock=lambda cluster, wait: _cluster_lock(cluster, wait),
                                  first_backup=_first_backup)
 
 
@@ -173,7 +195,7 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
     if not cluster:
         raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
     members = _members(inv, cluster)
-    with _cluster_lock(cluster) as last:
+    with _cluster_lock(cluster, inv=inv) as last:
         if last.get("start", 0) >= t0:
             # a run that began after this request has finished meanwhile: it saw a Patroni
             # state at least as new as the one behind this request (bursts of events coalesce)

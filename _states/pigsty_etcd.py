@@ -30,6 +30,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_model
     import pigsty_etcd
     import pigsty_etcd_members
+    import pigsty_ha_shared_lock
 except ImportError as exc:
     UTILS_MISSING = str(exc)
 else:
@@ -58,7 +59,8 @@ def _inputs():
     conflicts = pigsty_etcd.node_user_conflicts(secrets["users"], members)
     if conflicts:
         raise ValueError("; ".join(conflicts))
-    return secrets["root_password"], secrets["users"], namespaces, members
+    return (secrets["root_password"], secrets["users"], namespaces, members,
+            pigsty_ha_shared_lock.masters(idx.meta_nodes))
 
 
 def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
@@ -71,7 +73,7 @@ def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
         ret["comment"] = "etcd_auth is off: etcd's authentication is left as it is"
         return ret
     try:
-        root, users, namespaces, members = _inputs()
+        root, users, namespaces, members, masters = _inputs()
     except ValueError as exc:
         ret.update(result=False, comment="refused before any change: %s" % exc)
         return ret
@@ -84,7 +86,7 @@ def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
         return ret
     try:
         if __opts__["test"]:
-            steps = pigsty_etcd.plan(client, root, users, namespaces, members)
+            steps = pigsty_etcd.plan(client, root, users, namespaces, members, masters)
             if steps:
                 ret.update(result=None, changes={"would": steps},
                            comment="etcd at %s would get: %s" % (name, ", ".join(steps)))
@@ -92,7 +94,7 @@ def auth(name, ca_file, cert_file=None, key_file=None, timeout=5):
                 ret["comment"] = "etcd at %s: users of %d cluster(s) in place, authentication on" % (
                     name, len(users))
             return ret
-        steps = pigsty_etcd.apply(client, root, users, namespaces, members)
+        steps = pigsty_etcd.apply(client, root, users, namespaces, members, masters)
     except pigsty_etcd.EtcdError as exc:
         ret.update(result=False, comment=str(exc))
         return ret

@@ -34,6 +34,11 @@ import urllib.request
 
 ROOT = "root"
 GUEST = "guest"
+# Several Salt masters (meta nodes) share the HA runner's reconcile lock under HA_PREFIX
+# (_utils/pigsty_ha_shared_lock.py): each meta node's user (its certificate's CN) holds
+# MASTERS_ROLE. An underscore: no cluster can be named like it (CLUSTER_RE).
+MASTERS_ROLE = "pigsty_masters"
+HA_PREFIX = "/pigsty/ha"
 TIMEOUT = 5
 # etcd 3.4's v3 HTTP gateway, asked with a client certificate while v3 authentication is on
 GATEWAY_REFUSES_CN = "CommonName of client sending a request against gateway will be ignored"
@@ -55,6 +60,11 @@ def user_name(cluster):
 def prefix(namespace, cluster):
     """A cluster's key prefix in Patroni's namespace: ``/service/pg-test``."""
     return "%s/%s" % ("/" + namespace.strip("/") if namespace.strip("/") else "", cluster)
+
+
+def masters_paths():
+    """v2 permission paths of the masters' role: the HA runner's keys, nothing else."""
+    return [HA_PREFIX, HA_PREFIX + "/*"]
 
 
 def role_paths(namespace, cluster):
@@ -145,6 +155,18 @@ class Client:
             query["prevValue"] = prev_value
         return self.request("DELETE", "/v2/keys" + urllib.parse.quote(key)
                             + ("?" + urllib.parse.urlencode(query) if query else ""))
+
+    def create(self, key, value, ttl):
+        """Create ``key`` only if it does not exist (v2 prevExist=false), expiring after ``ttl``
+        seconds: (status, answer); 201 created, 412 it exists."""
+        return self.request("PUT", "/v2/keys" + urllib.parse.quote(key) + "?prevExist=false",
+                            form={"value": value, "ttl": int(ttl)})
+
+    def refresh(self, key, ttl, prev_value):
+        """Renew ``key``'s TTL while it still holds ``prev_value`` (v2 refresh: watchers see no
+        change): (status, answer); 200 renewed, 404 expired, 412 another value."""
+        return self.request("PUT", "/v2/keys" + urllib.parse.quote(key) + "?" + urllib.parse.urlencode(
+            {"refresh": "true", "prevExist": "true", "prevValue": prev_value, "ttl": int(ttl)}))
 
     def health(self):
         status, answer = self.request("GET", "/health", auth=False)
@@ -268,21 +290,23 @@ def _message(answer):
 
 
 # -------------------------------------------------------------------- the plan
-def plan(client, root_password, users, namespace, members=None):
+def plan(client, root_password, users, namespace, members=None, masters=()):
     """What ``apply`` would do to make etcd match: ``users`` is {cluster: password},
     ``namespace`` Patroni's namespace, or {cluster: namespace}, ``members`` {cluster: [node
     names]} (each node's user: its certificate's CN).
     Returns a list of step names (empty: nothing to do). Asks etcd as root when
-    authentication is on (anonymously before)."""
-    return _converge(client, root_password, users, namespace, members or {}, dry=True)
+    authentication is on (anonymously before). ``masters``: the meta nodes whose users hold
+    the masters' role (the HA keys several masters share); empty: nobody holds it."""
+    return _converge(client, root_password, users, namespace, members or {}, masters, dry=True)
 
 
-def apply(client, root_password, users, namespace, members=None):
+def apply(client, root_password, users, namespace, members=None, masters=()):
     """Create/repair the root user, one role and one user per cluster, one user per member
     node holding its cluster's role (removing the node users of nodes that left), close the
-    guest role, then enable v2 and v3 authentication (users exist before authentication is
-    on, and enabling is skipped when it is on already). Returns the steps done."""
-    return _converge(client, root_password, users, namespace, members or {}, dry=False)
+    guest role, the masters' role for ``masters``, then enable v2 and v3 authentication (users
+    exist before authentication is on, and enabling is skipped when it is on already).
+    Returns the steps done."""
+    return _converge(client, root_password, users, namespace, members or {}, masters, dry=False)
 
 
 def node_user_conflicts(users, members):
@@ -302,7 +326,7 @@ def node_user_conflicts(users, members):
     return problems
 
 
-def _converge(client, root_password, users, namespace, members, dry):
+def _converge(client, root_password, users, namespace, members, masters, dry):
     conflicts = node_user_conflicts(users, members)
     if conflicts:
         raise EtcdError("etcd node users: " + "; ".join(conflicts))
@@ -342,7 +366,11 @@ def _converge(client, root_password, users, namespace, members, dry):
             # without authentication any password is accepted: set it, so that enabling
             # cannot lock out a cluster whose user was created with another password
             do("v2 password %s" % name, lambda n=name, pw=password: admin.v2_set_password(n, pw))
-    _converge_node_users(admin, users, members, existing, do)
+    masters = sorted(set(masters or ()))
+    if masters and admin.v2_role(MASTERS_ROLE) != {"read": masters_paths(), "write": masters_paths()}:
+        do("v2 role %s" % MASTERS_ROLE,
+           lambda: _put_role(admin, MASTERS_ROLE, masters_paths(), admin.v2_role(MASTERS_ROLE)))
+    _converge_node_users(admin, users, members, masters, existing, do)
     guest = admin.v2_role(GUEST)
     if guest and (guest["read"] or guest["write"]):
         do("v2 guest closed", lambda g=guest: admin.v2_revoke(GUEST, g["read"], g["write"]))
@@ -360,33 +388,42 @@ def _converge(client, root_password, users, namespace, members, dry):
     return steps
 
 
-def _converge_node_users(admin, users, members, existing, do):
-    """Each member node's user holds exactly its cluster's role among the clusters' roles
-    (other roles someone granted are left). Its password is random and kept nowhere: a node
-    logs in with its certificate only. A user that holds nothing but cluster roles and is no
-    longer a member node (nor a cluster user, nor root) is a node that left: removed, so that
-    its certificate opens nothing."""
+def _converge_node_users(admin, users, members, masters, existing, do):
+    """Each member node's user holds exactly its cluster's role among the clusters' roles,
+    and the masters' role exactly when it is one of ``masters`` (other roles someone granted
+    are left). Its password is random and kept nowhere: a node logs in with its certificate
+    only. A user that holds nothing but these roles and is no longer a member node or a
+    master (nor a cluster user, nor root) is a node that left: removed, so that its
+    certificate opens nothing."""
     cluster_roles = set(user_name(c) for c in users)
-    wanted = {node: user_name(cluster) for cluster in members for node in members[cluster]}
+    managed = cluster_roles | {MASTERS_ROLE}
+    wanted = {}
+    for cluster in members:
+        for node in members[cluster]:
+            wanted.setdefault(node, []).append(user_name(cluster))
+    for node in masters:
+        wanted.setdefault(node, []).append(MASTERS_ROLE)
     for node in sorted(wanted):
-        role = wanted[node]
-        if node == role:
-            continue                       # a node named like its own cluster: that user
+        want = sorted(wanted[node])
         roles = existing.get(node)
+        if roles is None and node in cluster_roles:
+            roles = [node]                 # a node named like a cluster: its user, created above
         if roles is None:
             do("v2 node user %s" % node,
-               lambda n=node, r=role: admin.v2_add_user(n, secrets.token_urlsafe(32), [r]))
+               lambda n=node, r=want: admin.v2_add_user(n, secrets.token_urlsafe(32), r))
             continue
-        if role not in roles:
-            do("v2 grant %s to %s" % (role, node), lambda n=node, r=role: admin.v2_grant(n, [r]))
-        stale = sorted(set(roles) & cluster_roles - {role})
+        missing = [r for r in want if r not in roles]
+        if missing:
+            do("v2 grant %s to %s" % (", ".join(missing), node),
+               lambda n=node, r=missing: admin.v2_grant(n, r))
+        stale = sorted(set(roles) & managed - set(want) - ({node} & cluster_roles))
         if stale:
             do("v2 revoke %s from %s" % (", ".join(stale), node),
                lambda n=node, r=stale: admin.v2_revoke_roles(n, r))
     for name in sorted(existing):
         roles = set(existing[name] or ())
         if (name in wanted or name in cluster_roles or name in (ROOT, GUEST)
-                or not roles or not roles <= cluster_roles):
+                or not roles or not roles <= managed):
             continue
         do("v2 node user %s removed (no longer a member)" % name,
            lambda n=name: admin.v2_delete_user(n))

@@ -1,17 +1,24 @@
 """Per-cluster locks on the master (flock: a process that dies releases its lock).
 
 - the reconcile lock: one reconciliation of a cluster at a time; it also keeps what the
-  last finished run saw, so that a burst of events coalesces;
+  last finished run saw, so that a burst of events coalesces (in etcd when several masters
+  share it: pigsty_ha_shared_lock);
 - the operation lock: one planned operation (switchover, failover) of a cluster at a
   time; reconciliation leaves a hand-off alone while one is in progress.
 """
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import time
 
 import salt.exceptions
+
+import pigsty_etcd
+import pigsty_ha_shared_lock
+
+log = logging.getLogger(__name__)
 
 
 def _path(opts, kind, cluster):
@@ -31,9 +38,26 @@ def _acquire(fh, wait, what):
 
 
 @contextlib.contextmanager
-def reconcile_lock(opts, cluster, wait=120):
+def reconcile_lock(opts, cluster, wait=120, shared=None):
     """One reconciliation of a cluster at a time (others wait, bounded); yields what the
-    last finished one recorded ({"start", "roles"}), to be updated in place."""
+    last finished one recorded ({"start", "roles"}), to be updated in place.
+    ``shared``: (etcd client, this master's name) when several masters share the lock
+    (pigsty_ha_shared_lock); when etcd does not answer, this master's own lock is used (each
+    master then reconciles on its own: the steps are idempotent) and a warning logged."""
+    if shared is not None:
+        stack = contextlib.ExitStack()
+        try:
+            last = stack.enter_context(pigsty_ha_shared_lock.reconcile_lock(
+                shared[0], cluster, shared[1], wait))
+        except pigsty_ha_shared_lock.Busy as exc:
+            raise salt.exceptions.CommandExecutionError(str(exc)) from None
+        except pigsty_etcd.EtcdError as exc:
+            log.warning("pigsty_ha: the shared reconcile lock of %s is out of reach (%s): "
+                        "this master's own lock is used", cluster, exc)
+        else:
+            with stack:
+                yield last
+            return
     path = _path(opts, "reconcile", cluster)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as fh:

@@ -262,7 +262,7 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
         with pigsty_ha_locks.operation_lock(ctx.opts, cluster, _operation(leader, candidate)):
             # a reconciliation that started before the lock applies what it read first: wait
             # for it (the ones after see the operation and leave routing to it)
-            with pigsty_ha_locks.reconcile_lock(ctx.opts, cluster, wait=60):
+            with ctx.cluster_lock(cluster, 60):
                 pass
             res, new_name, paused, t0 = _switch(ctx, pre["merged"], pre["members"], pre["port"], leader, candidate,
                                                 handoff, early_release, pre["access"])

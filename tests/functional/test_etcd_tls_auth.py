@@ -9,16 +9,21 @@ reads and writes its own prefix and nothing else; a node's certificate (CN = min
 here with the same CA) logs in as that node's user, which reaches its cluster's prefix only;
 a client without a certificate, with one of another CA, or with a CN that is no user gets
 nothing, on the v2 and the v3 API; Patroni's own etcd client with the settings of
-pigsty_pgsql.dcs_client runs a cluster with the certificate; and the removal's
-pigsty_dcs.forget deletes a cluster's keys as root."""
+pigsty_pgsql.dcs_client runs a cluster with the certificate; the removal's
+pigsty_dcs.forget deletes a cluster's keys as root; and with two meta nodes their masters
+share the HA runner's reconcile lock (pigsty_ha_shared_lock) under /pigsty/ha, which only
+they may write."""
 import copy
+import json
 import os
 import shutil
 import tempfile
+import time
 
 import pytest
 
 import pigsty_etcd
+import pigsty_ha_shared_lock as shared
 import pigsty_inventory
 import pigsty_pgsql
 import pigsty_pki
@@ -56,7 +61,7 @@ def etcd():
     # the meta node's own client: its node certificate (etcd asks every client for one)
     client = pigsty_etcd.Client(url, cafile=pki["ca.crt"], certfile=pki["node.crt"], keyfile=pki["node.key"])
     certs = os.path.join(base, "certs")
-    for cn in ("node-1", "node-9"):               # pg-test's member; a node of no cluster
+    for cn in ("node-1", "node-9", "meta-2"):     # pg-test's member; a node of no cluster; a second meta node
         pki[cn] = client_cert(paths, cn, certs)
     stranger = stranger_ca(os.path.join(base, "stranger"))
     pki["stranger"] = client_cert(paths, "node-1", os.path.join(base, "stranger"), ca_key=stranger[1],
@@ -313,3 +318,75 @@ def test_a_node_named_like_another_cluster_is_refused_before_any_change(etcd):
     assert ret["result"] is False and ret["comment"].startswith("refused before any change")
     assert "node pg-meta (cluster pg-test): named like cluster pg-meta" in ret["comment"], ret
     assert auth_state(etcd, pillar)["changes"] == {}
+
+
+def _two_meta_nodes(pillar):
+    two = copy.deepcopy(pillar)
+    nodes = two["pigsty"]["nodes"]
+    nodes["meta-2"] = dict(nodes["meta"], ip="10.10.10.9")
+    return two
+
+
+def test_two_masters_share_the_reconcile_lock_and_only_they_may(etcd):
+    """Salt's multi-master: each master's HA runner takes a cluster's reconcile lock in etcd
+    (its node certificate's user holds the masters' role once the inventory has two meta
+    nodes), finds the other's record of the last run, waits while the other holds it, keeps
+    it past its TTL while it runs, and gets it when a master died holding it."""
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    two = _two_meta_nodes(pillar)
+    steps = ["v2 role pigsty_masters", "v2 grant pigsty_masters to meta", "v2 node user meta-2"]
+    dry = auth_state(etcd, two, test=True)
+    assert dry["result"] is None and dry["changes"] == {"would": steps}, dry
+    ret = auth_state(etcd, two)
+    assert ret["result"] is True and ret["changes"] == {"done": steps}, ret
+    assert auth_state(etcd, two)["changes"] == {}
+    root = etcd["client"].as_user("root", "Sandbox.Etcd.Root")
+    assert root.v2_user("meta") == ["pg-meta", "pigsty_masters"]
+    assert root.v2_user("meta-2") == ["pigsty_masters"]
+    # a database node's certificate opens no HA key; a master's opens no cluster's keys
+    assert as_node(etcd, "node-1").create("/pigsty/ha/pg-test/lock", "x", 5)[0] in (401, 403)
+    assert as_node(etcd, "meta-2").put("/service/pg-test/leader", "pg-test-9")[0] in (401, 403)
+
+    dead = pigsty_etcd.Client("https://%s:%d" % (ME, free_port()), cafile=etcd["ca"], timeout=1)
+    first = shared.Endpoints([dead, etcd["client"]])          # a member down: the next one answers
+    second = shared.Endpoints([as_node(etcd, "meta-2")])
+    with shared.reconcile_lock(first, "pg-test", "meta_master", wait=2) as last:
+        assert last == {}
+        last.update(start=1.5, roles={"pg-test-1": "primary"})
+        with pytest.raises(shared.Busy, match="master meta_master"):
+            with shared.reconcile_lock(second, "pg-test", "meta-2_master", wait=0.3):
+                pass
+        with shared.reconcile_lock(second, "pg-meta", "meta-2_master", wait=0.3) as other:
+            assert other == {}                                 # another cluster: its own lock
+    with shared.reconcile_lock(second, "pg-test", "meta-2_master", wait=2) as last:
+        assert last == {"start": 1.5, "roles": {"pg-test-1": "primary"}}   # the first one's record
+    # a run longer than the TTL keeps its lock (renewed every TTL/3)
+    with shared.reconcile_lock(first, "pg-test", "meta_master", wait=2, ttl=2):
+        time.sleep(3)
+        with pytest.raises(shared.Busy):
+            with shared.reconcile_lock(second, "pg-test", "meta-2_master", wait=0.2):
+                pass
+    # a block that fails releases the lock and leaves the record as it was
+    with pytest.raises(RuntimeError):
+        with shared.reconcile_lock(first, "pg-test", "meta_master", wait=2) as last:
+            last.update(start=99.0)
+            raise RuntimeError("step failed")
+    assert json.loads(root.get("/pigsty/ha/pg-test/last")[1]["node"]["value"])["start"] == 1.5
+    # a master that died holding it: the lock's TTL frees it
+    lock_key = shared.keys("pg-test")[0]
+    assert first.create(lock_key, json.dumps({"owner": "dead_master"}), 2)[0] == 201
+    assert shared.holder(second, "pg-test")["owner"] == "dead_master"
+    started = time.monotonic()
+    with shared.reconcile_lock(second, "pg-test", "meta-2_master", wait=10):
+        waited = time.monotonic() - started
+    assert 0.5 < waited < 5, waited
+    assert shared.holder(second, "pg-test") is None            # released at the end
+    # back to one meta node: its lock is a file again; meta-2's user goes, meta keeps pg-meta
+    ret = auth_state(etcd, pillar)
+    assert ret["changes"] == {"done": ["v2 revoke pigsty_masters from meta",
+                                       "v2 node user meta-2 removed (no longer a member)"]}, ret
+    assert root.v2_user("meta") == ["pg-meta"] and root.v2_user("meta-2") is None
+    with pytest.raises(pigsty_etcd.EtcdError, match="pigsty_masters"):
+        with shared.reconcile_lock(shared.Endpoints([etcd["client"]]), "pg-test", "meta_master", wait=1):
+            pass

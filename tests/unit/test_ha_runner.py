@@ -13,11 +13,13 @@ from loader import load_module
 
 @pytest.fixture
 def runner(tmp_path):
-    return load_module("_runners/pigsty_ha.py", "pigsty_ha_runner",
-                       opts={"cachedir": str(tmp_path), "pillar_roots": {}}, context={})
+    mod = load_module("_runners/pigsty_ha.py", "pigsty_ha_runner",
+                      opts={"cachedir": str(tmp_path), "pillar_roots": {}}, context={})
+    return mod
 
 
-def test_lock_records_the_last_run_and_is_exclusive(runner):
+def test_lock_records_the_last_run_and_is_exclusive(runner, monkeypatch):
+    monkeypatch.setattr(runner, "_inventory", lambda: ({}, {"clusters": {"pg-test": {}}}))  # one master
     with runner._cluster_lock("pg-test") as last:
         assert last == {}
         last.update(start=123.0, roles={"pg-test-1": "primary"})
@@ -184,3 +186,50 @@ def test_an_event_without_a_beacon_tag_is_refused_and_counted(runner, monkeypatc
                                   "new_role": "primary"})
     assert out["result"] is False and "not a Patroni beacon tag" in out["comment"]
     assert runner.events()["refused"] == {"unknown sender": 1}
+
+
+def test_with_two_meta_nodes_the_lock_is_shared_in_etcd_and_a_dcs_out_of_reach_falls_back(
+        runner, monkeypatch, caplog):
+    """One meta node: the lock is a file. Two (Salt's multi-master): the masters share it in
+    etcd (pigsty_ha_shared_lock, tested against a real etcd in
+    tests/functional/test_etcd_tls_auth.py), every etcd member in turn; when none answers,
+    this master's own lock is used and a warning says so (HA routing must not wait for the
+    DCS)."""
+    import socket
+    from pillar_fixture import default_pillar
+    import pigsty_inventory
+    inv = pigsty_inventory.inventory(default_pillar())
+    assert runner._shared_lock(inv) is None
+    two = pigsty_inventory.inventory(default_pillar())
+    two["nodes"]["meta-2"] = dict(two["nodes"]["meta"], ip="10.10.10.9")
+    with caplog.at_level("WARNING"):        # this test host has no node certificate
+        assert runner._shared_lock(two) is None
+    assert "no shared reconcile lock" in caplog.text and "node.crt" in caplog.text
+    built = []
+    monkeypatch.setattr(runner.pigsty_ha_shared_lock, "client",
+                        lambda ips, port, pki: built.append((ips, port, pki["node_crt"])) or "etcd")
+    assert runner._shared_lock(two) == ("etcd", "master")
+    import pigsty_model
+    assert built == [(pigsty_model.index(two).dcs_ips, 2379, "/etc/pki/pigsty/node.crt")]
+    assert built[0][0] == ("10.10.10.10", "10.10.10.11", "10.10.10.12")    # every etcd member
+    monkeypatch.undo()
+    caplog.clear()
+    # nothing listens on these loopback ports: etcd out of reach
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    import pigsty_etcd
+    import pigsty_ha_shared_lock
+    down = pigsty_ha_shared_lock.Endpoints([pigsty_etcd.Client("http://127.0.0.1:%d" % p, timeout=1)
+                                            for p in ports])
+    monkeypatch.setattr(runner, "_shared_lock", lambda inv=None: (down, "meta_master"))
+    with caplog.at_level("WARNING"):
+        with runner._cluster_lock("pg-test") as last:
+            assert last == {}
+            last.update(start=7.0)
+            assert _try_lock(runner) == "busy"      # this master's own lock, still exclusive
+    assert "out of reach" in caplog.text and "own lock is used" in caplog.text
+    with runner._cluster_lock("pg-test") as last:
+        assert last == {"start": 7.0}
