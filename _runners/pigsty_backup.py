@@ -153,7 +153,9 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
     if type not in pigsty_backup.BACKUP_TYPES:
         raise salt.exceptions.SaltInvocationError("type: expected one of %s, got %r" % (
             ", ".join(pigsty_backup.BACKUP_TYPES), type))
+    started = time.monotonic()
     context = _context(cluster)            # bad input: refused, nothing recorded
+    inventory_s = time.monotonic() - started
     try:
         out = _backup(cluster, type, wait, context)
     except salt.exceptions.SaltException as exc:
@@ -163,12 +165,17 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
         raise
     _record_attempt(cluster, type, out.get("result") is True, out.get("comment"))
     _refresh_metrics()
+    if "timings" in out:       # where the time went, pgBackRest's own included (seconds)
+        out["timings"]["inventory"] = round(inventory_s, 2)
+        out["timings"]["total"] = round(time.monotonic() - started, 2)
     return out
 
 
 def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
     _inv, members, conf, repo = context
+    started = time.monotonic()
     roles, streaming = _live(members, conf)
+    live_s = time.monotonic() - started
     try:
         hosts, from_standby, source = pigsty_backup.choose_source(members, roles, streaming)
     except pigsty_backup.BackupError as exc:
@@ -178,8 +185,10 @@ def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
         _progress("%s: %s backup from %s (%s) into %s" % (
             cluster, type, source, "standby" if from_standby else "primary", repo))
         # one job on the repository host: the stanza when it is new, the copy, the label
+        job_started = time.monotonic()
         done = _call(repo, "pigsty_backup.take", [cluster, type, hosts, from_standby],
                      timeout=CALL_TIMEOUT)
+        job_s = time.monotonic() - job_started
     if not done.get("result"):
         if done.get("step") == "stanza-create":
             return _fail("stanza-create of %s failed on %s: %s" % (cluster, repo, done.get("output")))
@@ -188,6 +197,8 @@ def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
                          type, cluster, done.get("seconds"), done.get("output")))
     return {"result": True, "cluster": cluster, "type": type, "source": source,
             "seconds": done.get("seconds"), "label": done.get("label"),
+            "timings": {"live_roles": round(live_s, 2), "job": round(job_s, 2),
+                        "pgbackrest": done.get("seconds")},
             "comment": "%s backup %s of %s from %s in %ss" % (
                 type, done.get("label"), cluster, source, done.get("seconds"))}
 

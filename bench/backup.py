@@ -99,10 +99,12 @@ def mb(n):
 
 
 def checkpoint():
-    """Before each timed backup, not timed: the backup's own (fast) checkpoint then finds as
-    little to write as the previous one did (the first backup after pgbench's load would
-    otherwise flush the whole load and pay for it alone)."""
-    sql("CHECKPOINT", timeout=600)
+    """Before each timed backup, not timed, on every member (a restartpoint on a replica):
+    the backup's own fast checkpoint, on the primary and on the replica it copies from,
+    then finds as little to write as the previous one did (the first backup after
+    pgbench's load would otherwise flush the whole load and pay for it alone)."""
+    for member in MEMBERS:
+        as_postgres(NODE_OF[member], "psql", "-q", "-c", "CHECKPOINT", timeout=600)
 
 
 def full_backups(rounds, leader):
@@ -122,7 +124,9 @@ def full_backups(rounds, leader):
                                               timeout=7200))
         bare.append(seconds)
         print("  full: ours %.1f s (from %s; pgBackRest inside it %.1f s), bare pgbackrest %.1f s; "
-              "ours - bare %+.1f s" % (ours[-1], source, data["seconds"], bare[-1], ours[-1] - bare[-1]))
+              "ours - bare %+.1f s; the runner's timings %s" % (
+                  ours[-1], source, data["seconds"], bare[-1], ours[-1] - bare[-1],
+                  json.dumps(data.get("timings"), sort_keys=True)))
     return ours, bare
 
 
@@ -232,6 +236,8 @@ def main():
         wait(lambda: all(r[0] for r in sql("SELECT replay_lsn >= '%s'::pg_lsn FROM pg_stat_replication" % lsn)),
              600, 1)
 
+        cli = statistics.median(timed(lambda: salt_run("test.arg", "x"))[0] for _ in range(3))
+        print("   Salt's CLI alone (salt-run test.arg, from the host like ours): median %.1f s" % cli)
         print("1. full backups (%d rounds, alternating ours / bare)" % args.rounds)
         ours, bare = full_backups(args.rounds, leader)
         newest = newest_backup()
