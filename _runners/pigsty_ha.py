@@ -36,7 +36,6 @@ import salt.exceptions
 import salt.runner
 
 try:  # the suite's _utils (absent where they were not synced: __virtual__ says so)
-    import pigsty_etcd
     import pigsty_events
     import pigsty_fanout
     import pigsty_ha_history
@@ -49,10 +48,8 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_ha_steps
     import pigsty_ha_switchover
     import pigsty_inventory
-    import pigsty_model
     import pigsty_patroni
     import pigsty_patroni_rest
-    import pigsty_pki
     from pigsty_invalid import refusal as _refusal
     from pigsty_invalid import refusing as _refusing
 except ImportError as exc:
@@ -108,20 +105,10 @@ def _cluster_lock(cluster, wait=120, inv=None):
 
 
 def _shared_lock(inv=None):
-    """(etcd client, this master) when several meta nodes run masters (Salt's multi-master:
-    each gets every event) and share the reconcile lock in etcd; None with one meta node."""
+    """The locks several masters share (pigsty_ha_shared_lock.for_master), or None."""
     if inv is None:
         _merged, inv = _inventory()
-    idx = pigsty_model.index(inv)
-    if not pigsty_ha_shared_lock.masters(idx.meta_nodes) or idx.gvars.get("dcs_type") != "etcd":
-        return None
-    pki = pigsty_pki.paths(__opts__.get("pigsty_pki_dir") or pigsty_pki.PKI_DIR)
-    try:
-        client = pigsty_ha_shared_lock.client(idx.dcs_ips, idx.gvars["etcd_port"], pki)
-    except pigsty_etcd.EtcdError as exc:
-        log.warning("pigsty_ha: no shared reconcile lock (%s): this master's own lock is used", exc)
-        return None
-    return client, __opts__.get("id") or "master"
+    return pigsty_ha_shared_lock.for_master(__opts__, inv)
 
 
 @_refusing
@@ -135,6 +122,7 @@ def _ctx():
                                  fan=_fan, reconcile=lambda cluster: reconcile(cluster), refuse=_refuse,
                                  live_roles=lambda *a, **k: _live_roles(*a, **k),
                                  cluster_lock=lambda cluster, wait: _cluster_lock(cluster, wait),
+                                 shared_lock=lambda inv=None: _shared_lock(inv),
                                  first_backup=_first_backup)
 
 
@@ -216,7 +204,7 @@ def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requeste
     t0 = time.time()
     timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
-    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, _live_roles)
+    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, _live_roles, shared=_shared_lock(inv))
     roles, operating = view["roles"], view["operating"]
     last["roles"] = roles
     t_roles = time.time()

@@ -78,11 +78,26 @@ def reconcile_lock(opts, cluster, wait=120, shared=None):
 
 
 @contextlib.contextmanager
-def operation_lock(opts, cluster, operation, wait=0, kind="operation"):
+def operation_lock(opts, cluster, operation, wait=0, kind="operation", shared=None):
     """Hold the cluster's operation lock for ``operation`` (e.g. "switchover to pg-test-2").
     A second operation waits up to ``wait`` seconds, then is refused with a message naming
     the one in progress; nothing of it has run then. ``kind`` names the lock: "operation"
-    (planned HA operations), "backup" (one backup or restore of a cluster at a time)."""
+    (planned HA operations), "backup" (one backup or restore of a cluster at a time).
+    ``shared``: as for reconcile_lock (the lock in etcd, every master's operations)."""
+    if shared is not None:
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(pigsty_ha_shared_lock.operation_lock(
+                shared[0], cluster, kind, operation, shared[1], wait))
+        except pigsty_ha_shared_lock.Busy as exc:
+            raise salt.exceptions.CommandExecutionError(busy_message(operation, cluster, str(exc))) from None
+        except pigsty_etcd.EtcdError as exc:
+            log.warning("pigsty_ha: the shared %s lock of %s is out of reach (%s): this "
+                        "master's own lock is used", kind, cluster, exc)
+        else:
+            with stack:
+                yield
+            return
     path = _path(opts, kind, cluster)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as fh:
@@ -111,15 +126,23 @@ def busy_message(operation, cluster, running):
             "time; try again when it has finished)" % (operation, cluster, running))
 
 
-def operation_in_progress(opts, cluster):
-    """True while some process holds the cluster's operation lock."""
-    return operation_running(opts, cluster) is not None
+def operation_in_progress(opts, cluster, shared=None):
+    """True while some process (of any master, with ``shared``) holds the cluster's
+    operation lock."""
+    return operation_running(opts, cluster, shared=shared) is not None
 
 
-def operation_running(opts, cluster, kind="operation"):
+def operation_running(opts, cluster, kind="operation", shared=None):
     """The planned operation of ``cluster`` in progress, as its holder describes it
     ("switchover pg-test-1 -> pg-test-2 (pid ..., since ...)"), or None. Read-only: it
-    neither creates the lock file nor keeps the lock (a dry run uses it)."""
+    neither creates the lock file nor keeps the lock (a dry run uses it). ``shared``: asks
+    etcd (every master's operations), and this master's own lock when etcd is out of reach."""
+    if shared is not None:
+        try:
+            return pigsty_ha_shared_lock.operation_running(shared[0], cluster, kind)
+        except pigsty_etcd.EtcdError as exc:
+            log.warning("pigsty_ha: the shared %s lock of %s is out of reach (%s): this "
+                        "master's own lock is read", kind, cluster, exc)
     path = _path(opts, kind, cluster)
     try:
         fh = open(path)

@@ -97,7 +97,8 @@ def promote(ctx, cluster, test=False, timeout=120):
                     cluster, leader["name"], view["upstream"].get("host"))}
     t0 = time.monotonic()
     try:
-        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "promotion of %s" % leader["name"]):
+        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "promotion of %s" % leader["name"],
+                                            shared=ctx.shared_lock()):
             code, answer = pigsty_patroni.request(leader["host"], port, "/config", method="PATCH",
                                                   body={"standby_cluster": None}, timeout=10, access=access)
             if code != 200:

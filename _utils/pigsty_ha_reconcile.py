@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 PRECHECK_TIMEOUT = 3.0      # the rejoin step's look at the primary's /cluster (off the event path)
 
 
-def view(opts, inv, cluster, members, live_roles):
+def view(opts, inv, cluster, members, live_roles, shared=None):
     """What a reconciliation acts on: the cluster's Patroni port and login, the live roles
     and details (``live_roles(members, port, access)``), whether a planned operation of the
-    cluster is in progress, and ``cluster_doc(ip)`` (a member's /cluster, from the DCS)."""
+    cluster is in progress (on any master, with ``shared``: pigsty_ha_locks), and
+    ``cluster_doc(ip)`` (a member's /cluster, from the DCS)."""
     cvars = pigsty_inventory.cluster_vars(inv, cluster)
     port, access = cvars["patroni_port"], pigsty_patroni_rest.access(cvars)    # HTTPS, the cluster's login
     roles, details = live_roles(members, port, access)
@@ -29,7 +30,7 @@ def view(opts, inv, cluster, members, live_roles):
     def cluster_doc(ip):
         return pigsty_patroni.get_json(ip, port, "/cluster", timeout=PRECHECK_TIMEOUT, access=access)
     return {"port": port, "access": access, "roles": roles, "details": details, "cluster_doc": cluster_doc,
-            "operating": pigsty_ha_locks.operation_in_progress(opts, cluster)}
+            "operating": pigsty_ha_locks.operation_in_progress(opts, cluster, shared=shared)}
 
 
 def dry_run(ctx, cluster):
@@ -40,7 +41,7 @@ def dry_run(ctx, cluster):
     ``plan``: per step, what would change; ``steps``: each step's own report."""
     merged, inv = ctx.inventory()
     members = ctx.members(inv, cluster)
-    v = view(ctx.opts, inv, cluster, members, ctx.live_roles)
+    v = view(ctx.opts, inv, cluster, members, ctx.live_roles, shared=ctx.shared_lock(inv))
     calls = pigsty_ha_steps.plan_calls(merged, inv, cluster, members, v["roles"], v["details"], ctx.fan,
                                        None, v["operating"], v["cluster_doc"], test=True)
     steps = pigsty_fanout.parallel(calls)

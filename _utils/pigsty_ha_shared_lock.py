@@ -1,4 +1,4 @@
-"""The HA runner's reconcile lock shared by several Salt masters, in etcd.
+"""The HA runners' locks shared by several Salt masters, in etcd.
 
 With Salt's multi-master every master receives each beacon event and its reactor runs the
 HA runner. The runner's reconcile lock (_utils/pigsty_ha_locks.py) serialises the
@@ -10,6 +10,10 @@ that the masters take turns and the second one finds the first one's run:
   its value naming the holder; renewed every TTL/3 while held, deleted (only if still its
   own value) at the end. A master that dies holding it loses it when the TTL runs out.
 - ``/pigsty/ha/<cluster>/last``: the last finished run's record ({"start", "roles", ...}).
+- ``/pigsty/ha/<cluster>/operation`` and ``.../backup``: the planned operation (switchover,
+  failover, promotion, restore) and the backup of the cluster in progress, held the same
+  way: one of each kind at a time across the masters, and reconciliation on any master sees
+  a switchover's hand-off.
 
 Each master logs in with its node certificate: the meta nodes' etcd users hold the role
 ``pigsty_etcd.MASTERS_ROLE`` on ``/pigsty/ha`` only (_states/pigsty_etcd.py). Pure Python
@@ -23,6 +27,8 @@ import threading
 import time
 
 import pigsty_etcd
+import pigsty_model
+import pigsty_pki
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +57,22 @@ def _value(answer):
     return node.get("value") if isinstance(node, dict) else None
 
 
-def holder(client, cluster):
-    """Who holds the cluster's lock ({"owner", "since"}), or None."""
-    status, answer = client.get(keys(cluster)[0])
+def _doc(client, key):
+    """The JSON document at ``key``, or None."""
+    status, answer = client.get(key)
     if status != 200:
         return None
     try:
         doc = json.loads(_value(answer) or "{}")
     except ValueError:
         return None
-    return {"owner": doc.get("owner"), "since": doc.get("since")}
+    return doc if isinstance(doc, dict) else None
+
+
+def holder(client, cluster):
+    """Who holds the cluster's reconcile lock ({"owner", "since"}), or None."""
+    doc = _doc(client, keys(cluster)[0])
+    return None if doc is None else {"owner": doc.get("owner"), "since": doc.get("since")}
 
 
 def _check(status, answer, what, client):
@@ -85,29 +97,50 @@ def _renew(client, key, value, ttl, stop):
 
 
 @contextlib.contextmanager
+def _held(client, key, doc, wait, ttl, busy):
+    """Hold ``key`` (created with the JSON ``doc`` and a random token) while the block runs:
+    renewed every TTL/3, deleted at the end if it still holds our value. When it stays held
+    for ``wait`` seconds: Busy(busy(the holder's document))."""
+    value = json.dumps(dict(doc, token=secrets.token_hex(8)), sort_keys=True)
+    deadline = time.monotonic() + wait
+    while True:
+        status, answer = client.create(key, value, ttl)
+        if status == 201:
+            break
+        if status != 412:
+            _check(status, answer, "creating %s" % key, client)
+        if time.monotonic() >= deadline:
+            raise Busy(busy(_doc(client, key) or {}))
+        time.sleep(POLL)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(client, key, value, ttl, stop), daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join(5)
+        try:
+            status, _answer = client.delete(key, prev_value=value)
+            if status not in (200, 404, 412):
+                log.warning("pigsty_ha: releasing %s: etcd answered %s (it expires in %ss)",
+                            key, status, ttl)
+        except pigsty_etcd.EtcdError as exc:
+            log.warning("pigsty_ha: releasing %s: %s (it expires in %ss)", key, exc, ttl)
+
+
+@contextlib.contextmanager
 def reconcile_lock(client, cluster, owner, wait=120, ttl=TTL):
     """Hold ``cluster``'s reconcile lock in etcd (waiting up to ``wait`` seconds: Busy
     after that) and yield the last finished run's record, which is written back when the
     block ends without an exception. EtcdError when etcd does not answer or refuses the
     lock (nothing held then)."""
     lock_key, last_key = keys(cluster)
-    value = json.dumps({"owner": owner, "since": round(time.time(), 3), "token": secrets.token_hex(8)})
-    deadline = time.monotonic() + wait
-    while True:
-        status, answer = client.create(lock_key, value, ttl)
-        if status == 201:
-            break
-        if status != 412:
-            _check(status, answer, "creating %s" % lock_key, client)
-        if time.monotonic() >= deadline:
-            held = holder(client, cluster) or {}
-            raise Busy("another reconciliation of %s (master %s, since %s) has held its lock "
-                       "for %ss" % (cluster, held.get("owner"), held.get("since"), wait))
-        time.sleep(POLL)
-    stop = threading.Event()
-    renewer = threading.Thread(target=_renew, args=(client, lock_key, value, ttl, stop), daemon=True)
-    renewer.start()
-    try:
+
+    def busy(held):
+        return ("another reconciliation of %s (master %s, since %s) has held its lock for %ss"
+                % (cluster, held.get("owner"), held.get("since"), wait))
+    with _held(client, lock_key, {"owner": owner, "since": round(time.time(), 3)}, wait, ttl, busy):
         status, answer = client.get(last_key)
         last = {}
         if status == 200:
@@ -124,16 +157,33 @@ def reconcile_lock(client, cluster, owner, wait=120, ttl=TTL):
                 log.warning("pigsty_ha: writing %s: etcd answered %s", last_key, status)
         except pigsty_etcd.EtcdError as exc:
             log.warning("pigsty_ha: writing %s: %s", last_key, exc)
-    finally:
-        stop.set()
-        renewer.join(5)
-        try:
-            status, _answer = client.delete(lock_key, prev_value=value)
-            if status not in (200, 404, 412):
-                log.warning("pigsty_ha: releasing %s: etcd answered %s (it expires in %ss)",
-                            lock_key, status, ttl)
-        except pigsty_etcd.EtcdError as exc:
-            log.warning("pigsty_ha: releasing %s: %s (it expires in %ss)", lock_key, exc, ttl)
+
+
+def operation_key(cluster, kind):
+    return "%s/%s/%s" % (pigsty_etcd.HA_PREFIX, cluster, kind)
+
+
+@contextlib.contextmanager
+def operation_lock(client, cluster, kind, description, owner, wait=0, ttl=TTL):
+    """Hold the cluster's ``kind`` lock ("operation": planned HA operations, "backup") in
+    etcd while the block runs, described as ``description`` ("switchover pg-test-1 ->
+    pg-test-2"): a second one on any master is refused (Busy naming the one in progress)."""
+    def busy(held):
+        return "%s (master %s, since %s)" % (held.get("operation") or "another operation",
+                                             held.get("owner"), held.get("since"))
+    doc = {"operation": description, "owner": owner, "since": time.strftime("%H:%M:%S")}
+    with _held(client, operation_key(cluster, kind), doc, wait, ttl, busy):
+        yield
+
+
+def operation_running(client, cluster, kind="operation"):
+    """The operation of ``cluster`` in progress on any master, as its holder describes it,
+    or None."""
+    doc = _doc(client, operation_key(cluster, kind))
+    if doc is None:
+        return None
+    return "%s (master %s, since %s)" % (doc.get("operation") or "another operation",
+                                         doc.get("owner"), doc.get("since"))
 
 
 class Endpoints:
@@ -197,3 +247,20 @@ def client(addresses, port, pki, timeout=2):
                                             "cannot be read: %s" % (pki["ca_crt"], pki["node_crt"],
                                                                     pki["node_key"], exc)) from None
         return _CLIENTS[key]
+
+
+def for_master(opts, inv):
+    """(etcd client, this master's name) when the inventory has several meta nodes (Salt's
+    multi-master: each gets every event and runs the schedules) and the DCS is our etcd:
+    the locks to share; None with one meta node, or when this node's certificate cannot be
+    read (a warning: each master then uses its own locks)."""
+    idx = pigsty_model.index(inv)
+    if not masters(idx.meta_nodes) or idx.gvars.get("dcs_type") != "etcd":
+        return None
+    pki = pigsty_pki.paths(opts.get("pigsty_pki_dir") or pigsty_pki.PKI_DIR)
+    try:
+        shared = client(idx.dcs_ips, idx.gvars["etcd_port"], pki)
+    except pigsty_etcd.EtcdError as exc:
+        log.warning("pigsty_ha: no shared locks (%s): this master's own locks are used", exc)
+        return None
+    return shared, opts.get("id") or "master"

@@ -259,7 +259,8 @@ def switchover(ctx, cluster, candidate=None, handoff=True, early_release=True, m
         return ctx.refuse(pre["refusal"])
     leader, candidate = pre["leader"], pre["candidate"]
     try:
-        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, _operation(leader, candidate)):
+        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, _operation(leader, candidate),
+                                            shared=ctx.shared_lock(pre["inv"])):
             # a reconciliation that started before the lock applies what it read first: wait
             # for it (the ones after see the operation and leave routing to it)
             with ctx.cluster_lock(cluster, 60):
@@ -303,7 +304,7 @@ def dry_run(ctx, cluster, candidate=None, handoff=True, early_release=True, max_
     if pre["refusal"]:
         return _verdict(out, pre["refusal"])
     operation = _operation(leader, pre["candidate"])
-    running = pigsty_ha_locks.operation_running(ctx.opts, cluster)
+    running = pigsty_ha_locks.operation_running(ctx.opts, cluster, shared=ctx.shared_lock(pre["inv"]))
     busy = pigsty_ha_locks.busy_message(operation, cluster, running) if running else None
     checks.append(_check("one operation at a time", not running, busy or "no planned operation of %s runs" % cluster))
     members = pre["members"]
@@ -475,7 +476,8 @@ def failover(ctx, cluster, candidate):
         if refusal:
             return ctx.refuse(refusal)
     try:
-        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "failover to %s" % candidate):
+        with pigsty_ha_locks.operation_lock(ctx.opts, cluster, "failover to %s" % candidate,
+                                            shared=ctx.shared_lock()):
             code, answer = pigsty_patroni.request(target[0]["ip"], port, "/failover", method="POST",
                                                   body={"candidate": candidate}, timeout=30, access=access)
             if code == 200:

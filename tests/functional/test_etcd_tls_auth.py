@@ -21,8 +21,10 @@ import tempfile
 import time
 
 import pytest
+import salt.exceptions
 
 import pigsty_etcd
+import pigsty_ha_locks
 import pigsty_ha_shared_lock as shared
 import pigsty_inventory
 import pigsty_pgsql
@@ -382,6 +384,26 @@ def test_two_masters_share_the_reconcile_lock_and_only_they_may(etcd):
         waited = time.monotonic() - started
     assert 0.5 < waited < 5, waited
     assert shared.holder(second, "pg-test") is None            # released at the end
+    # a planned operation started on one master is seen, and refused, on the other
+    with shared.operation_lock(first, "pg-test", "operation", "switchover pg-test-1 -> pg-test-2",
+                               "meta_master"):
+        assert shared.operation_running(second, "pg-test").startswith(
+            "switchover pg-test-1 -> pg-test-2 (master meta_master, since ")
+        with pytest.raises(shared.Busy, match="switchover pg-test-1 -> pg-test-2"):
+            with shared.operation_lock(second, "pg-test", "operation", "failover to pg-test-3",
+                                       "meta-2_master"):
+                pass
+        # as the runners call it (pigsty_ha_locks): the refusal names the one in progress
+        opts = {"cachedir": etcd["base"]}
+        with pytest.raises(salt.exceptions.CommandExecutionError,
+                           match="failover to pg-test-3 of pg-test refused: switchover pg-test-1"):
+            with pigsty_ha_locks.operation_lock(opts, "pg-test", "failover to pg-test-3",
+                                                shared=(second, "meta-2_master")):
+                pass
+        assert pigsty_ha_locks.operation_in_progress(opts, "pg-test", shared=(second, "meta-2_master"))
+        assert not pigsty_ha_locks.operation_in_progress(opts, "pg-test")    # this master's own: none
+        assert shared.operation_running(second, "pg-test", "backup") is None  # another kind
+    assert shared.operation_running(second, "pg-test") is None
     # back to one meta node: its lock is a file again; meta-2's user goes, meta keeps pg-meta
     ret = auth_state(etcd, pillar)
     assert ret["changes"] == {"done": ["v2 revoke pigsty_masters from meta",

@@ -204,7 +204,7 @@ def test_with_two_meta_nodes_the_lock_is_shared_in_etcd_and_a_dcs_out_of_reach_f
     two["nodes"]["meta-2"] = dict(two["nodes"]["meta"], ip="10.10.10.9")
     with caplog.at_level("WARNING"):        # this test host has no node certificate
         assert runner._shared_lock(two) is None
-    assert "no shared reconcile lock" in caplog.text and "node.crt" in caplog.text
+    assert "no shared locks" in caplog.text and "node.crt" in caplog.text
     built = []
     monkeypatch.setattr(runner.pigsty_ha_shared_lock, "client",
                         lambda ips, port, pki: built.append((ips, port, pki["node_crt"])) or "etcd")
