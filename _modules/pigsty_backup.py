@@ -258,6 +258,10 @@ def take(cluster, type="full", hosts=None, from_standby=False):  # pylint: disab
         salt meta pigsty_backup.take pg-test full '[node-2, node-1, node-3]' from_standby=True
     """
     _on_repo_host("backup")
+    try:        # bad input refused before anything (a stanza included) is created
+        pigsty_backup.backup_argv(_stanza(cluster), type, list(hosts or []), bool(from_standby))
+    except pigsty_backup.BackupError as exc:
+        raise salt.exceptions.SaltInvocationError(str(exc))
     path = pigsty_backup.repo_settings(pigsty_inventory.global_vars(_inv()))["path"]
     created = None
     if not all(os.path.isfile(f) for f in pigsty_backup.stanza_files(path, _stanza(cluster))):

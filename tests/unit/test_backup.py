@@ -574,6 +574,14 @@ def test_a_backup_creates_the_stanza_only_when_it_does_not_exist(repo_module, tm
     assert out["label"] == "20261203-141500F_20261203-151000I"
 
 
+def test_a_bad_type_or_cluster_is_refused_before_the_stanza_is_created(repo_module):
+    with pytest.raises(repo_module.salt.exceptions.SaltInvocationError, match="type: expected one of"):
+        repo_module.take("pg-test", "weekly", ["node-1"], False)
+    with pytest.raises(repo_module.salt.exceptions.SaltInvocationError, match="cluster: expected"):
+        repo_module.take("PG test", "full", ["node-1"], False)
+    assert repo_module.runs == []
+
+
 def test_a_failed_stanza_create_takes_no_backup_and_says_so(repo_module):
     repo_module.__salt__["cmd.run_all"] = lambda argv, **kw: (
         repo_module.runs.append(argv[-1]) or {"retcode": 55, "stdout": "", "stderr": "refused"})
