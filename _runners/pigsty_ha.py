@@ -100,8 +100,8 @@ def _record(cluster, entry):
     pigsty_ha_history.record(__opts__, cluster, entry)
 
 
-def _cluster_lock(cluster, wait=120, inv=None):
-    return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait, shared=_shared_lock(inv))
+def _cluster_lock(cluster, wait=120):
+    return pigsty_ha_locks.reconcile_lock(__opts__, cluster, wait, shared=_shared_lock())
 
 
 def _shared_lock(inv=None):
@@ -183,7 +183,8 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
     if not cluster:
         raise salt.exceptions.SaltInvocationError("cluster: missing (or pass event=...)")
     members = _members(inv, cluster)
-    with _cluster_lock(cluster, inv=inv) as last:
+    shared = _shared_lock(inv)
+    with pigsty_ha_locks.reconcile_lock(__opts__, cluster, 120, shared=shared) as last:
         if last.get("start", 0) >= t0:
             # a run that began after this request has finished meanwhile: it saw a Patroni
             # state at least as new as the one behind this request (bursts of events coalesce)
@@ -194,17 +195,17 @@ def reconcile(cluster=None, event=None, handoff=False, test=False):
                     "comment": "covered by the reconciliation that started at %.3f" % last["start"],
                     "duration": entry["duration"]}
         result = _reconcile_now(merged, inv, cluster, members, event, handoff, last, t0,
-                                {"inventory": round(t_inventory - t0, 3)})
+                                {"inventory": round(t_inventory - t0, 3)}, shared)
     if not result["result"]:
         __context__["retcode"] = 1          # and result["retcode"]: salt-run exits 1
     return result
 
 
-def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requested, timings):
+def _reconcile_now(merged, inv, cluster, members, event, handoff, last, requested, timings, shared):
     t0 = time.time()
     timings["lock"] = round(t0 - requested - timings["inventory"], 3)
     last["start"] = t0
-    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, _live_roles, shared=_shared_lock(inv))
+    view = pigsty_ha_reconcile.view(__opts__, inv, cluster, members, _live_roles, shared=shared)
     roles, operating = view["roles"], view["operating"]
     last["roles"] = roles
     t_roles = time.time()
