@@ -30,6 +30,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_ha_inventory
     import pigsty_ha_live
     import pigsty_ha_locks
+    import pigsty_ha_shared_lock
     import pigsty_inventory
     import pigsty_patroni
     import pigsty_patroni_rest
@@ -37,6 +38,7 @@ try:  # the suite's _utils (absent where they were not synced: __virtual__ says 
     import pigsty_standby
     import pigsty_backup
     import pigsty_backup_metrics
+    import pigsty_backup_schedule
     import pigsty_clone
     from pigsty_invalid import refusal as _refusal
     from pigsty_invalid import refusing as _refusing
@@ -172,7 +174,7 @@ def backup(cluster, type="full", wait=0):  # pylint: disable=redefined-builtin
 
 
 def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
-    _inv, members, conf, repo = context
+    inv, members, conf, repo = context
     started = time.monotonic()
     roles, streaming = _live(members, conf)
     live_s = time.monotonic() - started
@@ -181,7 +183,7 @@ def _backup(cluster, type, wait, context):  # pylint: disable=redefined-builtin
     except pigsty_backup.BackupError as exc:
         return _fail("backup of %s refused: %s" % (cluster, exc))
     with pigsty_ha_locks.operation_lock(__opts__, cluster, "backup (%s)" % type, wait=wait,
-                                        kind="backup"):
+                                        kind="backup", shared=_shared(inv)):
         _progress("%s: %s backup from %s (%s) into %s" % (
             cluster, type, source, "standby" if from_standby else "primary", repo))
         # one job on the repository host: the stanza when it is new, the copy, the label
@@ -387,8 +389,9 @@ def restore(cluster, target, confirm=None, timeout=3600):
             step("start patroni on %s" % m["pg_instance"],
                  _fan([m["minion"]], "service.start", ["patroni"]).get(m["minion"]))
 
-    with pigsty_ha_locks.operation_lock(__opts__, cluster, "restore", kind="backup"), \
-            pigsty_ha_locks.operation_lock(__opts__, cluster, "restore to %s" % target):
+    shared = _shared(inv)
+    with pigsty_ha_locks.operation_lock(__opts__, cluster, "restore", kind="backup", shared=shared), \
+            pigsty_ha_locks.operation_lock(__opts__, cluster, "restore to %s" % target, shared=shared):
         # 0. the live primary's WAL up to now into the repository, with a marker commit after
         # the target (recovery to a time needs one to stop at; 'latest' loses nothing unarchived)
         if roles.get(primary["pg_instance"]) == "primary":
@@ -482,8 +485,9 @@ def restore(cluster, target, confirm=None, timeout=3600):
 
 
 # ------------------------------------------------------------------ the schedule
-def _schedule_path(cluster):
-    return os.path.join(__opts__["cachedir"], "pigsty", "backup-schedule-%s.json" % cluster)
+def _shared(inv):
+    """What several masters share in etcd (locks, the schedule record), or None with one."""
+    return pigsty_ha_shared_lock.for_master(__opts__, inv)
 
 
 def _read_json(path):
@@ -517,33 +521,39 @@ def run_due(now=None):
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     _merged, inv = pigsty_ha_inventory.load(__opts__)
+    shared = _shared(inv)
     results = {}
     for name in sorted(inv.get("clusters") or {}):
         conf = pigsty_inventory.cluster_vars(inv, name)
         if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
             continue            # (a standby cluster: no backups of its own until promoted)
-        path = _schedule_path(name)
-        last = _read_json(path)
+        record, last = pigsty_backup_schedule.record(__opts__["cachedir"], name, shared)
         btype, fired = pigsty_backup.due(conf["pgbackrest_schedule"], last, now)
         if not last:
             # first sight of the cluster: the schedule starts from now (no catch-up of
             # firings before it, so a master start does not back up every cluster at once)
-            _write_json(path, dict(fired, since=now.timestamp()))
+            record.claim(dict(fired, since=now.timestamp()))
             continue
         if not btype:
+            continue
+        # the firing is this master's only once the record moved to it (with several
+        # masters: a swap in etcd, which one of them wins)
+        before, taken = dict(last), dict(last, **fired)
+        if not record.claim(taken):
+            results[name] = {"result": None, "comment": "the %s backup due is another master's" % btype}
             continue
         _progress("%s: scheduled %s backup due" % (name, btype))
         try:
             out = backup(name, btype)
         except salt.exceptions.SaltException as exc:
             if "in progress" in str(exc):
+                record.claim(before)           # given back: tried again next minute
                 results[name] = {"result": None, "comment": str(exc)}
-                continue                       # not recorded: tried again next minute
+                continue
             out = {"result": False, "comment": str(exc)}
-        last.update(fired)
-        last["last_result"] = {"type": btype, "result": out.get("result"),
-                               "comment": out.get("comment"), "time": time.time()}
-        _write_json(path, last)
+        taken["last_result"] = {"type": btype, "result": out.get("result"),
+                                "comment": out.get("comment"), "time": time.time()}
+        record.claim(taken)
         results[name] = out
     return results
 
@@ -582,12 +592,13 @@ def _publish(wait):
     metas = pigsty_inventory.meta_nodes(inv)
     if not metas:
         return _fail("no meta node: no backup repository")
+    shared = _shared(inv)
     facts = {}
     for name in sorted(inv.get("clusters") or {}):
         conf = pigsty_inventory.cluster_vars(inv, name)
         if not conf.get("pgbackrest_enabled") or _still_standby(inv, name, conf):
             continue
-        schedule = _read_json(_schedule_path(name))
+        _record, schedule = pigsty_backup_schedule.record(__opts__["cachedir"], name, shared)
         attempt = _read_json(_attempt_path(name)) or {}
         facts[name] = {"schedule": conf.get("pgbackrest_schedule") or [],
                        "schedule_start": schedule.get("since"),

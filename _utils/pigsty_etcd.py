@@ -162,6 +162,14 @@ class Client:
         return self.request("PUT", "/v2/keys" + urllib.parse.quote(key) + "?prevExist=false",
                             form={"value": value, "ttl": int(ttl)})
 
+    def swap(self, key, value, prev_value=None):
+        """Put ``value`` at ``key`` only if it still holds ``prev_value`` (v2 prevValue), or,
+        with ``prev_value`` None, only if it does not exist (prevExist=false): (status,
+        answer); 200/201 done, 412 another value (or it exists), 404 it does not exist."""
+        cond = {"prevExist": "false"} if prev_value is None else {"prevValue": prev_value}
+        return self.request("PUT", "/v2/keys" + urllib.parse.quote(key) + "?" + urllib.parse.urlencode(cond),
+                            form={"value": value})
+
     def refresh(self, key, ttl, prev_value):
         """Renew ``key``'s TTL while it still holds ``prev_value`` (v2 refresh: watchers see no
         change): (status, answer); 200 renewed, 404 expired, 412 another value."""

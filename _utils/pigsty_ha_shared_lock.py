@@ -226,6 +226,9 @@ class Endpoints:
     def refresh(self, *args, **kwargs):
         return self._call("refresh", *args, **kwargs)
 
+    def swap(self, *args, **kwargs):
+        return self._call("swap", *args, **kwargs)
+
 
 _CLIENTS = {}
 _CLIENTS_LOCK = threading.Lock()

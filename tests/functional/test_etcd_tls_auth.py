@@ -23,6 +23,7 @@ import time
 import pytest
 import salt.exceptions
 
+import pigsty_backup_schedule
 import pigsty_etcd
 import pigsty_ha_locks
 import pigsty_ha_shared_lock as shared
@@ -404,6 +405,21 @@ def test_two_masters_share_the_reconcile_lock_and_only_they_may(etcd):
         assert not pigsty_ha_locks.operation_in_progress(opts, "pg-test")    # this master's own: none
         assert shared.operation_running(second, "pg-test", "backup") is None  # another kind
     assert shared.operation_running(second, "pg-test") is None
+    # a scheduled backup's firing: of two masters that see it due, one takes it (a swap)
+    rec1, seen1 = pigsty_backup_schedule.record(etcd["base"], "pg-test", (first, "meta_master"))
+    rec2, seen2 = pigsty_backup_schedule.record(etcd["base"], "pg-test", (second, "meta-2_master"))
+    assert rec1.shared and rec2.shared and seen1 == seen2 == {}
+    assert rec1.claim({"since": 1.0}) is True and rec2.claim({"since": 2.0}) is False
+    rec1, seen1 = pigsty_backup_schedule.record(etcd["base"], "pg-test", (first, "meta_master"))
+    rec2, seen2 = pigsty_backup_schedule.record(etcd["base"], "pg-test", (second, "meta-2_master"))
+    assert seen1 == seen2 == {"since": 1.0}
+    assert rec2.claim(dict(seen2, fired=5.0)) is True and rec1.claim(dict(seen1, fired=5.0)) is False
+    assert rec2.claim(dict(seen2, fired=5.0, last_result={"result": True})) is True   # its own result
+    assert pigsty_backup_schedule.record(etcd["base"], "pg-test", (first, "m"))[1]["last_result"] == {"result": True}
+    # a database node's certificate cannot move it; etcd out of reach: the master's own file
+    assert as_node(etcd, "node-1").swap(pigsty_backup_schedule.key("pg-test"), "{}")[0] in (401, 403)
+    alone, seen = pigsty_backup_schedule.record(etcd["base"], "pg-test", (shared.Endpoints([dead]), "meta_master"))
+    assert alone.shared is False and seen == {}
     # back to one meta node: its lock is a file again; meta-2's user goes, meta keeps pg-meta
     ret = auth_state(etcd, pillar)
     assert ret["changes"] == {"done": ["v2 revoke pigsty_masters from meta",

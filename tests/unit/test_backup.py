@@ -501,6 +501,44 @@ def test_run_due_starts_the_schedule_then_runs_what_is_due(runner, monkeypatch):
     assert ran[-1] == ("pg-test", "incr") and len(ran) == 2
 
 
+def test_run_due_leaves_a_firing_another_master_took_and_gives_back_a_refused_one(runner, monkeypatch):
+    """Several masters: the firing is taken only by the master whose claim moved the shared
+    record; a backup refused as busy gives the firing back (the record as it was)."""
+    inventory = {"clusters": {"pg-test": {}}}
+    monkeypatch.setattr(runner.pigsty_ha_inventory, "load", lambda opts: ({}, inventory))
+    monkeypatch.setattr(runner.pigsty_inventory, "cluster_vars", lambda inv_, c: dict(
+        D.DEFAULTS, pg_cluster=c, pgbackrest_enabled=True,
+        pgbackrest_schedule=[{"type": "incr", "cron": "*/10 * * * *"}]))
+
+    class Record:
+        shared = True
+
+        def __init__(self):
+            self.doc, self.won, self.claims = {"since": _at("2026-12-07 01:00").timestamp()}, False, []
+
+        def claim(self, doc):
+            self.claims.append(dict(doc))
+            if self.won:
+                self.doc = dict(doc)
+            return self.won
+    rec = Record()
+    monkeypatch.setattr(runner.pigsty_backup_schedule, "record", lambda cachedir, c, shared: (rec, dict(rec.doc)))
+    ran = []
+    monkeypatch.setattr(runner, "backup", lambda c, t: ran.append((c, t)) or {"result": True})
+    out = runner.run_due(_at("2026-12-07 01:12"))
+    assert ran == [] and out["pg-test"] == {"result": None, "comment": "the incr backup due is another master's"}
+    rec.won = True
+    assert runner.run_due(_at("2026-12-07 01:12"))["pg-test"]["result"] is True and ran == [("pg-test", "incr")]
+    assert rec.doc["last_result"]["result"] is True and "*/10 * * * *" in rec.doc
+
+    def busy(c, t):
+        raise runner.salt.exceptions.CommandExecutionError("backup (full) of pg-test is in progress")
+    monkeypatch.setattr(runner, "backup", busy)
+    before = dict(rec.doc)
+    assert runner.run_due(_at("2026-12-07 01:21"))["pg-test"]["result"] is None
+    assert rec.doc == before                                   # given back: due again next minute
+
+
 def test_dcs_keys_that_cannot_be_removed_stop_the_restore_clearly_marked(restoring, monkeypatch):
     fake = FakeMinions(fail={("node-1", "pigsty_backup.dcs_remove")})
     monkeypatch.setattr(restoring, "_fan", fake)

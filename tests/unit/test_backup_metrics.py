@@ -10,6 +10,7 @@ import pytest
 
 import pigsty_backup as B
 import pigsty_backup_metrics as M
+import pigsty_backup_schedule
 import pigsty_defaults as D
 import test_backup
 from loader import load_module
@@ -286,7 +287,7 @@ def test_metrics_sends_when_the_schedule_started(runner, monkeypatch):
     sent = []
     monkeypatch.setattr(runner, "_call", lambda m, f, arg=None, kwarg=None, timeout=None:
                         sent.append(kwarg["facts"]) or {"result": False, "comment": "x"})
-    runner._write_json(runner._schedule_path("pg-test"), {"since": 1796170000.0})
+    pigsty_backup_schedule.FileRecord(runner.__opts__["cachedir"], "pg-test").claim({"since": 1796170000.0})
     out = runner.metrics()
     assert sent[-1]["pg-test"]["schedule_start"] == 1796170000.0
     assert sent[-1]["pg-test"]["attempt"] is None
