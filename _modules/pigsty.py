@@ -175,6 +175,11 @@ def alertmanager_config():
         pigsty_monitor.alertmanager_config(_inv()))
 
 
+def alertmanager_cluster():
+    """This meta node's part of the Alertmanagers' gossip (None with one meta node)."""
+    return pigsty_monitor.alertmanager_cluster(_inv(), __opts__["id"])
+
+
 def dns_records(primaries=None):
     """The records meta's dnsmasq serves: list of [name, address].
 

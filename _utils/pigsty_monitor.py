@@ -377,6 +377,35 @@ def alertmanager_config(inv):
     }
 
 
+ALERTMANAGER_CLUSTER_PORT = 9094      # Alertmanager's own default gossip port
+ALERTMANAGER_CLUSTER_TLS = "/etc/prometheus/alertmanager-cluster-tls.yml"
+
+
+def alertmanager_cluster(inv, minion_id, pki_dir=pigsty_pki.PKI_DIR):
+    """The gossip of the meta nodes' Alertmanagers: each Prometheus sends to its own
+    Alertmanager (loopback), the Alertmanagers share silences and what they notified, so
+    an alert is notified once however many meta nodes see it. {"args": the command line's
+    cluster flags, "tls_path", "tls": the cluster's TLS config (mutual, with the nodes'
+    certificates from the Pigsty CA), "peers": the other meta nodes' addresses}; with one
+    meta node the gossip is off (args ``--cluster.listen-address=``, tls None)."""
+    idx = pigsty_model.index(inv)
+    metas = dict(zip(idx.meta_nodes, idx.meta_ips))
+    if len(metas) < 2 or minion_id not in metas:
+        return {"args": ["--cluster.listen-address="], "tls_path": ALERTMANAGER_CLUSTER_TLS, "tls": None,
+                "peers": []}
+    port = ALERTMANAGER_CLUSTER_PORT
+    args = ["--cluster.listen-address=%s:%d" % (metas[minion_id], port),
+            "--cluster.advertise-address=%s:%d" % (metas[minion_id], port)]
+    args += ["--cluster.peer=%s:%d" % (ip, port) for nid, ip in sorted(metas.items()) if nid != minion_id]
+    args.append("--cluster.tls-config=%s" % ALERTMANAGER_CLUSTER_TLS)
+    p = pigsty_pki.paths(pki_dir)
+    tls = {"tls_server_config": {"cert_file": p["node_crt"], "key_file": p["node_key"],
+                                 "client_ca_file": p["ca_crt"], "client_auth_type": "RequireAndVerifyClientCert"},
+           "tls_client_config": {"cert_file": p["node_crt"], "key_file": p["node_key"], "ca_file": p["ca_crt"]}}
+    return {"args": args, "tls_path": ALERTMANAGER_CLUSTER_TLS, "tls": tls,
+            "peers": sorted(ip for nid, ip in metas.items() if nid != minion_id)}
+
+
 # ------------------------------------------------------------------ dashboards
 DASHBOARD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "salt", "infra", "files", "dashboards")

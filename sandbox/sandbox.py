@@ -9,9 +9,13 @@
     sandbox.py status            machines, their PID 1, address and state
     sandbox.py add NODE          start an extra machine (node-4, meta-2) on the running
                                  sandbox with a minion of meta's master, key accepted;
-                                 applies no state (idempotent)
+                                 applies no state (idempotent). meta-2 also becomes a
+                                 second Salt master (Salt's multi-master): meta's key pair
+                                 and accepted keys, the repository at /srv/pigsty, and
+                                 every minion connected to both masters
     sandbox.py remove NODE       stop an extra machine, delete its key on the master and
-                                 its disk, veth and cgroups
+                                 its disk, veth and cgroups (meta-2: the minions first go
+                                 back to meta's master alone)
     sandbox.py exec NODE CMD...  run a command inside a node (exit code passed through)
     sandbox.py shell NODE        interactive shell inside a node
     sandbox.py kill NODE         hard-kill a machine (disk kept); start NODE boots it again
@@ -58,9 +62,10 @@ MACHINES = [
 # another node (a temporary cluster, a second master) use them.
 EXTRA_MACHINES = [
     ("node-4", "10.10.10.14"),
-    ("meta-2", "10.10.10.9"),     # later a second Salt master; for now a minion like the others
+    ("meta-2", "10.10.10.9"),     # a second Salt master (and meta node, once the pillar says so)
 ]
 META = "meta"
+SECOND_MASTER = "meta-2"
 IMAGE_VERSION = "2"   # bump when customise_image changes
 BASE_PACKAGES = [  # changing this list (or the image customisation version) rebuilds the image
     "systemd", "systemd-sysv", "dbus", "iproute2", "python3", "iputils-ping", "curl",
@@ -399,7 +404,7 @@ def start_machine(name, ip):
            "--keep-unit", "--network-bridge=" + BRIDGE, "--console=passive",
            "--resolv-conf=off", "--timezone=off", "--link-journal=no",
            "--bind-ro=%s" % VENV]
-    if name == META:
+    if name in (META, SECOND_MASTER):
         cmd.append("--bind-ro=%s:/srv/pigsty" % REPO)
     logf = open(os.path.join(machine_dir(name), "nspawn.log"), "ab")
 
@@ -522,21 +527,38 @@ def remove_cgroups(name):
 
 
 # ---------------------------------------------------------------- salt
-def bootstrap_salt(name, ip):
+def second_master_up():
+    """meta-2 runs as a second Salt master (added, running, its salt-master unit written)."""
+    return bool(machine_init_pid(SECOND_MASTER)) and os.path.exists(
+        os.path.join(merged_dir(SECOND_MASTER), "etc/systemd/system/salt-master.service"))
+
+
+def master_ips():
+    """The masters every minion connects to: meta's, and meta-2's while it is one."""
+    ips = [MACHINES[0][1]]
+    if second_master_up():
+        ips.append(dict(EXTRA_MACHINES)[SECOND_MASTER])
+    return ips
+
+
+def bootstrap_salt(name, ip, masters=None, master=None):
+    """bootstrap-salt.sh on ``name``: a minion of ``masters`` (default master_ips()), and a
+    salt-master too for meta (and meta-2 when ``master``). Restarts a daemon only when its
+    config changed."""
     script = os.path.join(REPO, "scripts", "bootstrap-salt.sh")
     # non-meta machines do not see the repo: copy the script in
     dest = os.path.join(merged_dir(name), "usr/local/sbin/pigsty-bootstrap-salt")
     shutil.copy(script, dest)
     os.chmod(dest, 0o755)
-    args = ["/usr/local/sbin/pigsty-bootstrap-salt", "--master-ip", MACHINES[0][1],
+    args = ["/usr/local/sbin/pigsty-bootstrap-salt", "--master-ip", ",".join(masters or master_ips()),
             "--id", name, "--venv", VENV]
-    if name == META:
+    if name == META or (master if master is not None else name == SECOND_MASTER and second_master_up()):
         args += ["--master", "--repo", "/srv/pigsty"]
     nsenter(name, args, timeout=600)
 
 
-def salt(args, timeout=600, check=True):
-    return nsenter(META, ["salt"] + list(args), timeout=timeout, check=check)
+def salt(args, timeout=600, check=True, on=META):
+    return nsenter(on, ["salt"] + list(args), timeout=timeout, check=check)
 
 
 def accept_keys(names, timeout=60):
@@ -557,11 +579,11 @@ def accept_keys(names, timeout=60):
     raise SandboxError("minion keys not accepted within %ds: want %s" % (timeout, names))
 
 
-def wait_minions(names, timeout=90):
+def wait_minions(names, timeout=90, on=META):
     deadline = time.time() + timeout
     answered = set()
     while time.time() < deadline:
-        res = salt(["--out=json", "--static", "-t", "5", "*", "test.ping"], check=False)
+        res = salt(["--out=json", "--static", "-t", "5", "*", "test.ping"], check=False, on=on)
         try:
             answered = {k for k, v in json.loads(res.stdout or "{}").items() if v is True}
         except ValueError:
@@ -569,7 +591,89 @@ def wait_minions(names, timeout=90):
         if set(names) <= answered:
             return
         time.sleep(0.5)
-    raise SandboxError("minions not answering within %ds: %s" % (timeout, sorted(set(names) - answered)))
+    raise SandboxError("minions not answering %s's master within %ds: %s"
+                       % (on, timeout, sorted(set(names) - answered)))
+
+
+MASTER_PKI = "etc/salt/pki/master"
+
+
+def in_root(root, path):
+    """``path`` of a machine as a host path under its ``root``, its symlinks (absolute ones
+    meaning the machine's own root) followed."""
+    host = os.path.join(root, path.lstrip("/"))
+    for _ in range(20):
+        if not os.path.islink(host):
+            return host
+        target = os.readlink(host)
+        host = os.path.join(root, target.lstrip("/")) if target.startswith("/") \
+            else os.path.join(os.path.dirname(host), target)
+    raise SandboxError("%s: too many symlinks under %s" % (path, root))
+
+
+def share_master_keys(to):
+    """What Salt's multi-master needs the masters to share, copied from meta to ``to``:
+    the master's key pair (minions accept one master key), the accepted minion keys, and
+    the gpg key ring of the encrypted pillar (master.d: gpg renderer). Keys of minions
+    no longer accepted on meta are deleted on ``to``."""
+    src, dst = merged_dir(META), merged_dir(to)
+    key = in_root(src, "/%s/master.pem" % MASTER_PKI)
+    if not os.path.isfile(key):
+        raise SandboxError("%s has no master key (/%s/master.pem): is its salt-master up?" % (META, MASTER_PKI))
+    os.makedirs(os.path.join(dst, MASTER_PKI, "minions"), mode=0o700, exist_ok=True)
+    os.chmod(os.path.join(dst, MASTER_PKI), 0o700)
+    # Salt 3008 keeps a master's key as <id>.pem (master.pem: a link to it): the copy goes
+    # there, so the second master uses it rather than making its own
+    for ext, mode in (("pem", 0o400), ("pub", 0o644)):
+        own = os.path.join(dst, MASTER_PKI, "%s.%s" % (to, ext))
+        if os.path.exists(own):
+            os.chmod(own, 0o600)
+        shutil.copyfile(in_root(src, "/%s/master.%s" % (MASTER_PKI, ext)), own)
+        os.chmod(own, mode)
+        link = os.path.join(dst, MASTER_PKI, "master." + ext)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink("/%s/%s.%s" % (MASTER_PKI, to, ext), link)
+    accepted = set(os.listdir(os.path.join(src, MASTER_PKI, "minions")))
+    for name in accepted:
+        shutil.copyfile(os.path.join(src, MASTER_PKI, "minions", name), os.path.join(dst, MASTER_PKI, "minions", name))
+        pending = os.path.join(dst, MASTER_PKI, "minions_pre", name)
+        if os.path.exists(pending):
+            os.unlink(pending)
+    for name in set(os.listdir(os.path.join(dst, MASTER_PKI, "minions"))) - accepted:
+        os.unlink(os.path.join(dst, MASTER_PKI, "minions", name))
+    ring = os.path.join(src, "etc/salt/gpgkeys")
+    if os.path.isdir(ring):
+        shutil.rmtree(os.path.join(dst, "etc/salt/gpgkeys"), ignore_errors=True)
+        shutil.copytree(ring, os.path.join(dst, "etc/salt/gpgkeys"), symlinks=True)
+        os.chmod(os.path.join(dst, "etc/salt/gpgkeys"), 0o700)
+    return sorted(accepted)
+
+
+def running_machines():
+    return [(n, ip) for n, ip in all_machines() if machine_init_pid(n)]
+
+
+def connect_minions(masters, skip=()):
+    """Point every running machine's minion at ``masters`` (a restart where that changed)."""
+    for name, ip in running_machines():
+        if name not in skip:
+            bootstrap_salt(name, ip, masters=masters)
+
+
+def make_second_master():
+    """meta-2 becomes a second salt-master: meta's keys (share_master_keys), the repository's
+    master.d config, then every minion connects to both masters and answers each."""
+    both = [MACHINES[0][1], dict(EXTRA_MACHINES)[SECOND_MASTER]]
+    keys = share_master_keys(SECOND_MASTER)
+    log("%s: meta's master key pair, %d accepted minion keys and the gpg key ring copied"
+        % (SECOND_MASTER, len(keys)))
+    bootstrap_salt(SECOND_MASTER, dict(EXTRA_MACHINES)[SECOND_MASTER], masters=both, master=True)
+    connect_minions(both)
+    names = [n for n, _ in running_machines()]
+    for on in (META, SECOND_MASTER):
+        wait_minions(names, on=on)
+    log("salt: masters on %s and %s, %d minions answer both" % (META, SECOND_MASTER, len(names)))
 
 
 def main_job():
@@ -832,10 +936,18 @@ def cmd_add(args):
     wait_running(name)
     log("%s %s" % (name, "started" if started else "already running"))
     log("salt-minion on %s (master %s), key, test.ping" % (name, MACHINES[0][1]))
-    bootstrap_salt(name, ip)          # idempotent: restarts the minion only if its config changed
+    bootstrap_salt(name, ip, masters=master_ips() if name != SECOND_MASTER else [MACHINES[0][1]],
+                   master=False)      # idempotent: restarts the minion only if its config changed
     accept_keys([name])
     wait_minions([name])
-    log("%s (%s) added: minion of %s answers (%.1fs); no state applied" % (name, ip, META, time.time() - t0))
+    if name == SECOND_MASTER:
+        make_second_master()
+    elif second_master_up():
+        share_master_keys(SECOND_MASTER)  # its key too: the second master accepts it as well
+        wait_minions([name], on=SECOND_MASTER)
+    log("%s (%s) added: minion of %s answers (%.1fs); no state applied"
+        % (name, ip, " and ".join(n for n in (META, SECOND_MASTER) if n == META or second_master_up()),
+           time.time() - t0))
 
 
 def cmd_remove(args):
@@ -843,11 +955,17 @@ def cmd_remove(args):
     t0 = time.time()
     name = args.node
     existed = os.path.isdir(machine_dir(name))
+    if name == SECOND_MASTER and second_master_up():
+        # the minions first go back to meta's master alone (restarted without meta-2)
+        connect_minions([MACHINES[0][1]], skip=(SECOND_MASTER,))
+        log("minions connect to %s's master alone again" % META)
     stop_machine(name)        # first: a running minion would send its key again at once
     if machine_init_pid(META):
         if delete_key(name):
             log("key of %s deleted on the master" % name)
             existed = True
+        if name != SECOND_MASTER and second_master_up():
+            share_master_keys(SECOND_MASTER)      # the second master forgets it too
     elif os.path.isdir(machine_dir(META)):
         log("%s is not running: the key of %s stays on its disk (start %s and remove again, "
             "or `sandbox down`)" % (META, name, META))

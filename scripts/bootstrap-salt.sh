@@ -2,8 +2,12 @@
 # Install (if needed) and configure Salt on one node of a Pigsty-on-Salt deployment.
 # Shared by the local sandbox (sandbox/sandbox.py) and the Vagrantfile.
 #
-#   bootstrap-salt.sh --master-ip IP --id MINION_ID [--venv DIR] [--master --repo DIR]
+#   bootstrap-salt.sh --master-ip IP[,IP...] --id MINION_ID [--venv DIR] [--master --repo DIR]
 #
+# --master-ip  the Salt master(s): with several (comma-separated, e.g. two meta nodes) the
+#              minion connects to each of them at once (Salt's multi-master, "hot" mode):
+#              every master can run jobs on it and gets its events. The masters must share
+#              one key pair and the accepted minion keys (docs/multi-master.md).
 # --venv DIR   Salt venv (default /opt/pigsty/venv). Built here with pip when it does not
 #              exist yet (Vagrant); the sandbox bind-mounts a ready one read-only.
 # --master     also run salt-master, with the repository's master.d/ config; its paths name
@@ -52,9 +56,13 @@ put() {
   install -m 0644 "$tmp" "$1"; rm -f "$tmp"; return 0
 }
 
+case "$MASTER_IP" in
+  *,*) MASTER_CONF="master:"$'\n'"$(echo "$MASTER_IP" | tr ',' '\n' | sed 's/^/  - /')" ;;
+  *)   MASTER_CONF="master: $MASTER_IP" ;;
+esac
 put /etc/salt/minion.d/pigsty.conf <<CONF && CHANGED_MINION=1
 # written by bootstrap-salt.sh
-master: $MASTER_IP
+$MASTER_CONF
 id: $MINION_ID
 ipv6: False
 acceptance_wait_time: 1

@@ -168,9 +168,9 @@ class ExtraCluster:
         nodes_now = inv.get("nodes") or {}
         clusters_now = inv.get("clusters") or {}
         problems = []
-        if self.name in clusters_now:
+        if self.name is not None and self.name in clusters_now:
             problems.append("cluster %s is already in pigsty:clusters" % self.name)
-        if os.path.lexists(self.private_path):
+        if self.private_path and os.path.lexists(self.private_path):
             problems.append("%s exists already" % os.path.relpath(self.private_path, REPO))
         ips_now = {str(n.get("ip")): nid for nid, n in nodes_now.items() if isinstance(n, dict)}
         for nid, node in self.nodes.items():
@@ -190,13 +190,15 @@ class ExtraCluster:
             entry["vars"] = vars
         lines = saved.decode("utf-8").splitlines(keepends=True)
         _append_under(lines, "nodes", self.nodes)
-        _append_under(lines, "clusters", {self.name: entry})
+        if self.name is not None:
+            _append_under(lines, "clusters", {self.name: entry})
         text = "".join(lines)
         # the text must mean the old inventory plus exactly the new node(s) and cluster
         want = _load(saved)
         want.setdefault("nodes", {})
         want["nodes"] = dict(want["nodes"] or {}, **self.nodes)
-        want["clusters"] = dict(want.get("clusters") or {}, **{self.name: entry})
+        if self.name is not None:
+            want["clusters"] = dict(want.get("clusters") or {}, **{self.name: entry})
         if _load(text) != want:
             raise ExtraClusterError("appending to %s did not give the intended inventory "
                                     "(unexpected layout); nothing written" % PUBLIC)
@@ -207,11 +209,12 @@ class ExtraCluster:
         self._saved, self._done = saved, False
         atexit.register(self.restore)
         try:
-            fd = os.open(self.private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            self._private_written = True
-            with os.fdopen(fd, "w") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(private)
+            if self.private_path:
+                fd = os.open(self.private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self._private_written = True
+                with os.fdopen(fd, "w") as fh:
+                    os.fchmod(fh.fileno(), 0o600)
+                    fh.write(private)
             _write(PUBLIC, text.encode("utf-8"))
             if refresh:
                 refresh_pillar()
@@ -275,3 +278,21 @@ class extra_cluster:  # noqa: N801 - used as a function: with extra_cluster(...)
     def __exit__(self, *exc):
         self.cluster.restore(refresh=self.refresh)
         return False
+
+
+class extra_nodes(extra_cluster):  # noqa: N801 - used as a function: with extra_nodes(...)
+    """Context manager: ``nodes`` (minion id -> address or node dict, e.g. {"ip": ...,
+    "meta": True}: a second meta node) added to the inventory without a cluster; restored
+    on exit like extra_cluster."""
+
+    def __init__(self, nodes, refresh=True):  # pylint: disable=super-init-not-called
+        norm = {}
+        for nid, node in (nodes or {}).items():
+            node = dict(node) if isinstance(node, dict) else {"ip": node}
+            if not node.get("ip"):
+                raise ExtraClusterError("node %s: no address" % nid)
+            norm[str(nid)] = node
+        if not norm:
+            raise ExtraClusterError("extra_nodes: no node")
+        self.cluster = ExtraCluster(None, norm, {}, None)
+        self.vars, self.private_vars, self.refresh = None, None, refresh

@@ -113,6 +113,28 @@ def test_with_several_meta_nodes_each_prometheus_scrapes_its_own_pair_and_every_
     assert {g["labels"]["job"] for g in mon.infra_targets(index, "node-1")} == {"etcd"}
 
 
+def test_alertmanagers_of_several_meta_nodes_gossip_over_mutual_tls_and_one_alone_does_not(pillar):
+    alone = mon.alertmanager_cluster(inv.inventory(pillar), "meta")
+    assert alone["args"] == ["--cluster.listen-address="] and alone["tls"] is None and alone["peers"] == []
+    pillar["pigsty"]["nodes"]["meta-2"] = {"ip": "10.10.10.9", "meta": True}
+    pillar["pigsty"]["nodes"]["meta-3"] = {"ip": "10.10.10.8", "meta": True}
+    index = inv.inventory(pillar)
+    first = mon.alertmanager_cluster(index, "meta", pki_dir="/p")
+    assert first["args"] == ["--cluster.listen-address=10.10.10.10:9094", "--cluster.advertise-address=10.10.10.10:9094",
+                             "--cluster.peer=10.10.10.9:9094", "--cluster.peer=10.10.10.8:9094",
+                             "--cluster.tls-config=" + first["tls_path"]]
+    assert first["tls"]["tls_server_config"] == {"cert_file": "/p/node.crt", "key_file": "/p/node.key",
+                                                  "client_ca_file": "/p/ca.crt",
+                                                  "client_auth_type": "RequireAndVerifyClientCert"}
+    assert first["tls"]["tls_client_config"] == {"cert_file": "/p/node.crt", "key_file": "/p/node.key",
+                                                  "ca_file": "/p/ca.crt"}
+    second = mon.alertmanager_cluster(index, "meta-2")
+    assert second["args"][0] == "--cluster.listen-address=10.10.10.9:9094"
+    assert second["peers"] == ["10.10.10.10", "10.10.10.8"]
+    # a database node runs no Alertmanager: no gossip
+    assert mon.alertmanager_cluster(index, "node-1")["tls"] is None
+
+
 def test_targets_file_of_no_groups_is_an_empty_list():
     assert json.loads(mon.targets_file([], "nothing")) == []
 
