@@ -84,19 +84,28 @@ def two_masters(sandbox):
             assert META2[0] in synced, res.stdout[-2000:] + res.stderr[-1000:]
             for sls, targets in (("node", [META2[0]]), ("dcs", ["meta"]), ("infra", ["meta", META2[0]])):
                 apply("meta", targets, sls)
-            yield
+            try:
+                yield
+            finally:
+                # meta's master and infra first: the pillar's restore refreshes through it
+                restart_what_the_test_stopped()
     finally:
-        for svc in META_INFRA:          # whatever the test stopped
-            node_exec("meta", "systemctl", "start", svc, timeout=120)
-        for _name, (node, _ip) in MEMBERS.items():
-            subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
-        wait_for(lambda: node_exec("meta", "salt", "-t", "5", "meta", "test.ping").returncode == 0, 60, 2)
+        restart_what_the_test_stopped()
         # back to one meta node: the Alertmanager alone, meta-2's etcd user gone
         for sls in ("infra.alertmanager", "dcs"):
             node_exec("meta", "salt", "meta", "state.apply", sls, timeout=900)
         subprocess.run(SANDBOX + ["remove", META2[0]], capture_output=True, timeout=600)
         wait_for(lambda: streaming_count() == 2, 240, 3)
         leader_back_on("pg-test-1")
+
+
+def restart_what_the_test_stopped():
+    """meta's master and infra running, every pg-test machine started (idempotent)."""
+    for svc in META_INFRA:
+        node_exec("meta", "systemctl", "start", svc, timeout=120)
+    for _name, (node, _ip) in MEMBERS.items():
+        subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
+    wait_for(lambda: node_exec("meta", "salt", "-t", "5", "meta", "test.ping").returncode == 0, 60, 2)
 
 
 def test_every_minion_answers_both_masters_and_the_alertmanagers_form_one_cluster(two_masters):
