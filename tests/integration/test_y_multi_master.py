@@ -119,6 +119,13 @@ def test_every_minion_answers_both_masters_and_the_alertmanagers_form_one_cluste
                           and http_json(n, "http://127.0.0.1:9093/api/v2/status"), 90, 3)
         assert len(status["cluster"]["peers"]) == 2, status["cluster"]
         assert sorted(p["address"].split(":")[0] for p in status["cluster"]["peers"]) == ["10.10.10.10", "10.10.10.9"]
+    # meta-2's own Nginx serves the package repository over HTTPS (its certificate names its
+    # address) and its dnsmasq answers the inventory's names
+    for meta_ip in ("10.10.10.10", META2[1]):
+        res = node_exec("node-3", "curl", "-sf", "--max-time", "10", "--cacert", "/etc/pki/pigsty/ca.crt",
+                        "-o", "/dev/null", "-w", "%{http_code}", "https://%s/pigsty/Packages" % meta_ip, timeout=60)
+        assert res.stdout == "200", (meta_ip, res.stdout, res.stderr)
+    assert node_exec("node-3", "dig", "+short", "@" + META2[1], "pg-test-1").stdout.strip() == "10.10.10.11"
     # the gossip speaks TLS with a certificate of the Pigsty CA and asks the peer for one
     tls = node_exec("node-3", "sh", "-c", "openssl s_client -connect %s:9094 -CAfile /etc/pki/pigsty/ca.crt "
                     "</dev/null 2>&1" % META2[1], timeout=60).stdout
