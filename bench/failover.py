@@ -2,6 +2,7 @@
 """Benchmark: hard kill of pg-test's primary machine, with bounded client traffic.
 
     /opt/pigsty/venv/bin/python bench/failover.py [--runs N] [--plan norm|fast] [--no-reactor]
+    /opt/pigsty/venv/bin/python bench/failover.py --second-master [--runs N]
     /opt/pigsty/venv/bin/python bench/failover.py --switchover [--runs N] [--archive-off]
     /opt/pigsty/venv/bin/python bench/failover.py --switchover --sequences N [--pause S]
 
@@ -34,7 +35,14 @@ off on pg-test's members, a Patroni restart), put back the same way at the end: 
 hand-off costs without the archiver's last push at shutdown (PostgreSQL switches the WAL
 segment and archives it before a shutdown completes when archiving is on).
 --no-reactor stops the salt-master during the runs (health-check-only routing, the
-baseline) and starts it again at the end. Traffic goes only to 10.10.10.0/24; every loop is
+baseline) and starts it again at the end.
+--second-master: meta-2 joins as a second meta node and Salt master (tests/support/
+second_master.py: `sandbox.py add meta-2`, the inventory, node/dcs/infra states), then meta's
+salt-master and infra (Prometheus, Alertmanager, Nginx, dnsmasq) are stopped for the runs:
+targets, label and the reconciler's path are read on meta-2 (its file_sd file, its
+Prometheus through `sandbox exec meta-2 curl` on its loopback, adding that command's own
+latency, about 0.1 s, to "label"), and the switch back to pg-test-1 goes through meta-2's
+master. Everything is put back at the end (meta-2 removed). Traffic goes only to 10.10.10.0/24; every loop is
 bounded in time.
 """
 import argparse
@@ -74,13 +82,22 @@ def role(ip):
         return None
 
 
+# the meta node whose master reconciles, and whose Prometheus and files are read
+# (--second-master: meta-2, with meta's master and infra stopped)
+RECORDS = "meta"
+
+
 def prometheus_role(instance):
     """The role label Prometheus has for the instance's postgres target (meta's API, through
     the portal: HTTPS verified against the CA, with the portal's login; Prometheus listens
-    on meta's loopback only)."""
-    status, body = meta_http.prometheus("/api/v1/targets?state=active", timeout=0.5)
-    if status != 200:
-        raise RuntimeError("Prometheus' targets through the portal: HTTP %d" % status)
+    on meta's loopback only). --second-master: meta-2's, on its loopback."""
+    if RECORDS == "meta":
+        status, body = meta_http.prometheus("/api/v1/targets?state=active", timeout=0.5)
+        if status != 200:
+            raise RuntimeError("Prometheus' targets through the portal: HTTP %d" % status)
+    else:
+        body = sandbox("exec", RECORDS, "curl", "-sf", "--max-time", "1",
+                       "http://127.0.0.1:9090/api/v1/targets?state=active", check=False)
     targets = json.loads(body)["data"]["activeTargets"]
     for t in targets:
         if t["labels"].get("ins") == instance and t["labels"].get("cls") == "pg-test":
@@ -89,8 +106,8 @@ def prometheus_role(instance):
 
 
 def targets_file_role(instance):
-    """The role the reconciler wrote for the instance into meta's file_sd file."""
-    text = sandbox("exec", "meta", "cat", "/etc/prometheus/targets/pgsql/pg-test.json", check=False)
+    """The role the reconciler wrote for the instance into meta's (RECORDS') file_sd file."""
+    text = sandbox("exec", RECORDS, "cat", "/etc/prometheus/targets/pgsql/pg-test.json", check=False)
     for group in yaml.safe_load(text) or []:
         if group.get("labels", {}).get("ins") == instance:
             return group["labels"].get("role")
@@ -251,7 +268,7 @@ def reconcile_path(new, promo_wall):
     """Where the reconciler's time went, from the cluster's history on the master: when the
     beacon's event about the promotion was made (beacon), when the runner started on it
     (reactor) and when its live view of the roles was done (roles), each after promotion."""
-    text = sandbox("exec", "meta", "tail", "-n", "60", "/var/cache/salt/master/pigsty/history/pg-test.jsonl",
+    text = sandbox("exec", RECORDS, "tail", "-n", "60", "/var/cache/salt/master/pigsty/history/pg-test.jsonl",
                    check=False)
     for line in text.splitlines():
         try:
@@ -389,7 +406,7 @@ def restore():
     if leader != "pg-test-1":
         # the runner switches over only to a replica that streams from the leader
         wait(lambda: "pg-test-1" in streaming_from(MEMBERS[leader]), 120, 0.5)
-        sandbox("exec", "meta", "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
+        sandbox("exec", RECORDS, "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
     ok, _ = wait(lambda: role("10.10.10.11") == "primary" and role("10.10.10.12") == "replica"
                  and role("10.10.10.13") == "replica", 120, 0.5)
     if not ok:
@@ -435,7 +452,11 @@ def main():
     p.add_argument("--pause", type=float, default=3.0, help="with --sequences: seconds between switchovers")
     p.add_argument("--archive-off", action="store_true",
                    help="with --switchover: WAL archiving off during the runs (put back at the end)")
+    p.add_argument("--second-master", action="store_true",
+                   help="meta-2 as a second master; meta's master and infra stopped during the runs")
     args = p.parse_args()
+    if args.second_master and (args.switchover or args.no_reactor):
+        p.error("--second-master: only for failover runs (without --switchover or --no-reactor)")
     if args.archive_off and not args.switchover:
         p.error("--archive-off: only with --switchover")
     if args.switchover and args.sequences:
@@ -453,6 +474,20 @@ def main():
             return switchover_runs(args.runs, not args.no_early_release)
         finally:
             set_archive_mode(None)
+    if args.second_master:
+        import second_master             # tests/support
+        global RECORDS
+        with second_master.second_master(on_exit=lambda: sandbox("start", "node-1", check=False)):
+            RECORDS = second_master.NAME
+            second_master.stop_first_master()
+            print("meta-2 is a second master; meta's salt-master and infra are stopped", flush=True)
+            failover_runs(args)
+        return None
+    failover_runs(args)
+    return None
+
+
+def failover_runs(args):
     if args.plan != "norm":
         apply_plan(args.plan)
     if args.no_reactor:
@@ -462,9 +497,10 @@ def main():
         for i in range(args.runs):
             r = one_run()
             results.append(r)
-            print("run %d (%s%s): promotion %.1fs  write gap %.1fs (writes back +%.2fs)  routed +%.2fs  old down %.1fs  "
+            print("run %d (%s%s%s): promotion %.1fs  write gap %.1fs (writes back +%.2fs)  routed +%.2fs  old down %.1fs  "
                   "vip +%.2fs  targets file +%.2fs  label +%.2fs  read errors %d  (new primary %s)" % (
-                      i + 1, args.plan, ", no reactor" if args.no_reactor else "", r["promotion"],
+                      i + 1, args.plan, ", no reactor" if args.no_reactor else "",
+                      ", second master" if RECORDS != "meta" else "", r["promotion"],
                       r["write_gap"], r["writes_back"], r["routed"], r["old_down"], r["vip"], r["targets"], r["label"], r["read_errors"],
                       r["new"]) + ("  [beacon +%.2fs  reactor +%.2fs  roles +%.2fs]" % (
                           r["beacon"], r.get("reactor", float("nan")), r.get("roles", float("nan")))

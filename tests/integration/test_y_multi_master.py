@@ -22,34 +22,14 @@ import pytest
 import yaml
 
 from conftest import SANDBOX, leader_back_on, node_exec, pg_test_leader, wait_for
-from extra_cluster import extra_nodes
 from pg import query
+import second_master
 from test_pgsql import DBA, TEST
 
-META2 = ("meta-2", "10.10.10.9")
+META2 = (second_master.NAME, second_master.IP)
 MEMBERS = {"pg-test-1": ("node-1", "10.10.10.11"), "pg-test-2": ("node-2", "10.10.10.12"),
            "pg-test-3": ("node-3", "10.10.10.13")}
-META_INFRA = ["salt-master", "prometheus", "prometheus-alertmanager", "nginx", "dnsmasq"]
-
-
-def salt_on(master, *args, timeout=900):
-    """`salt --out=json` on ``master``'s salt-master: (minion -> return, exit code)."""
-    res = node_exec(master, "salt", "--out=json", "--out-indent=-1", *args, timeout=timeout)
-    data = {}
-    for line in res.stdout.splitlines():
-        if line.strip().startswith("{"):
-            data.update(json.loads(line))
-    return data, res.returncode, res
-
-
-def apply(master, targets, sls):
-    """state.apply ``sls`` on the minions ``targets`` (a list) through ``master``; fails
-    naming the states that did not succeed."""
-    data, code, res = salt_on(master, "-L", ",".join(targets), "state.apply", sls)
-    bad = {m: ([c.get("comment") for c in r.values() if not c.get("result")] if isinstance(r, dict) else r)
-           for m, r in data.items() if not isinstance(r, dict) or not all(c.get("result") for c in r.values())}
-    assert sorted(data) == sorted(targets) and code == 0 and not bad, "state.apply %s on %s via %s: rc %d %s %s" % (
-        sls, targets, master, code, json.dumps(bad)[:3000], res.stderr[-1000:])
+salt_on = second_master.salt_on
 
 
 def history_on(master):
@@ -71,41 +51,21 @@ def streaming_count():
     return 0
 
 
+def start_pg_test_machines():
+    for _name, (node, _ip) in MEMBERS.items():
+        subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def two_masters(sandbox):
     wait_for(lambda: streaming_count() == 2, 240, 3)
     try:
-        added = subprocess.run(SANDBOX + ["add", META2[0]], capture_output=True, text=True, timeout=900)
-        assert added.returncode == 0, "sandbox add %s: %s%s" % (META2[0], added.stdout[-3000:], added.stderr[-2000:])
-        with extra_nodes({META2[0]: {"ip": META2[1], "meta": True}}):
-            # meta-2's certificate (the CA on meta signs under the policy of its new pillar),
-            # its etcd user (the masters' role), then the infra of both meta nodes
-            synced, _code, res = salt_on("meta", META2[0], "saltutil.sync_all")
-            assert META2[0] in synced, res.stdout[-2000:] + res.stderr[-1000:]
-            for sls, targets in (("node", [META2[0]]), ("dcs", ["meta"]), ("infra", ["meta", META2[0]])):
-                apply("meta", targets, sls)
-            try:
-                yield
-            finally:
-                # meta's master and infra first: the pillar's restore refreshes through it
-                restart_what_the_test_stopped()
+        with second_master.second_master(on_exit=start_pg_test_machines):
+            yield
     finally:
-        restart_what_the_test_stopped()
-        # back to one meta node: the Alertmanager alone, meta-2's etcd user gone
-        for sls in ("infra.alertmanager", "dcs"):
-            node_exec("meta", "salt", "meta", "state.apply", sls, timeout=900)
-        subprocess.run(SANDBOX + ["remove", META2[0]], capture_output=True, timeout=600)
+        start_pg_test_machines()
         wait_for(lambda: streaming_count() == 2, 240, 3)
         leader_back_on("pg-test-1")
-
-
-def restart_what_the_test_stopped():
-    """meta's master and infra running, every pg-test machine started (idempotent)."""
-    for svc in META_INFRA:
-        node_exec("meta", "systemctl", "start", svc, timeout=120)
-    for _name, (node, _ip) in MEMBERS.items():
-        subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
-    wait_for(lambda: node_exec("meta", "salt", "-t", "5", "meta", "test.ping").returncode == 0, 60, 2)
 
 
 def test_every_minion_answers_both_masters_and_the_alertmanagers_form_one_cluster(two_masters):
@@ -136,7 +96,7 @@ def test_with_the_first_master_and_its_infra_stopped_the_second_reconciles_a_fai
     old = wait_for(pg_test_leader, 60)
     old_node, old_ip = MEMBERS[old]
     before = len(history_on(META2[0]))
-    node_exec("meta", "systemctl", "stop", *META_INFRA, check=True, timeout=120)
+    second_master.stop_first_master()
     assert node_exec("meta", "systemctl", "is-active", "salt-master").stdout.strip() != "active"
     subprocess.run(SANDBOX + ["kill", old_node], check=True, capture_output=True, timeout=60)
     new = wait_for(lambda: (pg_test_leader() or old) != old and pg_test_leader(), 90)
