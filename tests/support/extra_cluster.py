@@ -250,6 +250,17 @@ class ExtraCluster:
                       % (self.name, exc), file=sys.stderr)
 
 
+def _nodes(nodes):
+    """minion id -> node dict ({"ip": ...}), from an address or a node dict each."""
+    norm = {}
+    for nid, node in (nodes or {}).items():
+        node = dict(node) if isinstance(node, dict) else {"ip": node}
+        if not node.get("ip"):
+            raise ExtraClusterError("node %s: no address" % nid)
+        norm[str(nid)] = node
+    return norm
+
+
 class extra_cluster:  # noqa: N801 - used as a function: with extra_cluster(...)
     """Context manager: cluster ``name`` with ``hosts`` (address -> instance vars, e.g.
     {"pg_seq": 1, "pg_role": "primary"}) and public ``vars``, its private vars
@@ -261,13 +272,7 @@ class extra_cluster:  # noqa: N801 - used as a function: with extra_cluster(...)
     def __init__(self, name, nodes, hosts, vars=None, private_vars=None, refresh=True):
         if not name or "/" in name or name.startswith("."):
             raise ExtraClusterError("bad cluster name %r" % (name,))
-        norm = {}
-        for nid, node in (nodes or {}).items():
-            node = dict(node) if isinstance(node, dict) else {"ip": node}
-            if not node.get("ip"):
-                raise ExtraClusterError("node %s: no address" % nid)
-            norm[str(nid)] = node
-        self.cluster = ExtraCluster(name, norm, {str(ip): dict(v or {}) for ip, v in hosts.items()},
+        self.cluster = ExtraCluster(name, _nodes(nodes), {str(ip): dict(v or {}) for ip, v in hosts.items()},
                                     os.path.join(PILLAR, "clusters", name + ".sls"))
         self.vars, self.private_vars, self.refresh = vars, private_vars, refresh
 
@@ -286,12 +291,7 @@ class extra_nodes(extra_cluster):  # noqa: N801 - used as a function: with extra
     on exit like extra_cluster."""
 
     def __init__(self, nodes, refresh=True):  # pylint: disable=super-init-not-called
-        norm = {}
-        for nid, node in (nodes or {}).items():
-            node = dict(node) if isinstance(node, dict) else {"ip": node}
-            if not node.get("ip"):
-                raise ExtraClusterError("node %s: no address" % nid)
-            norm[str(nid)] = node
+        norm = _nodes(nodes)
         if not norm:
             raise ExtraClusterError("extra_nodes: no node")
         self.cluster = ExtraCluster(None, norm, {}, None)
