@@ -404,9 +404,14 @@ def restore():
     wait(lambda: role("10.10.10.11") == "replica", 180, 0.5)
     leader = next((i for i in MEMBERS if role(MEMBERS[i]) == "primary"), None)
     if leader != "pg-test-1":
-        # the runner switches over only to a replica that streams from the leader
+        # the runner switches over only to a replica that streams from the leader, and
+        # refuses one that has just rejoined for a while: asked again, bounded
         wait(lambda: "pg-test-1" in streaming_from(MEMBERS[leader]), 120, 0.5)
-        sandbox("exec", RECORDS, "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1", check=False)
+        for _attempt in range(4):
+            sandbox("exec", RECORDS, "salt-run", "pigsty_ha.switchover", "pg-test", "candidate=pg-test-1",
+                    check=False)
+            if wait(lambda: role("10.10.10.11") == "primary", 30, 0.5)[0]:
+                break
     ok, _ = wait(lambda: role("10.10.10.11") == "primary" and role("10.10.10.12") == "replica"
                  and role("10.10.10.13") == "replica", 120, 0.5)
     if not ok:
