@@ -1,7 +1,8 @@
 #!/bin/bash
 # The project's test command (make test; .ci/run). Installs what it needs, runs the unit
-# tests, the functional tests (a throwaway local PostgreSQL), then the integration tests against the real sandbox, which the last integration
-# test tears down (KEEP_SANDBOX=1 keeps it up).
+# tests, the functional tests (a throwaway local PostgreSQL), then the integration tests against
+# the real sandbox, which their session fixture tears down at the end and checks that nothing
+# is left (KEEP_SANDBOX=1 keeps it up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 /usr/bin/python3 sandbox/sandbox.py prepare
@@ -28,7 +29,7 @@ command -v vagrant >/dev/null || need+=(vagrant)
 command -v gpg >/dev/null || need+=(gnupg)      # Salt's gpg renderer (pillar)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)   # test_logs_collect
 # headless Chromium (driven by Playwright from the venv) loads the portal and the consoles
-# (test_y_portal), trusting the sandbox's CA through an NSS database made with certutil
+# (test_portal_live), trusting the sandbox's CA through an NSS database made with certutil
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v certutil >/dev/null || need+=(libnss3-tools)
 if [ ${#need[@]} -gt 0 ]; then

@@ -11,9 +11,9 @@ import pytest
 
 import patroni_rest
 import pigsty_node_tune
-from conftest import node_exec, salt_json, wait_for
+from pg_test_cluster import DBA
+from sandbox_cli import node_exec, salt_json, wait_for
 from pg import query
-from test_pgsql import DBA
 
 
 def override(cluster_vars=None, hosts=None):
@@ -153,7 +153,7 @@ def _restart_pg_meta():
 
 def test_pg_listen_binds_the_named_addresses_only(compat):
     """pg_listen '${ip},${lo}' on pg-meta (nothing in the suite connects to pg-meta's VIP on
-    5432; pg-test's VIP:5432 is used by test_pgsql and test_y_failover, so pg-test keeps '*'):
+    5432; pg-test's VIP:5432 is used by test_pgsql and test_failover, so pg-test keeps '*'):
     after Patroni's restart PostgreSQL listens on 10.10.10.10 and 127.0.0.1 only, answers
     there, and the default ('*') comes back afterwards."""
     pillar = cluster_override("pg-meta", {"pg_listen": "${ip},${lo}"})

@@ -7,9 +7,9 @@ import psycopg2
 import pytest
 
 import pigsty_sql
-from conftest import leader_back_on, node_exec, salt_json, wait_for
+from pg_test_cluster import DBA, TEST
+from sandbox_cli import node_exec, salt_json, wait_for
 from pg import cluster_secrets, query
-from test_pgsql import DBA, TEST
 
 NEW_USER, NEW_DB = "dbuser_day2", "day2"
 PASSWORD_1, PASSWORD_2 = "Day2'first\"pass;", "Day2-second-pass"
@@ -57,8 +57,7 @@ def login(password, port=5433, host="10.10.10.12", dbname=NEW_DB):
 
 
 @pytest.fixture(scope="module")
-def day2(sandbox):
-    leader_back_on("pg-test-1")       # the tests read and write through node-1's 5436
+def day2(pg_test_as_built):           # the tests read and write through node-1's 5436
     yield
     # back to the pillar as committed: remove the day-2 user and database if a test left them
     apply("pgsql.user,pgsql.pgbouncer", pillar_with(default_users() + [{"name": NEW_USER, "state": "absent"}], default_dbs()))

@@ -3,7 +3,7 @@ validation before any change."""
 import json
 import time
 
-from conftest import salt_json, salt_run
+from sandbox_cli import salt_json, salt_run
 
 ALL = {"meta", "node-1", "node-2", "node-3"}
 

@@ -12,7 +12,7 @@ import pytest
 import patroni_rest
 from meta_http import PROM, http, prom_query, prometheus, request
 import yaml
-from conftest import REPO, node_exec, salt_json, wait_for
+from sandbox_cli import node_exec, REPO, salt_json, wait_for
 
 import pigsty_inventory  # noqa: E402
 import pigsty_monitor  # noqa: E402

@@ -5,7 +5,7 @@ are refused naming the argument. Traffic goes to 10.10.10.0/24 only; every wait 
 import re
 import uuid
 
-from conftest import node_exec, wait_for
+from sandbox_cli import node_exec, wait_for
 
 NODES = {"node-1": "10.10.10.11", "node-2": "10.10.10.12", "node-3": "10.10.10.13"}
 LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) (\S+): (.*)$")

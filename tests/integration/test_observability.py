@@ -10,7 +10,7 @@ Traffic goes to 10.10.10.0/24 only; every wait is bounded."""
 import pytest
 
 from meta_http import http, prom_query, prometheus
-from conftest import salt_run, wait_for
+from sandbox_cli import salt_run, wait_for
 import patroni_rest
 from pg import query, user_password
 

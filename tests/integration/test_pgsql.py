@@ -6,65 +6,24 @@ import urllib.request
 import psycopg2
 import pytest
 
-from conftest import leader_back_on, node_exec, pg_test_leader, salt_json, wait_for
 import patroni_rest
-from pg import connect, query, user_password
+from pg import connect, query
+from pg_test_cluster import DBA, IPS, live_leader, orchestrate, patroni_cluster, streaming_replicas, TEST
 from salt_tree import services_stopped_by_pgsql_remove
-
-NODES = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
-DBA = ("dbuser_dba", user_password("pg-test", "dbuser_dba"))
-TEST = ("test", user_password("pg-test", "test"))
-
-
-def orchestrate(sls, pillar, timeout=1800):
-    """Run an orchestration; returns (ok, changed [(minion, state id)], failures, raw)."""
-    res = node_exec("meta", "salt-run", "--out=json", "state.orchestrate", sls,
-                    "pillar=" + json.dumps(pillar), timeout=timeout)
-    try:
-        doc = json.loads(res.stdout)
-    except ValueError:
-        return False, [], [res.stdout[-3000:] + res.stderr[-3000:]], res
-    data = doc.get("data", doc)
-    changed, failures = [], []
-    for steps in data.values():
-        if not isinstance(steps, dict):
-            failures.append(str(steps))
-            continue
-        for sid, step in steps.items():
-            if not step.get("result"):
-                failures.append("%s: %s" % (sid, step.get("comment")))
-            for minion, states in ((step.get("changes") or {}).get("ret") or {}).items():
-                if not isinstance(states, dict):
-                    continue
-                for key, st in states.items():
-                    if isinstance(st, dict) and st.get("changes"):
-                        changed.append((minion, key.split("_|-")[1]))
-    return res.returncode == 0 and not failures, changed, failures, res
-
-
-def patroni_cluster(host="10.10.10.11"):
-    return patroni_rest.get(host, "/cluster")
-
-
-
-
-def streaming_replicas():
-    rows = query("10.10.10.11", 5436, *DBA, "select host(client_addr), state from pg_stat_replication")
-    return sorted(r[0] for r in rows if r[1] == "streaming")
+from sandbox_cli import node_exec, salt_json, wait_for
 
 
 @pytest.fixture(scope="module")
-def pg_test(sandbox):
+def pg_test(pg_test_as_built):
     """pg-test as the orchestration leaves it (the sandbox's main job ran orch.site): pg-test-1
-    leading (moved back if an earlier module moved it), two streaming replicas."""
-    leader_back_on("pg-test-1")
+    leading (moved back if something moved it), two streaming replicas."""
     wait_for(lambda: len(streaming_replicas()) == 2, 120)
-    return NODES
+    return IPS
 
 
 def test_one_leader_two_streaming_replicas(pg_test):
     members = {m["name"]: m for m in patroni_cluster()["members"]}
-    assert set(members) == set(NODES)
+    assert set(members) == set(IPS)
     assert [n for n, m in members.items() if m["role"] in ("leader", "master", "primary")] == ["pg-test-1"]
     assert streaming_replicas() == ["10.10.10.12", "10.10.10.13"]
 
@@ -117,7 +76,7 @@ def test_pillar_user_logs_in_through_pgbouncer_and_a_wrong_password_is_refused(p
 def test_exporters_answer_on_the_node_address(pg_test):
     import ssl   # pylint: disable=import-outside-toplevel
     ctx = ssl.create_default_context(cafile=patroni_rest.ca_file())
-    for ip in NODES.values():
+    for ip in IPS.values():
         # HAProxy's /metrics is HTTPS (the node certificate, verified for the address)
         with urllib.request.urlopen("https://%s:9101/metrics" % ip, timeout=5, context=ctx) as resp:
             assert "haproxy_process_" in resp.read().decode(), ip
@@ -167,14 +126,14 @@ def test_orchestration_refuses_unknown_cluster(sandbox):
 
 def test_removing_the_running_primary_is_refused(pg_test):
     # the live leader, whichever it is (were it not pg-test-1, removing pg-test-1 would succeed)
-    leader = pg_test_leader()
+    leader = live_leader()
     assert leader, "pg-test has no leader"
     ok, _changed, _failures, res = orchestrate("orch.pgsql_remove",
                                                {"pg_cluster": "pg-test", "pg_instances": [leader]})
     assert not ok
     assert "refusing to remove instance %s" % leader in res.stdout + res.stderr
-    members = {m["name"]: m for m in patroni_cluster(NODES[leader])["members"]}
-    assert members[leader]["state"] == "running" and pg_test_leader() == leader
+    members = {m["name"]: m for m in patroni_cluster(IPS[leader])["members"]}
+    assert members[leader]["state"] == "running" and live_leader() == leader
 
 
 def test_scale_in_and_out_keeps_every_committed_row(pg_test):

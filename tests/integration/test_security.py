@@ -12,7 +12,7 @@ import pytest
 
 import patroni_rest
 import pigsty_patroni
-from conftest import node_exec, salt_json, wait_for
+from sandbox_cli import node_exec, salt_json, wait_for
 from meta_http import prom_query
 from pg import cluster_secrets, query
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import pigsty_etcd
-from conftest import REPO, node_exec, salt_json, wait_for
+from sandbox_cli import node_exec, REPO, salt_json, wait_for
 from meta_http import prom_query
 
 META = "10.10.10.10"

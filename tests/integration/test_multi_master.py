@@ -12,7 +12,7 @@ rejoins, the inventory is put back, meta-2's infra parts on meta are re-applied 
 meta node, and meta-2 is removed (the minions back on meta's master alone).
 
 etcd stays up on meta: the DCS is its own three-member cluster (meta, node-1, node-2), and
-a hard-killed primary on node-1 or node-2 already takes one member (test_y_dcs covers the
+a hard-killed primary on node-1 or node-2 already takes one member (test_dcs_faults covers the
 DCS's own faults).
 """
 import json
@@ -21,10 +21,12 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import SANDBOX, leader_back_on, node_exec, pg_test_leader, wait_for
+from pg_test_cluster import DBA, leader_back_on, live_leader, TEST
+from sandbox_cli import node_exec, SANDBOX, wait_for
 from pg import query
 import second_master
-from test_pgsql import DBA, TEST
+
+pytestmark = pytest.mark.disruptive
 
 META2 = (second_master.NAME, second_master.IP)
 MEMBERS = {"pg-test-1": ("node-1", "10.10.10.11"), "pg-test-2": ("node-2", "10.10.10.12"),
@@ -93,13 +95,13 @@ def test_every_minion_answers_both_masters_and_the_alertmanagers_form_one_cluste
 
 
 def test_with_the_first_master_and_its_infra_stopped_the_second_reconciles_a_failover(two_masters):
-    old = wait_for(pg_test_leader, 60)
+    old = wait_for(live_leader, 60)
     old_node, old_ip = MEMBERS[old]
     before = len(history_on(META2[0]))
     second_master.stop_first_master()
     assert node_exec("meta", "systemctl", "is-active", "salt-master").stdout.strip() != "active"
     subprocess.run(SANDBOX + ["kill", old_node], check=True, capture_output=True, timeout=60)
-    new = wait_for(lambda: (pg_test_leader() or old) != old and pg_test_leader(), 90)
+    new = wait_for(lambda: (live_leader() or old) != old and live_leader(), 90)
     new_node, new_ip = MEMBERS[new]
 
     # the second master's reactor ran the reconciliation: its history saw the new primary

@@ -14,9 +14,11 @@ import pytest
 
 import patroni_rest
 from browser import browser_page, screenshot
-from conftest import node_exec, wait_for
+from pg_test_cluster import healthy_cluster, IPS, live_leader, NODE_OF, put_back, ready_candidate, switchover
+from sandbox_cli import node_exec, wait_for
 from meta_http import META, http
-from test_y_sequences import IPS, NODES, healthy_cluster, live_leader, put_back, ready_candidate, switchover
+
+pytestmark = pytest.mark.disruptive
 
 PORTAL = "https://%s/" % META
 ROWS_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll(
@@ -127,7 +129,7 @@ def test_after_a_switchover_the_portal_shows_the_new_roles_within_5_s(page):
             res = node_exec("meta", "salt-run", "--out=txt", "pigsty.logs", "cluster=pg-test", "ins=" + candidate,
                             "unit=patroni", "since=10m", "grep=promoted self to leader", timeout=180)
             return [line for line in res.stdout.splitlines()
-                    if "promoted self to leader" in line and NODES[candidate] in line]
+                    if "promoted self to leader" in line and NODE_OF[candidate] in line]
         assert wait_for(promoted_line, 120, 5)
     finally:
         put_back()

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from conftest import node_exec, pg_test_leader, salt_json, salt_run, wait_for
-from test_pgsql import streaming_replicas
+from pg_test_cluster import live_leader, streaming_replicas
+from sandbox_cli import node_exec, salt_json, salt_run, wait_for
+
+pytestmark = pytest.mark.disruptive
 
 PATROL_DIR = "/var/lib/pigsty/patrol"
 DROP_IN = "/etc/salt/master.d/zz-patrol-test.conf"
@@ -71,7 +73,7 @@ def broken(sandbox):
     wait_for(lambda: len(streaming_replicas()) == 2, 300)
     data, code = salt_json("*", "saltutil.sync_all", timeout=300)     # the new modules
     assert code == 0 and len(data) == 4, data
-    primary = pg_test_leader()
+    primary = live_leader()
     node = NODE_OF[primary]
     broke_at = time.time()
     try:

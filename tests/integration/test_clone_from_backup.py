@@ -11,10 +11,12 @@ import time
 import pytest
 
 import pigsty_defaults as D
-from conftest import SANDBOX, node_exec, salt_json, salt_run, wait_for
+from pg_test_cluster import DBA, orchestrate
+from sandbox_cli import node_exec, salt_json, salt_run, SANDBOX, wait_for
 from extra_cluster import extra_cluster, repo_pillar_is_clean
 from pg import cluster_secrets, query
-from test_pgsql import DBA, orchestrate
+
+pytestmark = pytest.mark.disruptive
 
 NODE, IP = "node-4", "10.10.10.14"
 PROBE = "clone_probe"

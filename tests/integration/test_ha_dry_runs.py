@@ -6,12 +6,9 @@ import json
 
 import pytest
 
-from conftest import node_exec, salt_run, wait_for
 from pg import query
-from test_pgsql import TEST
-from test_y_failover import handoff_state, held, holds_vip, streaming_replicas_any
-
-from test_y_sequences import IPS, NODES, live_leader  # noqa: E402 (one copy of the cluster's map)
+from pg_test_cluster import handoff_state, holds_vip, IPS, live_leader, NODE_OF, TEST
+from sandbox_cli import node_exec, salt_run, wait_for
 
 
 def haproxy_view(node):
@@ -24,12 +21,9 @@ def history():
 
 
 @pytest.fixture(scope="module")
-def steady(sandbox):
-    wait_for(lambda: live_leader() in IPS and len(streaming_replicas_any()) == 2, 240, 2)
-    wait_for(lambda: salt_run("pigsty_ha.reconcile", "pg-test")[1] == 0
-             and all(held(n) == [] for n in NODES.values()), 90, 3)
-    # and HAProxy's own checks agree with the live roles: a member that has just started
-    # (the backup module's teardown restarts them) is DOWN in HAProxy until its checks rise
+def steady(pg_test_as_built):
+    # pg-test as built, and HAProxy's own checks agree with the live roles: a member that has
+    # just started (put_back starts the machines) is DOWN in HAProxy until its checks rise
     # (rise 3 x downinter 5 s), and a dry run meanwhile rightly says it would set it up
     wait_for(lambda: (salt_run("pigsty_ha.reconcile", "pg-test", "test=True")[0] or {}).get("plan") == {}, 120, 3)
 
@@ -44,8 +38,8 @@ def after_a_scheduled_reconciliation():
 
 def test_dry_runs_change_nothing_and_name_the_candidate(steady):
     current = live_leader()
-    views = {n: haproxy_view(n) for n in NODES.values()}
-    vip = {n: holds_vip(n) for n in NODES.values()}
+    views = {n: haproxy_view(n) for n in NODE_OF.values()}
+    vip = {n: holds_vip(n) for n in NODE_OF.values()}
     entries = after_a_scheduled_reconciliation()
 
     data, rc, res = salt_run("pigsty_ha.switchover", "pg-test", "test=True")
@@ -68,9 +62,9 @@ def test_dry_runs_change_nothing_and_name_the_candidate(steady):
 
     # nothing changed anywhere
     assert live_leader() == current
-    assert {n: haproxy_view(n) for n in NODES.values()} == views
-    assert {n: holds_vip(n) for n in NODES.values()} == vip
-    assert handoff_state(NODES[current])["forward"] is None
+    assert {n: haproxy_view(n) for n in NODE_OF.values()} == views
+    assert {n: holds_vip(n) for n in NODE_OF.values()} == vip
+    assert handoff_state(NODE_OF[current])["forward"] is None
     assert query(IPS[current], 5433, *TEST, "select 1", dbname="test") == [(1,)]   # pgbouncer not paused
     assert len(history()) == entries
 

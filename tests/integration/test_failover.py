@@ -1,31 +1,21 @@
 """Event-driven failover in the real sandbox: hard-kill the primary machine; Patroni elects
 a new primary, the beacon fires, the reactor's runner reconciles HAProxy and the VIP and
 records it; the old node, started again, rejoins as a replica and goes back into the
-replica service. Runs last among the pg-test tests (it moves the primary) and puts the
-primary back on pg-test-1 at the end."""
+replica service. Disruptive (it moves the primary): it puts pg-test back as orch.site left
+it (pg_test_cluster.put_back) before and after."""
 import json
 import subprocess
-import threading
 import time
 
-import psycopg2
 import pytest
 import yaml
 
-from conftest import SANDBOX, node_exec, salt_run, wait_for
 from pg import query
-import patroni_rest
-from test_pgsql import DBA, TEST, patroni_cluster, streaming_replicas
+from pg_test_cluster import (DBA, handoff_state, held, holds_vip, IPS, leader, NODE_OF, put_back,
+                             ready_to_take_over, streaming_from, streaming_replicas_any, TEST, Writer)
+from sandbox_cli import node_exec, salt_run, SANDBOX, wait_for
 
-
-def leader(host):
-    try:
-        for m in patroni_cluster(host)["members"]:
-            if m["role"] in ("leader", "master", "primary"):
-                return m["name"]
-    except Exception:  # noqa: BLE001 - an unreachable member has no opinion
-        return None
-    return None
+pytestmark = pytest.mark.disruptive
 
 
 def haproxy_up(node, backend):
@@ -41,43 +31,13 @@ def target_role(instance):
     return roles.pop() if len(roles) == 1 else roles
 
 
-def holds_vip(node):
-    return "10.10.10.3/24" in node_exec(node, "ip", "-4", "-o", "addr", "show", "dev", "eth1").stdout
-
-
 @pytest.fixture(scope="module")
 def healthy(sandbox):
-    # whatever an earlier test (or run) left: every member streaming, then pg-test-1 the leader
-    pg_test_1_leads()
-    wait_for(lambda: leader("10.10.10.11") == "pg-test-1" and len(streaming_replicas()) == 2, 120)
+    # whatever an earlier test (or run) left: every node running and every member streaming,
+    # pg-test-1 the leader; the same again afterwards (node-1 is killed on the way)
+    put_back()
     yield
-    # put things back: node-1 running, primary on pg-test-1
-    subprocess.run(SANDBOX + ["start", "node-1"], capture_output=True, timeout=120)
-    pg_test_1_leads()
-
-
-def pg_test_1_leads():
-    """Every member streaming and pg-test-1 the leader, switching over to it if needed: a
-    rejoining member streams a little before Patroni calls it running (a switchover to it
-    is refused until then), so the switchover is retried within the bound."""
-    wait_for(lambda: len(streaming_replicas_any()) == 2, 180)
-
-    def leads():
-        if leader("10.10.10.12") == "pg-test-1":
-            return True
-        salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
-        return leader("10.10.10.12") == "pg-test-1"
-    wait_for(leads, 240, 5)
-
-
-def streaming_replicas_any():
-    for host in ("10.10.10.11", "10.10.10.12", "10.10.10.13"):
-        try:
-            rows = query(host, 5436, *DBA, "select host(client_addr) from pg_stat_replication where state = 'streaming'")
-            return sorted(r[0] for r in rows)
-        except Exception:  # noqa: BLE001
-            continue
-    return []
+    put_back()
 
 
 def test_hard_kill_of_the_primary_is_reconciled_by_the_reactor(healthy):
@@ -150,82 +110,6 @@ def test_an_event_node_2_forges_for_pg_meta_is_refused_and_counted(healthy):
     assert leader("10.10.10.10") == "pg-meta-1"
 
 
-class Writer(threading.Thread):
-    """Inserts numbered rows through a 5433 (bounded in time): one connection for all
-    (``persistent``) or a new connection per transaction. Keeps what committed and what failed."""
-
-    def __init__(self, host, persistent, start_at, limit=120):
-        super().__init__(daemon=True)
-        self.host, self.persistent, self.next, self.limit = host, persistent, start_at, limit
-        self.committed, self.failed, self.stop = [], [], threading.Event()
-
-    def _connect(self):
-        conn = psycopg2.connect(host=self.host, port=5433, user=TEST[0], password=TEST[1], dbname="test",
-                                connect_timeout=5, application_name="pigsty-tests-writer")
-        conn.autocommit = True
-        return conn
-
-    def run(self):
-        deadline = time.monotonic() + self.limit
-        conn = None
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                if conn is None or not self.persistent:
-                    conn = self._connect()
-                with conn.cursor() as cur:
-                    cur.execute("insert into ha_switch(n) values (%s)", (self.next,))
-                self.committed.append(self.next)
-            except psycopg2.Error as exc:
-                self.failed.append("%d: %s" % (self.next, str(exc).strip()[:200]))
-                conn = None
-            finally:
-                if conn is not None and not self.persistent:
-                    conn.close()
-                    conn = None
-            self.next += 1
-            time.sleep(0.02)
-        if conn is not None:
-            conn.close()
-
-
-def handoff_state(node):
-    res = node_exec("meta", "salt", "--out=json", node, "pigsty_handoff.state")
-    return json.loads(res.stdout)[node]
-
-
-def held(node):
-    res = node_exec("meta", "salt", "--out=json", node, "pigsty_haproxy.servers")
-    servers = json.loads(res.stdout)[node]
-    return sorted({s for be in servers.values() for s, st in be.items() if st["admin"] != "READY" or st["held"]})
-
-
-IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
-NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
-
-
-def streaming_from(ip):
-    doc = patroni_rest.get(ip, "/patroni", timeout=2)
-    return {r["application_name"] for r in doc.get("replication") or [] if r.get("state") == "streaming"}
-
-
-def ready_to_take_over(ip):
-    """A switchover may go to the member at ``ip``: the leader sees it streaming, its own
-    Patroni says it is running, and so does the cluster view the runner reads (the leader's
-    /cluster, from the DCS: a member's key there is updated once per Patroni loop, so it may
-    say "starting" a moment after the member itself says running; CI of this session: the
-    runner rightly refused such a candidate)."""
-    if ip not in streaming_replicas_any():
-        return False
-    try:
-        if patroni_rest.get(ip, "/patroni", timeout=3).get("state") != "running":
-            return False
-        doc = patroni_rest.get(ip, "/cluster", timeout=3)
-    except Exception:  # noqa: BLE001
-        return False
-    return any(m.get("host") == ip and m.get("role") == "replica" and m.get("state") in ("running", "streaming")
-               for m in doc.get("members", []))
-
-
 def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_nothing(healthy):
     """A replica cut off from the leader's WAL (here: its connections to the leader's 5432
     rejected) still reports a small lag from its own replay position. Switching over to it
@@ -233,7 +117,7 @@ def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_not
     pauses or asks Patroni anything."""
     current = leader("10.10.10.12")
     candidate = next(i for i in ("pg-test-3", "pg-test-2", "pg-test-1") if i != current)
-    node, leader_ip = NODES[candidate], IPS[current]
+    node, leader_ip = NODE_OF[candidate], IPS[current]
     rule = ["OUTPUT", "-p", "tcp", "-d", leader_ip, "--dport", "5432", "-j", "REJECT"]
     node_exec(node, "iptables", "-A", *rule, check=True)
     try:
@@ -246,7 +130,7 @@ def test_switchover_to_a_replica_that_does_not_stream_is_refused_and_changes_not
         assert leader("10.10.10.12") == current
         for n in ("node-1", "node-2", "node-3"):
             assert held(n) == []                          # no HAProxy server held
-        assert handoff_state(NODES[current])["forward"] is None
+        assert handoff_state(NODE_OF[current])["forward"] is None
         # pgbouncer on the leader was never paused: a write through 5433 goes through at once
         assert query("10.10.10.12", 5433, *TEST, "select 1", dbname="test") == [(1,)]
     finally:

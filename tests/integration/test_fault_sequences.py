@@ -12,51 +12,12 @@ import psycopg2
 import pytest
 
 import patroni_rest
-from conftest import SANDBOX, node_exec, salt_json, salt_run, wait_for
 from pg import query
-from test_pgsql import DBA, TEST, orchestrate
-from test_y_failover import Writer, held, leader, ready_to_take_over, streaming_replicas_any
+from pg_test_cluster import (DBA, healthy_cluster, IPS, live_leader, NODE_OF, orchestrate, put_back,
+                             ready_candidate, streaming_replicas_any, switchover, TEST, Writer)
+from sandbox_cli import node_exec, salt_json, SANDBOX, wait_for
 
-IPS = {"pg-test-1": "10.10.10.11", "pg-test-2": "10.10.10.12", "pg-test-3": "10.10.10.13"}
-NODES = {"pg-test-1": "node-1", "pg-test-2": "node-2", "pg-test-3": "node-3"}
-
-
-def live_leader():
-    for ip in IPS.values():
-        name = leader(ip)
-        if name:
-            return name
-    return None
-
-
-def ready_candidate(instance):
-    return ready_to_take_over(IPS[instance])
-
-
-def healthy_cluster():
-    return live_leader() in IPS and len(streaming_replicas_any()) == 2
-
-
-def switchover(candidate):
-    data, rc, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=" + candidate, timeout=300)
-    return data, rc, res
-
-
-def put_back():
-    """Every node running, pg-test streaming, the primary on pg-test-1, nothing held."""
-    for node in ("node-1", "node-2", "node-3"):
-        subprocess.run(SANDBOX + ["start", node], capture_output=True, timeout=120)
-    wait_for(healthy_cluster, 240, 2)
-
-    def on_pg_test_1():
-        # a switchover just after another may be refused (the candidate not streaming yet,
-        # or its lag): ask again until it is done, within the bound
-        if live_leader() != "pg-test-1" and ready_candidate("pg-test-1"):
-            switchover("pg-test-1")
-        return live_leader() == "pg-test-1"
-    wait_for(on_pg_test_1, 240, 3)
-    wait_for(lambda: salt_run("pigsty_ha.reconcile", "pg-test")[1] == 0
-             and all(held(n) == [] for n in ("node-1", "node-2", "node-3")), 90, 3)
+pytestmark = pytest.mark.disruptive
 
 
 @pytest.fixture
@@ -235,7 +196,7 @@ def test_a_hard_killed_replica_fails_no_new_read(cluster):
     survivor = next(i for i in IPS if i not in (primary, victim))
     time.sleep(3)
     readers, killed = read_through([IPS[survivor], IPS[primary]], 12, lambda: subprocess.run(
-        SANDBOX + ["kill", NODES[victim]], check=True, capture_output=True, timeout=60))
+        SANDBOX + ["kill", NODE_OF[victim]], check=True, capture_output=True, timeout=60))
     failed, flight = report("a hard kill of replica %s" % victim, readers, killed)
     # The dead replica is one of 5434's live servers: until the checks mark it down, a new
     # connection sent there waits 500 ms and is redispatched. When the checks mark it down,
@@ -249,7 +210,7 @@ def test_a_hard_killed_replica_fails_no_new_read(cluster):
 def patroni_patch(body):
     """PATCH the dynamic config through the patroni module on the leader's node (HTTPS, the
     cluster's login from its pillar; the allow-list refuses the host)."""
-    node = NODES[live_leader()]
+    node = NODE_OF[live_leader()]
     ret, rc = salt_json(node, "patroni.config_patch", json.dumps(body))
     assert rc == 0 and isinstance(ret.get(node), dict), ret
     return ret[node]
@@ -274,7 +235,7 @@ def test_synchronous_mode_loses_no_acknowledged_commit_on_a_hard_kill(cluster):
             w.start()
         try:
             time.sleep(3)
-            subprocess.run(SANDBOX + ["kill", NODES[old]], check=True, capture_output=True, timeout=60)
+            subprocess.run(SANDBOX + ["kill", NODE_OF[old]], check=True, capture_output=True, timeout=60)
             wait_for(lambda: live_leader() not in (None, old), 90, 0.5)
             time.sleep(5)
         finally:
@@ -333,7 +294,7 @@ def test_a_minion_killed_mid_switchover_leaves_nothing_paused(cluster):
     a = live_leader()
     b = next(i for i in ("pg-test-2", "pg-test-3", "pg-test-1") if i != a)
     c = next(i for i in IPS if i not in (a, b))
-    node = NODES[a]
+    node = NODE_OF[a]
     # on the node: kill the minion as soon as the hand-off's pause marker appears (bounded)
     killer = subprocess.Popen(SANDBOX + ["exec", node, "bash", "-c",
                               "for i in $(seq 1200); do if [ -f /run/pigsty/pgbouncer-paused ]; then sleep 0.1; "
@@ -357,7 +318,7 @@ def test_a_minion_killed_mid_switchover_leaves_nothing_paused(cluster):
 
         def served_and_unpaused():
             # pauses first: a query through a paused pgbouncer would wait, not fail
-            if any(paused_databases(n) for n in NODES.values()):
+            if any(paused_databases(n) for n in NODE_OF.values()):
                 return False
             try:
                 query(IPS[c], 5433, *TEST, "insert into ha_switch(n) values (%d)" % next(probe), dbname="test")
@@ -377,7 +338,7 @@ def test_a_minion_killed_mid_switchover_leaves_nothing_paused(cluster):
     print("paused at the kill: %s; kill -> served and unpaused: %.1fs; runner answered after %.1fs: rc=%s %s" % (
         was_paused, t_first_ok - t_kill, t_runner - t_kill, rc, json.dumps(data)[:400] if data else None))
     assert t_first_ok - t_kill <= KILL_BOUND
-    for n in NODES.values():
+    for n in NODE_OF.values():
         assert node_exec(n, "test", "-e", "/run/pigsty/pgbouncer-paused").returncode != 0, n
     committed = [x for w in writers for x in w.committed]
     assert set(committed) <= rows()

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from conftest import node_exec, salt_json, salt_run, wait_for
+from pg_test_cluster import IPS, live_leader, put_back, TEST
+from sandbox_cli import node_exec, salt_json, salt_run, wait_for
 from pg import query
-from test_pgsql import TEST
-from test_y_sequences import IPS, live_leader, put_back
 import patroni_rest
+
+pytestmark = pytest.mark.disruptive
 
 MEMBERS = {"meta": "10.10.10.10", "node-1": "10.10.10.11", "node-2": "10.10.10.12"}
 

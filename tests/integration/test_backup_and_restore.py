@@ -13,13 +13,11 @@ import time
 
 import pytest
 
-from conftest import PG_TEST, SANDBOX, node_exec, pg_test_leader, salt_run, wait_for
+from pg_test_cluster import DBA, IPS, live_leader, put_back, streaming_replicas
+from sandbox_cli import node_exec, salt_run, SANDBOX, wait_for
 from pg import query
-from test_pgsql import DBA, NODES, streaming_replicas
 
-
-def leader_name():
-    return pg_test_leader()          # any member's Patroni that answers (node-1 may be down)
+pytestmark = pytest.mark.disruptive
 
 
 def sql(statement, port=5433, host="10.10.10.3"):
@@ -48,28 +46,17 @@ def archived_now():
 
 @pytest.fixture(scope="module")
 def cluster(sandbox):
-    wait_for(lambda: len(streaming_replicas()) == 2, 180)
+    put_back()
     # archive_mode needs a restart of an instance that ran before the backup states
     if sql("SHOW archive_mode", port=5436)[0][0] != "on":
         node_exec("node-1", "patronictl", "-c", "/etc/patroni/config.yml", "restart", "pg-test",
                   "--force", check=True)
         wait_for(lambda: sql("SHOW archive_mode", port=5436)[0][0] == "on", 180)
         wait_for(lambda: len(streaming_replicas()) == 2, 180)
-    yield NODES
-    # back to pg-test-1 for the later modules; right after a restore a switchover may be
-    # refused for a while (replicas still catching up): wait for them, ask again (bounded)
-    answers = []
-    for _attempt in range(4):
-        if leader_name() == "pg-test-1":
-            break
-        wait_for(lambda: len(streaming_replicas()) == 2, 300)
-        data, code, res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-1")
-        answers.append((code, data if data is not None else res.stdout[-2000:] + res.stderr[-1000:]))
-        try:
-            wait_for(lambda: leader_name() == "pg-test-1", 60)
-        except AssertionError:
-            time.sleep(10)
-    assert leader_name() == "pg-test-1", answers
+    yield IPS
+    # back to pg-test-1 for the later modules; right after a restore the replicas may take a
+    # while to catch up (a switchover is refused until then): a longer bound than others'
+    put_back(within=600)
 
 
 def test_full_backup_from_a_streaming_replica_is_listed_and_checked(cluster):
@@ -103,13 +90,13 @@ def test_two_backups_at_once_one_is_refused(cluster):
 ])
 def test_refused_restores_stop_nothing(cluster, target, confirm, fragment):
     timeline = sql("SELECT timeline_id FROM pg_control_checkpoint()", port=5436)[0][0]
-    leader = leader_name()
+    leader = live_leader()
     args = ["pigsty_backup.restore", "cluster=pg-test", "target=%s" % target]
     if confirm:
         args.append("confirm=%s" % confirm)
     data, code, out = run(*args, timeout=300)
     assert code != 0 and fragment in out, out
-    assert leader_name() == leader and len(streaming_replicas()) == 2
+    assert live_leader() == leader and len(streaming_replicas()) == 2
     assert sql("SELECT timeline_id FROM pg_control_checkpoint()", port=5436)[0][0] == timeline
 
 
@@ -150,7 +137,7 @@ def test_archiving_continues_across_a_switchover(cluster):
     sql("INSERT INTO backup_switch SELECT g, 'before' FROM generate_series(1, 100) g")
     data, code, _res = salt_run("pigsty_ha.switchover", "pg-test", "candidate=pg-test-2")
     assert code == 0, data
-    wait_for(lambda: leader_name() == "pg-test-2", 120)
+    wait_for(lambda: live_leader() == "pg-test-2", 120)
     sql("INSERT INTO backup_switch SELECT g, 'after' FROM generate_series(101, 200) g")
     target = noted_time()
     sql("DROP TABLE backup_switch")
@@ -176,7 +163,7 @@ def test_archiving_continues_after_a_hard_kill_of_the_live_primary(cluster):
     """Not the pillar primary: whichever member leads now (pg-test-2 after the switchover
     above) is killed with its machine; the rows written on the promoted member are archived
     from it and come back in a restore to a time after the failover."""
-    old = wait_for(leader_name, 60)
+    old = wait_for(live_leader, 60)
     old_node = "node-%s" % old.rsplit("-", 1)[1]
     sql("DROP TABLE IF EXISTS backup_kill")
     sql("CREATE TABLE backup_kill (id int PRIMARY KEY, phase text)")
@@ -187,7 +174,7 @@ def test_archiving_continues_after_a_hard_kill_of_the_live_primary(cluster):
         len(streaming_now()) == 2, 60)
     subprocess.run(SANDBOX + ["kill", old_node], check=True, capture_output=True, timeout=60)
     try:
-        new = wait_for(lambda: (leader_name() or old) != old and leader_name(), 120)
+        new = wait_for(lambda: (live_leader() or old) != old and live_leader(), 120)
 
         def written_after():                        # through the VIP and 5433, once they moved
             sql("INSERT INTO backup_kill SELECT g, 'after' FROM generate_series(101, 200) g"
@@ -199,7 +186,7 @@ def test_archiving_continues_after_a_hard_kill_of_the_live_primary(cluster):
         archived_now()                                  # pushed by the new primary
     finally:
         subprocess.run(SANDBOX + ["start", old_node], check=True, capture_output=True, timeout=180)
-    wait_for(lambda: PG_TEST[old] in streaming_now() and len(streaming_now()) == 2, 600)
+    wait_for(lambda: IPS[old] in streaming_now() and len(streaming_now()) == 2, 600)
     wait_for(lambda: '"%s": true' % old_node in node_exec(      # its minion is back for the restore
         "meta", "salt", "-t", "5", "--out=json", "--static", old_node, "test.ping",
         check=False, timeout=60).stdout, 120)
