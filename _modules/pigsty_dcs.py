@@ -188,8 +188,9 @@ def health(timeout=2):
 def forget(cluster, timeout=5):
     """Delete a removed cluster's keys (``<pg_namespace>/<cluster>``) from etcd, as root
     when etcd_auth is on (its password from this meta node's pillar); returns what was done.
-    The cluster's etcd user and role stay: a cluster of the same name that comes back uses
-    them (the meta node's state removes nothing of the inventory's clusters).
+    The cluster's etcd user and role stay while it is in the inventory (a cluster of the
+    same name that comes back uses them); once it has left the inventory, the meta node's
+    dcs state removes them (pigsty_etcd.removed_clusters: only with its keys gone).
 
     CLI example::
 

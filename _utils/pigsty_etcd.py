@@ -205,6 +205,14 @@ class Client:
         kv = (answer.get("permissions") or {}).get("kv") or {}
         return {"read": sorted(kv.get("read") or []), "write": sorted(kv.get("write") or [])}
 
+    def v2_roles(self):
+        """The names of every v2 role."""
+        answer = self._ok("GET", "/v2/auth/roles")
+        return sorted(r.get("role") if isinstance(r, dict) else r for r in (answer or {}).get("roles") or [])
+
+    def v2_delete_role(self, name):
+        self._ok("DELETE", "/v2/auth/roles/" + urllib.parse.quote(name))
+
     def v2_put_role(self, name, paths):
         self._ok("PUT", "/v2/auth/roles/" + urllib.parse.quote(name),
                  {"role": name, "permissions": {"kv": {"read": list(paths), "write": list(paths)}}})
@@ -378,7 +386,14 @@ def _converge(client, root_password, users, namespace, members, masters, dry):
     if masters and admin.v2_role(MASTERS_ROLE) != {"read": masters_paths(), "write": masters_paths()}:
         do("v2 role %s" % MASTERS_ROLE,
            lambda: _put_role(admin, MASTERS_ROLE, masters_paths(), admin.v2_role(MASTERS_ROLE)))
-    _converge_node_users(admin, users, members, masters, existing, do)
+    gone = removed_clusters(admin, users, namespace, existing)
+    _converge_node_users(admin, users, members, masters, existing, do, gone)
+    for name in sorted(gone):
+        if name in existing:
+            do("v2 user %s removed (its cluster left the inventory, no keys left)" % name,
+               lambda n=name: admin.v2_delete_user(n))
+        do("v2 role %s removed (its cluster left the inventory, no keys left)" % name,
+           lambda n=name: admin.v2_delete_role(n))
     guest = admin.v2_role(GUEST)
     if guest and (guest["read"] or guest["write"]):
         do("v2 guest closed", lambda g=guest: admin.v2_revoke(GUEST, g["read"], g["write"]))
@@ -396,15 +411,40 @@ def _converge(client, root_password, users, namespace, members, masters, dry):
     return steps
 
 
-def _converge_node_users(admin, users, members, masters, existing, do):
+def removed_clusters(admin, users, namespace, existing):
+    """The clusters that left the inventory and whose user and role may go: a role that is no
+    cluster's of ``users`` but exactly what ``apply`` gives a cluster of that name (read and
+    write of its prefix in one of the inventory's namespaces), whose user of the same name
+    (if any) holds that role only, and whose prefix holds no key any more (the removal's
+    pigsty_dcs.forget deleted them). A cluster that still has keys (it runs, or was left out
+    of pillar by mistake) keeps its user: its Patroni may still need it. Roles that someone
+    else made are never matched."""
+    namespaces = set(namespace.values()) if isinstance(namespace, dict) else {namespace}
+    ours = set(user_name(c) for c in users) | {ROOT, GUEST, MASTERS_ROLE}
+    gone = set()
+    for name in admin.v2_roles():
+        if name in ours or existing.get(name, [name]) != [name]:
+            continue
+        role = admin.v2_role(name) or {}
+        ns = next((ns for ns in sorted(namespaces)
+                   if role == {"read": sorted(role_paths(ns, name)), "write": sorted(role_paths(ns, name))}), None)
+        if ns is None:
+            continue
+        status, _ = admin.get(prefix(ns, name))
+        if status == 404:
+            gone.add(name)
+    return gone
+
+
+def _converge_node_users(admin, users, members, masters, existing, do, gone=()):
     """Each member node's user holds exactly its cluster's role among the clusters' roles,
     and the masters' role exactly when it is one of ``masters`` (other roles someone granted
     are left). Its password is random and kept nowhere: a node logs in with its certificate
-    only. A user that holds nothing but these roles and is no longer a member node or a
-    master (nor a cluster user, nor root) is a node that left: removed, so that its
-    certificate opens nothing."""
+    only. A user that holds nothing but these roles (or those of ``gone`` clusters) and is no
+    longer a member node or a master (nor a cluster user, nor root) is a node that left:
+    removed, so that its certificate opens nothing."""
     cluster_roles = set(user_name(c) for c in users)
-    managed = cluster_roles | {MASTERS_ROLE}
+    managed = cluster_roles | {MASTERS_ROLE} | set(gone)
     wanted = {}
     for cluster in members:
         for node in members[cluster]:
@@ -430,7 +470,7 @@ def _converge_node_users(admin, users, members, masters, existing, do):
                lambda n=node, r=stale: admin.v2_revoke_roles(n, r))
     for name in sorted(existing):
         roles = set(existing[name] or ())
-        if (name in wanted or name in cluster_roles or name in (ROOT, GUEST)
+        if (name in wanted or name in cluster_roles or name in gone or name in (ROOT, GUEST)
                 or not roles or not roles <= managed):
             continue
         do("v2 node user %s removed (no longer a member)" % name,

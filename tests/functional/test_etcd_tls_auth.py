@@ -311,6 +311,67 @@ def test_node_users_follow_the_inventory(etcd):
     assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 200
 
 
+def test_a_removed_cluster_s_user_and_role_go_once_its_keys_are_forgotten(etcd):
+    """pg-test leaves the inventory: while its keys are in etcd (it may still run: left out of
+    pillar by mistake) its user and its nodes' users stay; once the removal's forget deleted
+    them, the next apply removes the cluster's user and role and its nodes' users (their
+    password and certificates open nothing), test mode first saying so; a second apply is
+    quiet, and pg-test back in the inventory gets them again."""
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    root = etcd["client"].as_user("root", "Sandbox.Etcd.Root")
+    test_user = etcd["client"].as_user("pg-test", "Sandbox.Etcd.test")
+    assert test_user.put("/service/pg-test/leader", "pg-test-1")[0] in (200, 201)
+    gone = copy.deepcopy(pillar)
+    del gone["pigsty"]["clusters"]["pg-test"]
+    try:
+        kept = auth_state(etcd, gone)
+        assert kept["result"] is True and kept["changes"] == {}, kept
+        assert test_user.get("/service/pg-test/leader")[0] == 200
+        assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 200
+        assert root.delete("/service/pg-test", recursive=True)[0] == 200      # what forget does
+        node_users = sorted(n for n, roles in root.v2_users().items() if roles == ["pg-test"] and n != "pg-test")
+        assert "node-1" in node_users, node_users
+        expected = (["v2 node user %s removed (no longer a member)" % n for n in node_users]
+                    + ["v2 user pg-test removed (its cluster left the inventory, no keys left)",
+                       "v2 role pg-test removed (its cluster left the inventory, no keys left)"])
+        dry = auth_state(etcd, gone, test=True)
+        assert dry["result"] is None and dry["changes"] == {"would": expected}, dry
+        assert "pg-test" in root.v2_users() and "pg-test" in root.v2_roles()       # test mode changed nothing
+        ret = auth_state(etcd, gone)
+        assert ret["result"] is True and ret["changes"] == {"done": expected}, ret
+        assert "pg-test" not in root.v2_users() and "pg-test" not in root.v2_roles()
+        assert test_user.put("/service/pg-test/leader", "pg-test-1")[0] == 401
+        assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 401
+        # pg-meta and the masters' role are untouched
+        assert etcd["client"].as_user("pg-meta", "Sandbox.Etcd.meta").get("/service/pg-meta/")[0] in (200, 404)
+        assert auth_state(etcd, gone)["changes"] == {}
+    finally:
+        back = auth_state(etcd, pillar)
+    assert back["result"] is True, back
+    assert test_user.put("/service/pg-test/leader", "pg-test-1")[0] in (200, 201)
+    assert as_node(etcd, "node-1").get("/service/pg-test/leader")[0] == 200
+
+
+def test_a_role_someone_else_made_is_never_taken_for_a_removed_cluster(etcd):
+    """A role and user that look like nothing pigsty makes (other paths, or a user holding
+    other roles too) stay whatever the inventory says."""
+    pillar = meta_pillar()
+    auth_state(etcd, pillar)
+    root = etcd["client"].as_user("root", "Sandbox.Etcd.Root")
+    root.v2_put_role("reports", ["/reports", "/reports/*"])
+    root.v2_add_user("reports", "Reports.Pass.1", ["reports"])
+    root.v2_put_role("pg-old", ["/service/pg-old", "/service/pg-old/*"])
+    root.v2_add_user("pg-old", "Old.Pass.1", ["pg-old", "reports"])
+    try:
+        assert auth_state(etcd, pillar, test=True)["changes"] == {}
+        assert {"reports", "pg-old"} <= set(root.v2_roles()) and {"reports", "pg-old"} <= set(root.v2_users())
+    finally:
+        for name in ("reports", "pg-old"):
+            root.v2_delete_user(name)
+            root.v2_delete_role(name)
+
+
 def test_a_node_named_like_another_cluster_is_refused_before_any_change(etcd):
     pillar = meta_pillar()
     auth_state(etcd, pillar)
