@@ -27,7 +27,30 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$MASTER_IP" ] || { echo "bootstrap-salt: --master-ip is required" >&2; exit 2; }
+# every master: an IPv4 address or a host name, each once, no empty item (checked before
+# anything is installed or written)
+bad_master() {
+  echo "bootstrap-salt: --master-ip '$MASTER_IP': $1 (expected IP[,IP...], each an IPv4 address or a host name, e.g. 10.10.10.10,10.10.10.9)" >&2
+  exit 2
+}
+case "$MASTER_IP" in ,*|*,|*,,*) bad_master "an empty item" ;; esac
+IFS=',' read -r -a MASTERS <<< "$MASTER_IP"
+SEEN=","
+for m in "${MASTERS[@]}"; do
+  if [[ "$m" =~ ^[0-9.]+$ ]]; then
+    [[ "$m" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || bad_master "'$m' is not an IPv4 address"
+    for o in 1 2 3 4; do
+      [ "$((10#${BASH_REMATCH[$o]}))" -le 255 ] || bad_master "'$m' is not an IPv4 address (an octet above 255)"
+    done
+  elif ! [[ "$m" =~ ^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$ ]]; then
+    bad_master "'$m' is neither an IPv4 address nor a host name"
+  fi
+  case "$SEEN" in *",$m,"*) bad_master "'$m' is given twice" ;; esac
+  SEEN="$SEEN$m,"
+done
 [ -n "$MINION_ID" ] || MINION_ID=$(hostname)
+[[ "$MINION_ID" =~ ^[A-Za-z0-9._-]+$ ]] || {
+  echo "bootstrap-salt: --id '$MINION_ID': expected letters, digits, '.', '_' or '-' only" >&2; exit 2; }
 if [ "$IS_MASTER" = 1 ] && [ ! -d "$REPO/master.d" ]; then
   echo "bootstrap-salt: --repo $REPO has no master.d/ directory" >&2; exit 2
 fi
