@@ -37,6 +37,25 @@ def _acquire(fh, wait, what):
             time.sleep(0.05)
 
 
+def _shared_lock(shared, enter, refusal, what, cluster):
+    """Take the lock several masters share (``enter()``: its context manager) when ``shared``
+    is given: (an ExitStack holding it, what it yields). Held by another master: refused with
+    ``refusal(holder)``; etcd out of reach: (None, None) with a warning, and the caller takes
+    this master's own lock. No ``shared``: (None, None)."""
+    if shared is None:
+        return None, None
+    stack = contextlib.ExitStack()
+    try:
+        value = stack.enter_context(enter())
+    except pigsty_ha_shared_lock.Busy as exc:
+        raise salt.exceptions.CommandExecutionError(refusal(str(exc))) from None
+    except pigsty_etcd.EtcdError as exc:
+        log.warning("pigsty_ha: the shared %s of %s is out of reach (%s): this master's own "
+                    "lock is used", what, cluster, exc)
+        return None, None
+    return stack, value
+
+
 @contextlib.contextmanager
 def reconcile_lock(opts, cluster, wait=120, shared=None):
     """One reconciliation of a cluster at a time (others wait, bounded); yields what the
@@ -44,20 +63,12 @@ def reconcile_lock(opts, cluster, wait=120, shared=None):
     ``shared``: (etcd client, this master's name) when several masters share the lock
     (pigsty_ha_shared_lock); when etcd does not answer, this master's own lock is used (each
     master then reconciles on its own: the steps are idempotent) and a warning logged."""
-    if shared is not None:
-        stack = contextlib.ExitStack()
-        try:
-            last = stack.enter_context(pigsty_ha_shared_lock.reconcile_lock(
-                shared[0], cluster, shared[1], wait))
-        except pigsty_ha_shared_lock.Busy as exc:
-            raise salt.exceptions.CommandExecutionError(str(exc)) from None
-        except pigsty_etcd.EtcdError as exc:
-            log.warning("pigsty_ha: the shared reconcile lock of %s is out of reach (%s): "
-                        "this master's own lock is used", cluster, exc)
-        else:
-            with stack:
-                yield last
-            return
+    stack, last = _shared_lock(shared, lambda: pigsty_ha_shared_lock.reconcile_lock(
+        shared[0], cluster, shared[1], wait), str, "reconcile lock", cluster)
+    if stack is not None:
+        with stack:
+            yield last
+        return
     path = _path(opts, "reconcile", cluster)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as fh:
@@ -84,20 +95,13 @@ def operation_lock(opts, cluster, operation, wait=0, kind="operation", shared=No
     the one in progress; nothing of it has run then. ``kind`` names the lock: "operation"
     (planned HA operations), "backup" (one backup or restore of a cluster at a time).
     ``shared``: as for reconcile_lock (the lock in etcd, every master's operations)."""
-    if shared is not None:
-        stack = contextlib.ExitStack()
-        try:
-            stack.enter_context(pigsty_ha_shared_lock.operation_lock(
-                shared[0], cluster, kind, operation, shared[1], wait))
-        except pigsty_ha_shared_lock.Busy as exc:
-            raise salt.exceptions.CommandExecutionError(busy_message(operation, cluster, str(exc))) from None
-        except pigsty_etcd.EtcdError as exc:
-            log.warning("pigsty_ha: the shared %s lock of %s is out of reach (%s): this "
-                        "master's own lock is used", kind, cluster, exc)
-        else:
-            with stack:
-                yield
-            return
+    stack, _held = _shared_lock(shared, lambda: pigsty_ha_shared_lock.operation_lock(
+        shared[0], cluster, kind, operation, shared[1], wait),
+        lambda running: busy_message(operation, cluster, running), kind + " lock", cluster)
+    if stack is not None:
+        with stack:
+            yield
+        return
     path = _path(opts, kind, cluster)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as fh:

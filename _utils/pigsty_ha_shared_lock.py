@@ -168,22 +168,22 @@ def operation_lock(client, cluster, kind, description, owner, wait=0, ttl=TTL):
     """Hold the cluster's ``kind`` lock ("operation": planned HA operations, "backup") in
     etcd while the block runs, described as ``description`` ("switchover pg-test-1 ->
     pg-test-2"): a second one on any master is refused (Busy naming the one in progress)."""
-    def busy(held):
-        return "%s (master %s, since %s)" % (held.get("operation") or "another operation",
-                                             held.get("owner"), held.get("since"))
     doc = {"operation": description, "owner": owner, "since": time.strftime("%H:%M:%S")}
-    with _held(client, operation_key(cluster, kind), doc, wait, ttl, busy):
+    with _held(client, operation_key(cluster, kind), doc, wait, ttl, _described):
         yield
+
+
+def _described(held):
+    """An operation lock's holder as a refusal names it: what, which master, since when."""
+    return "%s (master %s, since %s)" % (held.get("operation") or "another operation",
+                                         held.get("owner"), held.get("since"))
 
 
 def operation_running(client, cluster, kind="operation"):
     """The operation of ``cluster`` in progress on any master, as its holder describes it,
     or None."""
     doc = _doc(client, operation_key(cluster, kind))
-    if doc is None:
-        return None
-    return "%s (master %s, since %s)" % (doc.get("operation") or "another operation",
-                                         doc.get("owner"), doc.get("since"))
+    return None if doc is None else _described(doc)
 
 
 class Endpoints:
