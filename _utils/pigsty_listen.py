@@ -98,12 +98,6 @@ def resolve(value, ip, vip):
     return out, problems
 
 
-def member_problems(conf, path):
-    """Problems of the resolved ``conf`` (a member's: node_ip and pg_listen) at ``path``."""
-    _out, problems = resolve(conf.get("pg_listen"), conf.get("node_ip"), _vip_ip(conf))
-    return ["%s:pg_listen: %s" % (path, p) for p in problems]
-
-
 def addresses(conf):
     """The addresses of a member's resolved configuration (valid: validation has run)."""
     return resolve(conf["pg_listen"], conf["node_ip"], _vip_ip(conf))[0]

@@ -593,16 +593,6 @@ def _guc_name(name):
     return ".".join(quote_ident(part) for part in name.split("."))
 
 
-def user_sql(desired, current, today=None):
-    """The statements of ``user_plan`` (``desired``: a spec, normalized here)."""
-    return user_plan(normalize_user(desired), current, today)[1]
-
-
-def user_changes(desired, current, today=None):
-    """The changes of ``user_plan``; a new password shows as ``"password": "changed"``."""
-    return user_plan(normalize_user(desired), current, today)[0]
-
-
 # ------------------------------------------------------------------ Pigsty's default roles
 DEFAULT_ROLES = [
     {"name": "dbrole_readonly", "login": False, "comment": "role for global read-only access"},
@@ -752,16 +742,6 @@ def database_plan(desired, current):
     return changes, statements
 
 
-def database_sql(desired, current):
-    """The statements of ``database_plan`` (``desired``: a spec, normalized here)."""
-    return database_plan(normalize_database(desired), current)[1]
-
-
-def database_changes(desired, current):
-    """The changes of ``database_plan`` (``desired``: a spec, normalized here)."""
-    return database_plan(normalize_database(desired), current)[0]
-
-
 def database_inner_plan(desired, current_schemas, current_extensions):
     """(changes, statements) run inside the database: missing schemas (owned by the
     database's owner) and extensions. Nothing is ever dropped here.
@@ -790,9 +770,3 @@ def database_inner_plan(desired, current_schemas, current_extensions):
     if created or moved:
         changes["extensions"] = {k: v for k, v in (("created", created), ("moved", moved)) if v}
     return changes, statements
-
-
-def database_inner_sql(desired, current_schemas, current_extensions):
-    """The statements of ``database_inner_plan`` (``desired``: a spec, normalized here)."""
-    return database_inner_plan(normalize_database(desired), current_schemas,
-                               current_extensions)[1]

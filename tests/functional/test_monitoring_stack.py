@@ -37,6 +37,7 @@ import pigsty_consoles
 import pigsty_inventory
 import pigsty_monitor
 from exported_metrics import EXPORTED
+import promql
 from pillar_fixture import default_pillar
 from local_http import free_port, get, wait_http
 from pg_server import HBA, REPO, start_instance
@@ -246,7 +247,7 @@ def test_every_postgres_metric_the_dashboards_consoles_and_rules_use_is_exported
     exported = set(scraped["primary"]) | set(scraped["standby"])
     used = set()
     for _where, expr in pigsty_monitor.all_exprs():
-        used |= {m for m in pigsty_monitor.metric_names(expr) if m.startswith("pg_")}
+        used |= {m for m in promql.metric_names(expr) if m.startswith("pg_")}
     assert len(used) > 40
     missing = sorted(used - exported)
     assert not missing, missing
@@ -540,13 +541,13 @@ def test_every_dashboard_console_and_rule_expression_returns_data(stack):
     url, _st = stack
     exprs = pigsty_monitor.all_exprs({"cls": CLS, "ins": INS_PRIMARY})
     assert len(exprs) > 300
-    checked = [(w, e) for w, e in exprs if stack_covers(pigsty_monitor.metric_names(e))]
+    checked = [(w, e) for w, e in exprs if stack_covers(promql.metric_names(e))]
     assert len(checked) > 250
 
     def empty():
         bad = []
         for where, expr in checked:
-            names = pigsty_monitor.metric_names(expr)
+            names = promql.metric_names(expr)
             if where.startswith("alert ") or names <= {"ALERTS"}:
                 # fires only on a fault: its metrics exist (ALERTS: the rules are loaded)
                 probes = ['count({__name__="%s"})' % n for n in names - {"ALERTS"}]

@@ -13,6 +13,7 @@ from meta_http import http, prom_query, prometheus
 from sandbox_cli import salt_run, wait_for
 import patroni_rest
 from pg import query, user_password
+import promql
 
 import pigsty_monitor  # noqa: E402
 
@@ -79,7 +80,7 @@ def test_every_dashboard_console_and_rule_expression_returns_data(observed, back
     def empty():
         bad = []
         for where, expr in exprs:
-            names = pigsty_monitor.metric_names(expr)
+            names = promql.metric_names(expr)
             if where.startswith("alert ") or names <= {"ALERTS"}:
                 # fires only on a fault: its metrics exist (ALERTS: the rules are loaded)
                 probes = ['count({__name__="%s"})' % n for n in sorted(names - {"ALERTS"})]

@@ -13,6 +13,7 @@ import pytest
 import pigsty_consoles
 import pigsty_monitor as mon
 from exported_metrics import EXPORTED
+import promql
 from loader import load_module
 from pillar_fixture import REPO
 
@@ -118,7 +119,7 @@ def test_every_dashboard_and_console_expression_uses_exported_metrics():
     for where, expr in exprs:
         if not where.startswith(("rule", "alert")):    # rules may use label_replace's $1
             assert "$" not in expr, (where, expr)
-        unknown = mon.metric_names(expr) - EXPORTED - RECORDED - {"ALERTS"}
+        unknown = promql.metric_names(expr) - EXPORTED - RECORDED - {"ALERTS"}
         assert not unknown, (where, unknown)
 
 

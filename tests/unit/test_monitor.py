@@ -12,11 +12,12 @@ import pigsty_monitor as mon
 from pillar_fixture import REPO, default_pillar
 
 from exported_metrics import EXPORTED
+import promql
 
 
 def metric_names(expr):
     """Metric names of an expression, less recording rules (their inputs are checked)."""
-    return {m for m in mon.metric_names(expr) if ":" not in m}
+    return {m for m in promql.metric_names(expr) if ":" not in m}
 
 
 @pytest.fixture()
@@ -207,10 +208,10 @@ def test_every_alert_has_a_promtool_unit_test():
 
 
 def test_metric_names_of_an_expression():
-    assert mon.metric_names(
+    assert promql.metric_names(
         'sum by (cls) (rate(pg_stat_database_xact_commit{role="primary",x=~"a|b"}[5m])) '
         'or on() label_replace(vector(0), "severity", "none", "", "")') == {"pg_stat_database_xact_commit"}
-    assert mon.metric_names(
+    assert promql.metric_names(
         "histogram_quantile(0.99, sum by (le) (rate(etcd_disk_wal_fsync_duration_seconds_bucket[1m]))) "
         "/ node:ins:cpu_usage and on (ins) up == bool 0 offset 5m") == {
         "etcd_disk_wal_fsync_duration_seconds_bucket", "node:ins:cpu_usage", "up"}

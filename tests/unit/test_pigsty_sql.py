@@ -9,6 +9,28 @@ import pytest
 
 import pigsty_sql as sql
 
+
+# the plans' halves, with the spec normalized first (what the states do)
+def user_sql(desired, current, today=None):
+    return sql.user_plan(sql.normalize_user(desired), current, today)[1]
+
+
+def user_changes(desired, current, today=None):
+    return sql.user_plan(sql.normalize_user(desired), current, today)[0]
+
+
+def database_sql(desired, current):
+    return sql.database_plan(sql.normalize_database(desired), current)[1]
+
+
+def database_changes(desired, current):
+    return sql.database_plan(sql.normalize_database(desired), current)[0]
+
+
+def database_inner_sql(desired, current_schemas, current_extensions):
+    return sql.database_inner_plan(sql.normalize_database(desired), current_schemas, current_extensions)[1]
+
+
 HOSTILE = ["pa'ss\"w;rd\\", "'; DROP ROLE postgres; --", '"', "'", "\\", "\\'", "a''b",
            "x\"y'z\\w", "tab\there", "new\nline", "caf\u00e9", ""]
 SECRET = "Sup3r'Secret\\Pw"
@@ -306,7 +328,7 @@ def test_user_create_statements():
     spec = {"name": "dbuser_a", "password": SECRET, "roles": ["dbrole_readonly"],
             "parameters": {"work_mem": "64MB"}, "comment": "it's a user", "connlimit": 5,
             "expire_in": 10}
-    statements = sql.user_sql(spec, None, TODAY)
+    statements = user_sql(spec, None, TODAY)
     assert statements[0].startswith('CREATE ROLE "dbuser_a" WITH NOSUPERUSER NOCREATEDB')
     assert "LOGIN" in statements[0] and "CONNECTION LIMIT 5" in statements[0]
     verifier = re.search(r"PASSWORD '(SCRAM-SHA-256\$[^']+)'", statements[0]).group(1)
@@ -315,7 +337,7 @@ def test_user_create_statements():
     assert statements[1:] == ['GRANT "dbrole_readonly" TO "dbuser_a"',
                               'ALTER ROLE "dbuser_a" SET "work_mem" = \'64MB\'',
                               'COMMENT ON ROLE "dbuser_a" IS \'it\'\'s a user\'']
-    changes = sql.user_changes(spec, None, TODAY)
+    changes = user_changes(spec, None, TODAY)
     assert changes["role"] == "created" and changes["password"] == "changed"
     assert changes["roles"] == {"granted": ["dbrole_readonly"]}
     assert SECRET not in repr(changes)
@@ -327,8 +349,8 @@ def test_user_no_op_when_catalog_matches():
             "expire_at": "infinity"}
     current = _current_of(spec, valid_until="infinity",
                           parameters={"search_path": '"$user", public'})
-    assert sql.user_sql(spec, current) == []
-    assert sql.user_changes(spec, current) == {}
+    assert user_sql(spec, current) == []
+    assert user_changes(spec, current) == {}
 
 
 def test_user_alter_statements():
@@ -355,7 +377,7 @@ def test_user_alter_statements():
 def test_user_unmanaged_fields_are_left_alone():
     current = _current_of({"name": "u", "password": "x", "roles": ["r1"], "comment": "kept"},
                           parameters={"work_mem": "1MB"}, valid_until="2030-01-01")
-    assert sql.user_sql({"name": "u"}, current) == []
+    assert user_sql({"name": "u"}, current) == []
 
 
 def test_user_password_kept_when_the_stored_verifier_verifies():
@@ -364,8 +386,8 @@ def test_user_password_kept_when_the_stored_verifier_verifies():
     for stored in (sql.scram_verifier("u", SECRET, 4096, b"0123456789abcdef"),
                    sql.scram_verifier("u", SECRET, 8192)):
         current = _current_of({"name": "u"}, password=stored)
-        assert sql.user_sql({"name": "u", "password": SECRET}, current) == []
-        assert sql.user_changes({"name": "u", "password": SECRET}, current) == {}
+        assert user_sql({"name": "u", "password": SECRET}, current) == []
+        assert user_changes({"name": "u", "password": SECRET}, current) == {}
 
 
 @pytest.mark.parametrize("stored", [
@@ -385,17 +407,17 @@ def test_user_password_reset_unless_stored_verifier_verifies(stored):
 
 def test_user_hashed_password_is_sent_as_is():
     md5 = "md5" + hashlib.md5(b"secretu").hexdigest()
-    statements = sql.user_sql({"name": "u", "password": md5}, _current_of({"name": "u"}))
+    statements = user_sql({"name": "u", "password": md5}, _current_of({"name": "u"}))
     assert statements == ["ALTER ROLE \"u\" WITH PASSWORD '%s'" % md5]
     current = _current_of({"name": "u"}, password=md5)
-    assert sql.user_sql({"name": "u", "password": md5}, current) == []
+    assert user_sql({"name": "u", "password": md5}, current) == []
 
 
 def test_user_absent():
-    assert sql.user_sql({"name": "u", "state": "absent"}, None) == []
-    assert sql.user_sql({"name": "u", "state": "absent"}, _current_of({"name": "u"})) == \
+    assert user_sql({"name": "u", "state": "absent"}, None) == []
+    assert user_sql({"name": "u", "state": "absent"}, _current_of({"name": "u"})) == \
         ['DROP ROLE "u"']
-    assert sql.user_changes({"name": "u", "state": "absent"}, _current_of({"name": "u"})) == \
+    assert user_changes({"name": "u", "state": "absent"}, _current_of({"name": "u"})) == \
         {"role": "dropped"}
 
 
@@ -429,7 +451,7 @@ DB_CURRENT = {"owner": "dbuser_meta", "encoding": "UTF8", "lc_collate": "C.utf8"
 
 
 def test_database_create_statements():
-    statements = sql.database_sql(DB_SPEC, None)
+    statements = database_sql(DB_SPEC, None)
     assert statements == [
         'CREATE DATABASE "meta" WITH OWNER "dbuser_meta" TEMPLATE "template0" ENCODING \'UTF8\' '
         "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' ALLOW_CONNECTIONS true CONNECTION LIMIT 50",
@@ -437,22 +459,22 @@ def test_database_create_statements():
         'REVOKE CONNECT ON DATABASE "meta" FROM PUBLIC']
     assert sql.outside_transaction(statements[0])
     assert not sql.outside_transaction(statements[1])
-    assert sql.database_changes(DB_SPEC, None)["database"] == "created"
+    assert database_changes(DB_SPEC, None)["database"] == "created"
 
 
 def test_database_no_op_and_alter():
-    assert sql.database_sql(DB_SPEC, DB_CURRENT) == []
+    assert database_sql(DB_SPEC, DB_CURRENT) == []
     current = dict(DB_CURRENT, owner="postgres", connlimit=-1, comment=None, public_connect=True,
                    allowconn=False)
-    assert sql.database_sql(DB_SPEC, current) == [
+    assert database_sql(DB_SPEC, current) == [
         'ALTER DATABASE "meta" OWNER TO "dbuser_meta"',
         'ALTER DATABASE "meta" WITH ALLOW_CONNECTIONS true',
         'ALTER DATABASE "meta" WITH CONNECTION LIMIT 50',
         "COMMENT ON DATABASE \"meta\" IS 'pigsty meta database'",
         'REVOKE CONNECT ON DATABASE "meta" FROM PUBLIC']
-    assert sql.database_sql(dict(DB_SPEC, revokeconn=False), DB_CURRENT) == [
+    assert database_sql(dict(DB_SPEC, revokeconn=False), DB_CURRENT) == [
         'GRANT CONNECT ON DATABASE "meta" TO PUBLIC']
-    assert sql.database_sql({"name": "meta"}, DB_CURRENT) == [
+    assert database_sql({"name": "meta"}, DB_CURRENT) == [
         'ALTER DATABASE "meta" WITH CONNECTION LIMIT -1']
 
 
@@ -460,26 +482,26 @@ def test_database_no_op_and_alter():
                                          ("lc_ctype", "en_US.UTF-8"), ("tablespace", "fast")])
 def test_database_fixed_fields_cannot_change(field, value):
     with pytest.raises(ValueError) as err:
-        sql.database_sql(dict(DB_SPEC, tablespace="pg_default"),
+        database_sql(dict(DB_SPEC, tablespace="pg_default"),
                          dict(DB_CURRENT, **{field: value}))
     assert "database meta: %s is %r" % (field, value) in str(err.value)
     assert "fixed when a database is created" in str(err.value)
 
 
 def test_database_absent():
-    assert sql.database_sql({"name": "meta", "state": "absent"}, None) == []
-    assert sql.database_sql({"name": "meta", "state": "absent"}, DB_CURRENT) == \
+    assert database_sql({"name": "meta", "state": "absent"}, None) == []
+    assert database_sql({"name": "meta", "state": "absent"}, DB_CURRENT) == \
         ['DROP DATABASE "meta" WITH (FORCE)']
 
 
 def test_database_inner_statements():
-    statements = sql.database_inner_sql(DB_SPEC, ["public"], {"plpgsql": "pg_catalog"})
+    statements = database_inner_sql(DB_SPEC, ["public"], {"plpgsql": "pg_catalog"})
     assert statements == ['CREATE SCHEMA IF NOT EXISTS "app" AUTHORIZATION "dbuser_meta"',
                           'CREATE EXTENSION IF NOT EXISTS "pgcrypto"',
                           'CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA "app"']
-    assert sql.database_inner_sql(DB_SPEC, ["public", "app"],
+    assert database_inner_sql(DB_SPEC, ["public", "app"],
                                   {"pgcrypto": "public", "uuid-ossp": "app"}) == []
-    assert sql.database_inner_sql(DB_SPEC, ["public", "app"],
+    assert database_inner_sql(DB_SPEC, ["public", "app"],
                                   {"pgcrypto": "public", "uuid-ossp": "public"}) == \
         ['ALTER EXTENSION "uuid-ossp" SET SCHEMA "app"']
 
