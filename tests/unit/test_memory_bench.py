@@ -2,21 +2,17 @@
 Salt's beacon machinery against the scripted Patroni endpoint fires once per change and
 stays flat; the HA runner's event path over a synthetic inventory reconciles every event and
 stays flat; and the verdict does catch an allocation that grows with the events."""
-import importlib.util
 import os
 import sys
 
 import pytest
 
-from pillar_fixture import REPO
+from loader import load_module
 
 
 @pytest.fixture(scope="module")
 def memory():
-    spec = importlib.util.spec_from_file_location("bench_memory", os.path.join(REPO, "bench", "memory.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module("bench/memory.py", name="bench_memory")
 
 
 def test_the_beacon_fires_once_per_change_and_stays_flat(memory, tmp_path):
