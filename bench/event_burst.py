@@ -37,16 +37,21 @@ import patroni_rest  # noqa: E402
 MEMBERS = {"meta": ("pg-meta", "pg-meta-1", "10.10.10.10"), "node-1": ("pg-test", "pg-test-1", "10.10.10.11"),
            "node-2": ("pg-test", "pg-test-2", "10.10.10.12"), "node-3": ("pg-test", "pg-test-3", "10.10.10.13")}
 TAG = "salt/beacon/%s/patroni/pigsty/patroni/change"
-# runs on a node, in the minion's Python: sends the events as that minion, all at ``at``
+# runs on a node, in the minion's Python: hands the events to the running minion daemon at
+# ``at``, each as a beacon hands its events over (an event list for the master: the master
+# fires each event's data as it is; a single event.send would arrive nested under "data")
 SENDER = """
 import json, sys, time
-import salt.client
+import salt.config, salt.utils.event
 spec = json.loads(sys.argv[1])
-caller = salt.client.Caller()
+opts = salt.config.minion_config("/etc/salt/minion")
+bus = salt.utils.event.MinionEvent(opts, listen=False)
 while time.time() < spec["at"]:
     time.sleep(0.002)
 for data in spec["events"]:
-    caller.cmd("event.send", spec["tag"], data=data)
+    bus.fire_event({"events": [{"tag": spec["tag"], "data": data}], "data": None, "tag": None,
+                    "pretag": None}, "fire_master")
+bus.destroy()
 print(json.dumps({"sent": len(spec["events"]), "took": time.time() - spec["at"]}))
 """
 MINION_PYTHON = "/opt/pigsty/venv/bin/python"
@@ -112,7 +117,7 @@ def one_round(per_minion, settle):
         for i in range(per_minion):
             stamp = round(at + k * 0.001 + i * 0.00001, 5)       # unique per event
             marks[stamp] = cluster
-            events.append({"cluster": cluster, "instance": instance, "ip": ip, "old_role": roles[minion],
+            events.append({"id": minion, "cluster": cluster, "instance": instance, "ip": ip, "old_role": roles[minion],
                            "new_role": roles[minion], "changed": ["state"], "source": "beacon", "time": stamp})
         specs[minion] = {"at": at, "tag": TAG % minion, "events": events}
     refused_before = refused_total()
