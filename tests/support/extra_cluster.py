@@ -53,6 +53,17 @@ def refresh_pillar(timeout=300):
     return sorted(data)
 
 
+def converge_etcd_users(timeout=600):
+    """The meta node's dcs state, so that etcd's users follow the restored inventory (a
+    removed cluster's user, role and node users go once its keys are gone:
+    pigsty_etcd.removed_clusters). Raises when the state fails."""
+    data, code = salt_json("meta", "state.apply", "dcs", timeout=timeout)
+    states = data.get("meta")
+    if code != 0 or not isinstance(states, dict) or not all(
+            isinstance(s, dict) and s.get("result") for s in states.values()):
+        raise ExtraClusterError("salt meta state.apply dcs (rc %d): %s" % (code, json.dumps(data)[:2000]))
+
+
 # ---------------------------------------------------------------- the repository's pillar
 def repo_pillar_is_clean():
     """True when pillar/pigsty.sls is as committed (HEAD) and no untracked
@@ -224,8 +235,9 @@ class ExtraCluster:
 
     def restore(self, refresh=True):
         """Put pillar/pigsty.sls back byte for byte, delete the private file, refresh the
-        pillars (a failed refresh is reported on stderr: it must not hide the test's error).
-        Idempotent; registered with atexit while the cluster is in."""
+        pillars and apply the meta node's dcs state (etcd's users follow the inventory again;
+        a failure is reported on stderr: it must not hide the test's error). Idempotent;
+        registered with atexit while the cluster is in."""
         if self._done:
             return
         self._done = True
@@ -245,9 +257,11 @@ class ExtraCluster:
         if refresh:
             try:
                 refresh_pillar()
+                if self.name is not None:
+                    converge_etcd_users()
             except (ExtraClusterError, OSError, subprocess.SubprocessError) as exc:
-                print("extra_cluster(%s): pillar restored, but refreshing it failed: %s"
-                      % (self.name, exc), file=sys.stderr)
+                print("extra_cluster(%s): pillar restored, but refreshing it or converging etcd's "
+                      "users failed: %s" % (self.name, exc), file=sys.stderr)
 
 
 def _nodes(nodes):
